@@ -1,0 +1,79 @@
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace scratchcnn {
+
+// The shape of one sample between two layers: channels x height x width, or a flat vector of
+// `c` values (h = w = 1, flat = true) after `flatten` or a dense layer.
+struct Shape {
+  int c = 0, h = 0, w = 0;
+  bool flat = false;
+  std::int64_t size() const { return std::int64_t(c) * h * w; }
+  std::string str() const;  // "4x4x4" or "64"
+  bool operator==(const Shape&) const = default;
+};
+
+enum class LayerKind { Conv, Dense, ReLU, Sigmoid, MaxPool, Flatten };
+
+struct LayerSpec {
+  LayerKind kind{};
+  int in = 0, out = 0;  // conv: channels, dense: features
+  int k = 0;            // conv kernel size, or max-pool window (= stride)
+  int pad = 0;          // conv padding (stride is always 1)
+  std::string text() const;  // canonical text, e.g. "conv(1,2,k=3,pad=1)"
+  bool has_params() const { return kind == LayerKind::Conv || kind == LayerKind::Dense; }
+};
+
+// What shape inference says about one layer, per sample.
+struct LayerInfo {
+  Shape in, out;
+  std::int64_t params = 0;
+  // Forward FLOPs per sample: 2 per multiply-add of conv and dense (bias adds not counted),
+  // 1 per output element for relu and sigmoid, 1 per input element (a compare) for max-pool,
+  // 0 for flatten.
+  std::int64_t flops = 0;
+};
+
+// A model description: an input shape and an ordered list of layers. Data, not code.
+// Constructing one through parse_model() or builtin_model() runs shape inference, so every
+// ModelSpec in circulation is known to be consistent.
+struct ModelSpec {
+  Shape input;
+  std::vector<LayerSpec> layers;
+  std::vector<LayerInfo> info;  // filled by shape inference, one per layer
+
+  std::string text() const;       // canonical layer text, e.g. "conv(1,2,k=3,pad=1) relu ..."
+  std::string full_text() const;  // "1x8x8: " + text(): what a parameter file records
+  int classes() const;            // size of the last layer's output
+  std::int64_t param_count() const;
+  std::int64_t forward_flops() const;   // per sample
+  // Forward + backward-data + backward-weights FLOPs of one training sample (3x for conv and dense,
+  // 2x for the pointwise layers).
+  std::int64_t train_flops() const;
+};
+
+// The origin model's text (seed-spec.md Table I, with max-pool window 2).
+inline constexpr const char* kSeedModelText =
+    "conv(1,2,k=3,pad=1) relu conv(2,4,k=3,pad=1) relu maxpool(2) flatten dense(64,32) relu "
+    "dense(32,10)";
+inline constexpr const char* kLenet5ModelText =
+    "conv(1,6,k=5,pad=2) relu maxpool(2) conv(6,16,k=5) relu maxpool(2) flatten dense(400,120) "
+    "relu dense(120,84) relu dense(84,10)";
+
+// Parses "CxHxW", e.g. "1x28x28". Throws Error naming `what` on failure.
+Shape parse_shape(const std::string& text, const std::string& what = "--input");
+
+// Parses a model text for an input shape and runs shape inference. Throws Error naming the layer
+// (1-based index and its text), the size it expects and the size it gets.
+ModelSpec parse_model(const std::string& text, Shape input = Shape{1, 8, 8});
+
+// "seed" or "lenet5" with their own input shapes (1x8x8, 1x28x28), unless `input` overrides it;
+// anything else is parsed as model text.
+ModelSpec model_from_name(const std::string& name_or_text, const Shape* input = nullptr);
+
+// Parses the output of ModelSpec::full_text().
+ModelSpec parse_full_text(const std::string& full_text);
+
+}  // namespace scratchcnn

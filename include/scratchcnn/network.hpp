@@ -1,0 +1,47 @@
+#pragma once
+#include <memory>
+#include <string>
+
+#include "scratchcnn/model_spec.hpp"
+#include "scratchcnn/parameters.hpp"
+
+namespace scratchcnn {
+
+// A minibatch: n samples, each spec.input.size() floats (C x H x W, row-major), and n labels in
+// [0, classes). Not owned.
+struct Batch {
+  const float* images = nullptr;
+  const int* labels = nullptr;
+  int n = 0;
+};
+
+struct StepResult {
+  double loss = 0;  // mean softmax cross-entropy over the batch
+  int correct = 0;  // samples whose largest logit (first one on ties) is the label
+};
+
+// The only thing the trainer, the CLI, the benchmarks and the parity tests talk to.
+class Network {
+ public:
+  virtual ~Network() = default;
+  virtual const ModelSpec& spec() const = 0;
+  virtual std::string name() const = 0;  // "reference", "fast"
+
+  // Forward and backward over the batch, then w <- w - lr * mean(per-sample gradients).
+  // If the loss is NaN or infinite, throws Error and leaves the parameters unchanged.
+  virtual StepResult train_step(const Batch& batch, float lr) = 0;
+  // Mean per-sample gradients of the batch in the Parameters layout, without updating.
+  virtual Parameters gradients(const Batch& batch, StepResult* result = nullptr) = 0;
+  // logits: n x classes.
+  virtual void predict(const float* images, int n, float* logits) = 0;
+  virtual Parameters parameters() const = 0;
+};
+
+enum class PathKind { Reference, Fast };
+PathKind parse_path(const std::string& text);  // "reference" | "fast"; throws Error otherwise
+const char* path_name(PathKind);
+
+// Builds a network of either path from the same spec and parameters.
+std::unique_ptr<Network> make_network(PathKind path, const ModelSpec& spec, const Parameters& p);
+
+}  // namespace scratchcnn

@@ -1,0 +1,61 @@
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "scratchcnn/model_spec.hpp"
+
+namespace scratchcnn {
+
+// The weights of one layer in the canonical layout both paths share.
+//   conv:  weights out x in x k x k (row-major), bias out
+//   dense: weights out x in (row-major), bias out
+//   other layers: both empty
+struct LayerParams {
+  std::vector<float> weights;
+  std::vector<float> bias;
+  bool operator==(const LayerParams&) const = default;
+};
+
+// The single owner of a model's weights: one LayerParams per layer of the ModelSpec.
+// Both networks are constructed from Parameters and export Parameters; the same layout also
+// carries mean gradients (Network::gradients).
+struct Parameters {
+  std::vector<LayerParams> layers;
+
+  // Zero-filled parameters with the right sizes for `spec`.
+  static Parameters zeros(const ModelSpec& spec);
+  // He (Kaiming) uniform weights, bound sqrt(6 / fan_in), fan_in = in*k*k (conv) or in (dense);
+  // zero biases. Drawn layer by layer in canonical order from Rng(derive_seed(seed, kSeedInit)),
+  // each weight (2u - 1) * bound computed in double and rounded to float once.
+  static Parameters he_uniform(const ModelSpec& spec, std::uint64_t seed);
+
+  std::int64_t count() const;
+  bool operator==(const Parameters&) const = default;
+};
+
+// Throws Error unless `p` has exactly the sizes `spec` needs.
+void check_parameters(const ModelSpec& spec, const Parameters& p);
+
+// The parameter file: a small versioned binary format (docs/file-formats.md).
+//   "SCNNPARM" | u32 version | u32 text length | model full text | u64 float count |
+//   floats (little-endian, layer by layer, weights then bias) | u64 FNV-1a of all bytes before it
+// Its bytes depend only on the model and the values.
+inline constexpr std::uint32_t kParameterFileVersion = 1;
+std::string serialize_parameters(const ModelSpec& spec, const Parameters& p);
+// Throws Error naming `where` (a file name) if the bytes are truncated, corrupted, from a newer
+// version, or made for a different model than `spec`.
+Parameters deserialize_parameters(const std::string& bytes, const ModelSpec& spec,
+                                  const std::string& where);
+// Reads only the model recorded in a parameter file (so `--model` can be omitted).
+ModelSpec parameter_file_model(const std::string& bytes, const std::string& where);
+
+// Writes atomically: a temporary file beside `path`, flushed and fsynced, then renamed over it.
+// On failure nothing at `path` changes.
+void write_file_atomic(const std::string& path, const std::string& bytes);
+std::string read_file(const std::string& path);
+
+void save_parameters(const std::string& path, const ModelSpec& spec, const Parameters& p);
+Parameters load_parameters(const std::string& path, const ModelSpec& spec);
+
+}  // namespace scratchcnn
