@@ -1,0 +1,52 @@
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "scratchcnn/data/dataset.hpp"
+#include "scratchcnn/network.hpp"
+
+namespace scratchcnn {
+
+struct TrainOptions {
+  int epochs = 10;
+  int batch = 128;
+  float lr = 0.1f;
+  std::uint64_t seed = 1;
+};
+
+struct EpochMetrics {
+  int epoch = 0;              // 1-based
+  double loss = 0;            // mean training loss over every sample of the epoch
+  double train_accuracy = 0;  // fraction of training samples classified right during the epoch
+                              // (each judged by the forward pass of its own training step)
+  double test_accuracy = 0;   // fraction of the test set right after the epoch
+  double seconds = 0;         // wall time of the epoch's training steps (evaluation excluded)
+};
+
+// Called after each training step: epoch (1-based), batch (1-based), batches per epoch, samples
+// done this epoch, seconds since the epoch started.
+using StepCallback = std::function<void(int epoch, int batch, int batches, int done, double secs)>;
+using EpochCallback = std::function<void(const EpochMetrics&)>;
+
+// The order in which an epoch visits the training samples: a Fisher-Yates shuffle from
+// Rng(derive_seed(derive_seed(seed, kSeedShuffle), epoch)). It depends only on (n, seed, epoch),
+// so two paths trained with the same seed see the same batches.
+std::vector<int> epoch_order(int n, std::uint64_t seed, int epoch);
+
+// Throws Error unless the data's sample shape and classes fit the model.
+void check_data_fits(const ModelSpec& spec, const data::Dataset& d);
+
+// Fraction of `d` whose largest logit (first on ties) is the label, in batches of `batch`.
+double evaluate(Network& net, const data::Dataset& d, int batch = 256);
+
+// Plain minibatch SGD: every epoch reshuffles (epoch_order), walks the training set in batches of
+// `batch` (the last, partial batch is used, not dropped), then measures test accuracy.
+// A NaN or infinite loss stops training with an Error naming the epoch and batch; the network keeps
+// the parameters from before that step.
+std::vector<EpochMetrics> train(Network& net, const data::Dataset& train_set,
+                                const data::Dataset& test_set, const TrainOptions& opt,
+                                const StepCallback& on_step = {},
+                                const EpochCallback& on_epoch = {});
+
+}  // namespace scratchcnn

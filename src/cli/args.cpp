@@ -1,0 +1,87 @@
+#include "args.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+
+namespace scratchcnn::cli {
+
+Args::Args(const std::vector<std::string>& argv, const std::set<std::string>& valued,
+           const std::set<std::string>& switches) {
+  for (std::size_t i = 0; i < argv.size(); ++i) {
+    const std::string& a = argv[i];
+    if (a.rfind("--", 0) != 0 || a == "--") {
+      positional_.push_back(a);
+      continue;
+    }
+    std::string name = a, value;
+    bool inline_value = false;
+    if (const auto eq = a.find('='); eq != std::string::npos) {
+      name = a.substr(0, eq);
+      value = a.substr(eq + 1);
+      inline_value = true;
+    }
+    if (values_.count(name)) throw UsageError(name + " given twice");
+    if (switches.count(name)) {
+      if (inline_value) throw UsageError(name + " takes no value");
+      values_[name] = "1";
+    } else if (valued.count(name)) {
+      if (!inline_value) {
+        if (i + 1 >= argv.size()) throw UsageError(name + " needs a value");
+        value = argv[++i];
+      }
+      values_[name] = value;
+    } else {
+      throw UsageError("unknown flag " + name);
+    }
+  }
+}
+
+std::string Args::str(const std::string& flag, const std::string& fallback) const {
+  const auto it = values_.find(flag);
+  if (it == values_.end()) return fallback;
+  if (it->second.empty()) throw UsageError(flag + ": empty value");
+  return it->second;
+}
+
+long long Args::integer(const std::string& flag, long long fallback, long long lo,
+                        long long hi) const {
+  const auto it = values_.find(flag);
+  if (it == values_.end()) return fallback;
+  const std::string& s = it->second;
+  long long v = 0;
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size())
+    throw UsageError(flag + ": '" + s + "' is not an integer");
+  if (v < lo || v > hi)
+    throw UsageError(flag + ": " + s + " is outside " + std::to_string(lo) + ".." +
+                     std::to_string(hi));
+  return v;
+}
+
+std::uint64_t Args::seed(const std::string& flag, std::uint64_t fallback) const {
+  const auto it = values_.find(flag);
+  if (it == values_.end()) return fallback;
+  const std::string& s = it->second;
+  std::uint64_t v = 0;
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size())
+    throw UsageError(flag + ": '" + s + "' is not a non-negative integer");
+  return v;
+}
+
+double Args::real(const std::string& flag, double fallback, double lo, double hi) const {
+  const auto it = values_.find(flag);
+  if (it == values_.end()) return fallback;
+  const std::string& s = it->second;
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v))
+    throw UsageError(flag + ": '" + s + "' is not a finite number");
+  if (v < lo || v > hi)
+    throw UsageError(flag + ": " + s + " is outside " + std::to_string(lo) + ".." +
+                     std::to_string(hi));
+  return v;
+}
+
+}  // namespace scratchcnn::cli

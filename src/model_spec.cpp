@@ -1,0 +1,294 @@
+#include "scratchcnn/model_spec.hpp"
+
+#include <cctype>
+#include <charconv>
+#include <sstream>
+
+#include "scratchcnn/error.hpp"
+
+namespace scratchcnn {
+
+std::string Shape::str() const {
+  if (flat) return std::to_string(c);
+  return std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w);
+}
+
+std::string LayerSpec::text() const {
+  switch (kind) {
+    case LayerKind::Conv: {
+      std::string s = "conv(" + std::to_string(in) + "," + std::to_string(out) +
+                      ",k=" + std::to_string(k);
+      if (pad != 0) s += ",pad=" + std::to_string(pad);
+      return s + ")";
+    }
+    case LayerKind::Dense:
+      return "dense(" + std::to_string(in) + "," + std::to_string(out) + ")";
+    case LayerKind::ReLU: return "relu";
+    case LayerKind::Sigmoid: return "sigmoid";
+    case LayerKind::MaxPool: return "maxpool(" + std::to_string(k) + ")";
+    case LayerKind::Flatten: return "flatten";
+  }
+  return "?";
+}
+
+std::string ModelSpec::text() const {
+  std::string s;
+  for (const auto& l : layers) {
+    if (!s.empty()) s += ' ';
+    s += l.text();
+  }
+  return s;
+}
+
+std::string ModelSpec::full_text() const { return input.str() + ": " + text(); }
+
+int ModelSpec::classes() const { return info.empty() ? input.c : info.back().out.c; }
+
+std::int64_t ModelSpec::param_count() const {
+  std::int64_t n = 0;
+  for (const auto& i : info) n += i.params;
+  return n;
+}
+
+std::int64_t ModelSpec::forward_flops() const {
+  std::int64_t n = 0;
+  for (const auto& i : info) n += i.flops;
+  return n;
+}
+
+std::int64_t ModelSpec::train_flops() const {
+  std::int64_t n = 0;
+  for (std::size_t i = 0; i < layers.size(); ++i)
+    n += (layers[i].has_params() ? 3 : 2) * info[i].flops;
+  return n;
+}
+
+namespace {
+
+constexpr int kMaxDim = 1 << 16;
+
+// Reads a non-negative integer in [lo, hi]; `what` names it in errors.
+int parse_int(std::string_view s, int lo, int hi, const std::string& what) {
+  int v = 0;
+  const auto* end = s.data() + s.size();
+  auto [p, ec] = std::from_chars(s.data(), end, v);
+  if (s.empty() || ec != std::errc() || p != end)
+    throw Error(what + ": '" + std::string(s) + "' is not an integer");
+  if (v < lo || v > hi)
+    throw Error(what + ": " + std::to_string(v) + " is outside " + std::to_string(lo) + ".." +
+                std::to_string(hi));
+  return v;
+}
+
+std::string trim(std::string_view s) {
+  std::size_t a = 0, b = s.size();
+  while (a < b && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
+  while (b > a && std::isspace(static_cast<unsigned char>(s[b - 1]))) --b;
+  return std::string(s.substr(a, b - a));
+}
+
+// Splits model text into layer tokens: a word, optionally followed by a parenthesised argument
+// list (which may contain spaces).
+std::vector<std::string> tokenize(const std::string& text) {
+  std::vector<std::string> tokens;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (std::isspace(static_cast<unsigned char>(text[i]))) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < text.size() && !std::isspace(static_cast<unsigned char>(text[j])) && text[j] != '(')
+      ++j;
+    // Allow spaces between the name and '('.
+    std::size_t k = j;
+    while (k < text.size() && std::isspace(static_cast<unsigned char>(text[k]))) ++k;
+    if (k < text.size() && text[k] == '(') {
+      const std::size_t close = text.find(')', k);
+      if (close == std::string::npos)
+        throw Error("model text: unclosed '(' in '" + trim(text.substr(i)) + "'");
+      std::string tok = text.substr(i, j - i) + text.substr(k, close + 1 - k);
+      tokens.push_back(tok);
+      i = close + 1;
+    } else {
+      tokens.push_back(text.substr(i, j - i));
+      i = j;
+    }
+  }
+  return tokens;
+}
+
+LayerSpec parse_layer(const std::string& token, int index) {
+  const std::string where = "layer " + std::to_string(index) + " '" + token + "'";
+  const auto open = token.find('(');
+  const std::string name = token.substr(0, open);
+  std::vector<std::string> args;
+  if (open != std::string::npos) {
+    const std::string inner = token.substr(open + 1, token.size() - open - 2);
+    std::stringstream ss(inner);
+    std::string a;
+    while (std::getline(ss, a, ',')) args.push_back(trim(a));
+    if (!inner.empty() && inner.back() == ',') args.push_back("");
+  }
+  auto want_args = [&](std::size_t lo, std::size_t hi, const char* form) {
+    if (open == std::string::npos && lo > 0)
+      throw Error(where + ": needs arguments, e.g. " + form);
+    if (args.size() < lo || args.size() > hi)
+      throw Error(where + ": expects the form " + form);
+  };
+  LayerSpec l;
+  if (name == "conv") {
+    const char* form = "conv(in,out,k=K,pad=P)";
+    want_args(3, 4, form);
+    l.kind = LayerKind::Conv;
+    l.in = parse_int(args[0], 1, kMaxDim, where + " input channels");
+    l.out = parse_int(args[1], 1, kMaxDim, where + " output channels");
+    bool have_k = false;
+    for (std::size_t a = 2; a < args.size(); ++a) {
+      const auto eq = args[a].find('=');
+      const std::string key = eq == std::string::npos ? "" : trim(args[a].substr(0, eq));
+      const std::string val = eq == std::string::npos ? "" : trim(args[a].substr(eq + 1));
+      if (key == "k" && !have_k) {
+        l.k = parse_int(val, 1, 1024, where + " kernel size k");
+        have_k = true;
+      } else if (key == "pad" && a == 3) {
+        l.pad = parse_int(val, 0, 1024, where + " padding");
+      } else {
+        throw Error(where + ": unexpected argument '" + args[a] + "', expects the form " + form);
+      }
+    }
+    if (!have_k) throw Error(where + ": missing k=K, expects the form " + form);
+  } else if (name == "dense") {
+    want_args(2, 2, "dense(in,out)");
+    l.kind = LayerKind::Dense;
+    l.in = parse_int(args[0], 1, 1 << 24, where + " inputs");
+    l.out = parse_int(args[1], 1, 1 << 24, where + " outputs");
+  } else if (name == "maxpool") {
+    want_args(1, 1, "maxpool(K)");
+    l.kind = LayerKind::MaxPool;
+    l.k = parse_int(args[0], 1, 1024, where + " window");
+  } else if (name == "relu" || name == "sigmoid" || name == "flatten") {
+    if (open != std::string::npos) throw Error(where + ": takes no arguments, write '" + name + "'");
+    l.kind = name == "relu" ? LayerKind::ReLU : name == "sigmoid" ? LayerKind::Sigmoid
+                                                                   : LayerKind::Flatten;
+  } else {
+    throw Error(where + ": unknown layer kind '" + name +
+                "' (known: conv, dense, relu, sigmoid, maxpool, flatten)");
+  }
+  return l;
+}
+
+// Shape inference: fills spec.info, or throws naming the layer and both sizes.
+void infer_shapes(ModelSpec& spec) {
+  spec.info.clear();
+  Shape s = spec.input;
+  for (std::size_t i = 0; i < spec.layers.size(); ++i) {
+    const LayerSpec& l = spec.layers[i];
+    const std::string where = "layer " + std::to_string(i + 1) + " '" + l.text() + "'";
+    const std::string got = s.str();
+    LayerInfo info;
+    info.in = s;
+    switch (l.kind) {
+      case LayerKind::Conv: {
+        if (s.flat)
+          throw Error(where + ": expects a CxHxW input with " + std::to_string(l.in) +
+                      " channels, gets a flat vector of " + got);
+        if (s.c != l.in)
+          throw Error(where + ": expects " + std::to_string(l.in) + " input channels, gets " +
+                      std::to_string(s.c) + " (input " + got + ")");
+        const int ho = s.h + 2 * l.pad - l.k + 1, wo = s.w + 2 * l.pad - l.k + 1;
+        if (ho < 1 || wo < 1)
+          throw Error(where + ": kernel " + std::to_string(l.k) + " with padding " +
+                      std::to_string(l.pad) + " does not fit input " + got);
+        info.out = Shape{l.out, ho, wo, false};
+        info.params = std::int64_t(l.out) * l.in * l.k * l.k + l.out;
+        info.flops = 2 * std::int64_t(l.out) * ho * wo * l.in * l.k * l.k;
+        break;
+      }
+      case LayerKind::Dense:
+        if (!s.flat)
+          throw Error(where + ": expects a flat vector of " + std::to_string(l.in) +
+                      ", gets " + got + " (add 'flatten' before it)");
+        if (s.c != l.in)
+          throw Error(where + ": expects " + std::to_string(l.in) + " inputs, gets " +
+                      std::to_string(s.c) +
+                      (i > 0 ? " (the output of layer " + std::to_string(i) + " '" +
+                                   spec.layers[i - 1].text() + "')"
+                             : std::string(" (the model input)")));
+        info.out = Shape{l.out, 1, 1, true};
+        info.params = std::int64_t(l.out) * l.in + l.out;
+        info.flops = 2 * std::int64_t(l.out) * l.in;
+        break;
+      case LayerKind::ReLU:
+      case LayerKind::Sigmoid:
+        info.out = s;
+        info.flops = s.size();
+        break;
+      case LayerKind::MaxPool:
+        if (s.flat) throw Error(where + ": expects a CxHxW input, gets a flat vector of " + got);
+        if (s.h % l.k != 0 || s.w % l.k != 0)
+          throw Error(where + ": input height and width must be divisible by " +
+                      std::to_string(l.k) + ", gets " + got);
+        info.out = Shape{s.c, s.h / l.k, s.w / l.k, false};
+        info.flops = s.size();
+        break;
+      case LayerKind::Flatten:
+        if (s.flat) throw Error(where + ": input is already flat (" + got + ")");
+        info.out = Shape{static_cast<int>(s.size()), 1, 1, true};
+        break;
+    }
+    spec.info.push_back(info);
+    s = info.out;
+  }
+  if (spec.layers.empty()) throw Error("model text: no layers");
+  if (!s.flat)
+    throw Error("model: the last layer '" + spec.layers.back().text() + "' outputs " + s.str() +
+                "; softmax cross-entropy needs a flat vector of class scores (end with dense)");
+  if (s.c < 2)
+    throw Error("model: the last layer '" + spec.layers.back().text() +
+                "' outputs 1 value; at least 2 classes are needed");
+}
+
+}  // namespace
+
+Shape parse_shape(const std::string& text, const std::string& what) {
+  std::vector<std::string> parts;
+  std::stringstream ss(text);
+  std::string p;
+  while (std::getline(ss, p, 'x')) parts.push_back(p);
+  if (parts.size() != 3 || text.empty() || text.back() == 'x')
+    throw Error(what + ": '" + text + "' is not of the form CxHxW (e.g. 1x28x28)");
+  Shape s;
+  s.c = parse_int(parts[0], 1, kMaxDim, what + " channels");
+  s.h = parse_int(parts[1], 1, kMaxDim, what + " height");
+  s.w = parse_int(parts[2], 1, kMaxDim, what + " width");
+  return s;
+}
+
+ModelSpec parse_model(const std::string& text, Shape input) {
+  if (input.flat || input.c < 1 || input.h < 1 || input.w < 1)
+    throw Error("model input shape " + input.str() + " is invalid");
+  ModelSpec spec;
+  spec.input = input;
+  const auto tokens = tokenize(text);
+  for (std::size_t i = 0; i < tokens.size(); ++i)
+    spec.layers.push_back(parse_layer(tokens[i], static_cast<int>(i + 1)));
+  infer_shapes(spec);
+  return spec;
+}
+
+ModelSpec model_from_name(const std::string& name_or_text, const Shape* input) {
+  if (name_or_text == "seed") return parse_model(kSeedModelText, input ? *input : Shape{1, 8, 8});
+  if (name_or_text == "lenet5")
+    return parse_model(kLenet5ModelText, input ? *input : Shape{1, 28, 28});
+  return parse_model(name_or_text, input ? *input : Shape{1, 8, 8});
+}
+
+ModelSpec parse_full_text(const std::string& full_text) {
+  const auto colon = full_text.find(':');
+  if (colon == std::string::npos) throw Error("model record '" + full_text + "' has no input shape");
+  return parse_model(full_text.substr(colon + 1), parse_shape(trim(full_text.substr(0, colon)),
+                                                              "recorded input shape"));
+}
+
+}  // namespace scratchcnn

@@ -1,0 +1,235 @@
+#include "scratchcnn/parameters.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <bit>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "scratchcnn/error.hpp"
+#include "scratchcnn/rng.hpp"
+
+namespace scratchcnn {
+
+static_assert(std::endian::native == std::endian::little,
+              "the parameter file is little-endian; a big-endian port needs byte swaps here");
+
+Parameters Parameters::zeros(const ModelSpec& spec) {
+  Parameters p;
+  for (const auto& l : spec.layers) {
+    LayerParams lp;
+    if (l.kind == LayerKind::Conv) {
+      lp.weights.assign(std::size_t(l.out) * l.in * l.k * l.k, 0.0f);
+      lp.bias.assign(l.out, 0.0f);
+    } else if (l.kind == LayerKind::Dense) {
+      lp.weights.assign(std::size_t(l.out) * l.in, 0.0f);
+      lp.bias.assign(l.out, 0.0f);
+    }
+    p.layers.push_back(std::move(lp));
+  }
+  return p;
+}
+
+Parameters Parameters::he_uniform(const ModelSpec& spec, std::uint64_t seed) {
+  Parameters p = zeros(spec);
+  Rng rng(derive_seed(seed, kSeedInit));
+  for (std::size_t i = 0; i < spec.layers.size(); ++i) {
+    const LayerSpec& l = spec.layers[i];
+    if (!l.has_params()) continue;
+    const double fan_in = l.kind == LayerKind::Conv ? double(l.in) * l.k * l.k : double(l.in);
+    const double bound = std::sqrt(6.0 / fan_in);
+    for (float& w : p.layers[i].weights) w = static_cast<float>((2.0 * rng.uniform() - 1.0) * bound);
+  }
+  return p;
+}
+
+std::int64_t Parameters::count() const {
+  std::int64_t n = 0;
+  for (const auto& l : layers) n += std::int64_t(l.weights.size() + l.bias.size());
+  return n;
+}
+
+void check_parameters(const ModelSpec& spec, const Parameters& p) {
+  const Parameters want = Parameters::zeros(spec);
+  if (p.layers.size() != want.layers.size())
+    throw Error("parameters have " + std::to_string(p.layers.size()) + " layers, model '" +
+                spec.text() + "' has " + std::to_string(want.layers.size()));
+  for (std::size_t i = 0; i < want.layers.size(); ++i) {
+    if (p.layers[i].weights.size() != want.layers[i].weights.size() ||
+        p.layers[i].bias.size() != want.layers[i].bias.size())
+      throw Error("parameters of layer " + std::to_string(i + 1) + " '" + spec.layers[i].text() +
+                  "': expected " + std::to_string(want.layers[i].weights.size()) + " weights and " +
+                  std::to_string(want.layers[i].bias.size()) + " biases, got " +
+                  std::to_string(p.layers[i].weights.size()) + " and " +
+                  std::to_string(p.layers[i].bias.size()));
+  }
+}
+
+namespace {
+
+constexpr char kMagic[8] = {'S', 'C', 'N', 'N', 'P', 'A', 'R', 'M'};
+
+std::uint64_t fnv1a64(const char* data, std::size_t n) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (std::size_t i = 0; i < n; ++i) {
+    h ^= static_cast<unsigned char>(data[i]);
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+template <class T>
+void put(std::string& out, T v) {
+  char b[sizeof(T)];
+  std::memcpy(b, &v, sizeof(T));
+  out.append(b, sizeof(T));
+}
+
+// Bounds-checked reader over the file's bytes.
+struct Reader {
+  const std::string& bytes;
+  const std::string& where;
+  std::size_t pos = 0;
+  template <class T>
+  T get(const char* what) {
+    if (bytes.size() - pos < sizeof(T))
+      throw Error(where + ": truncated parameter file (ends inside the " + std::string(what) + ")");
+    T v;
+    std::memcpy(&v, bytes.data() + pos, sizeof(T));
+    pos += sizeof(T);
+    return v;
+  }
+};
+
+// Checks magic, checksum and version; returns the recorded model text and leaves `r` after it.
+std::string read_header(Reader& r) {
+  const std::string& bytes = r.bytes;
+  if (bytes.size() < sizeof(kMagic) || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0)
+    throw Error(r.where + ": not a scratchcnn parameter file (bad magic)");
+  if (bytes.size() < sizeof(kMagic) + 4 + 4 + 8 + 8)
+    throw Error(r.where + ": truncated parameter file (" + std::to_string(bytes.size()) + " bytes)");
+  std::uint64_t stored;
+  std::memcpy(&stored, bytes.data() + bytes.size() - 8, 8);
+  r.pos = sizeof(kMagic);
+  const auto version = r.get<std::uint32_t>("version");
+  if (version > kParameterFileVersion)
+    throw Error(r.where + ": parameter file version " + std::to_string(version) +
+                " is newer than this scratchcnn reads (" + std::to_string(kParameterFileVersion) +
+                ")");
+  if (version == 0) throw Error(r.where + ": corrupted parameter file (version 0)");
+  if (fnv1a64(bytes.data(), bytes.size() - 8) != stored)
+    throw Error(r.where + ": corrupted or truncated parameter file (checksum mismatch)");
+  const auto len = r.get<std::uint32_t>("model text length");
+  if (len > bytes.size() - r.pos - 8)
+    throw Error(r.where + ": corrupted parameter file (model text length " + std::to_string(len) +
+                ")");
+  std::string text = bytes.substr(r.pos, len);
+  r.pos += len;
+  return text;
+}
+
+}  // namespace
+
+std::string serialize_parameters(const ModelSpec& spec, const Parameters& p) {
+  check_parameters(spec, p);
+  std::string out(kMagic, sizeof(kMagic));
+  put<std::uint32_t>(out, kParameterFileVersion);
+  const std::string text = spec.full_text();
+  put<std::uint32_t>(out, static_cast<std::uint32_t>(text.size()));
+  out += text;
+  put<std::uint64_t>(out, static_cast<std::uint64_t>(p.count()));
+  for (const auto& l : p.layers) {
+    for (float v : l.weights) put<float>(out, v);
+    for (float v : l.bias) put<float>(out, v);
+  }
+  put<std::uint64_t>(out, fnv1a64(out.data(), out.size()));
+  return out;
+}
+
+ModelSpec parameter_file_model(const std::string& bytes, const std::string& where) {
+  Reader r{bytes, where};
+  const std::string text = read_header(r);
+  try {
+    return parse_full_text(text);
+  } catch (const Error& e) {
+    throw Error(where + ": the recorded model is invalid: " + e.what());
+  }
+}
+
+Parameters deserialize_parameters(const std::string& bytes, const ModelSpec& spec,
+                                  const std::string& where) {
+  Reader r{bytes, where};
+  const std::string text = read_header(r);
+  if (text != spec.full_text())
+    throw Error(where + ": made for model '" + text + "', not for '" + spec.full_text() + "'");
+  Parameters p = Parameters::zeros(spec);
+  const auto count = r.get<std::uint64_t>("value count");
+  if (count != static_cast<std::uint64_t>(p.count()))
+    throw Error(where + ": holds " + std::to_string(count) + " values, the model needs " +
+                std::to_string(p.count()));
+  if (bytes.size() - r.pos != count * sizeof(float) + 8)
+    throw Error(where + ": corrupted parameter file (size does not match its value count)");
+  for (auto& l : p.layers) {
+    for (float& v : l.weights) v = r.get<float>("values");
+    for (float& v : l.bias) v = r.get<float>("values");
+  }
+  for (std::size_t i = 0; i < p.layers.size(); ++i) {
+    for (const auto* vec : {&p.layers[i].weights, &p.layers[i].bias})
+      for (float v : *vec)
+        if (!std::isfinite(v))
+          throw Error(where + ": layer " + std::to_string(i + 1) + " '" + spec.layers[i].text() +
+                      "' holds a non-finite value");
+  }
+  return p;
+}
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error(path + ": cannot write (" + std::strerror(errno) + ")");
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw Error(path + ": write failed (" + std::strerror(err) + ")");
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw Error(path + ": write failed (" + std::strerror(err) + ")");
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw Error(path + ": cannot replace (" + std::strerror(err) + ")");
+  }
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open (" + std::strerror(errno) + ")");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw Error(path + ": read failed");
+  return ss.str();
+}
+
+void save_parameters(const std::string& path, const ModelSpec& spec, const Parameters& p) {
+  write_file_atomic(path, serialize_parameters(spec, p));
+}
+
+Parameters load_parameters(const std::string& path, const ModelSpec& spec) {
+  return deserialize_parameters(read_file(path), spec, path);
+}
+
+}  // namespace scratchcnn

@@ -1,0 +1,105 @@
+#include "scratchcnn/trainer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "scratchcnn/error.hpp"
+#include "scratchcnn/rng.hpp"
+
+namespace scratchcnn {
+
+std::vector<int> epoch_order(int n, std::uint64_t seed, int epoch) {
+  std::vector<int> order(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) order[i] = i;
+  Rng rng(derive_seed(derive_seed(seed, kSeedShuffle), static_cast<std::uint64_t>(epoch)));
+  for (int i = n - 1; i > 0; --i) {
+    const int j = static_cast<int>(rng.below(static_cast<std::uint64_t>(i) + 1));
+    std::swap(order[i], order[j]);
+  }
+  return order;
+}
+
+void check_data_fits(const ModelSpec& spec, const data::Dataset& d) {
+  const Shape s{d.c, d.h, d.w, false};
+  if (!(s == spec.input))
+    throw Error("data " + d.source + " holds " + s.str() + " images, model '" + spec.text() +
+                "' takes " + spec.input.str() + " (set --input or choose another model)");
+  if (spec.classes() != d.classes)
+    throw Error("model '" + spec.text() + "' outputs " + std::to_string(spec.classes()) +
+                " classes, data " + d.source + " has " + std::to_string(d.classes));
+  if (d.size() == 0) throw Error("data " + d.source + " holds no samples");
+}
+
+double evaluate(Network& net, const data::Dataset& d, int batch) {
+  if (d.size() == 0) return 0;
+  const int classes = net.spec().classes();
+  std::vector<float> logits(std::size_t(batch) * classes);
+  int correct = 0;
+  for (int start = 0; start < d.size(); start += batch) {
+    const int n = std::min(batch, d.size() - start);
+    net.predict(d.image(start), n, logits.data());
+    for (int s = 0; s < n; ++s) {
+      const float* z = logits.data() + std::size_t(s) * classes;
+      if (std::max_element(z, z + classes) - z == d.labels[start + s]) ++correct;
+    }
+  }
+  return double(correct) / d.size();
+}
+
+std::vector<EpochMetrics> train(Network& net, const data::Dataset& train_set,
+                                const data::Dataset& test_set, const TrainOptions& opt,
+                                const StepCallback& on_step, const EpochCallback& on_epoch) {
+  check_data_fits(net.spec(), train_set);
+  check_data_fits(net.spec(), test_set);
+  if (opt.batch < 1) throw Error("batch size must be at least 1");
+  if (opt.epochs < 0) throw Error("epochs must not be negative");
+  if (!std::isfinite(opt.lr)) throw Error("learning rate must be finite");
+
+  using Clock = std::chrono::steady_clock;
+  const int n = train_set.size();
+  const int sample = train_set.sample_size();
+  const int batches = (n + opt.batch - 1) / opt.batch;
+  std::vector<float> images(std::size_t(opt.batch) * sample);
+  std::vector<int> labels(opt.batch);
+  std::vector<EpochMetrics> history;
+
+  for (int epoch = 1; epoch <= opt.epochs; ++epoch) {
+    const auto t0 = Clock::now();
+    const std::vector<int> order = epoch_order(n, opt.seed, epoch);
+    double loss_sum = 0;
+    long correct = 0;
+    for (int b = 0; b < batches; ++b) {
+      const int start = b * opt.batch;
+      const int m = std::min(opt.batch, n - start);
+      for (int s = 0; s < m; ++s) {
+        const int idx = order[start + s];
+        std::copy_n(train_set.image(idx), sample, images.data() + std::size_t(s) * sample);
+        labels[s] = train_set.labels[idx];
+      }
+      StepResult r;
+      try {
+        r = net.train_step(Batch{images.data(), labels.data(), m}, opt.lr);
+      } catch (const Error& e) {
+        throw Error("training stopped at epoch " + std::to_string(epoch) + ", batch " +
+                    std::to_string(b + 1) + " of " + std::to_string(batches) + ": " + e.what());
+      }
+      loss_sum += r.loss * m;
+      correct += r.correct;
+      if (on_step)
+        on_step(epoch, b + 1, batches, start + m,
+                std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+    EpochMetrics em;
+    em.epoch = epoch;
+    em.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    em.loss = loss_sum / n;
+    em.train_accuracy = double(correct) / n;
+    em.test_accuracy = evaluate(net, test_set);
+    history.push_back(em);
+    if (on_epoch) on_epoch(em);
+  }
+  return history;
+}
+
+}  // namespace scratchcnn
