@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Plots training metrics CSVs written by scratchcnn: loss.png and accuracy.png.
+
+Each CSV has the header `epoch,loss,train_accuracy,test_accuracy,seconds` and one row per epoch.
+Several files are overlaid, each labelled with its file name without the extension.
+
+Needs matplotlib. On Debian it is python3-matplotlib, which belongs to /usr/bin/python3, so run
+    /usr/bin/python3 scripts/plot_metrics.py out/metrics.csv
+when `python3` on PATH is another interpreter.
+"""
+
+import argparse
+import math
+import os
+import sys
+from pathlib import Path
+
+HEADER = ["epoch", "loss", "train_accuracy", "test_accuracy", "seconds"]
+
+
+class BadCsv(Exception):
+    pass
+
+
+def read_metrics(path):
+    """Returns {column: [values]} for one file; raises BadCsv naming the file and line."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise BadCsv(f"{path}: cannot read: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise BadCsv(f"{path}: not a UTF-8 text file") from None
+
+    if not lines:
+        raise BadCsv(f"{path}: empty file, expected the header {','.join(HEADER)}")
+    header = [h.strip() for h in lines[0].lstrip("\ufeff").split(",")]
+    if header != HEADER:
+        raise BadCsv(f"{path}:1: header is '{lines[0]}', expected '{','.join(HEADER)}'")
+
+    data = {name: [] for name in HEADER}
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            if any(rest.strip() for rest in lines[number - 1:]):
+                raise BadCsv(f"{path}:{number}: blank line")
+            break
+        fields = line.split(",")
+        if len(fields) != len(HEADER):
+            raise BadCsv(f"{path}:{number}: expected {len(HEADER)} comma-separated fields, "
+                         f"got {len(fields)}")
+        for name, text in zip(HEADER, fields):
+            text = text.strip()
+            try:
+                value = int(text) if name == "epoch" else float(text)
+            except ValueError:
+                kind = "an integer" if name == "epoch" else "a number"
+                raise BadCsv(f"{path}:{number}: {name} is '{text}', expected {kind}") from None
+            if name != "epoch" and math.isinf(value):
+                raise BadCsv(f"{path}:{number}: {name} is '{text}', expected a finite number")
+            data[name].append(value)
+        epochs = data["epoch"]
+        if len(epochs) > 1 and epochs[-1] <= epochs[-2]:
+            raise BadCsv(f"{path}:{number}: epoch {epochs[-1]} does not follow epoch {epochs[-2]}")
+    if not data["epoch"]:
+        raise BadCsv(f"{path}: no rows after the header")
+    return data
+
+
+def labels_for(paths):
+    """File stems; where two files share a stem, the parent folder is added to tell them apart."""
+    stems = [Path(p).stem for p in paths]
+    out = []
+    for p, stem in zip(paths, stems):
+        if stems.count(stem) > 1:
+            out.append(f"{Path(p).resolve().parent.name}/{stem}")
+        else:
+            out.append(stem)
+    return out
+
+
+def save(fig, path):
+    # Written under a temporary name first, so an interrupted run leaves no half-written PNG.
+    tmp = str(path) + ".tmp"
+    fig.savefig(tmp, format="png", dpi=120)
+    os.replace(tmp, path)
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(
+        description="Plot loss and accuracy per epoch from scratchcnn metrics CSVs.")
+    parser.add_argument("csv", nargs="+", help="metrics CSV files (epoch,loss,train_accuracy,"
+                        "test_accuracy,seconds); several are overlaid")
+    parser.add_argument("--out", help="folder for loss.png and accuracy.png "
+                        "(default: the folder of the first CSV)")
+    args = parser.parse_args(argv)
+
+    runs = []
+    try:
+        for path in args.csv:
+            runs.append(read_metrics(path))
+    except BadCsv as e:
+        print(f"plot_metrics: error: {e}", file=sys.stderr)
+        return 1
+
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
+    except ImportError:
+        print(f"plot_metrics: error: matplotlib is not available to {sys.executable}; install "
+              "python3-matplotlib and run this script with /usr/bin/python3", file=sys.stderr)
+        return 1
+
+    out = Path(args.out) if args.out else Path(args.csv[0]).resolve().parent
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        print(f"plot_metrics: error: cannot create {out}: {e.strerror or e}", file=sys.stderr)
+        return 1
+
+    labels = labels_for(args.csv)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, (run, label) in enumerate(zip(runs, labels)):
+        ax.plot(run["epoch"], run["loss"], marker="o", markersize=3,
+                color=colors[i % len(colors)], label=label)
+    ax.set_title("Training loss per epoch")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("mean training loss")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    loss_png = out / "loss.png"
+
+    fig2, ax2 = plt.subplots(figsize=(7, 4.5))
+    for i, (run, label) in enumerate(zip(runs, labels)):
+        color = colors[i % len(colors)]
+        ax2.plot(run["epoch"], run["train_accuracy"], marker="o", markersize=3, color=color,
+                 label=f"{label} train")
+        ax2.plot(run["epoch"], run["test_accuracy"], marker="s", markersize=3, color=color,
+                 linestyle="--", label=f"{label} test")
+    ax2.set_title("Accuracy per epoch (solid: train, dashed: test)")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("accuracy")
+    ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax2.grid(True, alpha=0.3)
+    ax2.legend()
+    fig2.tight_layout()
+    accuracy_png = out / "accuracy.png"
+
+    try:
+        save(fig, loss_png)
+        save(fig2, accuracy_png)
+    except OSError as e:
+        print(f"plot_metrics: error: cannot write to {out}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    print(f"wrote {loss_png} and {accuracy_png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

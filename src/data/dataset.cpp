@@ -1,0 +1,143 @@
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "scratchcnn/data/dataset.hpp"
+#include "scratchcnn/error.hpp"
+#include "scratchcnn/rng.hpp"
+
+namespace scratchcnn::data {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// 1797 -> "1,797": the counts in notes are read by people.
+std::string grouped(long long n) {
+  std::string digits = std::to_string(n < 0 ? -n : n);
+  std::string out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return n < 0 ? "-" + out : out;
+}
+
+bool is_file(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_regular_file(p, ec);
+}
+
+Dataset empty_like(const Dataset& all, const std::string& part) {
+  Dataset d;
+  d.c = all.c;
+  d.h = all.h;
+  d.w = all.w;
+  d.classes = all.classes;
+  d.source = all.source + " (" + part + ")";
+  return d;
+}
+
+void append_sample(Dataset& to, const Dataset& from, int i) {
+  const float* img = from.image(i);
+  to.images.insert(to.images.end(), img, img + from.sample_size());
+  to.labels.push_back(from.labels[static_cast<std::size_t>(i)]);
+}
+
+}  // namespace
+
+Split stratified_split(const Dataset& all, double test_fraction, std::uint64_t seed) {
+  if (!(test_fraction >= 0.0 && test_fraction <= 1.0)) {
+    throw Error("stratified_split: test fraction " + std::to_string(test_fraction) +
+                " is outside 0..1");
+  }
+  if (all.classes < 1) throw Error("stratified_split: " + all.source + " has no classes");
+  if (all.images.size() != std::size_t(all.size()) * std::size_t(all.sample_size())) {
+    throw Error("stratified_split: " + all.source + " holds " + std::to_string(all.images.size()) +
+                " pixel values for " + std::to_string(all.size()) + " samples of " +
+                std::to_string(all.sample_size()));
+  }
+
+  std::vector<std::vector<int>> by_class(static_cast<std::size_t>(all.classes));
+  for (int i = 0; i < all.size(); ++i) {
+    const int label = all.labels[static_cast<std::size_t>(i)];
+    if (label < 0 || label >= all.classes) {
+      throw Error("stratified_split: " + all.source + ": sample " + std::to_string(i) +
+                  " has label " + std::to_string(label) + ", outside 0.." +
+                  std::to_string(all.classes - 1));
+    }
+    by_class[static_cast<std::size_t>(label)].push_back(i);
+  }
+
+  // One stream for all classes, consumed in class order, so the split depends only on the seed and
+  // the labels in file order.
+  Rng rng(derive_seed(seed, kSeedSplit));
+  std::vector<char> in_test(static_cast<std::size_t>(all.size()), 0);
+  for (auto& idx : by_class) {
+    for (std::size_t i = idx.size(); i > 1; --i) {
+      const std::size_t j = static_cast<std::size_t>(rng.below(i));
+      std::swap(idx[i - 1], idx[j]);
+    }
+    const auto n_test = static_cast<std::size_t>(std::llround(test_fraction * double(idx.size())));
+    for (std::size_t k = 0; k < n_test; ++k) in_test[static_cast<std::size_t>(idx[k])] = 1;
+  }
+
+  // Both parts keep the original file order: the shuffle only decides membership.
+  Split s{empty_like(all, "train part"), empty_like(all, "test part"), {}};
+  for (int i = 0; i < all.size(); ++i) {
+    append_sample(in_test[static_cast<std::size_t>(i)] ? s.test : s.train, all, i);
+  }
+  const long long test_pct = std::llround(test_fraction * 100.0);
+  s.note = "seeded stratified " + std::to_string(100 - test_pct) + "/" + std::to_string(test_pct) +
+           " split of " + all.source + " (" + grouped(all.size()) + " rows, seed " +
+           std::to_string(seed) + "): " + grouped(s.train.size()) + " train, " +
+           grouped(s.test.size()) + " test";
+  return s;
+}
+
+Split load_data_dir(const std::string& dir, std::uint64_t seed) {
+  const fs::path d(dir);
+  std::error_code ec;
+  if (!fs::exists(d, ec)) throw Error("data folder " + dir + ": no such folder");
+  if (!fs::is_directory(d, ec)) throw Error("data folder " + dir + ": not a folder");
+
+  const fs::path tra = d / "optdigits.tra";
+  const fs::path tes = d / "optdigits.tes";
+  const bool have_tra = is_file(tra);
+  const bool have_tes = is_file(tes);
+  if (have_tra && have_tes) {
+    Split s{load_optdigits(tra.string()), load_optdigits(tes.string()), {}};
+    return s;
+  }
+
+  for (const char* name : {"digits.csv.gz", "digits.csv"}) {
+    const fs::path p = d / name;
+    if (!is_file(p)) continue;
+    const Dataset all = load_optdigits(p.string());
+    Split s = stratified_split(all, 0.2, seed);
+    std::string half_pair;
+    if (have_tra != have_tes) {
+      half_pair = std::string(" (") + (have_tra ? "optdigits.tra" : "optdigits.tes") +
+                  " is there but not " + (have_tra ? "optdigits.tes" : "optdigits.tra") + ")";
+    }
+    s.note = "only the " + grouped(all.size()) + " rows of " + p.string() +
+             " were found, not the UCI pair optdigits.tra + optdigits.tes" + half_pair +
+             ": using a seeded stratified 80/20 split (seed " + std::to_string(seed) + "): " +
+             grouped(s.train.size()) + " train, " + grouped(s.test.size()) + " test rows";
+    return s;
+  }
+
+  std::string found;
+  if (have_tra != have_tes) {
+    found = std::string("; found ") + (have_tra ? "optdigits.tra" : "optdigits.tes") +
+            " without " + (have_tra ? "optdigits.tes" : "optdigits.tra");
+  }
+  throw Error("no data in folder " + dir +
+              ": looked for optdigits.tra + optdigits.tes, then digits.csv.gz, then digits.csv" +
+              found + " (scripts/fetch-data.sh fills <repo>/data)");
+}
+
+}  // namespace scratchcnn::data
