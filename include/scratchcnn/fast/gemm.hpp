@@ -16,4 +16,8 @@ void sgemm(Trans ta, Trans tb, int M, int N, int K, const float* A, int lda, con
 // Name of the instruction set the kernels were compiled for (e.g. "avx512f", "avx2", "sse4.2").
 const char* gemm_isa();
 
+// True when the kernels round each multiply-add once (hardware FMA); false on plain SSE2, where
+// xsimd::fma is a multiply followed by an add.
+bool gemm_fused_fma();
+
 }  // namespace scratchcnn::fast
