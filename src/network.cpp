@@ -1,10 +1,29 @@
 #include "scratchcnn/network.hpp"
 
+#include <cmath>
+
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/fast/network.hpp"
 #include "scratchcnn/reference/network.hpp"
 
 namespace scratchcnn {
+
+void check_batch(const ModelSpec& spec, const Batch& batch) {
+  const int classes = spec.classes();
+  const std::int64_t size = spec.input.size();
+  if (batch.n < 1) throw Error("empty batch");
+  for (int s = 0; s < batch.n; ++s) {
+    const int label = batch.labels[s];
+    if (label < 0 || label >= classes)
+      throw Error("label " + std::to_string(label) + " of sample " + std::to_string(s) +
+                  " in the batch is outside 0.." + std::to_string(classes - 1));
+    const float* x = batch.images + s * size;
+    for (std::int64_t i = 0; i < size; ++i)
+      if (!std::isfinite(x[i]))
+        throw Error("sample " + std::to_string(s) + " has a non-finite input value (" +
+                    (std::isnan(x[i]) ? "NaN" : "inf") + ") at index " + std::to_string(i));
+  }
+}
 
 PathKind parse_path(const std::string& text) {
   if (text == "reference") return PathKind::Reference;

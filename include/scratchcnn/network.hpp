@@ -37,6 +37,10 @@ class Network {
   virtual Parameters parameters() const = 0;
 };
 
+// Throws Error naming the sample unless every label is in [0, classes) and every input value is
+// finite. Both paths call it before a training step touches anything.
+void check_batch(const ModelSpec& spec, const Batch& batch);
+
 enum class PathKind { Reference, Fast };
 PathKind parse_path(const std::string& text);  // "reference" | "fast"; throws Error otherwise
 const char* path_name(PathKind);

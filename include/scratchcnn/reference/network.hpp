@@ -141,6 +141,8 @@ class Module {
   virtual LayerParams parameters() const { return {}; }
   // Drops the gradient lists without applying them.
   virtual void discard_gradients() {}
+  // Pointers to the parameters in the canonical layout, for finite-difference checks.
+  virtual std::vector<T*> parameter_pointers() { return {}; }
 };
 
 // One neuron of a dense layer.
@@ -232,6 +234,13 @@ class Linear : public Module<T> {
   }
   void discard_gradients() override {
     for (auto& n : nodes_) n.clear();
+  }
+  std::vector<T*> parameter_pointers() override {
+    std::vector<T*> ptrs;
+    for (auto& n : nodes_)
+      for (T& w : n.weights) ptrs.push_back(&w);
+    for (auto& n : nodes_) ptrs.push_back(&n.bias);
+    return ptrs;
   }
 
  private:
@@ -353,6 +362,14 @@ class Conv : public Module<T> {
   }
   void discard_gradients() override {
     for (auto& n : nodes_) n.clear();
+  }
+  std::vector<T*> parameter_pointers() override {
+    std::vector<T*> ptrs;
+    for (auto& n : nodes_)
+      for (auto& k : n.kernels)
+        for (T& w : k.v) ptrs.push_back(&w);
+    for (auto& n : nodes_) ptrs.push_back(&n.bias);
+    return ptrs;
   }
 
  private:
@@ -578,18 +595,14 @@ class Network : public scratchcnn::Network {
   }
 
   // Forward and backward of every sample, one at a time, filling the gradient lists.
-  // On a bad label or a non-finite loss the lists are dropped and Error is thrown.
+  // On a bad batch or a non-finite loss the lists are dropped and Error is thrown.
   StepResult accumulate(const Batch& batch) {
     const int classes = spec_.classes();
     StepResult r;
     T loss_sum = 0;
+    check_batch(spec_, batch);
     for (int s = 0; s < batch.n; ++s) {
       const int label = batch.labels[s];
-      if (label < 0 || label >= classes) {
-        model_.discard_gradients();
-        throw Error("label " + std::to_string(label) + " of sample " + std::to_string(s) +
-                    " in the batch is outside 0.." + std::to_string(classes - 1));
-      }
       const Tensor<T> logits = model_.forward(sample(batch.images, s));
       Tensor<T> grad;
       loss_sum += softmax_cross_entropy(logits, label, &grad);

@@ -1,0 +1,376 @@
+// The reference path on its own: hand-computed forward examples and finite-difference gradient
+// checks in double precision.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+
+#include "scratchcnn/error.hpp"
+#include "scratchcnn/reference/network.hpp"
+#include "scratchcnn/rng.hpp"
+
+using namespace scratchcnn;
+using namespace scratchcnn::reference;
+
+namespace {
+
+Tensor<double> tensor(Shape s, std::vector<double> v) {
+  Tensor<double> t(s);
+  EXPECT_EQ(t.data.size(), v.size());
+  t.data = std::move(v);
+  return t;
+}
+
+// A module for one layer of `text` at input shape `in`, with the given parameters.
+std::unique_ptr<Module<double>> module(const LayerSpec& l, const LayerParams& p) {
+  return make_module<double>(l, LayerInfo{}, p);
+}
+
+LayerSpec conv(int in, int out, int k, int pad) {
+  return LayerSpec{LayerKind::Conv, in, out, k, pad};
+}
+
+}  // namespace
+
+TEST(ReferenceForward, ConvolutionWithPaddingSumsNeighbourhoods) {
+  // 3x3 input, 3x3 kernel of ones, padding 1, bias 0.5: each output is the sum of the zero-padded
+  // 3x3 neighbourhood plus the bias.
+  LayerParams p{std::vector<float>(9, 1.0f), {0.5f}};
+  auto m = module(conv(1, 1, 3, 1), p);
+  const auto out = m->forward(tensor({1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  const std::vector<double> want = {12.5, 21.5, 16.5, 27.5, 45.5, 33.5, 24.5, 39.5, 28.5};
+  EXPECT_EQ(out.shape.str(), "1x3x3");
+  EXPECT_EQ(out.data, want);
+}
+
+TEST(ReferenceForward, ConvolutionIsCrossCorrelationSummedOverChannels) {
+  // Channel 0 with kernel [[1,2],[3,4]] (not flipped), channel 1 all ones with kernel of ones,
+  // bias -1, no padding: out(i,j) = sum a(i+y,j+x) k(y,x) + 4 - 1.
+  LayerParams p{{1, 2, 3, 4, 1, 1, 1, 1}, {-1}};
+  auto m = module(conv(2, 1, 2, 0), p);
+  const auto out = m->forward(tensor({2, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 1, 1, 1, 1, 1, 1, 1, 1}));
+  EXPECT_EQ(out.data, (std::vector<double>{37 + 3, 47 + 3, 67 + 3, 77 + 3}));
+}
+
+TEST(ReferenceForward, MaxPoolPicksMaxAndFirstOnTies) {
+  auto m = make_module<double>(LayerSpec{LayerKind::MaxPool, 0, 0, 2, 0}, LayerInfo{}, {});
+  // Window 1 holds 5 twice (positions (0,1) and (1,0)): the first in row-major order wins.
+  const auto out = m->forward(tensor({1, 2, 4}, {1, 5, 2, 3, 5, 0, 9, 4}));
+  EXPECT_EQ(out.data, (std::vector<double>{5, 9}));
+  const auto grad = m->backward(tensor({1, 1, 2}, {10, 20}));
+  EXPECT_EQ(grad.data, (std::vector<double>{0, 10, 0, 0, 0, 0, 20, 0}));
+}
+
+TEST(ReferenceForward, FlattenIsChannelMajor) {
+  auto m = make_module<double>(LayerSpec{LayerKind::Flatten}, LayerInfo{}, {});
+  Tensor<double> x(Shape{2, 2, 3});
+  for (int c = 0; c < 2; ++c)
+    for (int y = 0; y < 2; ++y)
+      for (int xx = 0; xx < 3; ++xx) x.at(c, y, xx) = 100 * c + 10 * y + xx;
+  const auto out = m->forward(x);
+  EXPECT_TRUE(out.shape.flat);
+  EXPECT_EQ(out.data, (std::vector<double>{0, 1, 2, 10, 11, 12, 100, 101, 102, 110, 111, 112}));
+  EXPECT_EQ(m->backward(out).shape.str(), "2x2x3");
+}
+
+TEST(ReferenceForward, DenseIsWeightsTimesInputPlusBias) {
+  LayerParams p{{1, 2, 3, 4, 5, 6}, {0.5f, 0.25f, -1}};
+  auto m = make_module<double>(LayerSpec{LayerKind::Dense, 2, 3}, LayerInfo{}, p);
+  const auto out = m->forward(tensor({2, 1, 1, true}, {1, -2}));
+  EXPECT_EQ(out.data, (std::vector<double>{1 - 4 + 0.5, 3 - 8 + 0.25, 5 - 12 - 1}));
+  // Input gradient is the sum of the neurons' g * weights.
+  const auto g = m->backward(tensor({3, 1, 1, true}, {1, 10, 100}));
+  EXPECT_EQ(g.data, (std::vector<double>{1 + 30 + 500, 2 + 40 + 600}));
+}
+
+TEST(ReferenceForward, SigmoidAndReluDerivatives) {
+  auto s = make_module<double>(LayerSpec{LayerKind::Sigmoid}, LayerInfo{}, {});
+  const auto out = s->forward(tensor({2, 1, 1, true}, {0, std::log(3.0)}));
+  EXPECT_DOUBLE_EQ(out.data[0], 0.5);
+  EXPECT_DOUBLE_EQ(out.data[1], 0.75);
+  const auto g = s->backward(tensor({2, 1, 1, true}, {1, 2}));
+  EXPECT_DOUBLE_EQ(g.data[0], 0.25);
+  EXPECT_DOUBLE_EQ(g.data[1], 2 * 0.75 * 0.25);
+
+  auto r = make_module<double>(LayerSpec{LayerKind::ReLU}, LayerInfo{}, {});
+  EXPECT_EQ(r->forward(tensor({3, 1, 1, true}, {-1, 0, 2})).data, (std::vector<double>{0, 0, 2}));
+  // The derivative at exactly 0 is 0.
+  EXPECT_EQ(r->backward(tensor({3, 1, 1, true}, {5, 5, 5})).data, (std::vector<double>{0, 0, 5}));
+}
+
+TEST(ReferenceForward, SoftmaxCrossEntropyDoesNotOverflow) {
+  // log(e^-2 + e^-1 + 1) for the largest logit's class.
+  const double want = std::log(std::exp(-2.0) + std::exp(-1.0) + 1.0);
+  Tensor<double> gd;
+  EXPECT_NEAR(softmax_cross_entropy(tensor({3, 1, 1, true}, {1000, 1001, 1002}), 2, &gd), want,
+              1e-14);
+  EXPECT_NEAR(gd.data[2], 1 / (std::exp(-2.0) + std::exp(-1.0) + 1.0) - 1, 1e-14);
+  Tensor<float> f(Shape{3, 1, 1, true}), gf;
+  f.data = {1000, 1001, 1002};
+  const float lf = softmax_cross_entropy(f, 0, &gf);
+  EXPECT_TRUE(std::isfinite(lf));
+  EXPECT_NEAR(lf, 2 + want, 1e-5);
+  for (float v : gf.data) EXPECT_TRUE(std::isfinite(v));
+  // Very spread logits: loss is large but finite.
+  f.data = {-1e30f, 0, 1e30f};
+  EXPECT_TRUE(std::isfinite(softmax_cross_entropy(f, 1, &gf)));
+}
+
+namespace {
+
+// Central-difference check of one module: the scalar objective is L = sum(r .* forward(x)) for a
+// fixed random r. Checks the input gradient and, for modules with parameters, the mean parameter
+// gradients, each element within 1e-6 relative (with an absolute floor far below the gradients'
+// size, for entries that are 0).
+void check_module_gradients(const LayerSpec& l, Shape in, std::uint64_t seed,
+                            double kink_margin = 0) {
+  Rng rng(seed);
+  auto uni = [&](double a) { return (2 * rng.uniform() - 1) * a; };
+  LayerParams p;
+  if (l.kind == LayerKind::Conv) {
+    p.weights.resize(std::size_t(l.out) * l.in * l.k * l.k);
+    p.bias.resize(l.out);
+  } else if (l.kind == LayerKind::Dense) {
+    p.weights.resize(std::size_t(l.out) * l.in);
+    p.bias.resize(l.out);
+  }
+  for (float& w : p.weights) w = static_cast<float>(uni(1));
+  for (float& b : p.bias) b = static_cast<float>(uni(1));
+  Tensor<double> x(in);
+  for (double& v : x.data) {
+    do v = uni(2);
+    while (std::abs(v) < kink_margin);
+  }
+  auto m = make_module<double>(l, LayerInfo{}, p);
+  const Tensor<double> y0 = m->forward(x);
+  Tensor<double> r = y0;
+  for (double& v : r.data) v = uni(1);
+  const Tensor<double> gx = m->backward(r);
+  std::vector<double> gw, gb;
+  const bool has_params = m->mean_gradients(gw, gb);
+
+  auto objective = [&](const Tensor<double>& xin, const LayerParams& pp) {
+    auto mm = make_module<double>(l, LayerInfo{}, pp);
+    const Tensor<double> y = mm->forward(xin);
+    double s = 0;
+    for (std::size_t i = 0; i < y.data.size(); ++i) s += r.data[i] * y.data[i];
+    return s;
+  };
+  const double eps = 1e-5;
+  auto expect_close = [&](double analytic, double numeric, const std::string& what) {
+    EXPECT_LE(std::abs(analytic - numeric), 1e-6 * std::max(std::abs(analytic), std::abs(numeric)) + 1e-9)
+        << l.text() << " " << what << ": analytic " << analytic << ", numeric " << numeric;
+  };
+  for (std::size_t i = 0; i < x.data.size(); ++i) {
+    Tensor<double> xp = x, xm = x;
+    xp.data[i] += eps;
+    xm.data[i] -= eps;
+    expect_close(gx.data[i], (objective(xp, p) - objective(xm, p)) / (2 * eps),
+                 "input gradient " + std::to_string(i));
+  }
+  if (!has_params) return;
+  // L is linear in every weight and bias (x fixed), so a central difference with a step exact in
+  // float gives the derivative without truncation error.
+  for (std::size_t i = 0; i < p.weights.size(); ++i) {
+    LayerParams pp = p, pm = p;
+    const float step = 0.25f;
+    pp.weights[i] += step;
+    pm.weights[i] -= step;
+    const double numeric = (objective(x, pp) - objective(x, pm)) /
+                           (double(pp.weights[i]) - double(pm.weights[i]));
+    expect_close(gw[i], numeric, "weight gradient " + std::to_string(i));
+  }
+  for (std::size_t i = 0; i < p.bias.size(); ++i) {
+    LayerParams pp = p, pm = p;
+    pp.bias[i] += 0.25f;
+    pm.bias[i] -= 0.25f;
+    const double numeric =
+        (objective(x, pp) - objective(x, pm)) / (double(pp.bias[i]) - double(pm.bias[i]));
+    expect_close(gb[i], numeric, "bias gradient " + std::to_string(i));
+  }
+}
+
+}  // namespace
+
+TEST(ReferenceGradients, ConvMatchesFiniteDifferences) {
+  check_module_gradients(conv(1, 2, 3, 1), {1, 8, 8}, 1);
+  check_module_gradients(conv(2, 4, 3, 1), {2, 8, 8}, 2);
+  check_module_gradients(conv(3, 2, 2, 0), {3, 7, 5}, 3);
+  check_module_gradients(conv(2, 3, 1, 0), {2, 4, 6}, 4);
+  check_module_gradients(conv(1, 2, 3, 3), {1, 5, 4}, 5);
+}
+
+TEST(ReferenceGradients, DenseMatchesFiniteDifferences) {
+  check_module_gradients(LayerSpec{LayerKind::Dense, 7, 5}, {7, 1, 1, true}, 6);
+}
+
+TEST(ReferenceGradients, PointwiseAndPoolMatchFiniteDifferences) {
+  check_module_gradients(LayerSpec{LayerKind::Sigmoid}, {3, 4, 5}, 7);
+  check_module_gradients(LayerSpec{LayerKind::ReLU}, {3, 4, 5}, 8, 1e-3);  // away from the kink
+  check_module_gradients(LayerSpec{LayerKind::MaxPool, 0, 0, 2, 0}, {3, 4, 6}, 9);
+  check_module_gradients(LayerSpec{LayerKind::Flatten}, {3, 4, 6}, 10);
+}
+
+namespace {
+
+// True when no ReLU input of the sample is within `margin` of 0 and every max-pool window's
+// largest value beats the others by more than `margin`: there the loss is smooth.
+bool away_from_kinks(Model<double>& model, const Tensor<double>& x, const ModelSpec& spec,
+                     double margin) {
+  Tensor<double> v = x;
+  for (std::size_t i = 0; i < spec.layers.size(); ++i) {
+    const LayerSpec& l = spec.layers[i];
+    if (l.kind == LayerKind::ReLU)
+      for (double a : v.data)
+        if (std::abs(a) < margin) return false;
+    if (l.kind == LayerKind::MaxPool)
+      for (int c = 0; c < v.shape.c; ++c)
+        for (int wy = 0; wy < v.shape.h; wy += l.k)
+          for (int wx = 0; wx < v.shape.w; wx += l.k) {
+            double best = -1e300, second = -1e300;
+            for (int y = wy; y < wy + l.k; ++y)
+              for (int xx = wx; xx < wx + l.k; ++xx) {
+                const double a = v.at(c, y, xx);
+                if (a > best) {
+                  second = best;
+                  best = a;
+                } else if (a > second) {
+                  second = a;
+                }
+              }
+            // A tie among zeros that a ReLU produced from inputs away from 0 stays a tie under
+            // small perturbations: the loss is flat there, not kinked.
+            if (best - second < margin && best > 0) return false;
+          }
+    v = model.modules()[i]->forward(v);
+  }
+  return true;
+}
+
+}  // namespace
+
+// The whole model: mean softmax cross-entropy of a few samples against every parameter and every
+// input pixel, by central differences in double.
+void check_model_gradients(const ModelSpec& spec, int samples, std::uint64_t seed) {
+  // Nonzero biases, so that no pre-activation is exactly 0 where a whole input window is 0.
+  Parameters p = Parameters::he_uniform(spec, seed);
+  Rng rng(seed * 7919 + 1);
+  for (auto& l : p.layers)
+    for (float& b : l.bias) b = static_cast<float>(0.2 * (2 * rng.uniform() - 1));
+  Model<double> model(spec, p);
+  std::vector<Tensor<double>> xs;
+  std::vector<int> labels;
+  while (static_cast<int>(xs.size()) < samples) {
+    Tensor<double> x(spec.input);
+    for (double& v : x.data) v = rng.uniform();
+    if (!away_from_kinks(model, x, spec, 1e-3)) continue;
+    xs.push_back(x);
+    labels.push_back(static_cast<int>(rng.below(spec.classes())));
+  }
+  auto mean_loss = [&] {
+    double s = 0;
+    for (int i = 0; i < samples; ++i) s += softmax_cross_entropy(model.forward(xs[i]), labels[i], static_cast<Tensor<double>*>(nullptr));
+    return s / samples;
+  };
+  std::vector<std::vector<double>> grad_in;
+  for (int i = 0; i < samples; ++i) {
+    Tensor<double> g;
+    softmax_cross_entropy(model.forward(xs[i]), labels[i], &g);
+    grad_in.push_back(model.backward(g).data);
+  }
+  const double eps = 1e-5;
+  double worst = 0;
+  int checked = 0;
+  for (auto& m : model.modules()) {
+    std::vector<double> gw, gb;
+    if (!m->mean_gradients(gw, gb)) continue;
+    std::vector<double> analytic = gw;
+    analytic.insert(analytic.end(), gb.begin(), gb.end());
+    const std::vector<double*> params = m->parameter_pointers();
+    ASSERT_EQ(params.size(), analytic.size());
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const double keep = *params[i];
+      *params[i] = keep + eps;
+      const double up = mean_loss();
+      *params[i] = keep - eps;
+      const double down = mean_loss();
+      *params[i] = keep;
+      const double numeric = (up - down) / (2 * eps);
+      const double err = std::abs(numeric - analytic[i]) /
+                         std::max({std::abs(numeric), std::abs(analytic[i]), 1e-3});
+      worst = std::max(worst, err);
+      ++checked;
+      EXPECT_LE(err, 1e-6) << "parameter " << i << ": analytic " << analytic[i] << ", numeric "
+                           << numeric;
+    }
+  }
+  // Input gradient of the first sample (the model's loss for sample 0 alone).
+  for (std::size_t i = 0; i < xs[0].data.size(); ++i) {
+    const double keep = xs[0].data[i];
+    auto loss0 = [&] { return softmax_cross_entropy(model.forward(xs[0]), labels[0], static_cast<Tensor<double>*>(nullptr)); };
+    xs[0].data[i] = keep + eps;
+    const double up = loss0();
+    xs[0].data[i] = keep - eps;
+    const double down = loss0();
+    xs[0].data[i] = keep;
+    const double numeric = (up - down) / (2 * eps);
+    const double err =
+        std::abs(numeric - grad_in[0][i]) / std::max({std::abs(numeric), std::abs(grad_in[0][i]), 1e-3});
+    EXPECT_LE(err, 1e-6) << "input " << i;
+  }
+  EXPECT_EQ(checked, spec.param_count());
+  ::testing::Test::RecordProperty("worst_relative_error", std::to_string(worst));
+}
+
+TEST(ReferenceGradients, WholeSeedModelMatchesFiniteDifferences) {
+  check_model_gradients(model_from_name("seed"), 3, 11);
+}
+
+TEST(ReferenceGradients, ModelWithSigmoidMatchesFiniteDifferences) {
+  check_model_gradients(parse_model("conv(1,3,k=3) sigmoid maxpool(2) flatten dense(12,5) sigmoid dense(5,4)",
+                                    Shape{1, 6, 6}),
+                        2, 12);
+}
+
+TEST(ReferenceUpdate, AppliesTheMeanOfPerSampleGradients) {
+  // Two samples through a 2->1 dense layer with g = 1: weight grads are the inputs, so the update
+  // moves w by -lr * mean(inputs) and b by -lr * 1.
+  LayerParams p{{1, 1}, {0}};
+  auto m = make_module<double>(LayerSpec{LayerKind::Dense, 2, 1}, LayerInfo{}, p);
+  for (const std::vector<double>& x : {std::vector<double>{2, 4}, std::vector<double>{6, 0}}) {
+    m->forward(tensor({2, 1, 1, true}, x));
+    m->backward(tensor({1, 1, 1, true}, {1}));
+  }
+  m->update(0.5);
+  const LayerParams after = m->parameters();
+  EXPECT_EQ(after.weights, (std::vector<float>{1 - 0.5f * 4, 1 - 0.5f * 2}));
+  EXPECT_EQ(after.bias, (std::vector<float>{-0.5f}));
+  // The lists were cleared: another update without samples changes nothing.
+  m->update(0.5);
+  EXPECT_EQ(m->parameters(), after);
+}
+
+TEST(ReferenceNetwork, NonFiniteLossThrowsAndLeavesParametersAlone) {
+  const ModelSpec spec = model_from_name("seed");
+  const Parameters p0 = Parameters::he_uniform(spec, 1);
+  reference::Network<float> net(spec, p0);
+  std::vector<float> images(64, 1.0f);
+  images[5] = NAN;
+  const int label = 3;
+  try {
+    net.train_step(Batch{images.data(), &label, 1}, 0.1f);
+    ADD_FAILURE() << "NaN input trained without error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("sample 0 has a non-finite input value (NaN) at index 5"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(net.parameters(), p0);
+  images[5] = 0.5f;
+  const int bad_label = 10;
+  EXPECT_THROW(net.train_step(Batch{images.data(), &bad_label, 1}, 0.1f), Error);
+  EXPECT_EQ(net.parameters(), p0);
+  // After the refused steps a good one trains normally.
+  net.train_step(Batch{images.data(), &label, 1}, 0.1f);
+  EXPECT_NE(net.parameters(), p0);
+}
