@@ -148,7 +148,7 @@ Setup read_setup(const Args& a) {
   }
   s.opt.epochs = static_cast<int>(a.integer("--epochs", 10, 0, 1000000));
   s.opt.batch = static_cast<int>(a.integer("--batch", 128, 1, 1 << 20));
-  s.opt.lr = static_cast<float>(a.real("--lr", 0.1, 0.0, 1e6));
+  s.opt.lr = static_cast<float>(a.real("--lr", 0.1, 0.0, 3.0e38));
   s.opt.seed = a.seed("--seed", 1);
   s.threads = static_cast<int>(a.integer("--threads", omp_get_max_threads(), 1, 1024));
   omp_set_num_threads(s.threads);

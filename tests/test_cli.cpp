@@ -1,0 +1,202 @@
+// The command-line tool as a user runs it: exit codes, messages, output files.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "scratchcnn/parameters.hpp"
+#include "scratchcnn/rng.hpp"
+#include "test_support.hpp"
+
+namespace fs = std::filesystem;
+using namespace scratchcnn;
+
+namespace {
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Result cli(const std::string& args) {
+  static const std::string dir = test::temp_dir("cli-out");
+  const std::string out = dir + "/stdout", err = dir + "/stderr";
+  const std::string cmd = std::string("'") + SCRATCHCNN_CLI_PATH + "' " + args + " >" + out +
+                          " 2>" + err + " </dev/null";
+  const int status = std::system(cmd.c_str());
+  Result r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+// A small optdigits-format data folder: `train` and `test` rows of learnable patterns.
+std::string tiny_data(int train = 60, int test = 30) {
+  const std::string dir = test::temp_dir("cli-data");
+  Rng rng(5);
+  for (const auto& [name, rows] : {std::pair{"optdigits.tra", train}, std::pair{"optdigits.tes", test}}) {
+    std::ofstream f(dir + "/" + name);
+    for (int r = 0; r < rows; ++r) {
+      const int label = r % 10;
+      for (int i = 0; i < 64; ++i) {
+        const int v = (i % 10 == label) ? 16 : static_cast<int>(rng.below(4));
+        f << v << ",";
+      }
+      f << label << "\n";
+    }
+  }
+  return dir;
+}
+
+bool has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+TEST(Cli, HelpForEveryCommand) {
+  for (const char* cmd : {"train", "compare", "info"}) {
+    const Result r = cli(std::string(cmd) + " --help");
+    EXPECT_EQ(r.code, 0) << cmd;
+    EXPECT_TRUE(has(r.out, std::string("usage: scratchcnn ") + cmd)) << r.out;
+  }
+  const Result top = cli("--help");
+  EXPECT_EQ(top.code, 0);
+  EXPECT_TRUE(has(top.out, "commands:"));
+  EXPECT_TRUE(has(cli("train --help").out, "--metrics FILE"));
+  EXPECT_TRUE(has(cli("compare --help").out, "--json FILE"));
+}
+
+TEST(Cli, BadCommandLinesExitWithTwoAndUsage) {
+  struct Case {
+    std::string args, message;
+  };
+  const Case cases[] = {
+      {"", "usage: scratchcnn <command>"},
+      {"fly", "unknown command 'fly'"},
+      {"train --bogus 1", "unknown flag --bogus"},
+      {"train --epochs abc", "--epochs: 'abc' is not an integer"},
+      {"train --epochs -1", "--epochs: -1 is outside 0.."},
+      {"train --batch 0", "--batch: 0 is outside 1.."},
+      {"train --lr nan", "--lr: 'nan' is not a finite number"},
+      {"train --lr -0.5", "--lr: -0.5 is outside"},
+      {"train --path gpu", "'gpu' is not a path (reference or fast)"},
+      {"train --threads 0", "--threads: 0 is outside 1.."},
+      {"train --input 1x8", "--input: '1x8' is not of the form CxHxW"},
+      {"train --epochs", "--epochs needs a value"},
+      {"train --epochs 1 --epochs 2", "--epochs given twice"},
+      {"train extra", "unexpected argument 'extra'"},
+      {"info --model seed --help=1", "--help takes no value"},
+  };
+  for (const auto& c : cases) {
+    const Result r = cli(c.args);
+    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.err;
+    const std::string all = r.out + r.err;
+    EXPECT_TRUE(has(all, c.message)) << c.args << "\n" << all;
+    EXPECT_TRUE(has(all, "usage:")) << c.args;
+  }
+}
+
+TEST(Cli, InfoPrintsLayersAndTotals) {
+  const Result r = cli("info --model seed");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "maxpool(2)")) << r.out;
+  EXPECT_TRUE(has(r.out, "4x4x4"));
+  EXPECT_TRUE(has(r.out, "2,506"));   // parameters
+  EXPECT_TRUE(has(r.out, "16,928"));  // forward FLOPs per sample
+  const Result l = cli("info --model lenet5");
+  EXPECT_TRUE(has(l.out, "61,706")) << l.out;
+  EXPECT_TRUE(has(l.out, "16x5x5"));
+}
+
+TEST(Cli, TableIModelIsRefusedNamingTheMismatch) {
+  const Result r = cli(
+      "info --model 'conv(1,2,k=3,pad=1) relu conv(2,4,k=3,pad=1) relu maxpool(4) flatten "
+      "dense(64,32) relu dense(32,10)'");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r.err, "layer 7 'dense(64,32)': expects 64 inputs, gets 16")) << r.err;
+}
+
+TEST(Cli, TrainWritesMetricsAndParametersThatLoadAgain) {
+  const std::string data = tiny_data();
+  const std::string out = test::temp_dir("cli-train");
+  const Result r = cli("train --path reference --data " + data + " --epochs 3 --batch 16 --metrics " +
+                       out + "/m.csv --save " + out + "/p.bin");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_TRUE(has(r.out, "epoch       loss  train_acc   test_acc    seconds")) << r.out;
+  const std::string csv = slurp(out + "/m.csv");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "epoch,loss,train_accuracy,test_accuracy,seconds");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4) << csv;
+  const ModelSpec spec = model_from_name("seed");
+  const Parameters p = load_parameters(out + "/p.bin", spec);
+  EXPECT_NE(p, Parameters::he_uniform(spec, 1));
+  // Same seed, same run: byte-identical parameter file.
+  ASSERT_EQ(cli("train --path reference --data " + data + " --epochs 3 --batch 16 --save " + out +
+                "/q.bin").code, 0);
+  EXPECT_EQ(read_file(out + "/p.bin"), read_file(out + "/q.bin"));
+  // Starting from the saved parameters with 0 epochs keeps them.
+  ASSERT_EQ(cli("train --path reference --data " + data + " --epochs 0 --init " + out +
+                "/p.bin --save " + out + "/r.bin").code, 0);
+  EXPECT_EQ(read_file(out + "/p.bin"), read_file(out + "/r.bin"));
+}
+
+TEST(Cli, FailuresExitWithOneAndWriteNothing) {
+  const std::string data = tiny_data();
+  const std::string out = test::temp_dir("cli-fail");
+  // Model and data disagree.
+  Result r = cli("train --model lenet5 --data " + data + " --metrics " + out + "/m.csv");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r.err, "holds 1x8x8 images")) << r.err;
+  // Missing data folder.
+  r = cli("train --data " + out + "/nowhere");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r.err, "nowhere")) << r.err;
+  // A bad row names file and line.
+  const std::string bad = test::temp_dir("cli-bad");
+  fs::copy(data + "/optdigits.tes", bad + "/optdigits.tes");
+  {
+    std::ofstream f(bad + "/optdigits.tra");
+    for (int i = 0; i < 64; ++i) f << (i ? "," : "") << 1;
+    f << ",12\n";
+  }
+  r = cli("train --data " + bad);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r.err, "optdigits.tra:1:")) << r.err;
+  // Output folder that does not exist: refused before training.
+  r = cli("train --data " + data + " --metrics " + out + "/no/m.csv");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r.err, "does not exist")) << r.err;
+  EXPECT_FALSE(has(r.out, "epoch "));
+  // A parameter file for another model.
+  const ModelSpec other = model_from_name("flatten dense(64,10)");
+  save_parameters(out + "/other.bin", other, Parameters::he_uniform(other, 1));
+  r = cli("train --data " + data + " --init " + out + "/other.bin");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r.err, "made for model '1x8x8: flatten dense(64,10)'")) << r.err;
+  EXPECT_FALSE(fs::exists(out + "/m.csv"));
+}
+
+TEST(Cli, DivergingTrainingStopsWithEpochAndBatchAndWritesNothing) {
+  const std::string data = tiny_data();
+  const std::string out = test::temp_dir("cli-nan");
+  for (const char* path : {"reference", "fast"}) {
+    const Result r = cli(std::string("train --path ") + path + " --data " + data +
+                         " --epochs 5 --batch 8 --lr 1e20 --metrics " + out + "/m.csv --save " +
+                         out + "/p.bin");
+    EXPECT_EQ(r.code, 1) << path << "\n" << r.out << r.err;
+    EXPECT_TRUE(has(r.err, "training stopped at epoch ")) << r.err;
+    EXPECT_TRUE(has(r.err, ", batch ")) << r.err;
+    EXPECT_FALSE(fs::exists(out + "/m.csv"));
+    EXPECT_FALSE(fs::exists(out + "/p.bin"));
+  }
+}
