@@ -597,7 +597,6 @@ class Network : public scratchcnn::Network {
   // Forward and backward of every sample, one at a time, filling the gradient lists.
   // On a bad batch or a non-finite loss the lists are dropped and Error is thrown.
   StepResult accumulate(const Batch& batch) {
-    const int classes = spec_.classes();
     StepResult r;
     T loss_sum = 0;
     check_batch(spec_, batch);
