@@ -1,11 +1,284 @@
+// fast::Network: the chunked, OpenMP-parallel training step (network.hpp has the scheme).
 #include "scratchcnn/fast/network.hpp"
 
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
 #include "scratchcnn/error.hpp"
+#include "scratchcnn/fast/kernels.hpp"
+#include "scratchcnn/fast/layout.hpp"
 
 namespace scratchcnn::fast {
+namespace {
 
-std::unique_ptr<scratchcnn::Network> make_network(const ModelSpec&, const Parameters&) {
-  throw Error("the fast path is not built yet");
+class FastNetwork final : public scratchcnn::Network {
+ public:
+  FastNetwork(const ModelSpec& spec, const Parameters& p, const Options& options);
+
+  const ModelSpec& spec() const override { return spec_; }
+  std::string name() const override { return "fast"; }
+  StepResult train_step(const Batch& batch, float lr) override { return run(batch, lr, true); }
+  Parameters gradients(const Batch& batch, StepResult* result) override;
+  void predict(const float* images, int n, float* logits) override;
+  Parameters parameters() const override { return export_flat(params_.data()); }
+
+  std::string describe() const;
+
+ private:
+  StepResult run(const Batch& batch, float lr, bool update);
+  void reserve(int n);
+  // One chunk: q-th kChunk samples of images (valid of them), through every layer.
+  // ws: this thread's workspace.
+  void forward_chunk(float* ws, const float* images, int q, int valid) const;
+  // Backward of the chunk whose forward ws holds, from grad[L] (already set by the loss); writes
+  // the chunk's parameter-gradient sums into partial (flat parameter layout).
+  void backward_chunk(float* ws, float* partial) const;
+  Parameters export_flat(const float* flat) const;
+
+  ModelSpec spec_;
+  int classes_ = 0;
+  std::size_t layers_ = 0;
+  // Flat parameter layout: per layer, weights then bias, each starting 64-byte aligned.
+  std::vector<std::size_t> w_off_, b_off_;
+  std::size_t flat_ = 0;
+  AlignedBuffer params_, mean_;
+  // Per layer: its kernel, or null for a ReLU fused into the layer before it.
+  std::vector<std::unique_ptr<LayerKernel>> kernels_;
+  std::vector<bool> alias_;  // output is the input (flatten, fused ReLU)
+  int first_param_ = 0;      // layers before it need no backward; it needs no input gradient
+  // Per-thread workspace: activations act[0..L], gradients grad[0..L] (wrt act[l]), per-layer scratch.
+  std::vector<std::size_t> act_off_, grad_off_, scratch_off_;
+  std::size_t ws_floats_ = 0;
+  std::vector<AlignedBuffer> ws_;
+  AlignedBuffer partials_;  // chunk_count(n) x flat_
+  std::vector<double> losses_;
+  std::vector<unsigned char> correct_;
+};
+
+FastNetwork::FastNetwork(const ModelSpec& spec, const Parameters& p, const Options& options)
+    : spec_(spec), classes_(spec.classes()), layers_(spec.layers.size()) {
+  check_parameters(spec_, p);
+  if (layers_ == 0) throw Error("fast: the model has no layers");
+
+  w_off_.assign(layers_, 0);
+  b_off_.assign(layers_, 0);
+  for (std::size_t l = 0; l < layers_; ++l) {
+    w_off_[l] = flat_;
+    flat_ += align_floats(p.layers[l].weights.size());
+    b_off_[l] = flat_;
+    flat_ += align_floats(p.layers[l].bias.size());
+  }
+  flat_ = std::max<std::size_t>(flat_, 16);
+  params_.reserve(flat_);
+  mean_.reserve(flat_);
+  for (std::size_t l = 0; l < layers_; ++l) {
+    std::copy(p.layers[l].weights.begin(), p.layers[l].weights.end(), params_.data() + w_off_[l]);
+    std::copy(p.layers[l].bias.begin(), p.layers[l].bias.end(), params_.data() + b_off_[l]);
+  }
+
+  first_param_ = int(layers_);
+  for (std::size_t l = 0; l < layers_; ++l)
+    if (spec_.layers[l].has_params()) {
+      first_param_ = int(l);
+      break;
+    }
+
+  kernels_.resize(layers_);
+  alias_.assign(layers_, false);
+  for (std::size_t l = 0; l < layers_; ++l) {
+    const LayerSpec& ls = spec_.layers[l];
+    if (ls.kind == LayerKind::ReLU && l > 0 && options.fuse_relu && spec_.layers[l - 1].has_params()) {
+      alias_[l] = true;
+      continue;
+    }
+    KernelOptions ko;
+    ko.conv = options.conv;
+    ko.fuse_relu = options.fuse_relu && ls.has_params() && l + 1 < layers_ &&
+                   spec_.layers[l + 1].kind == LayerKind::ReLU;
+    const bool hp = ls.has_params();
+    kernels_[l] = make_kernel(ls, spec_.info[l], hp ? params_.data() + w_off_[l] : nullptr,
+                              hp ? params_.data() + b_off_[l] : nullptr, ko);
+    alias_[l] = kernels_[l]->is_view();
+  }
+
+  // Workspace layout. act[0] is the packed input chunk.
+  act_off_.assign(layers_ + 1, 0);
+  grad_off_.assign(layers_ + 1, 0);
+  scratch_off_.assign(layers_, 0);
+  std::size_t cur = 0;
+  auto take = [&cur](std::size_t n) {
+    const std::size_t at = cur;
+    cur += align_floats(n);
+    return at;
+  };
+  act_off_[0] = take(std::size_t(spec_.input.size()) * kChunk);
+  for (std::size_t l = 0; l < layers_; ++l) {
+    act_off_[l + 1] =
+        alias_[l] ? act_off_[l] : take(std::size_t(spec_.info[l].out.size()) * kChunk);
+    scratch_off_[l] = take(kernels_[l] ? kernels_[l]->scratch_floats() : 0);
+  }
+  grad_off_[layers_] = take(std::size_t(classes_) * kChunk);
+  for (std::size_t l = layers_; l-- > 0;)
+    grad_off_[l] = alias_[l] ? grad_off_[l + 1] : take(std::size_t(spec_.info[l].in.size()) * kChunk);
+  ws_floats_ = cur;
+}
+
+void FastNetwork::reserve(int n) {
+  const std::size_t threads = std::size_t(std::max(1, omp_get_max_threads()));
+  if (ws_.size() < threads) ws_.resize(threads);
+  for (std::size_t t = 0; t < threads; ++t) ws_[t].reserve(ws_floats_);
+  partials_.reserve(std::size_t(chunk_count(n)) * flat_);
+  if (losses_.size() < std::size_t(n)) {
+    losses_.resize(std::size_t(n));
+    correct_.resize(std::size_t(n));
+  }
+}
+
+void FastNetwork::forward_chunk(float* ws, const float* images, int q, int valid) const {
+  const std::int64_t f0 = spec_.input.size();
+  pack_chunk(images + std::int64_t(q) * kChunk * f0, valid, f0, ws + act_off_[0]);
+  for (std::size_t l = 0; l < layers_; ++l)
+    if (!alias_[l]) kernels_[l]->forward(ws + act_off_[l], ws + act_off_[l + 1], ws + scratch_off_[l]);
+}
+
+void FastNetwork::backward_chunk(float* ws, float* partial) const {
+  for (std::size_t l = layers_; l-- > std::size_t(first_param_);) {
+    if (alias_[l]) continue;
+    const bool hp = spec_.layers[l].has_params();
+    kernels_[l]->backward(ws + act_off_[l], ws + act_off_[l + 1], ws + grad_off_[l + 1],
+                          int(l) > first_param_ ? ws + grad_off_[l] : nullptr, ws + scratch_off_[l],
+                          hp ? partial + w_off_[l] : nullptr, hp ? partial + b_off_[l] : nullptr);
+  }
+}
+
+StepResult FastNetwork::run(const Batch& batch, float lr, bool update) {
+  const int n = batch.n;
+  if (n <= 0) throw Error("fast: empty batch");
+  for (int s = 0; s < n; ++s) {
+    const int label = batch.labels[s];
+    if (label < 0 || label >= classes_)
+      throw Error("label " + std::to_string(label) + " of sample " + std::to_string(s) +
+                  " in the batch is outside 0.." + std::to_string(classes_ - 1));
+  }
+  reserve(n);
+  const int nc = chunk_count(n);
+  float* partials = partials_.data();
+  float* params = params_.data();
+  float* mean = mean_.data();
+  double* losses = losses_.data();
+  unsigned char* correct = correct_.data();
+  const std::size_t flat = flat_;
+  // Blocks of 64 floats: whole cache lines per thread in the reduction.
+  const std::int64_t blocks = std::int64_t((flat + 63) / 64);
+
+#pragma omp parallel
+  {
+    float* ws = ws_[std::size_t(omp_get_thread_num())].data();
+#pragma omp for schedule(dynamic, 1)
+    for (int q = 0; q < nc; ++q) {
+      const int valid = std::min(kChunk, n - q * kChunk);
+      forward_chunk(ws, batch.images, q, valid);
+      kernels::softmax_cross_entropy(ws + act_off_[layers_], classes_, batch.labels + q * kChunk,
+                                     valid, ws + grad_off_[layers_], losses + q * kChunk,
+                                     correct + q * kChunk);
+      backward_chunk(ws, partials + std::size_t(q) * flat);
+    }
+    // Every thread sums the same losses in the same order, so all agree on whether to update.
+    double total = 0;
+    for (int s = 0; s < n; ++s) total += losses[s];
+    const bool apply = update && std::isfinite(total);
+#pragma omp for schedule(static)
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      const std::size_t i0 = std::size_t(b) * 64, i1 = std::min(flat, i0 + 64);
+      for (std::size_t i = i0; i < i1; ++i) {
+        float s = partials[i];
+        for (int q = 1; q < nc; ++q) s += partials[std::size_t(q) * flat + i];
+        const float m = s / float(n);
+        mean[i] = m;
+        if (apply) params[i] = params[i] - lr * m;
+      }
+    }
+  }
+
+  StepResult r;
+  double total = 0;
+  for (int s = 0; s < n; ++s) {
+    total += losses[s];
+    r.correct += correct[s];
+  }
+  r.loss = total / n;
+  if (!std::isfinite(r.loss))
+    throw Error(std::string("loss is ") + (std::isnan(r.loss) ? "NaN" : "infinite") +
+                "; parameters left unchanged");
+  return r;
+}
+
+Parameters FastNetwork::gradients(const Batch& batch, StepResult* result) {
+  const StepResult r = run(batch, 0.0f, false);
+  if (result) *result = r;
+  return export_flat(mean_.data());
+}
+
+void FastNetwork::predict(const float* images, int n, float* logits) {
+  if (n <= 0) return;
+  reserve(n);
+  const int nc = chunk_count(n);
+#pragma omp parallel
+  {
+    float* ws = ws_[std::size_t(omp_get_thread_num())].data();
+#pragma omp for schedule(dynamic, 1)
+    for (int q = 0; q < nc; ++q) {
+      const int valid = std::min(kChunk, n - q * kChunk);
+      forward_chunk(ws, images, q, valid);
+      unpack_chunk(ws + act_off_[layers_], valid, classes_,
+                   logits + std::size_t(q) * kChunk * classes_);
+    }
+  }
+}
+
+Parameters FastNetwork::export_flat(const float* flat) const {
+  Parameters p = Parameters::zeros(spec_);
+  for (std::size_t l = 0; l < layers_; ++l) {
+    LayerParams& lp = p.layers[l];
+    std::copy(flat + w_off_[l], flat + w_off_[l] + lp.weights.size(), lp.weights.begin());
+    std::copy(flat + b_off_[l], flat + b_off_[l] + lp.bias.size(), lp.bias.begin());
+  }
+  return p;
+}
+
+std::string FastNetwork::describe() const {
+  std::string s;
+  for (std::size_t l = 0; l < layers_; ++l) {
+    s += spec_.layers[l].text() + ": ";
+    if (!kernels_[l])
+      s += "fused into the layer before";
+    else if (kernels_[l]->is_view())
+      s += "view";
+    else {
+      const std::string a = kernels_[l]->algorithm();
+      s += a.empty() ? "pointwise" : a;
+      if (l + 1 < layers_ && !kernels_[l + 1] && alias_[l + 1]) s += " + relu";
+    }
+    s += "\n";
+  }
+  return s;
+}
+
+}  // namespace
+
+std::unique_ptr<scratchcnn::Network> make_network(const ModelSpec& spec, const Parameters& p,
+                                                  const Options& options) {
+  return std::make_unique<FastNetwork>(spec, p, options);
+}
+
+std::string describe(const scratchcnn::Network& net) {
+  const auto* f = dynamic_cast<const FastNetwork*>(&net);
+  return f ? f->describe() : std::string();
 }
 
 }  // namespace scratchcnn::fast

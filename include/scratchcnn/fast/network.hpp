@@ -1,11 +1,31 @@
 #pragma once
 #include <memory>
+#include <string>
 
+#include "scratchcnn/fast/layer.hpp"
 #include "scratchcnn/network.hpp"
 
 namespace scratchcnn::fast {
 
+struct Options {
+  ConvAlgo conv = ConvAlgo::Auto;  // every convolution of the model
+  bool fuse_relu = true;           // a ReLU right after a conv or dense layer runs inside it
+};
+
 // The fast path behind the Network interface.
-std::unique_ptr<scratchcnn::Network> make_network(const ModelSpec& spec, const Parameters& p);
+//
+// A step runs in one OpenMP parallel region: the batch is cut into chunks of kChunk samples
+// (layout.hpp); each chunk runs forward, softmax cross-entropy and backward on one thread and
+// writes its own partial parameter-gradient sums; after a barrier the partials are added in chunk
+// order, mean = sum / float(n), and w = w - lr * mean (not fused). Chunk boundaries do not depend
+// on the thread count, so parameters, gradients, losses and logits are bitwise the same at any
+// OMP_NUM_THREADS and from run to run. After the first step of the largest batch size, a step
+// allocates nothing.
+std::unique_ptr<scratchcnn::Network> make_network(const ModelSpec& spec, const Parameters& p,
+                                                  const Options& options = {});
+
+// One line per layer of a fast network: its kernel ("conv(1,2,k=3,pad=1): direct +relu", "relu:
+// fused"). Empty for networks of other paths.
+std::string describe(const scratchcnn::Network& net);
 
 }  // namespace scratchcnn::fast

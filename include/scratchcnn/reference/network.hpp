@@ -555,7 +555,7 @@ class Network : public scratchcnn::Network {
     return r;
   }
 
-  Parameters gradients(const Batch& batch, StepResult* result) override {
+  Parameters gradients(const Batch& batch, StepResult* result = nullptr) override {
     const StepResult r = accumulate(batch);
     if (result) *result = r;
     Parameters g;

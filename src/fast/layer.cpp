@@ -1,0 +1,405 @@
+// The fast path's layer kernels (one chunk at a time) and the stand-alone Layer.
+#include "scratchcnn/fast/layer.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "scratchcnn/error.hpp"
+#include "scratchcnn/fast/gemm.hpp"
+#include "scratchcnn/fast/kernels.hpp"
+
+namespace scratchcnn::fast {
+
+const char* conv_algo_name(ConvAlgo a) {
+  switch (a) {
+    case ConvAlgo::Auto: return "auto";
+    case ConvAlgo::Direct: return "direct";
+    case ConvAlgo::Im2col: return "im2col";
+  }
+  return "?";
+}
+
+ConvAlgo choose_conv_algo(const LayerSpec& /*spec*/, const LayerInfo& /*info*/) {
+  // Im2col + sgemm everywhere. The direct kernel is faster per chunk (bench_layers, one thread,
+  // AVX-512: ~90% of FMA peak against ~65-70% for conv 32 -> 64) and passes every per-layer parity
+  // test, but on the origin experiment its run leaves the reference's: at epoch 2, batch 21 the
+  // parameters jump from 2e-7 to 2e-4 apart, and per-epoch losses end up ~1e-2 apart, breaking the
+  // 1e-3 whole-run rule, while im2col stays within 3e-7 of the double oracle. Until that event is
+  // understood, Direct stays selectable (Options::conv) and under the same layer parity tests.
+  return ConvAlgo::Im2col;
+}
+
+namespace {
+
+// Shapes of one convolution, per chunk.
+struct ConvShape {
+  int cin, cout, k, pad;
+  int h, w;    // input
+  int oh, ow;  // output
+  int hp, wp;  // padded input
+  ConvShape(const LayerSpec& s, const LayerInfo& i)
+      : cin(s.in), cout(s.out), k(s.k), pad(s.pad), h(i.in.h), w(i.in.w), oh(i.out.h), ow(i.out.w),
+        hp(i.in.h + 2 * s.pad), wp(i.in.w + 2 * s.pad) {}
+  std::size_t padded_floats() const { return pad ? std::size_t(cin) * hp * wp * kChunk : 0; }
+  std::int64_t out_plane() const { return std::int64_t(oh) * ow * kChunk; }
+};
+
+class DirectConv final : public LayerKernel {
+ public:
+  DirectConv(const LayerSpec& s, const LayerInfo& i, const float* w, const float* b, bool relu)
+      : LayerKernel(s, i), c_(s, i), bias_(b), relu_(relu) {
+    const int k = c_.k;
+    fwd_ = {c_.cout, c_.cin, k, c_.oh, c_.ow, c_.hp, c_.wp, 0, w, std::ptrdiff_t(c_.cin) * k * k,
+            std::ptrdiff_t(k) * k, k, 1};
+    kernels::plan_correlation(fwd_);
+    // Input gradient = the output gradient, padded by k - 1, correlated with the kernels
+    // transposed (in <-> out) and rotated by 180 degrees, starting at offset pad.
+    gh_ = c_.oh + 2 * (k - 1);
+    gw_ = c_.ow + 2 * (k - 1);
+    bwd_ = {c_.cin, c_.cout, k, c_.h, c_.w, gh_, gw_, c_.pad, w + (k - 1) * k + (k - 1),
+            std::ptrdiff_t(k) * k, std::ptrdiff_t(c_.cin) * k * k, -k, -1};
+    kernels::plan_correlation(bwd_);
+    gpad_floats_ = k > 1 ? std::size_t(c_.cout) * gh_ * gw_ * kChunk : 0;
+  }
+  std::size_t scratch_floats() const override {
+    return align_floats(c_.padded_floats()) + gpad_floats_;
+  }
+  const char* algorithm() const override { return "direct"; }
+
+  void forward(const float* in, float* out, float* scratch) const override {
+    kernels::correlate(fwd_, padded_input(in, scratch, true), bias_, relu_, out);
+  }
+
+  void backward(const float* in, const float* out, float* g, float* gin, float* scratch, float* gw,
+                float* gb) const override {
+    if (relu_) kernels::relu_backward(out, g, g, std::int64_t(out_floats()));
+    if (gw)
+      kernels::conv_weight_grad(c_.cout, c_.cin, c_.k, c_.oh, c_.ow, c_.hp, c_.wp, g,
+                                padded_input(in, scratch, false), gw, gb);
+    if (gin) {
+      const float* src = g;
+      if (c_.k > 1) {
+        float* gpad = scratch + align_floats(c_.padded_floats());
+        kernels::pad_copy(g, c_.cout, c_.oh, c_.ow, c_.k - 1, gpad);
+        src = gpad;
+      }
+      kernels::correlate(bwd_, src, nullptr, false, gin);
+    }
+  }
+
+ private:
+  // The padded copy of the input lives at the start of scratch (written by forward only).
+  const float* padded_input(const float* in, float* scratch, bool write) const {
+    if (!c_.pad) return in;
+    if (write) kernels::pad_copy(in, c_.cin, c_.h, c_.w, c_.pad, scratch);
+    return scratch;
+  }
+
+  ConvShape c_;
+  const float* bias_;
+  bool relu_;
+  kernels::Correlation fwd_, bwd_;
+  int gh_ = 0, gw_ = 0;
+  std::size_t gpad_floats_ = 0;
+};
+
+class Im2colConv final : public LayerKernel {
+ public:
+  Im2colConv(const LayerSpec& s, const LayerInfo& i, const float* w, const float* b, bool relu)
+      : LayerKernel(s, i), c_(s, i), w_(w), bias_(b), relu_(relu) {
+    kdim_ = c_.cin * c_.k * c_.k;
+    // Output rows per tile: an im2col tile of about 64K floats stays in L2 next to the GEMM's
+    // packed panels.
+    const std::int64_t per_row = std::int64_t(kdim_) * c_.ow * kChunk;
+    tile_rows_ = int(std::clamp<std::int64_t>(65536 / per_row, 1, c_.oh));
+    col_floats_ = std::size_t(per_row) * tile_rows_;
+  }
+  std::size_t scratch_floats() const override {
+    return align_floats(c_.padded_floats()) + align_floats(col_floats_) +
+           (c_.pad ? c_.padded_floats() : 0);
+  }
+  const char* algorithm() const override { return "im2col"; }
+
+  void forward(const float* in, float* out, float* scratch) const override {
+    const float* src = in;
+    if (c_.pad) {
+      kernels::pad_copy(in, c_.cin, c_.h, c_.w, c_.pad, scratch);
+      src = scratch;
+    }
+    float* col = col_buffer(scratch);
+    const std::int64_t plane = c_.out_plane();
+    for (int y0 = 0; y0 < c_.oh; y0 += tile_rows_) {
+      const int y1 = std::min(c_.oh, y0 + tile_rows_);
+      const int t = (y1 - y0) * c_.ow * kChunk;
+      kernels::im2col(src, c_.cin, c_.k, c_.hp, c_.wp, c_.ow, y0, y1, col);
+      float* o = out + std::int64_t(y0) * c_.ow * kChunk;
+      sgemm(Trans::No, Trans::No, c_.cout, t, kdim_, w_, kdim_, col, t, 0.0f, o, int(plane));
+      kernels::bias_act(o, c_.cout, t, plane, bias_, relu_);
+    }
+  }
+
+  void backward(const float* in, const float* out, float* g, float* gin, float* scratch, float* gw,
+                float* gb) const override {
+    if (relu_) kernels::relu_backward(out, g, g, std::int64_t(out_floats()));
+    const float* src = c_.pad ? scratch : in;
+    float* col = col_buffer(scratch);
+    const std::int64_t plane = c_.out_plane();
+    if (gw) {
+      kernels::channel_sums(g, c_.cout, plane, gb);
+      for (int y0 = 0; y0 < c_.oh; y0 += tile_rows_) {
+        const int y1 = std::min(c_.oh, y0 + tile_rows_);
+        const int t = (y1 - y0) * c_.ow * kChunk;
+        kernels::im2col(src, c_.cin, c_.k, c_.hp, c_.wp, c_.ow, y0, y1, col);
+        sgemm(Trans::No, Trans::Yes, c_.cout, kdim_, t, g + std::int64_t(y0) * c_.ow * kChunk,
+              int(plane), col, t, y0 == 0 ? 0.0f : 1.0f, gw, kdim_);
+      }
+    }
+    if (gin) {
+      float* dst = c_.pad ? col + align_floats(col_floats_) : gin;
+      std::memset(dst, 0, sizeof(float) * std::size_t(c_.cin) * c_.hp * c_.wp * kChunk);
+      for (int y0 = 0; y0 < c_.oh; y0 += tile_rows_) {
+        const int y1 = std::min(c_.oh, y0 + tile_rows_);
+        const int t = (y1 - y0) * c_.ow * kChunk;
+        sgemm(Trans::Yes, Trans::No, kdim_, t, c_.cout, w_, kdim_,
+              g + std::int64_t(y0) * c_.ow * kChunk, int(plane), 0.0f, col, t);
+        kernels::col2im_add(col, c_.cin, c_.k, c_.hp, c_.wp, c_.ow, y0, y1, dst);
+      }
+      if (c_.pad) kernels::crop_copy(dst, c_.cin, c_.h, c_.w, c_.pad, gin);
+    }
+  }
+
+ private:
+  float* col_buffer(float* scratch) const { return scratch + align_floats(c_.padded_floats()); }
+
+  ConvShape c_;
+  const float* w_;
+  const float* bias_;
+  bool relu_;
+  int kdim_ = 0, tile_rows_ = 1;
+  std::size_t col_floats_ = 0;
+};
+
+// out (n_out, kChunk) = W (n_out x n_in) * in (n_in, kChunk) + b: a GEMM whose columns are the
+// chunk's samples, run by the register-blocked correlation kernel as a 1x1 convolution.
+class Dense final : public LayerKernel {
+ public:
+  Dense(const LayerSpec& s, const LayerInfo& i, const float* w, const float* b, bool relu)
+      : LayerKernel(s, i), bias_(b), relu_(relu) {
+    const int nin = s.in, nout = s.out;
+    fwd_ = {nout, nin, 1, 1, 1, 1, 1, 0, w, nin, 1, 0, 0};
+    bwd_ = {nin, nout, 1, 1, 1, 1, 1, 0, w, 1, nin, 0, 0};
+    kernels::plan_correlation(fwd_);
+    kernels::plan_correlation(bwd_);
+  }
+  std::size_t scratch_floats() const override {
+    return kernels::dense_weight_grad_scratch(spec().in);
+  }
+  const char* algorithm() const override { return "direct"; }
+  void forward(const float* in, float* out, float*) const override {
+    kernels::correlate(fwd_, in, bias_, relu_, out);
+  }
+  void backward(const float* in, const float* out, float* g, float* gin, float* scratch, float* gw,
+                float* gb) const override {
+    if (relu_) kernels::relu_backward(out, g, g, std::int64_t(out_floats()));
+    if (gw) kernels::dense_weight_grad(spec().out, spec().in, g, in, scratch, gw, gb);
+    if (gin) kernels::correlate(bwd_, g, nullptr, false, gin);
+  }
+
+ private:
+  const float* bias_;
+  bool relu_;
+  kernels::Correlation fwd_, bwd_;
+};
+
+class ReLU final : public LayerKernel {
+ public:
+  using LayerKernel::LayerKernel;
+  void forward(const float* in, float* out, float*) const override {
+    kernels::relu_forward(in, out, std::int64_t(out_floats()));
+  }
+  void backward(const float*, const float* out, float* g, float* gin, float*, float*,
+                float*) const override {
+    if (gin) kernels::relu_backward(out, g, gin, std::int64_t(out_floats()));
+  }
+};
+
+class Sigmoid final : public LayerKernel {
+ public:
+  using LayerKernel::LayerKernel;
+  void forward(const float* in, float* out, float*) const override {
+    kernels::sigmoid_forward(in, out, std::int64_t(out_floats()));
+  }
+  void backward(const float*, const float* out, float* g, float* gin, float*, float*,
+                float*) const override {
+    if (gin) kernels::sigmoid_backward(out, g, gin, std::int64_t(out_floats()));
+  }
+};
+
+class MaxPool final : public LayerKernel {
+ public:
+  using LayerKernel::LayerKernel;
+  void forward(const float* in, float* out, float*) const override {
+    const Shape& s = info().in;
+    kernels::maxpool_forward(in, s.c, s.h, s.w, spec().k, out);
+  }
+  void backward(const float* in, const float* out, float* g, float* gin, float*, float*,
+                float*) const override {
+    const Shape& s = info().in;
+    if (gin) kernels::maxpool_backward(in, out, g, s.c, s.h, s.w, spec().k, gin);
+  }
+};
+
+class Flatten final : public LayerKernel {
+ public:
+  using LayerKernel::LayerKernel;
+  bool is_view() const override { return true; }
+  void forward(const float*, float*, float*) const override {}
+  void backward(const float*, const float*, float*, float*, float*, float*, float*) const override {}
+};
+
+}  // namespace
+
+std::unique_ptr<LayerKernel> make_kernel(const LayerSpec& spec, const LayerInfo& info,
+                                         const float* weights, const float* bias,
+                                         const KernelOptions& options) {
+  if (options.fuse_relu && !spec.has_params())
+    throw Error("fast: a ReLU can only be fused into a conv or dense layer, not " + spec.text());
+  switch (spec.kind) {
+    case LayerKind::Conv: {
+      const ConvAlgo a =
+          options.conv == ConvAlgo::Auto ? choose_conv_algo(spec, info) : options.conv;
+      if (a == ConvAlgo::Im2col)
+        return std::make_unique<Im2colConv>(spec, info, weights, bias, options.fuse_relu);
+      return std::make_unique<DirectConv>(spec, info, weights, bias, options.fuse_relu);
+    }
+    case LayerKind::Dense:
+      return std::make_unique<Dense>(spec, info, weights, bias, options.fuse_relu);
+    case LayerKind::ReLU: return std::make_unique<ReLU>(spec, info);
+    case LayerKind::Sigmoid: return std::make_unique<Sigmoid>(spec, info);
+    case LayerKind::MaxPool: return std::make_unique<MaxPool>(spec, info);
+    case LayerKind::Flatten: return std::make_unique<Flatten>(spec, info);
+  }
+  throw Error("fast: unknown layer kind in " + spec.text());
+}
+
+// ---- Layer --------------------------------------------------------------------------------------
+
+Layer::Layer(const LayerSpec& spec, const LayerInfo& info, const LayerParams& params, ConvAlgo conv)
+    : params_(params) {
+  if (spec.has_params()) {
+    const std::size_t nw = spec.kind == LayerKind::Conv
+                               ? std::size_t(spec.out) * spec.in * spec.k * spec.k
+                               : std::size_t(spec.out) * spec.in;
+    if (params_.weights.size() != nw || params_.bias.size() != std::size_t(spec.out))
+      throw Error("fast::Layer " + spec.text() + ": expected " + std::to_string(nw) +
+                  " weights and " + std::to_string(spec.out) + " biases, got " +
+                  std::to_string(params_.weights.size()) + " and " +
+                  std::to_string(params_.bias.size()));
+  }
+  KernelOptions o;
+  o.conv = conv;
+  kernel_ = make_kernel(spec, info, params_.weights.empty() ? nullptr : params_.weights.data(),
+                        params_.bias.empty() ? nullptr : params_.bias.data(), o);
+  grad_sum_.weights.assign(params_.weights.size(), 0.0f);
+  grad_sum_.bias.assign(params_.bias.size(), 0.0f);
+  partial_stride_ = align_floats(params_.weights.size()) + align_floats(params_.bias.size());
+  scratch_stride_ = align_floats(kernel_->scratch_floats());
+}
+
+Layer::~Layer() = default;
+
+const float* Layer::forward_chunked(const float* in, int n) {
+  n_ = n;
+  in_ = in;
+  if (kernel_->is_view()) return in;
+  const int nc = chunk_count(n);
+  const std::size_t fi = kernel_->in_floats(), fo = kernel_->out_floats();
+  out_buf_.reserve(std::size_t(nc) * fo);
+  scratch_.reserve(std::size_t(nc) * scratch_stride_);
+  float* out = out_buf_.data();
+  float* scratch = scratch_.data();
+  const LayerKernel& k = *kernel_;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int q = 0; q < nc; ++q) k.forward(in + q * fi, out + q * fo, scratch + q * scratch_stride_);
+  return out;
+}
+
+const float* Layer::backward_chunked(const float* grad_out, bool with_grad_in,
+                                    bool with_param_grads) {
+  if (kernel_->is_view()) return grad_out;
+  const int nc = chunk_count(n_);
+  const std::size_t fi = kernel_->in_floats(), fo = kernel_->out_floats();
+  if (with_grad_in) grad_in_buf_.reserve(std::size_t(nc) * fi);
+  partial_.reserve(std::size_t(nc) * partial_stride_);
+  float* gin = with_grad_in ? grad_in_buf_.data() : nullptr;
+  float* partial = partial_.data();
+  float* scratch = scratch_.data();
+  const float* in = in_;
+  const float* out = out_buf_.data();
+  const bool params = with_param_grads && !params_.weights.empty();
+  const std::size_t boff = align_floats(params_.weights.size());
+  const std::size_t ps = partial_stride_;
+  const LayerKernel& k = *kernel_;
+  // The kernel writes grad_out only with a fused ReLU, which a Layer never has.
+  float* g = const_cast<float*>(grad_out);
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int q = 0; q < nc; ++q)
+    k.backward(in + q * fi, out + q * fo, g + q * fo, gin ? gin + q * fi : nullptr,
+               scratch + q * scratch_stride_, params ? partial + q * ps : nullptr,
+               params ? partial + q * ps + boff : nullptr);
+  // Per-chunk sums added in chunk order: the same bits at any thread count.
+  if (params) {
+    for (std::size_t i = 0; i < grad_sum_.weights.size(); ++i) {
+      float s = partial[i];
+      for (int q = 1; q < nc; ++q) s += partial[q * ps + i];
+      grad_sum_.weights[i] = s;
+    }
+    for (std::size_t i = 0; i < grad_sum_.bias.size(); ++i) {
+      float s = partial[boff + i];
+      for (int q = 1; q < nc; ++q) s += partial[q * ps + boff + i];
+      grad_sum_.bias[i] = s;
+    }
+  }
+  return gin;
+}
+
+std::vector<float> Layer::forward(const float* in, int n) {
+  const std::int64_t fi = kernel_->info().in.size(), fo = kernel_->info().out.size();
+  in_buf_.reserve(chunked_size(n, fi));
+  pack_batch(in, n, fi, in_buf_.data());
+  const float* out = forward_chunked(in_buf_.data(), n);
+  std::vector<float> r(std::size_t(n) * fo);
+  unpack_batch(out, n, fo, r.data());
+  return r;
+}
+
+std::vector<float> Layer::backward(const float* grad_out) {
+  const std::int64_t fi = kernel_->info().in.size(), fo = kernel_->info().out.size();
+  grad_out_buf_.reserve(chunked_size(n_, fo));
+  pack_batch(grad_out, n_, fo, grad_out_buf_.data());
+  const float* gin = backward_chunked(grad_out_buf_.data());
+  std::vector<float> r(std::size_t(n_) * fi);
+  unpack_batch(gin, n_, fi, r.data());
+  return r;
+}
+
+LayerParams Layer::mean_gradients() const {
+  LayerParams m = grad_sum_;
+  for (float& v : m.weights) v = v / float(n_);
+  for (float& v : m.bias) v = v / float(n_);
+  return m;
+}
+
+void Layer::update(float lr) {
+  for (std::size_t i = 0; i < params_.weights.size(); ++i) {
+    const float mean = grad_sum_.weights[i] / float(n_);
+    params_.weights[i] = params_.weights[i] - lr * mean;
+  }
+  for (std::size_t i = 0; i < params_.bias.size(); ++i) {
+    const float mean = grad_sum_.bias[i] / float(n_);
+    params_.bias[i] = params_.bias[i] - lr * mean;
+  }
+}
+
+}  // namespace scratchcnn::fast

@@ -1,0 +1,138 @@
+// The fast path is bitwise deterministic: the same parameters at 1, 2, 3 and 4 OpenMP threads and
+// from run to run (fixed chunks of kChunk samples, per-chunk partial gradients added in chunk order).
+#include <omp.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "scratchcnn/data/dataset.hpp"
+#include "scratchcnn/fast/layer.hpp"
+#include "scratchcnn/fast/network.hpp"
+#include "scratchcnn/rng.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+using namespace scratchcnn;
+
+// The raw bits of every exported parameter, and of every logit of a prediction.
+struct Outcome {
+  std::vector<std::uint32_t> params, logits;
+  std::vector<double> losses;
+  bool operator==(const Outcome&) const = default;
+};
+
+std::vector<std::uint32_t> bits(const float* p, std::size_t n) {
+  std::vector<std::uint32_t> b(n);
+  std::memcpy(b.data(), p, n * sizeof(float));
+  return b;
+}
+
+std::vector<std::uint32_t> bits(const Parameters& p) {
+  std::vector<std::uint32_t> b;
+  for (const auto& l : p.layers) {
+    const auto w = bits(l.weights.data(), l.weights.size()), v = bits(l.bias.data(), l.bias.size());
+    b.insert(b.end(), w.begin(), w.end());
+    b.insert(b.end(), v.begin(), v.end());
+  }
+  return b;
+}
+
+// Trains on images/labels in order, batches of `batch` (the last one short), `steps` batches at
+// most, with `threads` OpenMP threads.
+Outcome train(const ModelSpec& spec, const Parameters& p0, const std::vector<float>& images,
+              const std::vector<int>& labels, int batch, int steps, int threads,
+              fast::ConvAlgo algo = fast::ConvAlgo::Auto) {
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  auto net = fast::make_network(spec, p0, fast::Options{algo, true});
+  Outcome o;
+  const int n = int(labels.size());
+  const std::size_t f = std::size_t(spec.input.size());
+  for (int s = 0, step = 0; s < n && step < steps; s += batch, ++step) {
+    const int m = std::min(batch, n - s);
+    o.losses.push_back(net->train_step(Batch{images.data() + s * f, labels.data() + s, m}, 0.1f).loss);
+  }
+  o.params = bits(net->parameters());
+  const int np = std::min(n, 100);
+  std::vector<float> logits(std::size_t(np) * spec.classes());
+  net->predict(images.data(), np, logits.data());
+  o.logits = bits(logits.data(), logits.size());
+  omp_set_num_threads(before);
+  return o;
+}
+
+TEST(Determinism, SeedModelOneEpochAnyThreadCount) {
+  const data::Split data = data::load_data_dir(test::optdigits_dir(), 1);
+  ASSERT_GT(data.train.size(), 0);
+  const ModelSpec spec = model_from_name("seed");
+  const Parameters p0 = Parameters::he_uniform(spec, 1);
+  const Outcome one = train(spec, p0, data.train.images, data.train.labels, 128, 1 << 30, 1);
+  ASSERT_EQ(one.losses.size(), std::size_t((data.train.size() + 127) / 128));
+  EXPECT_LT(one.losses.back(), one.losses.front());  // it did learn something
+  for (int t : {2, 3, 4}) {
+    const Outcome o = train(spec, p0, data.train.images, data.train.labels, 128, 1 << 30, t);
+    EXPECT_TRUE(o == one) << "parameters, losses or logits differ at " << t << " threads";
+  }
+  // Run to run, same thread count.
+  EXPECT_TRUE(train(spec, p0, data.train.images, data.train.labels, 128, 1 << 30, 2) == one);
+}
+
+TEST(Determinism, Lenet5StepsAnyThreadCount) {
+  const ModelSpec spec = model_from_name("lenet5");
+  const Parameters p0 = Parameters::he_uniform(spec, 3);
+  Rng rng(4);
+  const int n = 3 * 64 + 21;  // three full batches and a short one with a partial chunk
+  std::vector<float> images(std::size_t(n) * spec.input.size());
+  for (float& v : images) v = float(rng.uniform());
+  std::vector<int> labels(n);
+  for (int& l : labels) l = int(rng.below(10));
+  for (fast::ConvAlgo a : {fast::ConvAlgo::Direct, fast::ConvAlgo::Im2col}) {
+    SCOPED_TRACE(fast::conv_algo_name(a));
+    const Outcome one = train(spec, p0, images, labels, 64, 4, 1, a);
+    for (int t : {2, 3, 4})
+      EXPECT_TRUE(train(spec, p0, images, labels, 64, 4, t, a) == one) << t << " threads";
+    EXPECT_TRUE(train(spec, p0, images, labels, 64, 4, 4, a) == one) << "second run";
+  }
+}
+
+TEST(Determinism, GradientsAndLayersAnyThreadCount) {
+  const ModelSpec spec = model_from_name("seed");
+  const Parameters p0 = Parameters::he_uniform(spec, 8);
+  Rng rng(9);
+  const int n = 77;
+  std::vector<float> images(std::size_t(n) * 64);
+  for (float& v : images) v = float(rng.uniform());
+  std::vector<int> labels(n);
+  for (int& l : labels) l = int(rng.below(10));
+  std::vector<std::uint32_t> first_g, first_l;
+  const int before = omp_get_max_threads();
+  for (int t : {1, 2, 3, 4}) {
+    omp_set_num_threads(t);
+    auto net = fast::make_network(spec, p0);
+    const auto g = bits(net->gradients(Batch{images.data(), labels.data(), n}));
+    // A lone layer: conv 2 -> 4 of the seed model on random real input.
+    fast::Layer layer(spec.layers[2], spec.info[2], p0.layers[2]);
+    std::vector<float> x(std::size_t(n) * 128), go(std::size_t(n) * 256);
+    Rng r2(10);
+    for (float& v : x) v = float(r2.uniform() - 0.5);
+    for (float& v : go) v = float(r2.uniform() - 0.5);
+    layer.forward(x.data(), n);
+    layer.backward(go.data());
+    const auto l = bits(layer.gradient_sums().weights.data(), layer.gradient_sums().weights.size());
+    if (t == 1) {
+      first_g = g;
+      first_l = l;
+    } else {
+      EXPECT_TRUE(g == first_g) << "network gradients differ at " << t << " threads";
+      EXPECT_TRUE(l == first_l) << "layer gradient sums differ at " << t << " threads";
+    }
+  }
+  omp_set_num_threads(before);
+}
+
+}  // namespace
