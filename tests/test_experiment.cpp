@@ -15,7 +15,7 @@ using namespace scratchcnn;
 
 namespace {
 
-struct Run {
+struct ExperimentRun {
   data::Split split;
   bool full_uci = false;
   double initial_loss = 0;
@@ -37,9 +37,9 @@ double mean_loss(Network& net, const data::Dataset& d) {
 }
 
 // Both runs are made once and shared by the tests below.
-const Run& run() {
-  static const Run r = [] {
-    Run out;
+const ExperimentRun& run() {
+  static const ExperimentRun r = [] {
+    ExperimentRun out;
     const std::string dir = test::optdigits_dir();
     if (dir.empty()) return out;
     out.split = data::load_data_dir(dir, 1);
@@ -68,7 +68,7 @@ const Run& run() {
 }  // namespace
 
 TEST(OriginExperiment, ReferencePathLearns) {
-  const Run& r = run();
+  const ExperimentRun& r = run();
   ASSERT_EQ(r.reference.size(), 10u) << "no data";
   int falls = 0;
   double before = r.initial_loss;
@@ -87,7 +87,7 @@ TEST(OriginExperiment, ReferencePathLearns) {
 }
 
 TEST(OriginExperiment, FastPathReproducesTheReferenceRun) {
-  const Run& r = run();
+  const ExperimentRun& r = run();
   ASSERT_EQ(r.reference.size(), 10u) << "no data";
   ASSERT_EQ(r.fast.size(), 10u);
   for (std::size_t i = 0; i < 10; ++i)

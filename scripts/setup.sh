@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages scratchcnn needs to build, test and plot, when any is missing.
+#   scripts/setup.sh          build + test + plot dependencies
+#   scripts/setup.sh --bench  also the benchmark baselines (OpenBLAS, PyTorch, compare.py)
+# Needs root or sudo only when something is missing.
+set -euo pipefail
+
+packages=(g++ make cmake pkg-config libxsimd-dev libgtest-dev libbenchmark-dev zlib1g-dev
+          python3 python3-matplotlib ca-certificates)
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(libopenblas-dev libbenchmark-tools python3-torch linux-perf)
+elif [[ $# -gt 0 ]]; then
+  echo "usage: $0 [--bench]" >&2
+  exit 2
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "setup: all packages present"
+  exit 0
+fi
+
+if [[ $(id -u) -eq 0 ]]; then
+  sudo=()
+elif command -v sudo >/dev/null; then
+  sudo=(sudo)
+else
+  echo "setup: error: missing packages (${missing[*]}) and neither root nor sudo to install them" >&2
+  exit 1
+fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "setup: done"
