@@ -66,6 +66,10 @@ std::int64_t ModelSpec::train_flops() const {
 namespace {
 
 constexpr int kMaxDim = 1 << 16;
+// Limits that keep every size in int and every FLOP total in int64.
+constexpr std::int64_t kMaxValues = std::int64_t(1) << 30;
+constexpr std::int64_t kMaxFlops = std::int64_t(1) << 45;
+constexpr std::size_t kMaxLayers = 4096;
 
 // Reads a non-negative integer in [lo, hi]; `what` names it in errors.
 int parse_int(std::string_view s, int lo, int hi, const std::string& what) {
@@ -178,6 +182,13 @@ LayerSpec parse_layer(const std::string& token, int index) {
   return l;
 }
 
+// a * b, or Error naming `where` when it leaves int64: a model text may ask for anything.
+std::int64_t mul(std::int64_t a, std::int64_t b, const std::string& where) {
+  std::int64_t r = 0;
+  if (__builtin_mul_overflow(a, b, &r)) throw Error(where + ": the layer is too large");
+  return r;
+}
+
 // Shape inference: fills spec.info, or throws naming the layer and both sizes.
 void infer_shapes(ModelSpec& spec) {
   spec.info.clear();
@@ -201,8 +212,8 @@ void infer_shapes(ModelSpec& spec) {
           throw Error(where + ": kernel " + std::to_string(l.k) + " with padding " +
                       std::to_string(l.pad) + " does not fit input " + got);
         info.out = Shape{l.out, ho, wo, false};
-        info.params = std::int64_t(l.out) * l.in * l.k * l.k + l.out;
-        info.flops = 2 * std::int64_t(l.out) * ho * wo * l.in * l.k * l.k;
+        info.params = mul(mul(std::int64_t(l.out) * l.in, l.k, where), l.k, where) + l.out;
+        info.flops = mul(2 * std::int64_t(ho) * wo, info.params - l.out, where);
         break;
       }
       case LayerKind::Dense:
@@ -217,7 +228,7 @@ void infer_shapes(ModelSpec& spec) {
                              : std::string(" (the model input)")));
         info.out = Shape{l.out, 1, 1, true};
         info.params = std::int64_t(l.out) * l.in + l.out;
-        info.flops = 2 * std::int64_t(l.out) * l.in;
+        info.flops = mul(2, std::int64_t(l.out) * l.in, where);
         break;
       case LayerKind::ReLU:
       case LayerKind::Sigmoid:
@@ -237,6 +248,11 @@ void infer_shapes(ModelSpec& spec) {
         info.out = Shape{static_cast<int>(s.size()), 1, 1, true};
         break;
     }
+    // Every size must fit the int arithmetic of both paths.
+    if (info.out.size() > kMaxValues || info.params > kMaxValues || info.flops > kMaxFlops)
+      throw Error(where + ": the layer is too large (" + std::to_string(info.out.size()) +
+                  " outputs, " + std::to_string(info.params) + " parameters, " +
+                  std::to_string(info.flops) + " FLOPs per sample)");
     spec.info.push_back(info);
     s = info.out;
   }
@@ -271,6 +287,9 @@ ModelSpec parse_model(const std::string& text, Shape input) {
   ModelSpec spec;
   spec.input = input;
   const auto tokens = tokenize(text);
+  if (tokens.size() > kMaxLayers)
+    throw Error("model text: " + std::to_string(tokens.size()) + " layers, at most " +
+                std::to_string(kMaxLayers));
   for (std::size_t i = 0; i < tokens.size(); ++i)
     spec.layers.push_back(parse_layer(tokens[i], static_cast<int>(i + 1)));
   infer_shapes(spec);

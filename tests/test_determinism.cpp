@@ -28,7 +28,7 @@ struct Outcome {
 
 std::vector<std::uint32_t> bits(const float* p, std::size_t n) {
   std::vector<std::uint32_t> b(n);
-  std::memcpy(b.data(), p, n * sizeof(float));
+  if (n > 0) std::memcpy(b.data(), p, n * sizeof(float));  // p is null for an empty layer
   return b;
 }
 

@@ -129,3 +129,16 @@ TEST(ModelSpec, TrainFlopsCountBothBackwardPasses) {
   // 3 x (conv, conv, dense, dense) + 2 x (relu, relu, maxpool, flatten, relu)
   EXPECT_EQ(s.train_flops(), 3 * (2304 + 9216 + 4096 + 640) + 2 * (128 + 256 + 256 + 0 + 32));
 }
+
+TEST(ModelSpec, HugeModelsAreRefusedNotOverflowed) {
+  for (const char* text : {"conv(1,65536,k=1024,pad=1000) flatten dense(2,2)",
+                           "flatten dense(64,16777216) dense(16777216,16777216)",
+                           "conv(1,4096,k=1,pad=1024) conv(4096,4096,k=1) flatten dense(1,2)"}) {
+    try {
+      parse_model(text, Shape{1, 8, 8});
+      ADD_FAILURE() << "accepted " << text;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("too large"), std::string::npos) << e.what();
+    }
+  }
+}

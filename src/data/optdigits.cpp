@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "scratchcnn/data/dataset.hpp"
+#include "scratchcnn/data/optdigits.hpp"
 #include "scratchcnn/error.hpp"
 
 namespace scratchcnn::data {
@@ -134,8 +135,9 @@ void parse_row(std::string_view line, const std::string& where, Dataset& ds) {
 
 }  // namespace
 
-Dataset load_optdigits(const std::string& path) {
-  const std::string text = read_all(path);
+Dataset load_optdigits(const std::string& path) { return parse_optdigits(read_all(path), path); }
+
+Dataset parse_optdigits(const std::string& text, const std::string& path) {
   if (text.empty()) throw Error(path + ": empty file, expected rows of 64 pixels and a label");
 
   Dataset ds;

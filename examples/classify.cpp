@@ -1,0 +1,43 @@
+// Loads a parameter file written by `scratchcnn train --save` and classifies the images of an
+// optdigits-format file (64 pixels 0..16 and a label per row), printing one line per image.
+//   classify PARAMS.bin DIGITS.csv
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <vector>
+
+#include "scratchcnn/data/dataset.hpp"
+#include "scratchcnn/network.hpp"
+#include "scratchcnn/parameters.hpp"
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: %s PARAMS.bin DIGITS.csv\n", argv[0]);
+    return 2;
+  }
+  try {
+    // The parameter file records its model, so none needs to be named here.
+    const std::string bytes = scratchcnn::read_file(argv[1]);
+    const scratchcnn::ModelSpec spec = scratchcnn::parameter_file_model(bytes, argv[1]);
+    const scratchcnn::Parameters params = scratchcnn::deserialize_parameters(bytes, spec, argv[1]);
+    const scratchcnn::data::Dataset images = scratchcnn::data::load_optdigits(argv[2]);
+
+    auto net = scratchcnn::make_network(scratchcnn::PathKind::Fast, spec, params);
+    const int classes = spec.classes();
+    std::vector<float> logits(std::size_t(images.size()) * classes);
+    net->predict(images.images.data(), images.size(), logits.data());
+
+    int right = 0;
+    for (int i = 0; i < images.size(); ++i) {
+      const float* z = logits.data() + std::size_t(i) * classes;
+      const int label = static_cast<int>(std::max_element(z, z + classes) - z);
+      right += label == images.labels[i];
+      std::printf("%d %d\n", i, label);
+    }
+    std::fprintf(stderr, "%d of %d images classified as their label says\n", right, images.size());
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "classify: error: %s\n", e.what());
+    return 1;
+  }
+}
