@@ -5,6 +5,10 @@
 #   fetched with `apt-get download` and unpacked with `dpkg -x` in a temporary folder. Nothing is
 #   installed; only `apt-get update` needs root (sudo is used when not root).
 # Running it again when the data is there does nothing.
+#
+#   fetch-data.sh fashion-mnist: installs Debian's dataset-fashion-mnist package (apt-get update and
+#   apt-get install, as root or through sudo): the four IDX files under
+#   /usr/share/datasets/fashion-mnist, for `scratchcnn train --model lenet5`.
 set -euo pipefail
 
 readonly TRA_ROWS=3823
@@ -14,9 +18,15 @@ readonly UCI_URL="https://archive.ics.uci.edu/dataset/80/optical+recognition+of+
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_dir=$(dirname "$script_dir")
 
+readonly FASHION_DIR=/usr/share/datasets/fashion-mnist
+readonly FASHION_PKG=dataset-fashion-mnist
+readonly FASHION_FILES=(train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz
+                        t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz)
+
 usage() {
   cat <<EOF
 usage: $(basename "$0") [--from DIR] [--dest DIR]
+       $(basename "$0") fashion-mnist
 
   --from DIR   copy optdigits.tra and optdigits.tes from DIR (default: \$SCRATCHCNN_UCI_DIR if set)
   --dest DIR   where to put the data (default: $repo_dir/data)
@@ -24,11 +34,52 @@ usage: $(basename "$0") [--from DIR] [--dest DIR]
 Without --from, digits.csv.gz (1,797 rows) is taken from Debian's python3-sklearn package.
 The full UCI files (3,823 train + 1,797 test rows) can be downloaded from
   $UCI_URL
+
+fashion-mnist: installs Debian's $FASHION_PKG package (needs root or sudo): Fashion-MNIST as
+IDX files in $FASHION_DIR (60,000 train + 10,000 test images, 28x28).
 EOF
 }
 
 say() { printf 'fetch-data: %s\n' "$*"; }
 die() { printf 'fetch-data: error: %s\n' "$*" >&2; exit 1; }
+
+# apt-get update and install write system files, so they need root.
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    die "'$*' needs root and sudo is not available: run it as root, then run this script again"
+  fi
+}
+
+have_fashion() {
+  local f
+  for f in "${FASHION_FILES[@]}"; do [[ -s "$FASHION_DIR/$f" ]] || return 1; done
+}
+
+fetch_fashion() {
+  if have_fashion; then
+    say "$FASHION_DIR already holds Fashion-MNIST: nothing to do"
+    exit 0
+  fi
+  command -v apt-get >/dev/null 2>&1 || die "apt-get is needed to install $FASHION_PKG; on other systems put the four Fashion-MNIST IDX files (${FASHION_FILES[*]}) in a folder and pass it to scratchcnn with --data"
+  say "installing Debian's $FASHION_PKG package (about 30 MB)"
+  as_root apt-get -q update || die "apt-get update failed"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get -q install -y "$FASHION_PKG" ||
+    die "apt-get install $FASHION_PKG failed (is a Debian/Ubuntu package source with $FASHION_PKG configured?)"
+  have_fashion || die "$FASHION_PKG is installed but $FASHION_DIR lacks some of ${FASHION_FILES[*]}"
+  say "Fashion-MNIST is in $FASHION_DIR"
+  say "train LeNet-5 on it with: scratchcnn train --model lenet5 --data $FASHION_DIR"
+  exit 0
+}
+
+if [[ "${1:-}" == "fashion-mnist" ]]; then
+  shift
+  [[ $# -eq 0 ]] || { usage >&2; die "fashion-mnist takes no further arguments (got: $*)"; }
+  fetch_fashion
+fi
 
 from="${SCRATCHCNN_UCI_DIR:-}"
 from_origin="SCRATCHCNN_UCI_DIR"
@@ -103,17 +154,7 @@ if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg >/dev/null 2>&1; th
   die "apt-get and dpkg are needed to take digits.csv.gz from Debian's python3-sklearn; on other systems download optdigits.tra and optdigits.tes from $UCI_URL and run: $0 --from DIR"
 fi
 
-# apt-get update writes the package lists, so it needs root; apt-get download does not.
-as_root() {
-  if [[ $(id -u) -eq 0 ]]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo "$@"
-  else
-    die "'$*' needs root and sudo is not available: run it as root, then run this script again"
-  fi
-}
-
+# apt-get update writes the package lists, so it needs root (as_root); apt-get download does not.
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/scratchcnn-fetch.XXXXXX")
 # As root, apt hands downloads to the _apt user, which cannot write into a private temp folder;
 # downloading as root keeps it from printing a warning about that.

@@ -72,15 +72,7 @@ void check_parameters(const ModelSpec& spec, const Parameters& p) {
 namespace {
 
 constexpr char kMagic[8] = {'S', 'C', 'N', 'N', 'P', 'A', 'R', 'M'};
-
-std::uint64_t fnv1a64(const char* data, std::size_t n) {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (std::size_t i = 0; i < n; ++i) {
-    h ^= static_cast<unsigned char>(data[i]);
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
+constexpr char kCheckpointMagic[8] = {'S', 'C', 'N', 'N', 'C', 'K', 'P', 'T'};
 
 template <class T>
 void put(std::string& out, T v) {
@@ -94,10 +86,11 @@ struct Reader {
   const std::string& bytes;
   const std::string& where;
   std::size_t pos = 0;
+  std::string kind = "parameter file";  // or "checkpoint", set by read_header
   template <class T>
   T get(const char* what) {
     if (bytes.size() - pos < sizeof(T))
-      throw Error(where + ": truncated parameter file (ends inside the " + std::string(what) + ")");
+      throw Error(where + ": truncated " + kind + " (ends inside the " + std::string(what) + ")");
     T v;
     std::memcpy(&v, bytes.data() + pos, sizeof(T));
     pos += sizeof(T);
@@ -108,24 +101,30 @@ struct Reader {
 // Checks magic, checksum and version; returns the recorded model text and leaves `r` after it.
 std::string read_header(Reader& r) {
   const std::string& bytes = r.bytes;
-  if (bytes.size() < sizeof(kMagic) || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0)
-    throw Error(r.where + ": not a scratchcnn parameter file (bad magic)");
+  std::uint32_t supported = kParameterFileVersion;
+  if (bytes.size() >= sizeof(kMagic) && std::memcmp(bytes.data(), kCheckpointMagic, 8) == 0) {
+    r.kind = "checkpoint";
+    supported = kCheckpointFileVersion;
+  } else if (bytes.size() < sizeof(kMagic) ||
+             std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
+    throw Error(r.where + ": not a scratchcnn parameter file or checkpoint (bad magic)");
+  }
+  const std::string& kind = r.kind;
   if (bytes.size() < sizeof(kMagic) + 4 + 4 + 8 + 8)
-    throw Error(r.where + ": truncated parameter file (" + std::to_string(bytes.size()) + " bytes)");
+    throw Error(r.where + ": truncated " + kind + " (" + std::to_string(bytes.size()) + " bytes)");
   std::uint64_t stored;
   std::memcpy(&stored, bytes.data() + bytes.size() - 8, 8);
   r.pos = sizeof(kMagic);
   const auto version = r.get<std::uint32_t>("version");
-  if (version > kParameterFileVersion)
-    throw Error(r.where + ": parameter file version " + std::to_string(version) +
-                " is newer than this scratchcnn reads (" + std::to_string(kParameterFileVersion) +
-                ")");
-  if (version == 0) throw Error(r.where + ": corrupted parameter file (version 0)");
+  if (version > supported)
+    throw Error(r.where + ": " + kind + " version " + std::to_string(version) +
+                " is newer than this scratchcnn reads (" + std::to_string(supported) + ")");
+  if (version == 0) throw Error(r.where + ": corrupted " + kind + " (version 0)");
   if (fnv1a64(bytes.data(), bytes.size() - 8) != stored)
-    throw Error(r.where + ": corrupted or truncated parameter file (checksum mismatch)");
+    throw Error(r.where + ": corrupted or truncated " + kind + " (checksum mismatch)");
   const auto len = r.get<std::uint32_t>("model text length");
   if (len > bytes.size() - r.pos - 8)
-    throw Error(r.where + ": corrupted parameter file (model text length " + std::to_string(len) +
+    throw Error(r.where + ": corrupted " + kind + " (model text length " + std::to_string(len) +
                 ")");
   std::string text = bytes.substr(r.pos, len);
   r.pos += len;
@@ -133,6 +132,20 @@ std::string read_header(Reader& r) {
 }
 
 }  // namespace
+
+std::uint64_t fnv1a64(const char* data, std::size_t n) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (std::size_t i = 0; i < n; ++i) {
+    h ^= static_cast<unsigned char>(data[i]);
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+bool is_checkpoint(const std::string& bytes) {
+  return bytes.size() >= sizeof(kCheckpointMagic) &&
+         std::memcmp(bytes.data(), kCheckpointMagic, sizeof(kCheckpointMagic)) == 0;
+}
 
 std::string serialize_parameters(const ModelSpec& spec, const Parameters& p) {
   check_parameters(spec, p);
@@ -166,13 +179,16 @@ Parameters deserialize_parameters(const std::string& bytes, const ModelSpec& spe
   const std::string text = read_header(r);
   if (text != spec.full_text())
     throw Error(where + ": made for model '" + text + "', not for '" + spec.full_text() + "'");
-  Parameters p = Parameters::zeros(spec);
+  // Sizes are checked before anything is allocated: the file decides nothing about memory.
   const auto count = r.get<std::uint64_t>("value count");
-  if (count != static_cast<std::uint64_t>(p.count()))
+  if (count != static_cast<std::uint64_t>(spec.param_count()))
     throw Error(where + ": holds " + std::to_string(count) + " values, the model needs " +
-                std::to_string(p.count()));
-  if (bytes.size() - r.pos != count * sizeof(float) + 8)
-    throw Error(where + ": corrupted parameter file (size does not match its value count)");
+                std::to_string(spec.param_count()));
+  // A checkpoint goes on after the values (velocities, training state); a parameter file ends.
+  const std::uint64_t rest = bytes.size() - r.pos;
+  if (r.kind == "checkpoint" ? rest < count * sizeof(float) + 8 : rest != count * sizeof(float) + 8)
+    throw Error(where + ": corrupted " + r.kind + " (size does not match its value count)");
+  Parameters p = Parameters::zeros(spec);
   for (auto& l : p.layers) {
     for (float& v : l.weights) v = r.get<float>("values");
     for (float& v : l.bias) v = r.get<float>("values");

@@ -54,7 +54,11 @@ std::vector<EpochMetrics> train(Network& net, const data::Dataset& train_set,
   check_data_fits(net.spec(), test_set);
   if (opt.batch < 1) throw Error("batch size must be at least 1");
   if (opt.epochs < 0) throw Error("epochs must not be negative");
+  if (opt.first_epoch < 1) throw Error("the first epoch must be at least 1");
   if (!std::isfinite(opt.lr)) throw Error("learning rate must be finite");
+  if (!std::isfinite(opt.momentum) || !std::isfinite(opt.weight_decay))
+    throw Error("momentum and weight decay must be finite");
+  const Sgd sgd{opt.lr, opt.momentum, opt.weight_decay};
 
   using Clock = std::chrono::steady_clock;
   const int n = train_set.size();
@@ -64,7 +68,7 @@ std::vector<EpochMetrics> train(Network& net, const data::Dataset& train_set,
   std::vector<int> labels(opt.batch);
   std::vector<EpochMetrics> history;
 
-  for (int epoch = 1; epoch <= opt.epochs; ++epoch) {
+  for (int epoch = opt.first_epoch; epoch <= opt.epochs; ++epoch) {
     const auto t0 = Clock::now();
     const std::vector<int> order = epoch_order(n, opt.seed, epoch);
     double loss_sum = 0;
@@ -79,7 +83,7 @@ std::vector<EpochMetrics> train(Network& net, const data::Dataset& train_set,
       }
       StepResult r;
       try {
-        r = net.train_step(Batch{images.data(), labels.data(), m}, opt.lr);
+        r = net.sgd_step(Batch{images.data(), labels.data(), m}, sgd);
       } catch (const Error& e) {
         throw Error("training stopped at epoch " + std::to_string(epoch) + ", batch " +
                     std::to_string(b + 1) + " of " + std::to_string(batches) + ": " + e.what());

@@ -20,6 +20,21 @@ struct StepResult {
   int correct = 0;  // samples whose largest logit (first one on ties) is the label
 };
 
+// Minibatch SGD with optional momentum and weight decay: the one update rule of both paths.
+// For every parameter w (weights and biases alike) with mean gradient m over the batch and
+// velocity v (zero when the network is built):
+//   g = m + weight_decay * w        (g = m when weight_decay == 0)
+//   momentum != 0:  v = momentum * v + g;  w = w - lr * v
+//   momentum == 0:  w = w - lr * g          (v is left as it is)
+// Every product and sum is rounded to float on its own (no fused multiply-add: the library is
+// compiled with -ffp-contract=off). With momentum = weight_decay = 0 it is exactly the origin
+// design's w <- w - lr * m.
+struct Sgd {
+  float lr = 0.1f;
+  float momentum = 0;
+  float weight_decay = 0;
+};
+
 // The only thing the trainer, the CLI, the benchmarks and the parity tests talk to.
 class Network {
  public:
@@ -27,9 +42,15 @@ class Network {
   virtual const ModelSpec& spec() const = 0;
   virtual std::string name() const = 0;  // "reference", "fast"
 
-  // Forward and backward over the batch, then w <- w - lr * mean(per-sample gradients).
-  // If the loss is NaN or infinite, throws Error and leaves the parameters unchanged.
-  virtual StepResult train_step(const Batch& batch, float lr) = 0;
+  // Forward and backward over the batch, then the Sgd update above.
+  // If the loss is NaN or infinite, throws Error and leaves parameters and velocities unchanged.
+  virtual StepResult sgd_step(const Batch& batch, const Sgd& sgd) = 0;
+  // Plain SGD: w <- w - lr * mean(per-sample gradients).
+  StepResult train_step(const Batch& batch, float lr) { return sgd_step(batch, Sgd{lr, 0, 0}); }
+  // The optimizer state (one velocity per parameter, in the Parameters layout), for checkpoints.
+  virtual Parameters velocity() const = 0;
+  // Throws Error unless `v` has the model's sizes.
+  virtual void set_velocity(const Parameters& v) = 0;
   // Mean per-sample gradients of the batch in the Parameters layout, without updating.
   virtual Parameters gradients(const Batch& batch, StepResult* result = nullptr) = 0;
   // logits: n x classes.

@@ -42,13 +42,22 @@ void check_parameters(const ModelSpec& spec, const Parameters& p);
 //   floats (little-endian, layer by layer, weights then bias) | u64 FNV-1a of all bytes before it
 // Its bytes depend only on the model and the values.
 inline constexpr std::uint32_t kParameterFileVersion = 1;
+// A checkpoint (checkpoint.hpp) starts like a parameter file, under its own magic "SCNNCKPT" and
+// version, and carries the training state after the values; the readers below take the
+// parameters out of either kind.
+inline constexpr std::uint32_t kCheckpointFileVersion = 1;
 std::string serialize_parameters(const ModelSpec& spec, const Parameters& p);
-// Throws Error naming `where` (a file name) if the bytes are truncated, corrupted, from a newer
-// version, or made for a different model than `spec`.
+// Reads a parameter file or a checkpoint. Throws Error naming `where` (a file name) if the bytes
+// are truncated, corrupted, from a newer version, or made for a different model than `spec`.
 Parameters deserialize_parameters(const std::string& bytes, const ModelSpec& spec,
                                   const std::string& where);
-// Reads only the model recorded in a parameter file (so `--model` can be omitted).
+// Reads only the model recorded in a parameter file or checkpoint (so `--model` can be omitted).
 ModelSpec parameter_file_model(const std::string& bytes, const std::string& where);
+// True when the bytes start with the checkpoint magic (nothing else is checked).
+bool is_checkpoint(const std::string& bytes);
+
+// 64-bit FNV-1a: the checksum of both file kinds.
+std::uint64_t fnv1a64(const char* data, std::size_t n);
 
 // Writes atomically: a temporary file beside `path`, flushed and fsynced, then renamed over it.
 // On failure nothing at `path` changes.

@@ -9,10 +9,16 @@
 namespace scratchcnn {
 
 struct TrainOptions {
-  int epochs = 10;
+  int epochs = 10;  // the run's last epoch (counted from the run's start, not from first_epoch)
   int batch = 128;
   float lr = 0.1f;
   std::uint64_t seed = 1;
+  float momentum = 0;      // Sgd (network.hpp); 0 = plain SGD
+  float weight_decay = 0;  // Sgd (network.hpp); 0 = none
+  // The first epoch this call trains: 1, or 1 + the epochs a resumed checkpoint already holds.
+  // Epoch e always visits epoch_order(n, seed, e), so a run resumed after epoch k trains exactly
+  // what an uninterrupted run trains in epochs k+1..epochs.
+  int first_epoch = 1;
 };
 
 struct EpochMetrics {
@@ -40,8 +46,10 @@ void check_data_fits(const ModelSpec& spec, const data::Dataset& d);
 // Fraction of `d` whose largest logit (first on ties) is the label, in batches of `batch`.
 double evaluate(Network& net, const data::Dataset& d, int batch = 256);
 
-// Plain minibatch SGD: every epoch reshuffles (epoch_order), walks the training set in batches of
-// `batch` (the last, partial batch is used, not dropped), then measures test accuracy.
+// Minibatch SGD (Network::sgd_step with lr, momentum, weight_decay): every epoch from first_epoch
+// to epochs reshuffles (epoch_order), walks the training set in batches of `batch` (the last,
+// partial batch is used, not dropped), then measures test accuracy. Returns the metrics of the
+// epochs it trained.
 // A NaN or infinite loss stops training with an Error naming the epoch and batch; the network keeps
 // the parameters from before that step.
 std::vector<EpochMetrics> train(Network& net, const data::Dataset& train_set,

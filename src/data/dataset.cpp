@@ -113,6 +113,24 @@ Split load_data_dir(const std::string& dir, std::uint64_t seed) {
     return s;
   }
 
+  // MNIST-style IDX files, each as itself or gzipped (the plain one wins when both are there).
+  std::string idx[4];
+  std::vector<std::string> idx_missing;
+  for (int i = 0; i < 4; ++i) {
+    for (const std::string& name : {std::string(kIdxFiles[i]), std::string(kIdxFiles[i]) + ".gz"})
+      if (idx[i].empty() && is_file(d / name)) idx[i] = (d / name).string();
+    if (idx[i].empty()) idx_missing.push_back(std::string(kIdxFiles[i]) + "[.gz]");
+  }
+  if (idx_missing.empty()) {
+    Split s{load_idx(idx[0], idx[1]), load_idx(idx[2], idx[3]), {}};
+    if (s.train.h != s.test.h || s.train.w != s.test.w)
+      throw Error("data folder " + dir + ": training images are " + std::to_string(s.train.h) +
+                  "x" + std::to_string(s.train.w) + " but test images are " +
+                  std::to_string(s.test.h) + "x" + std::to_string(s.test.w));
+    return s;
+  }
+  const bool some_idx = idx_missing.size() < 4;
+
   for (const char* name : {"digits.csv.gz", "digits.csv"}) {
     const fs::path p = d / name;
     if (!is_file(p)) continue;
@@ -135,9 +153,17 @@ Split load_data_dir(const std::string& dir, std::uint64_t seed) {
     found = std::string("; found ") + (have_tra ? "optdigits.tra" : "optdigits.tes") +
             " without " + (have_tra ? "optdigits.tes" : "optdigits.tra");
   }
+  if (some_idx) {
+    found += "; found some IDX files but not ";
+    for (std::size_t i = 0; i < idx_missing.size(); ++i) found += (i ? ", " : "") + idx_missing[i];
+  }
   throw Error("no data in folder " + dir +
-              ": looked for optdigits.tra + optdigits.tes, then digits.csv.gz, then digits.csv" +
-              found + " (scripts/fetch-data.sh fills <repo>/data)");
+              ": looked for optdigits.tra + optdigits.tes, then the four MNIST-style IDX files "
+              "(train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+              "t10k-labels-idx1-ubyte, each optionally .gz), then digits.csv.gz, then digits.csv" +
+              found +
+              " (scripts/fetch-data.sh fills <repo>/data with optdigits; scripts/fetch-data.sh "
+              "fashion-mnist installs /usr/share/datasets/fashion-mnist)");
 }
 
 }  // namespace scratchcnn::data

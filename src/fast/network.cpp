@@ -22,15 +22,17 @@ class FastNetwork final : public scratchcnn::Network {
 
   const ModelSpec& spec() const override { return spec_; }
   std::string name() const override { return "fast"; }
-  StepResult train_step(const Batch& batch, float lr) override { return run(batch, lr, true); }
+  StepResult sgd_step(const Batch& batch, const Sgd& sgd) override { return run(batch, sgd, true); }
   Parameters gradients(const Batch& batch, StepResult* result) override;
   void predict(const float* images, int n, float* logits) override;
   Parameters parameters() const override { return export_flat(params_.data()); }
+  Parameters velocity() const override { return export_flat(velocity_.data()); }
+  void set_velocity(const Parameters& v) override;
 
   std::string describe() const;
 
  private:
-  StepResult run(const Batch& batch, float lr, bool update);
+  StepResult run(const Batch& batch, const Sgd& sgd, bool update);
   void reserve(int n);
   // One chunk: q-th kChunk samples of images (valid of them), through every layer.
   // ws: this thread's workspace.
@@ -47,6 +49,7 @@ class FastNetwork final : public scratchcnn::Network {
   std::vector<std::size_t> w_off_, b_off_;
   std::size_t flat_ = 0;
   AlignedBuffer params_, mean_;
+  AlignedBuffer velocity_;  // same layout as params_; zero until a step with momentum
   // Per layer: its kernel, or null for a ReLU fused into the layer before it.
   std::vector<std::unique_ptr<LayerKernel>> kernels_;
   std::vector<bool> alias_;  // output is the input (flatten, fused ReLU)
@@ -76,6 +79,8 @@ FastNetwork::FastNetwork(const ModelSpec& spec, const Parameters& p, const Optio
   flat_ = std::max<std::size_t>(flat_, 16);
   params_.reserve(flat_);
   mean_.reserve(flat_);
+  velocity_.reserve(flat_);
+  std::fill(velocity_.data(), velocity_.data() + flat_, 0.0f);
   for (std::size_t l = 0; l < layers_; ++l) {
     std::copy(p.layers[l].weights.begin(), p.layers[l].weights.end(), params_.data() + w_off_[l]);
     std::copy(p.layers[l].bias.begin(), p.layers[l].bias.end(), params_.data() + b_off_[l]);
@@ -156,20 +161,27 @@ void FastNetwork::backward_chunk(float* ws, float* partial) const {
   }
 }
 
-StepResult FastNetwork::run(const Batch& batch, float lr, bool update) {
-  const int n = batch.n;
-  if (n <= 0) throw Error("fast: empty batch");
-  for (int s = 0; s < n; ++s) {
-    const int label = batch.labels[s];
-    if (label < 0 || label >= classes_)
-      throw Error("label " + std::to_string(label) + " of sample " + std::to_string(s) +
-                  " in the batch is outside 0.." + std::to_string(classes_ - 1));
+void FastNetwork::set_velocity(const Parameters& v) {
+  check_parameters(spec_, v);
+  std::fill(velocity_.data(), velocity_.data() + flat_, 0.0f);
+  for (std::size_t l = 0; l < layers_; ++l) {
+    std::copy(v.layers[l].weights.begin(), v.layers[l].weights.end(), velocity_.data() + w_off_[l]);
+    std::copy(v.layers[l].bias.begin(), v.layers[l].bias.end(), velocity_.data() + b_off_[l]);
   }
+}
+
+StepResult FastNetwork::run(const Batch& batch, const Sgd& sgd, bool update) {
+  const int n = batch.n;
+  // Labels in range and finite inputs, before anything changes: a NaN pixel would otherwise be
+  // flattened to 0 by a ReLU while the weight gradients turn NaN.
+  check_batch(spec_, batch);
   reserve(n);
   const int nc = chunk_count(n);
   float* partials = partials_.data();
   float* params = params_.data();
   float* mean = mean_.data();
+  float* velocity = velocity_.data();
+  const float lr = sgd.lr, momentum = sgd.momentum, decay = sgd.weight_decay;
   double* losses = losses_.data();
   unsigned char* correct = correct_.data();
   const std::size_t flat = flat_;
@@ -200,7 +212,17 @@ StepResult FastNetwork::run(const Batch& batch, float lr, bool update) {
         for (int q = 1; q < nc; ++q) s += partials[std::size_t(q) * flat + i];
         const float m = s / float(n);
         mean[i] = m;
-        if (apply) params[i] = params[i] - lr * m;
+        if (!apply) continue;
+        // The Sgd rule of network.hpp, operation for operation as in reference::sgd_update.
+        float g = m;
+        if (decay != 0.0f) g = g + decay * params[i];
+        if (momentum != 0.0f) {
+          const float v = momentum * velocity[i] + g;
+          velocity[i] = v;
+          params[i] = params[i] - lr * v;
+        } else {
+          params[i] = params[i] - lr * g;
+        }
       }
     }
   }
@@ -219,7 +241,7 @@ StepResult FastNetwork::run(const Batch& batch, float lr, bool update) {
 }
 
 Parameters FastNetwork::gradients(const Batch& batch, StepResult* result) {
-  const StepResult r = run(batch, 0.0f, false);
+  const StepResult r = run(batch, Sgd{0.0f, 0.0f, 0.0f}, false);
   if (result) *result = r;
   return export_flat(mean_.data());
 }

@@ -29,8 +29,35 @@ struct Split {
 // file.
 Dataset load_optdigits(const std::string& path);
 
-// A data folder: the UCI pair optdigits.tra + optdigits.tes, else digits.csv or digits.csv.gz (the
-// 1,797 test rows), which is split by stratified_split(seed). Throws Error saying what it looked for.
+// IDX files (the MNIST format, as in Fashion-MNIST), plain or gzip. Unsigned bytes only:
+//   images: 00 00 08 03 | u32 count | u32 rows | u32 columns (big-endian) | count*rows*columns bytes
+//   labels: 00 00 08 01 | u32 count | count bytes
+// Pixels are scaled to [0, 1] by value / 255.0f. Every malformed input throws Error naming the file:
+// wrong magic (including an images file where labels belong and the reverse), a zero dimension,
+// data shorter or longer than the header says, a label outside 0..classes-1.
+struct Images {
+  int n = 0, h = 0, w = 0;
+  std::vector<float> pixels;  // n x h x w, row-major
+};
+Images load_idx_images(const std::string& path);
+std::vector<int> load_idx_labels(const std::string& path, int classes = 10);
+// An images file and its labels file as one Dataset (c = 1); throws Error naming both files when
+// their counts differ.
+Dataset load_idx(const std::string& images_path, const std::string& labels_path);
+// True when the file (plain or gzip) starts with an IDX magic number (00 00 08 01 or 00 00 08 03).
+// False for missing or unreadable files.
+bool is_idx_file(const std::string& path);
+
+// The IDX file names of an MNIST-style folder, each found as itself or with ".gz".
+inline constexpr const char* kIdxFiles[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+
+// A data folder, detected by the files in it, first match wins:
+//   1. the UCI pair optdigits.tra + optdigits.tes (8x8, pixels / 16);
+//   2. the four IDX files of kIdxFiles, plain or .gz (MNIST, Fashion-MNIST: 28x28, pixels / 255),
+//      train-* for training and t10k-* for test;
+//   3. digits.csv.gz or digits.csv (the 1,797 optdigits test rows), split by stratified_split(seed).
+// Throws Error saying what it looked for and what was missing.
 Split load_data_dir(const std::string& dir, std::uint64_t seed);
 
 // A fixed, seeded, stratified split: per class, a seeded shuffle, then the first

@@ -17,10 +17,10 @@ struct Options {
 // A step runs in one OpenMP parallel region: the batch is cut into chunks of kChunk samples
 // (layout.hpp); each chunk runs forward, softmax cross-entropy and backward on one thread and
 // writes its own partial parameter-gradient sums; after a barrier the partials are added in chunk
-// order, mean = sum / float(n), and w = w - lr * mean (not fused). Chunk boundaries do not depend
-// on the thread count, so parameters, gradients, losses and logits are bitwise the same at any
-// OMP_NUM_THREADS and from run to run. After the first step of the largest batch size, a step
-// allocates nothing.
+// order, mean = sum / float(n), and the Sgd update of network.hpp is applied (not fused). Chunk
+// boundaries do not depend on the thread count, so parameters, velocities, gradients, losses and
+// logits are bitwise the same at any OMP_NUM_THREADS and from run to run. After the first step of
+// the largest batch size, a step allocates nothing.
 std::unique_ptr<scratchcnn::Network> make_network(const ModelSpec& spec, const Parameters& p,
                                                   const Options& options = {});
 

@@ -120,6 +120,27 @@ T mean_of(const std::vector<T>& list) {
   return s / static_cast<T>(list.size());
 }
 
+// One SGD update's settings in the scalar type of the path (network.hpp has the rule).
+template <class T>
+struct SgdStep {
+  T lr = 0;
+  T momentum = 0;
+  T weight_decay = 0;
+};
+
+// The Sgd rule of network.hpp for one parameter w with velocity v and mean gradient m.
+template <class T>
+void sgd_update(T& w, T& v, T m, const SgdStep<T>& s) {
+  T g = m;
+  if (s.weight_decay != T(0)) g = g + s.weight_decay * w;
+  if (s.momentum != T(0)) {
+    v = s.momentum * v + g;
+    w = w - s.lr * v;
+  } else {
+    w = w - s.lr * g;
+  }
+}
+
 // The module contract of seed-spec.md.
 template <class T>
 class Module {
@@ -130,8 +151,10 @@ class Module {
   // The gradient wrt this module's output for the sample of the last forward; returns the
   // gradient wrt its input and, for modules with parameters, appends to the gradient lists.
   virtual Tensor<T> backward(const Tensor<T>& grad_out) = 0;
-  // w <- w - lr * mean(gradient list), then the lists are cleared. No-op without parameters.
-  virtual void update(T /*lr*/) {}
+  // w <- w - lr * mean(gradient list) (with momentum and weight decay: sgd_update), then the
+  // lists are cleared. No-op without parameters.
+  virtual void update(const SgdStep<T>& /*step*/) {}
+  void update(T lr) { update(SgdStep<T>{lr, T(0), T(0)}); }
   // The mean of the gradient lists in the canonical layout, without clearing them.
   // Returns false for modules without parameters.
   virtual bool mean_gradients(std::vector<T>& /*weights*/, std::vector<T>& /*bias*/) const {
@@ -141,6 +164,10 @@ class Module {
   virtual LayerParams parameters() const { return {}; }
   // Drops the gradient lists without applying them.
   virtual void discard_gradients() {}
+  // The velocities in the canonical layout (empty for modules without parameters).
+  virtual LayerParams velocity() const { return {}; }
+  // Sizes already checked by the caller.
+  virtual void set_velocity(const LayerParams& /*v*/) {}
   // Pointers to the parameters in the canonical layout, for finite-difference checks.
   virtual std::vector<T*> parameter_pointers() { return {}; }
 };
@@ -151,6 +178,8 @@ class LinearNode {
  public:
   std::vector<T> weights;
   T bias = 0;
+  std::vector<T> weight_velocity;               // one per weight, for momentum
+  T bias_velocity = 0;
   std::vector<T> input;                         // remembered by forward
   std::vector<std::vector<T>> weight_grads;     // one entry per sample
   std::vector<T> bias_grads;                    // one entry per sample
@@ -176,10 +205,11 @@ class LinearNode {
     for (const auto& g : weight_grads) list.push_back(g[i]);
     return mean_of(list);
   }
-  void update(T lr) {
+  void update(const SgdStep<T>& s) {
     if (bias_grads.empty()) return;
-    for (std::size_t i = 0; i < weights.size(); ++i) weights[i] = weights[i] - lr * mean_weight_grad(i);
-    bias = bias - lr * mean_of(bias_grads);
+    for (std::size_t i = 0; i < weights.size(); ++i)
+      sgd_update(weights[i], weight_velocity[i], mean_weight_grad(i), s);
+    sgd_update(bias, bias_velocity, mean_of(bias_grads), s);
     clear();
   }
   void clear() {
@@ -196,6 +226,7 @@ class Linear : public Module<T> {
     for (int o = 0; o < n_out; ++o) {
       nodes_[o].weights.assign(p.weights.begin() + std::size_t(o) * n_in,
                                p.weights.begin() + std::size_t(o + 1) * n_in);
+      nodes_[o].weight_velocity.assign(std::size_t(n_in), T(0));
       nodes_[o].bias = p.bias[o];
     }
   }
@@ -212,8 +243,25 @@ class Linear : public Module<T> {
     }
     return grad_in;
   }
-  void update(T lr) override {
-    for (auto& n : nodes_) n.update(lr);
+  using Module<T>::update;
+  void update(const SgdStep<T>& s) override {
+    for (auto& n : nodes_) n.update(s);
+  }
+  LayerParams velocity() const override {
+    LayerParams v;
+    for (const auto& n : nodes_) {
+      for (T x : n.weight_velocity) v.weights.push_back(static_cast<float>(x));
+      v.bias.push_back(static_cast<float>(n.bias_velocity));
+    }
+    return v;
+  }
+  void set_velocity(const LayerParams& v) override {
+    for (std::size_t o = 0; o < nodes_.size(); ++o) {
+      for (int i = 0; i < n_in_; ++i)
+        nodes_[o].weight_velocity[std::size_t(i)] =
+            static_cast<T>(v.weights[o * std::size_t(n_in_) + i]);
+      nodes_[o].bias_velocity = static_cast<T>(v.bias[o]);
+    }
   }
   bool mean_gradients(std::vector<T>& w, std::vector<T>& b) const override {
     w.clear();
@@ -254,6 +302,8 @@ class ConvNode {
  public:
   std::vector<Matrix<T>> kernels;
   T bias = 0;
+  std::vector<Matrix<T>> kernel_velocity;  // one per kernel, for momentum
+  T bias_velocity = 0;
   int pad = 0;
   std::vector<Matrix<T>> padded_input;                 // remembered by forward
   std::vector<std::vector<Matrix<T>>> kernel_grads;    // one entry per sample
@@ -290,12 +340,12 @@ class ConvNode {
     for (const auto& g : kernel_grads) list.push_back(g[c].v[i]);
     return mean_of(list);
   }
-  void update(T lr) {
+  void update(const SgdStep<T>& s) {
     if (bias_grads.empty()) return;
     for (std::size_t c = 0; c < kernels.size(); ++c)
       for (std::size_t i = 0; i < kernels[c].v.size(); ++i)
-        kernels[c].v[i] = kernels[c].v[i] - lr * mean_kernel_grad(c, i);
-    bias = bias - lr * mean_of(bias_grads);
+        sgd_update(kernels[c].v[i], kernel_velocity[c].v[i], mean_kernel_grad(c, i), s);
+    sgd_update(bias, bias_velocity, mean_of(bias_grads), s);
     clear();
   }
   void clear() {
@@ -317,6 +367,7 @@ class Conv : public Module<T> {
         for (std::size_t i = 0; i < kk; ++i)
           k.v[i] = p.weights[(std::size_t(o) * l.in + c) * kk + i];
         nodes_[o].kernels.push_back(std::move(k));
+        nodes_[o].kernel_velocity.emplace_back(l.k, l.k);
       }
       nodes_[o].bias = p.bias[o];
     }
@@ -338,8 +389,26 @@ class Conv : public Module<T> {
     }
     return from_maps(grad_in);
   }
-  void update(T lr) override {
-    for (auto& n : nodes_) n.update(lr);
+  using Module<T>::update;
+  void update(const SgdStep<T>& s) override {
+    for (auto& n : nodes_) n.update(s);
+  }
+  LayerParams velocity() const override {
+    LayerParams v;
+    for (const auto& n : nodes_) {
+      for (const auto& k : n.kernel_velocity)
+        for (T x : k.v) v.weights.push_back(static_cast<float>(x));
+      v.bias.push_back(static_cast<float>(n.bias_velocity));
+    }
+    return v;
+  }
+  void set_velocity(const LayerParams& v) override {
+    std::size_t at = 0;
+    for (std::size_t o = 0; o < nodes_.size(); ++o) {
+      for (auto& k : nodes_[o].kernel_velocity)
+        for (T& x : k.v) x = static_cast<T>(v.weights[at++]);
+      nodes_[o].bias_velocity = static_cast<T>(v.bias[o]);
+    }
   }
   bool mean_gradients(std::vector<T>& w, std::vector<T>& b) const override {
     w.clear();
@@ -526,8 +595,9 @@ class Model : public Module<T> {
     for (auto it = modules_.rbegin(); it != modules_.rend(); ++it) v = (*it)->backward(v);
     return v;
   }
-  void update(T lr) override {
-    for (auto& m : modules_) m->update(lr);
+  using Module<T>::update;
+  void update(const SgdStep<T>& s) override {
+    for (auto& m : modules_) m->update(s);
   }
   void discard_gradients() override {
     for (auto& m : modules_) m->discard_gradients();
@@ -549,10 +619,22 @@ class Network : public scratchcnn::Network {
   std::string name() const override { return "reference"; }
   Model<T>& model() { return model_; }
 
-  StepResult train_step(const Batch& batch, float lr) override {
+  StepResult sgd_step(const Batch& batch, const Sgd& sgd) override {
     const StepResult r = accumulate(batch);
-    model_.update(static_cast<T>(lr));
+    model_.update(SgdStep<T>{static_cast<T>(sgd.lr), static_cast<T>(sgd.momentum),
+                             static_cast<T>(sgd.weight_decay)});
     return r;
+  }
+
+  Parameters velocity() const override {
+    Parameters v;
+    for (const auto& m : model_.modules()) v.layers.push_back(m->velocity());
+    return v;
+  }
+
+  void set_velocity(const Parameters& v) override {
+    check_parameters(spec_, v);
+    for (std::size_t i = 0; i < v.layers.size(); ++i) model_.modules()[i]->set_velocity(v.layers[i]);
   }
 
   Parameters gradients(const Batch& batch, StepResult* result = nullptr) override {

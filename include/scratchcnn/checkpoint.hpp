@@ -1,0 +1,65 @@
+#pragma once
+// Checkpoints: parameters plus everything a training run needs to continue exactly where it
+// stopped (docs/checkpoints.md).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "scratchcnn/data/dataset.hpp"
+#include "scratchcnn/model_spec.hpp"
+#include "scratchcnn/parameters.hpp"
+#include "scratchcnn/trainer.hpp"
+
+namespace scratchcnn {
+
+// What a checkpoint remembers of the data it was trained on: a cheap guard against resuming on
+// another data set (sample counts and the labels in file order), not a proof of identity.
+struct DataFingerprint {
+  std::uint32_t train = 0, test = 0;  // samples
+  // fnv1a64 of the training labels, then the test labels, one byte each.
+  std::uint64_t labels = 0;
+  bool operator==(const DataFingerprint&) const = default;
+};
+DataFingerprint fingerprint(const data::Split& split);
+
+// The training state after `epoch` complete epochs. Epoch e's batches are a pure function of
+// (seed, e) (epoch_order), so seed and epoch stand in for the shuffling generator's state.
+struct TrainingState {
+  int epoch = 0;  // epochs completed
+  // The run's options: epochs (the planned last epoch), batch, lr, momentum, weight_decay, seed.
+  // first_epoch is not stored (it is epoch + 1 on resuming).
+  TrainOptions options;
+  DataFingerprint data;
+  Parameters velocity;  // Network::velocity(), zeros when momentum is 0
+  // One entry per completed epoch. Seconds are not training state: they are not stored and read
+  // back as NaN.
+  std::vector<EpochMetrics> history;
+};
+
+struct Checkpoint {
+  ModelSpec spec;
+  Parameters params;
+  TrainingState state;
+};
+
+// The checkpoint file, little-endian, version kCheckpointFileVersion (parameters.hpp):
+//   "SCNNCKPT" | u32 version | u32 text length | model full text | u64 value count |
+//   parameters (floats, as in a parameter file) | velocities (floats, same layout and count) |
+//   u32 epoch | u32 epochs | u32 batch | f32 lr | f32 momentum | f32 weight_decay | u64 seed |
+//   u32 train samples | u32 test samples | u64 labels hash |
+//   u32 history count (= epoch) | per epoch: f64 loss, f64 train_accuracy, f64 test_accuracy |
+//   u64 fnv1a64 of all bytes before it
+// Its bytes depend only on the training state: no time, path, host or seconds.
+std::string serialize_checkpoint(const ModelSpec& spec, const Parameters& params,
+                                 const TrainingState& state);
+// Throws Error naming `where` when the bytes are truncated, corrupted, from a newer version, a
+// parameter file rather than a checkpoint, or inconsistent (sizes, non-finite values, options out
+// of range).
+Checkpoint deserialize_checkpoint(const std::string& bytes, const std::string& where);
+
+// write_file_atomic: a failed save leaves the previous file as it was.
+void save_checkpoint(const std::string& path, const ModelSpec& spec, const Parameters& params,
+                     const TrainingState& state);
+Checkpoint load_checkpoint(const std::string& path);
+
+}  // namespace scratchcnn

@@ -1,0 +1,176 @@
+#include "scratchcnn/checkpoint.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "scratchcnn/error.hpp"
+
+namespace scratchcnn {
+
+namespace {
+
+constexpr char kMagic[8] = {'S', 'C', 'N', 'N', 'C', 'K', 'P', 'T'};
+
+template <class T>
+void put(std::string& out, T v) {
+  char b[sizeof(T)];
+  std::memcpy(b, &v, sizeof(T));
+  out.append(b, sizeof(T));
+}
+
+void put_values(std::string& out, const Parameters& p) {
+  for (const auto& l : p.layers) {
+    for (float v : l.weights) put<float>(out, v);
+    for (float v : l.bias) put<float>(out, v);
+  }
+}
+
+// Bounds-checked reader over the part after the parameters (the checksum is already verified).
+struct Reader {
+  const std::string& bytes;
+  const std::string& where;
+  std::size_t pos = 0;
+  std::size_t end = 0;  // the checksum's offset
+  template <class T>
+  T get(const char* what) {
+    if (end - pos < sizeof(T))
+      throw Error(where + ": corrupted checkpoint (ends inside the " + std::string(what) + ")");
+    T v;
+    std::memcpy(&v, bytes.data() + pos, sizeof(T));
+    pos += sizeof(T);
+    return v;
+  }
+};
+
+}  // namespace
+
+DataFingerprint fingerprint(const data::Split& split) {
+  DataFingerprint f;
+  f.train = static_cast<std::uint32_t>(split.train.size());
+  f.test = static_cast<std::uint32_t>(split.test.size());
+  std::string labels;
+  labels.reserve(split.train.labels.size() + split.test.labels.size());
+  for (const auto* d : {&split.train, &split.test})
+    for (int l : d->labels) labels.push_back(static_cast<char>(static_cast<unsigned char>(l)));
+  f.labels = fnv1a64(labels.data(), labels.size());
+  return f;
+}
+
+std::string serialize_checkpoint(const ModelSpec& spec, const Parameters& params,
+                                 const TrainingState& state) {
+  check_parameters(spec, params);
+  check_parameters(spec, state.velocity);
+  if (state.history.size() != std::size_t(state.epoch))
+    throw Error("checkpoint: " + std::to_string(state.history.size()) +
+                " epochs of metrics for " + std::to_string(state.epoch) + " completed epochs");
+  const TrainOptions& o = state.options;
+  std::string out(kMagic, sizeof(kMagic));
+  put<std::uint32_t>(out, kCheckpointFileVersion);
+  const std::string text = spec.full_text();
+  put<std::uint32_t>(out, static_cast<std::uint32_t>(text.size()));
+  out += text;
+  put<std::uint64_t>(out, static_cast<std::uint64_t>(params.count()));
+  put_values(out, params);
+  put_values(out, state.velocity);
+  put<std::uint32_t>(out, static_cast<std::uint32_t>(state.epoch));
+  put<std::uint32_t>(out, static_cast<std::uint32_t>(o.epochs));
+  put<std::uint32_t>(out, static_cast<std::uint32_t>(o.batch));
+  put<float>(out, o.lr);
+  put<float>(out, o.momentum);
+  put<float>(out, o.weight_decay);
+  put<std::uint64_t>(out, o.seed);
+  put<std::uint32_t>(out, state.data.train);
+  put<std::uint32_t>(out, state.data.test);
+  put<std::uint64_t>(out, state.data.labels);
+  put<std::uint32_t>(out, static_cast<std::uint32_t>(state.history.size()));
+  for (const auto& m : state.history) {
+    put<double>(out, m.loss);
+    put<double>(out, m.train_accuracy);
+    put<double>(out, m.test_accuracy);
+  }
+  put<std::uint64_t>(out, fnv1a64(out.data(), out.size()));
+  return out;
+}
+
+Checkpoint deserialize_checkpoint(const std::string& bytes, const std::string& where) {
+  if (!is_checkpoint(bytes)) {
+    // Tell a parameter file apart from other bytes: it is valid input elsewhere (--init).
+    ModelSpec ignored;
+    try {
+      ignored = parameter_file_model(bytes, where);
+    } catch (const Error&) {
+      throw Error(where + ": not a scratchcnn checkpoint (bad magic)");
+    }
+    throw Error(where + ": a parameter file, not a checkpoint: it holds no training state to "
+                        "resume (--init starts a new run from its parameters)");
+  }
+  Checkpoint c;
+  // Magic, version, checksum, model text and the parameters, as a parameter file's.
+  c.spec = parameter_file_model(bytes, where);
+  c.params = deserialize_parameters(bytes, c.spec, where);
+
+  const std::string text = c.spec.full_text();
+  const std::uint64_t count = static_cast<std::uint64_t>(c.params.count());
+  Reader r{bytes, where, 8 + 4 + 4 + text.size() + 8 + count * sizeof(float), bytes.size() - 8};
+  c.state.velocity = Parameters::zeros(c.spec);
+  for (auto& l : c.state.velocity.layers) {
+    for (float& v : l.weights) v = r.get<float>("velocities");
+    for (float& v : l.bias) v = r.get<float>("velocities");
+  }
+  for (const auto& l : c.state.velocity.layers)
+    for (const auto* vec : {&l.weights, &l.bias})
+      for (float v : *vec)
+        if (!std::isfinite(v)) throw Error(where + ": the checkpoint holds a non-finite velocity");
+
+  TrainOptions& o = c.state.options;
+  const auto epoch = r.get<std::uint32_t>("epoch");
+  const auto epochs = r.get<std::uint32_t>("epochs");
+  const auto batch = r.get<std::uint32_t>("batch size");
+  o.lr = r.get<float>("learning rate");
+  o.momentum = r.get<float>("momentum");
+  o.weight_decay = r.get<float>("weight decay");
+  o.seed = r.get<std::uint64_t>("seed");
+  c.state.data.train = r.get<std::uint32_t>("training sample count");
+  c.state.data.test = r.get<std::uint32_t>("test sample count");
+  c.state.data.labels = r.get<std::uint64_t>("labels hash");
+  const auto history = r.get<std::uint32_t>("history length");
+  constexpr std::uint32_t kMaxInt = std::numeric_limits<int>::max();
+  if (epoch > kMaxInt || epochs > kMaxInt || batch < 1 || batch > kMaxInt)
+    throw Error(where + ": corrupted checkpoint (epoch " + std::to_string(epoch) + ", epochs " +
+                std::to_string(epochs) + ", batch " + std::to_string(batch) + ")");
+  if (!std::isfinite(o.lr) || !std::isfinite(o.momentum) || !std::isfinite(o.weight_decay))
+    throw Error(where +
+                ": corrupted checkpoint (non-finite learning rate, momentum or weight decay)");
+  if (history != epoch)
+    throw Error(where + ": corrupted checkpoint (" + std::to_string(history) +
+                " epochs of metrics for " + std::to_string(epoch) + " completed epochs)");
+  if (std::uint64_t(history) * 24 != r.end - r.pos)
+    throw Error(where + ": corrupted checkpoint (size does not match its " +
+                std::to_string(history) + " epochs of metrics)");
+  c.state.epoch = static_cast<int>(epoch);
+  o.epochs = static_cast<int>(epochs);
+  o.batch = static_cast<int>(batch);
+  o.first_epoch = c.state.epoch + 1;
+  for (std::uint32_t e = 0; e < history; ++e) {
+    EpochMetrics m;
+    m.epoch = static_cast<int>(e) + 1;
+    m.loss = r.get<double>("metrics");
+    m.train_accuracy = r.get<double>("metrics");
+    m.test_accuracy = r.get<double>("metrics");
+    m.seconds = std::numeric_limits<double>::quiet_NaN();
+    c.state.history.push_back(m);
+  }
+  return c;
+}
+
+void save_checkpoint(const std::string& path, const ModelSpec& spec, const Parameters& params,
+                     const TrainingState& state) {
+  write_file_atomic(path, serialize_checkpoint(spec, params, state));
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  return deserialize_checkpoint(read_file(path), path);
+}
+
+}  // namespace scratchcnn
