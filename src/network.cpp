@@ -21,7 +21,7 @@ void check_batch(const ModelSpec& spec, const Batch& batch) {
     for (std::int64_t i = 0; i < size; ++i)
       if (!std::isfinite(x[i]))
         throw Error("sample " + std::to_string(s) + " has a non-finite input value (" +
-                    (std::isnan(x[i]) ? "NaN" : "inf") + ") at index " + std::to_string(i));
+                    (std::isnan(x[i]) ? "NaN" : "infinite") + ") at index " + std::to_string(i));
   }
 }
 

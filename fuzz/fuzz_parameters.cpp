@@ -1,0 +1,30 @@
+// libFuzzer target: bytes -> the parameter-file and checkpoint readers. Every input either loads
+// (then its values are finite and it serializes back to the same bytes) or throws
+// scratchcnn::Error.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "scratchcnn/checkpoint.hpp"
+#include "scratchcnn/error.hpp"
+#include "scratchcnn/parameters.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string bytes(reinterpret_cast<const char*>(data), size);
+  try {
+    const scratchcnn::Checkpoint c = scratchcnn::deserialize_checkpoint(bytes, "fuzz");
+    if (scratchcnn::serialize_checkpoint(c.spec, c.params, c.state) != bytes) __builtin_trap();
+  } catch (const scratchcnn::Error&) {
+  }
+  try {
+    const scratchcnn::ModelSpec spec = scratchcnn::parameter_file_model(bytes, "fuzz");
+    const scratchcnn::Parameters p = scratchcnn::deserialize_parameters(bytes, spec, "fuzz");
+    // deserialize_parameters also reads checkpoints (their parameters); only a parameter file
+    // must come back byte for byte.
+    if (bytes.compare(0, 8, "SCNNPARM") == 0 &&
+        scratchcnn::serialize_parameters(spec, p) != bytes)
+      __builtin_trap();
+  } catch (const scratchcnn::Error&) {
+  }
+  return 0;
+}

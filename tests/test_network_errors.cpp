@@ -1,0 +1,61 @@
+// Both paths behind the Network interface refuse a bad batch before anything changes.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "scratchcnn/error.hpp"
+#include "scratchcnn/network.hpp"
+
+using namespace scratchcnn;
+
+TEST(NetworkErrors, NonFiniteInputsAndBadLabelsAreRefusedByBothPaths) {
+  // The seed model has a ReLU right after the first convolution: without the input check a NaN
+  // pixel would come out of it as 0 while the weight gradients turn NaN.
+  const ModelSpec spec = model_from_name("seed");
+  const Parameters p = Parameters::he_uniform(spec, 3);
+  for (PathKind path : {PathKind::Reference, PathKind::Fast}) {
+    auto net = make_network(path, spec, p);
+    std::vector<float> x(20 * 64, 0.5f);
+    std::vector<int> labels(20, 1);
+    struct Case {
+      float value;
+      const char* message;
+    };
+    for (const Case c : {Case{std::numeric_limits<float>::quiet_NaN(), "(NaN) at index 7"},
+                         Case{std::numeric_limits<float>::infinity(), "(infinite) at index 7"},
+                         Case{-std::numeric_limits<float>::infinity(), "(infinite) at index 7"}}) {
+      x[17 * 64 + 7] = c.value;
+      for (bool step : {true, false}) {
+        try {
+          if (step)
+            net->train_step(Batch{x.data(), labels.data(), 20}, 0.1f);
+          else
+            net->gradients(Batch{x.data(), labels.data(), 20});
+          ADD_FAILURE() << path_name(path) << ": accepted " << c.value;
+        } catch (const Error& e) {
+          EXPECT_NE(std::string(e.what()).find(std::string("sample 17 has a non-finite input value ") +
+                                               c.message),
+                    std::string::npos)
+              << path_name(path) << ": " << e.what();
+        }
+      }
+      EXPECT_EQ(net->parameters(), p) << path_name(path);
+    }
+    x[17 * 64 + 7] = 0.5f;
+    labels[4] = 10;
+    try {
+      net->train_step(Batch{x.data(), labels.data(), 20}, 0.1f);
+      ADD_FAILURE() << path_name(path) << ": accepted label 10";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("label 10 of sample 4 in the batch is outside 0..9"),
+                std::string::npos)
+          << e.what();
+    }
+    EXPECT_EQ(net->parameters(), p) << path_name(path);
+    labels[4] = 1;
+    net->train_step(Batch{x.data(), labels.data(), 20}, 0.1f);
+    EXPECT_NE(net->parameters(), p) << path_name(path) << ": a good step after the refused ones";
+  }
+}
