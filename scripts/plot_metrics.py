@@ -78,6 +78,18 @@ def labels_for(paths):
     return out
 
 
+def finish_epoch_plot(fig, ax, title, ylabel):
+    """The styling both figures share: epochs on x as whole numbers, grid, legend."""
+    from matplotlib.ticker import MaxNLocator
+    ax.set_title(title)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+
+
 def save(fig, path):
     # Written under a temporary name first, so an interrupted run leaves no half-written PNG.
     tmp = str(path) + ".tmp"
@@ -106,7 +118,6 @@ def main(argv):
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        from matplotlib.ticker import MaxNLocator
     except ImportError:
         print(f"plot_metrics: error: matplotlib is not available to {sys.executable}; install "
               "python3-matplotlib and run this script with /usr/bin/python3", file=sys.stderr)
@@ -126,13 +137,7 @@ def main(argv):
     for i, (run, label) in enumerate(zip(runs, labels)):
         ax.plot(run["epoch"], run["loss"], marker="o", markersize=3,
                 color=colors[i % len(colors)], label=label)
-    ax.set_title("Training loss per epoch")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("mean training loss")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
+    finish_epoch_plot(fig, ax, "Training loss per epoch", "mean training loss")
     loss_png = out / "loss.png"
 
     fig2, ax2 = plt.subplots(figsize=(7, 4.5))
@@ -142,13 +147,7 @@ def main(argv):
                  label=f"{label} train")
         ax2.plot(run["epoch"], run["test_accuracy"], marker="s", markersize=3, color=color,
                  linestyle="--", label=f"{label} test")
-    ax2.set_title("Accuracy per epoch (solid: train, dashed: test)")
-    ax2.set_xlabel("epoch")
-    ax2.set_ylabel("accuracy")
-    ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax2.grid(True, alpha=0.3)
-    ax2.legend()
-    fig2.tight_layout()
+    finish_epoch_plot(fig2, ax2, "Accuracy per epoch (solid: train, dashed: test)", "accuracy")
     accuracy_png = out / "accuracy.png"
 
     try:

@@ -1,49 +1,18 @@
 #include "scratchcnn/checkpoint.hpp"
 
 #include <cmath>
-#include <cstring>
 #include <limits>
 
+#include "binary_io.hpp"
 #include "scratchcnn/error.hpp"
 
 namespace scratchcnn {
 
-namespace {
-
-constexpr char kMagic[8] = {'S', 'C', 'N', 'N', 'C', 'K', 'P', 'T'};
-
-template <class T>
-void put(std::string& out, T v) {
-  char b[sizeof(T)];
-  std::memcpy(b, &v, sizeof(T));
-  out.append(b, sizeof(T));
-}
-
-void put_values(std::string& out, const Parameters& p) {
-  for (const auto& l : p.layers) {
-    for (float v : l.weights) put<float>(out, v);
-    for (float v : l.bias) put<float>(out, v);
-  }
-}
-
-// Bounds-checked reader over the part after the parameters (the checksum is already verified).
-struct Reader {
-  const std::string& bytes;
-  const std::string& where;
-  std::size_t pos = 0;
-  std::size_t end = 0;  // the checksum's offset
-  template <class T>
-  T get(const char* what) {
-    if (end - pos < sizeof(T))
-      throw Error(where + ": corrupted checkpoint (ends inside the " + std::string(what) + ")");
-    T v;
-    std::memcpy(&v, bytes.data() + pos, sizeof(T));
-    pos += sizeof(T);
-    return v;
-  }
-};
-
-}  // namespace
+using detail::kCheckpointMagic;
+using detail::put;
+using detail::put_values;
+using detail::seal;
+using detail::start_file;
 
 DataFingerprint fingerprint(const data::Split& split) {
   DataFingerprint f;
@@ -65,13 +34,7 @@ std::string serialize_checkpoint(const ModelSpec& spec, const Parameters& params
     throw Error("checkpoint: " + std::to_string(state.history.size()) +
                 " epochs of metrics for " + std::to_string(state.epoch) + " completed epochs");
   const TrainOptions& o = state.options;
-  std::string out(kMagic, sizeof(kMagic));
-  put<std::uint32_t>(out, kCheckpointFileVersion);
-  const std::string text = spec.full_text();
-  put<std::uint32_t>(out, static_cast<std::uint32_t>(text.size()));
-  out += text;
-  put<std::uint64_t>(out, static_cast<std::uint64_t>(params.count()));
-  put_values(out, params);
+  std::string out = start_file(kCheckpointMagic, kCheckpointFileVersion, spec, params);
   put_values(out, state.velocity);
   put<std::uint32_t>(out, static_cast<std::uint32_t>(state.epoch));
   put<std::uint32_t>(out, static_cast<std::uint32_t>(o.epochs));
@@ -89,7 +52,7 @@ std::string serialize_checkpoint(const ModelSpec& spec, const Parameters& params
     put<double>(out, m.train_accuracy);
     put<double>(out, m.test_accuracy);
   }
-  put<std::uint64_t>(out, fnv1a64(out.data(), out.size()));
+  seal(out);
   return out;
 }
 
@@ -112,16 +75,14 @@ Checkpoint deserialize_checkpoint(const std::string& bytes, const std::string& w
 
   const std::string text = c.spec.full_text();
   const std::uint64_t count = static_cast<std::uint64_t>(c.params.count());
-  Reader r{bytes, where, 8 + 4 + 4 + text.size() + 8 + count * sizeof(float), bytes.size() - 8};
+  // The part after the parameters, up to the checksum (already verified).
+  detail::Reader r{bytes, where,
+                   sizeof(kCheckpointMagic) + 4 + 4 + text.size() + 8 + count * sizeof(float),
+                   bytes.size() - 8, "corrupted checkpoint"};
   c.state.velocity = Parameters::zeros(c.spec);
-  for (auto& l : c.state.velocity.layers) {
-    for (float& v : l.weights) v = r.get<float>("velocities");
-    for (float& v : l.bias) v = r.get<float>("velocities");
-  }
-  for (const auto& l : c.state.velocity.layers)
-    for (const auto* vec : {&l.weights, &l.bias})
-      for (float v : *vec)
-        if (!std::isfinite(v)) throw Error(where + ": the checkpoint holds a non-finite velocity");
+  r.get_values(c.state.velocity, "velocities");
+  if (detail::first_non_finite_layer(c.state.velocity) < c.state.velocity.layers.size())
+    throw Error(where + ": the checkpoint holds a non-finite velocity");
 
   TrainOptions& o = c.state.options;
   const auto epoch = r.get<std::uint32_t>("epoch");

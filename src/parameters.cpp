@@ -3,20 +3,17 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <bit>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "binary_io.hpp"
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/rng.hpp"
 
 namespace scratchcnn {
-
-static_assert(std::endian::native == std::endian::little,
-              "the parameter file is little-endian; a big-endian port needs byte swaps here");
 
 Parameters Parameters::zeros(const ModelSpec& spec) {
   Parameters p;
@@ -71,50 +68,34 @@ void check_parameters(const ModelSpec& spec, const Parameters& p) {
 
 namespace {
 
-constexpr char kMagic[8] = {'S', 'C', 'N', 'N', 'P', 'A', 'R', 'M'};
-constexpr char kCheckpointMagic[8] = {'S', 'C', 'N', 'N', 'C', 'K', 'P', 'T'};
+using detail::kParameterMagic;
+using detail::Reader;
 
-template <class T>
-void put(std::string& out, T v) {
-  char b[sizeof(T)];
-  std::memcpy(b, &v, sizeof(T));
-  out.append(b, sizeof(T));
-}
-
-// Bounds-checked reader over the file's bytes.
-struct Reader {
-  const std::string& bytes;
-  const std::string& where;
-  std::size_t pos = 0;
-  std::string kind = "parameter file";  // or "checkpoint", set by read_header
-  template <class T>
-  T get(const char* what) {
-    if (bytes.size() - pos < sizeof(T))
-      throw Error(where + ": truncated " + kind + " (ends inside the " + std::string(what) + ")");
-    T v;
-    std::memcpy(&v, bytes.data() + pos, sizeof(T));
-    pos += sizeof(T);
-    return v;
-  }
+struct Header {
+  std::string kind;  // "parameter file" or "checkpoint"
+  std::string text;  // the recorded model's full text
 };
 
-// Checks magic, checksum and version; returns the recorded model text and leaves `r` after it.
-std::string read_header(Reader& r) {
+// Checks magic, checksum and version on a reader over the whole file; leaves `r` after the model
+// text, its overrun message set for the file's kind.
+Header read_header(Reader& r) {
   const std::string& bytes = r.bytes;
   std::uint32_t supported = kParameterFileVersion;
-  if (bytes.size() >= sizeof(kMagic) && std::memcmp(bytes.data(), kCheckpointMagic, 8) == 0) {
-    r.kind = "checkpoint";
+  Header h{"parameter file", {}};
+  if (is_checkpoint(bytes)) {
+    h.kind = "checkpoint";
     supported = kCheckpointFileVersion;
-  } else if (bytes.size() < sizeof(kMagic) ||
-             std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
+  } else if (bytes.size() < sizeof(kParameterMagic) ||
+             std::memcmp(bytes.data(), kParameterMagic, sizeof(kParameterMagic)) != 0) {
     throw Error(r.where + ": not a scratchcnn parameter file or checkpoint (bad magic)");
   }
-  const std::string& kind = r.kind;
-  if (bytes.size() < sizeof(kMagic) + 4 + 4 + 8 + 8)
+  const std::string& kind = h.kind;
+  r.overrun = "truncated " + kind;
+  if (bytes.size() < sizeof(kParameterMagic) + 4 + 4 + 8 + 8)
     throw Error(r.where + ": truncated " + kind + " (" + std::to_string(bytes.size()) + " bytes)");
   std::uint64_t stored;
   std::memcpy(&stored, bytes.data() + bytes.size() - 8, 8);
-  r.pos = sizeof(kMagic);
+  r.pos = sizeof(kParameterMagic);
   const auto version = r.get<std::uint32_t>("version");
   if (version > supported)
     throw Error(r.where + ": " + kind + " version " + std::to_string(version) +
@@ -126,9 +107,9 @@ std::string read_header(Reader& r) {
   if (len > bytes.size() - r.pos - 8)
     throw Error(r.where + ": corrupted " + kind + " (model text length " + std::to_string(len) +
                 ")");
-  std::string text = bytes.substr(r.pos, len);
+  h.text = bytes.substr(r.pos, len);
   r.pos += len;
-  return text;
+  return h;
 }
 
 }  // namespace
@@ -143,29 +124,21 @@ std::uint64_t fnv1a64(const char* data, std::size_t n) {
 }
 
 bool is_checkpoint(const std::string& bytes) {
+  using detail::kCheckpointMagic;
   return bytes.size() >= sizeof(kCheckpointMagic) &&
          std::memcmp(bytes.data(), kCheckpointMagic, sizeof(kCheckpointMagic)) == 0;
 }
 
 std::string serialize_parameters(const ModelSpec& spec, const Parameters& p) {
   check_parameters(spec, p);
-  std::string out(kMagic, sizeof(kMagic));
-  put<std::uint32_t>(out, kParameterFileVersion);
-  const std::string text = spec.full_text();
-  put<std::uint32_t>(out, static_cast<std::uint32_t>(text.size()));
-  out += text;
-  put<std::uint64_t>(out, static_cast<std::uint64_t>(p.count()));
-  for (const auto& l : p.layers) {
-    for (float v : l.weights) put<float>(out, v);
-    for (float v : l.bias) put<float>(out, v);
-  }
-  put<std::uint64_t>(out, fnv1a64(out.data(), out.size()));
+  std::string out = detail::start_file(kParameterMagic, kParameterFileVersion, spec, p);
+  detail::seal(out);
   return out;
 }
 
 ModelSpec parameter_file_model(const std::string& bytes, const std::string& where) {
-  Reader r{bytes, where};
-  const std::string text = read_header(r);
+  Reader r{bytes, where, 0, bytes.size(), {}};
+  const std::string text = read_header(r).text;
   try {
     return parse_full_text(text);
   } catch (const Error& e) {
@@ -175,8 +148,9 @@ ModelSpec parameter_file_model(const std::string& bytes, const std::string& wher
 
 Parameters deserialize_parameters(const std::string& bytes, const ModelSpec& spec,
                                   const std::string& where) {
-  Reader r{bytes, where};
-  const std::string text = read_header(r);
+  Reader r{bytes, where, 0, bytes.size(), {}};
+  const Header h = read_header(r);
+  const std::string& text = h.text;
   if (text != spec.full_text())
     throw Error(where + ": made for model '" + text + "', not for '" + spec.full_text() + "'");
   // Sizes are checked before anything is allocated: the file decides nothing about memory.
@@ -186,20 +160,13 @@ Parameters deserialize_parameters(const std::string& bytes, const ModelSpec& spe
                 std::to_string(spec.param_count()));
   // A checkpoint goes on after the values (velocities, training state); a parameter file ends.
   const std::uint64_t rest = bytes.size() - r.pos;
-  if (r.kind == "checkpoint" ? rest < count * sizeof(float) + 8 : rest != count * sizeof(float) + 8)
-    throw Error(where + ": corrupted " + r.kind + " (size does not match its value count)");
+  if (h.kind == "checkpoint" ? rest < count * sizeof(float) + 8 : rest != count * sizeof(float) + 8)
+    throw Error(where + ": corrupted " + h.kind + " (size does not match its value count)");
   Parameters p = Parameters::zeros(spec);
-  for (auto& l : p.layers) {
-    for (float& v : l.weights) v = r.get<float>("values");
-    for (float& v : l.bias) v = r.get<float>("values");
-  }
-  for (std::size_t i = 0; i < p.layers.size(); ++i) {
-    for (const auto* vec : {&p.layers[i].weights, &p.layers[i].bias})
-      for (float v : *vec)
-        if (!std::isfinite(v))
-          throw Error(where + ": layer " + std::to_string(i + 1) + " '" + spec.layers[i].text() +
-                      "' holds a non-finite value");
-  }
+  r.get_values(p, "values");
+  if (const std::size_t i = detail::first_non_finite_layer(p); i < p.layers.size())
+    throw Error(where + ": layer " + std::to_string(i + 1) + " '" + spec.layers[i].text() +
+                "' holds a non-finite value");
   return p;
 }
 

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <functional>
 #include <string>
 
 #include "scratchcnn/checkpoint.hpp"
@@ -14,21 +13,10 @@
 
 namespace fs = std::filesystem;
 using namespace scratchcnn;
+using test::error_of;
+using test::has;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-bool has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 struct Sample {
   ModelSpec spec = model_from_name("conv(1,2,k=3,pad=1) relu maxpool(2) flatten dense(32,10)");

@@ -1,10 +1,8 @@
 // The command-line tool as a user runs it: exit codes, messages, output files.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "scratchcnn/parameters.hpp"
 #include "scratchcnn/rng.hpp"
@@ -12,33 +10,9 @@
 
 namespace fs = std::filesystem;
 using namespace scratchcnn;
+using namespace scratchcnn::test;
 
 namespace {
-
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-Result cli(const std::string& args) {
-  static const std::string dir = test::temp_dir("cli-out");
-  const std::string out = dir + "/stdout", err = dir + "/stderr";
-  const std::string cmd = std::string("'") + SCRATCHCNN_CLI_PATH + "' " + args + " >" + out +
-                          " 2>" + err + " </dev/null";
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
 
 // A small optdigits-format data folder: `train` and `test` rows of learnable patterns.
 std::string tiny_data(int train = 60, int test = 30) {
@@ -58,19 +32,15 @@ std::string tiny_data(int train = 60, int test = 30) {
   return dir;
 }
 
-bool has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 }  // namespace
 
 TEST(Cli, HelpForEveryCommand) {
   for (const char* cmd : {"train", "compare", "info"}) {
-    const Result r = cli(std::string(cmd) + " --help");
+    const CliResult r = cli(std::string(cmd) + " --help");
     EXPECT_EQ(r.code, 0) << cmd;
     EXPECT_TRUE(has(r.out, std::string("usage: scratchcnn ") + cmd)) << r.out;
   }
-  const Result top = cli("--help");
+  const CliResult top = cli("--help");
   EXPECT_EQ(top.code, 0);
   EXPECT_TRUE(has(top.out, "commands:"));
   EXPECT_TRUE(has(cli("train --help").out, "--metrics FILE"));
@@ -99,7 +69,7 @@ TEST(Cli, BadCommandLinesExitWithTwoAndUsage) {
       {"info --model seed --help=1", "--help takes no value"},
   };
   for (const auto& c : cases) {
-    const Result r = cli(c.args);
+    const CliResult r = cli(c.args);
     EXPECT_EQ(r.code, 2) << c.args << "\n" << r.err;
     const std::string all = r.out + r.err;
     EXPECT_TRUE(has(all, c.message)) << c.args << "\n" << all;
@@ -108,19 +78,19 @@ TEST(Cli, BadCommandLinesExitWithTwoAndUsage) {
 }
 
 TEST(Cli, InfoPrintsLayersAndTotals) {
-  const Result r = cli("info --model seed");
+  const CliResult r = cli("info --model seed");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(has(r.out, "maxpool(2)")) << r.out;
   EXPECT_TRUE(has(r.out, "4x4x4"));
   EXPECT_TRUE(has(r.out, "2,506"));   // parameters
   EXPECT_TRUE(has(r.out, "16,928"));  // forward FLOPs per sample
-  const Result l = cli("info --model lenet5");
+  const CliResult l = cli("info --model lenet5");
   EXPECT_TRUE(has(l.out, "61,706")) << l.out;
   EXPECT_TRUE(has(l.out, "16x5x5"));
 }
 
 TEST(Cli, TableIModelIsRefusedNamingTheMismatch) {
-  const Result r = cli(
+  const CliResult r = cli(
       "info --model 'conv(1,2,k=3,pad=1) relu conv(2,4,k=3,pad=1) relu maxpool(4) flatten "
       "dense(64,32) relu dense(32,10)'");
   EXPECT_EQ(r.code, 1);
@@ -130,7 +100,7 @@ TEST(Cli, TableIModelIsRefusedNamingTheMismatch) {
 TEST(Cli, TrainWritesMetricsAndParametersThatLoadAgain) {
   const std::string data = tiny_data();
   const std::string out = test::temp_dir("cli-train");
-  const Result r = cli("train --path reference --data " + data + " --epochs 3 --batch 16 --metrics " +
+  const CliResult r = cli("train --path reference --data " + data + " --epochs 3 --batch 16 --metrics " +
                        out + "/m.csv --save " + out + "/p.bin");
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_TRUE(has(r.out, "epoch       loss  train_acc   test_acc    seconds")) << r.out;
@@ -155,7 +125,7 @@ TEST(Cli, FailuresExitWithOneAndWriteNothing) {
   const std::string data = tiny_data();
   const std::string out = test::temp_dir("cli-fail");
   // Model and data disagree.
-  Result r = cli("train --model lenet5 --data " + data + " --metrics " + out + "/m.csv");
+  CliResult r = cli("train --model lenet5 --data " + data + " --metrics " + out + "/m.csv");
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(has(r.err, "holds 1x8x8 images")) << r.err;
   // Missing data folder.
@@ -191,7 +161,7 @@ TEST(Cli, DivergingTrainingStopsWithEpochAndBatchAndWritesNothing) {
   const std::string data = tiny_data();
   const std::string out = test::temp_dir("cli-nan");
   for (const char* path : {"reference", "fast"}) {
-    const Result r = cli(std::string("train --path ") + path + " --data " + data +
+    const CliResult r = cli(std::string("train --path ") + path + " --data " + data +
                          " --epochs 5 --batch 8 --lr 1e20 --metrics " + out + "/m.csv --save " +
                          out + "/p.bin");
     EXPECT_EQ(r.code, 1) << path << "\n" << r.out << r.err;

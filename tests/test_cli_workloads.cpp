@@ -22,37 +22,9 @@
 
 namespace fs = std::filesystem;
 using namespace scratchcnn;
+using namespace scratchcnn::test;
 
 namespace {
-
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-Result cli(const std::string& args) {
-  static const std::string dir = test::temp_dir("wl-out");
-  const std::string out = dir + "/stdout", err = dir + "/stderr";
-  const std::string cmd = std::string("'") + SCRATCHCNN_CLI_PATH + "' " + args + " >" + out +
-                          " 2>" + err + " </dev/null";
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
-
-bool has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 void be32(std::string& out, std::uint32_t v) {
   for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<char>((v >> s) & 0xff));
@@ -107,7 +79,7 @@ const char* kOpts = " --batch 16 --momentum 0.9 --weight-decay 0.001 --lr 0.05 -
 
 TEST(CliWorkloads, HelpForEvalAndPredictAndNewTrainFlags) {
   for (const char* cmd : {"eval", "predict"}) {
-    const Result r = cli(std::string(cmd) + " --help");
+    const CliResult r = cli(std::string(cmd) + " --help");
     EXPECT_EQ(r.code, 0) << cmd;
     EXPECT_TRUE(has(r.out, std::string("usage: scratchcnn ") + cmd)) << r.out;
   }
@@ -127,7 +99,7 @@ TEST(CliWorkloads, BadCommandLinesExitWithTwo) {
                                "train --momentum 1.5",
                                "train --weight-decay -1"};
   for (const auto& c : cases) {
-    const Result r = cli(c);
+    const CliResult r = cli(c);
     EXPECT_EQ(r.code, 2) << c << "\n" << r.err;
     EXPECT_TRUE(has(r.err, "usage:")) << c;
   }
@@ -135,7 +107,7 @@ TEST(CliWorkloads, BadCommandLinesExitWithTwo) {
 
 TEST(CliWorkloads, TrainsOnIdxDataWithPerModelDefaults) {
   const std::string data = idx_data();
-  Result r = cli("train --data " + data + " --epochs 2 --batch 16");
+  CliResult r = cli("train --data " + data + " --epochs 2 --batch 16");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(has(r.out, "train-images-idx3-ubyte: 60 training, 30 test samples")) << r.out;
   // lenet5's own defaults, on 28x28 images.
@@ -159,7 +131,7 @@ TEST(CliWorkloads, ResumedRunIsBitIdenticalToAnUninterruptedOne) {
     ASSERT_EQ(cli(base + " --epochs 2 --save " + out + "/part.bin").code, 0);
     EXPECT_EQ(load_checkpoint(out + "/part.bin").state.epoch, 2);
     // In place, options inherited from the checkpoint.
-    const Result r = cli(std::string("train --path ") + path + " --data " + data + " --resume " +
+    const CliResult r = cli(std::string("train --path ") + path + " --data " + data + " --resume " +
                          out + "/part.bin --save " + out + "/part.bin --epochs 4 --metrics " + out +
                          "/part.csv");
     ASSERT_EQ(r.code, 0) << r.out << r.err;
@@ -190,7 +162,7 @@ TEST(CliWorkloads, BadResumesAreRefusedAndLeaveTheFile) {
   const std::string good = slurp(ck);
   auto refused = [&](const std::string& bytes, const std::string& args, const std::string& message) {
     std::ofstream(ck, std::ios::binary | std::ios::trunc) << bytes;
-    const Result r = cli("train --data " + data + " --resume " + ck + " --save " + ck + " " + args);
+    const CliResult r = cli("train --data " + data + " --resume " + ck + " --save " + ck + " " + args);
     EXPECT_EQ(r.code, 1) << args << "\n" << r.err;
     EXPECT_TRUE(has(r.err, message)) << args << "\n" << r.err;
     EXPECT_EQ(slurp(ck), bytes) << "the checkpoint was overwritten by a failed run: " << args;
@@ -213,7 +185,7 @@ TEST(CliWorkloads, BadResumesAreRefusedAndLeaveTheFile) {
           "a parameter file, not a checkpoint");
   // Other data: other labels.
   std::ofstream(ck, std::ios::binary | std::ios::trunc) << good;
-  const Result r = cli("train --data " + idx_data(8, 60, 20) + " --resume " + ck + " --epochs 3");
+  const CliResult r = cli("train --data " + idx_data(8, 60, 20) + " --resume " + ck + " --epochs 3");
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(has(r.err, "was trained on data with 60 training and 30 test samples")) << r.err;
   EXPECT_EQ(slurp(ck), good);
@@ -261,7 +233,7 @@ TEST(CliWorkloads, KilledRunLeavesALoadableCheckpointThatResumes) {
   EXPECT_GE(done, 2);
   EXPECT_EQ(c.state.options.epochs, 1000000);
   const std::string target = std::to_string(done + 1);
-  const Result r = cli("train --data " + data + " --threads 1 --resume " + ck + " --save " + ck +
+  const CliResult r = cli("train --data " + data + " --threads 1 --resume " + ck + " --save " + ck +
                        " --epochs " + target);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(load_checkpoint(ck).state.epoch, done + 1);
@@ -277,7 +249,7 @@ TEST(CliWorkloads, EvalAndPredictReadCheckpointsAndParameterFiles) {
   const std::string out = test::temp_dir("wl-eval");
   ASSERT_EQ(cli("train --data " + data + " --epochs 3 --batch 16 --save " + out + "/c.bin").code, 0);
 
-  Result r = cli("eval --checkpoint " + out + "/c.bin --data " + data + " --json " + out +
+  CliResult r = cli("eval --checkpoint " + out + "/c.bin --data " + data + " --json " + out +
                  "/e.json --csv " + out + "/e.csv");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(has(r.out, "accuracy  ")) << r.out;
@@ -309,7 +281,7 @@ TEST(CliWorkloads, EvalAndPredictReadCheckpointsAndParameterFiles) {
   // A plain parameter file of the same weights gives the same report.
   const Checkpoint c = load_checkpoint(out + "/c.bin");
   save_parameters(out + "/p.bin", c.spec, c.params);
-  const Result rp = cli("eval --checkpoint " + out + "/p.bin --data " + data);
+  const CliResult rp = cli("eval --checkpoint " + out + "/p.bin --data " + data);
   ASSERT_EQ(rp.code, 0) << rp.err;
   EXPECT_EQ(rp.out, r.out.substr(0, r.out.find("wrote ")));
 

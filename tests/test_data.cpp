@@ -13,18 +13,19 @@
 
 #include "scratchcnn/data/dataset.hpp"
 #include "scratchcnn/error.hpp"
+#include "test_support.hpp"
 
 #ifndef SCRATCHCNN_SOURCE_DIR
 #define SCRATCHCNN_SOURCE_DIR "."
 #endif
 
 namespace fs = std::filesystem;
-using scratchcnn::Error;
 using scratchcnn::data::Dataset;
 using scratchcnn::data::load_data_dir;
 using scratchcnn::data::load_optdigits;
 using scratchcnn::data::Split;
 using scratchcnn::data::stratified_split;
+using scratchcnn::test::error_of;
 
 namespace {
 
@@ -39,21 +40,6 @@ std::string rows(int n, const char* eol = "\n") {
   std::string s;
   for (int i = 0; i < n; ++i) s += row(i % 10, i) + eol;
   return s;
-}
-
-// The message of the Error that f throws; fails the test if it throws nothing or something else.
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw a non-scratchcnn exception: " << e.what();
-    return {};
-  }
-  ADD_FAILURE() << "did not throw";
-  return {};
 }
 
 class DataTest : public ::testing::Test {

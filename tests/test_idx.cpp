@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -15,6 +14,8 @@
 
 namespace fs = std::filesystem;
 using namespace scratchcnn;
+using test::error_of;
+using test::has;
 
 namespace {
 
@@ -52,19 +53,6 @@ void write(const std::string& path, const std::string& bytes, bool gzip = false)
   } else {
     std::ofstream(path, std::ios::binary) << bytes;
   }
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-bool has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
 }
 
 }  // namespace

@@ -1,12 +1,17 @@
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
-
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <vector>
+
+#include "scratchcnn/error.hpp"
 
 namespace fs = std::filesystem;
 
@@ -54,6 +59,43 @@ std::string temp_dir(const std::string& tag) {
       return p.string();
     }
   }
+}
+
+bool has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "threw a non-scratchcnn exception: " << e.what();
+    return "(no error)";
+  }
+  ADD_FAILURE() << "did not throw";
+  return "(no error)";
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+CliResult cli(const std::string& args) {
+  static const std::string dir = temp_dir("cli-out");
+  const std::string out = dir + "/stdout", err = dir + "/stderr";
+  const std::string cmd = std::string("'") + SCRATCHCNN_CLI_PATH + "' " + args + " >" + out +
+                          " 2>" + err + " </dev/null";
+  const int status = std::system(cmd.c_str());
+  CliResult r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
 }
 
 }  // namespace scratchcnn::test
