@@ -15,10 +15,6 @@
 #include "scratchcnn/error.hpp"
 #include "test_support.hpp"
 
-#ifndef SCRATCHCNN_SOURCE_DIR
-#define SCRATCHCNN_SOURCE_DIR "."
-#endif
-
 namespace fs = std::filesystem;
 using scratchcnn::data::Dataset;
 using scratchcnn::data::load_data_dir;
@@ -431,39 +427,29 @@ TEST(StratifiedSplit, EdgeFractionsAndBadInput) {
 
 // ---- the real data -----------------------------------------------------------------------------
 
-// The shared UCI files when this checkout sits beside them, else <repo>/data as filled by
-// scripts/fetch-data.sh. With neither the test fails: a data test that silently passes without data
-// hides a broken setup.
+// The folder every data-dependent test uses (test::optdigits_dir: $SCRATCHCNN_TEST_DATA, else the
+// shared UCI files beside the checkout, else <repo>/data as filled by scripts/fetch-data.sh). With
+// none the test fails: a data test that silently passes without data hides a broken setup.
 TEST(RealData, LoadsWithTheKnownCounts) {
-  const fs::path shared = fs::path(SCRATCHCNN_SOURCE_DIR) / ".." / "shared" / "data" / "optdigits";
-  const fs::path local = fs::path(SCRATCHCNN_SOURCE_DIR) / "data";
+  const std::string dir = scratchcnn::test::optdigits_dir();
+  ASSERT_FALSE(dir.empty());
+  const fs::path folder(dir);
   const std::vector<int> tra_counts = {376, 389, 380, 389, 387, 376, 377, 387, 380, 382};
-
-  if (fs::is_directory(shared)) {
-    const Dataset tra = load_optdigits((shared / "optdigits.tra").string());
-    const Dataset tes = load_optdigits((shared / "optdigits.tes").string());
+  const Split s = load_data_dir(dir, 1);
+  if (fs::exists(folder / "optdigits.tra") && fs::exists(folder / "optdigits.tes")) {
+    const Dataset tra = load_optdigits((folder / "optdigits.tra").string());
+    const Dataset tes = load_optdigits((folder / "optdigits.tes").string());
     EXPECT_EQ(tra.size(), 3823);
     EXPECT_EQ(tes.size(), 1797);
     EXPECT_EQ(class_counts(tra), tra_counts);
-    const Split s = load_data_dir(shared.string(), 1);
     EXPECT_EQ(s.train.size(), 3823);
     EXPECT_EQ(s.test.size(), 1797);
     EXPECT_EQ(s.train.images, tra.images);
+    EXPECT_TRUE(s.note.empty()) << s.note;
     // What a machine with only digits.csv.gz would train on.
     const Split fallback = stratified_split(tes, 0.2, 1);
     EXPECT_EQ(fallback.train.size(), 1438);
     EXPECT_EQ(fallback.test.size(), 359);
-    return;
-  }
-  if (!fs::is_directory(local)) {
-    FAIL() << "no optdigits data: neither " << shared << " nor " << local
-           << " exists; run scripts/fetch-data.sh to fill " << local;
-  }
-  const Split s = load_data_dir(local.string(), 1);
-  if (fs::exists(local / "optdigits.tra") && fs::exists(local / "optdigits.tes")) {
-    EXPECT_EQ(s.train.size(), 3823);
-    EXPECT_EQ(s.test.size(), 1797);
-    EXPECT_EQ(class_counts(s.train), tra_counts);
   } else {
     EXPECT_EQ(s.train.size() + s.test.size(), 1797) << s.note;
     EXPECT_EQ(s.test.size(), 359) << s.note;
