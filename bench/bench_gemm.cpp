@@ -1,19 +1,24 @@
-// fast::sgemm (BM_Fast) against OpenBLAS cblas_sgemm (BM_OpenBLAS, when found at configure time) on
-// 512^3 and the im2col / dense shapes of the seed model, LeNet-5 (batch 128) and a 32->64 3x3
-// convolution on 28x28 (batch 64). Counters: GFLOP/s (2*M*N*K per call) and peak_fraction, the
-// rate divided by this core's FP32 FMA peak measured once at start-up.
+// fast::sgemm (BM_Fast) against OpenBLAS cblas_sgemm (BM_OpenBLAS, when found at configure time),
+// one thread, on 512^3 and on the calls the fast path's im2col convolution really makes for the
+// seed model, LeNet-5 and a 32->64 3x3 convolution on 28x28. Counters: GFLOP/s (2*M*N*K per call)
+// and peak_fraction, the rate divided by this core's FP32 FMA peak measured once at start-up.
 //
 // Benchmark OpenBLAS single-threaded with its own CPU detection (see docs baselines.md):
 //   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 ./bench_gemm
 // The binary cannot unset those reliably itself: OpenBLAS reads them when the library is loaded.
 //
-// Convolution shapes follow im2col with a batched column matrix (N = OH*OW*batch):
-//   forward          out(Co x N)   = W(Co x Ci*k*k)        * col(Ci*k*k x N)          NN
-//   backward weights dW(Co x Ci*k*k) = dOut(Co x N)        * col(Ci*k*k x N)^T        NT
-//   backward data    dcol(Ci*k*k x N) = W(Co x Ci*k*k)^T   * dOut(Co x N)             TN
-// Dense layers, X is batch x in, W is out x in:
-//   forward Y = X W^T (NT), backward data dX = dY W (NN), backward weights dW = dY^T X (TN).
-#include <cstdio>
+// Im2colConv (src/fast/layer.cpp) works on one chunk of kChunk = 16 samples at a time and cuts its
+// output rows into tiles of R rows, R = clamp(65536 / (kdim * OW * 16), 1, OH), kdim = Ci*k*k;
+// a tile has t = R * OW * 16 columns and the chunk's output plane is P = OH * OW * 16 floats:
+//   forward          out(Co x t)    = W(Co x kdim)      * col(kdim x t)     NN  lda kdim ldb t ldc P
+//   backward weights dW(Co x kdim) += dOut(Co x t)      * col(kdim x t)^T   NT  lda P ldb t ldc kdim
+//   backward data    dcol(kdim x t) = W(Co x kdim)^T    * dOut(Co x t)      TN  lda kdim ldb P ldc t
+// (beta = 1 for the weight gradient of every tile after the first; the network's first
+// parameterised layer computes no input gradient, so it has no backward-data call). A batch of
+// 128 makes 8 chunks x ceil(OH / R) tiles of each call. Dense layers run the correlation kernel,
+// not sgemm; bench_layers times them.
+#include <algorithm>
+#include <cstdint>
 #include <random>
 #include <string>
 #include <vector>
@@ -21,6 +26,7 @@
 #include <benchmark/benchmark.h>
 
 #include "scratchcnn/fast/gemm.hpp"
+#include "scratchcnn/fast/layout.hpp"
 #include "scratchcnn/fast/peak.hpp"
 
 #ifdef SCRATCHCNN_HAVE_OPENBLAS
@@ -30,67 +36,62 @@
 namespace {
 
 using scratchcnn::fast::Trans;
+using scratchcnn::fast::kChunk;
 
 double g_peak_gflops = 0.0;
 
 struct Case {
-  const char* name;
+  std::string name;
   Trans ta, tb;
   int M, N, K;
+  int lda, ldb, ldc;
+  float beta;
 };
 
-// clang-format off
-const Case kCases[] = {
-    {"square512",         Trans::No,  Trans::No,  512, 512, 512},
-    // seed model, input 1x8x8, batch 128
-    {"seed_conv1_fwd",    Trans::No,  Trans::No,  2, 64 * 128, 9},
-    {"seed_conv1_bwdw",   Trans::No,  Trans::Yes, 2, 9, 64 * 128},
-    {"seed_conv2_fwd",    Trans::No,  Trans::No,  4, 64 * 128, 18},
-    {"seed_conv2_bwdw",   Trans::No,  Trans::Yes, 4, 18, 64 * 128},
-    {"seed_conv2_bwdd",   Trans::Yes, Trans::No,  18, 64 * 128, 4},
-    {"seed_dense1_fwd",   Trans::No,  Trans::Yes, 128, 32, 64},
-    {"seed_dense1_bwdd",  Trans::No,  Trans::No,  128, 64, 32},
-    {"seed_dense1_bwdw",  Trans::Yes, Trans::No,  32, 64, 128},
-    {"seed_dense2_fwd",   Trans::No,  Trans::Yes, 128, 10, 32},
-    {"seed_dense2_bwdd",  Trans::No,  Trans::No,  128, 32, 10},
-    {"seed_dense2_bwdw",  Trans::Yes, Trans::No,  10, 32, 128},
-    // LeNet-5, input 1x28x28, batch 128
-    {"lenet_conv1_fwd",   Trans::No,  Trans::No,  6, 784 * 128, 25},
-    {"lenet_conv1_bwdw",  Trans::No,  Trans::Yes, 6, 25, 784 * 128},
-    {"lenet_conv2_fwd",   Trans::No,  Trans::No,  16, 100 * 128, 150},
-    {"lenet_conv2_bwdw",  Trans::No,  Trans::Yes, 16, 150, 100 * 128},
-    {"lenet_conv2_bwdd",  Trans::Yes, Trans::No,  150, 100 * 128, 16},
-    {"lenet_dense1_fwd",  Trans::No,  Trans::Yes, 128, 120, 400},
-    {"lenet_dense1_bwdd", Trans::No,  Trans::No,  128, 400, 120},
-    {"lenet_dense1_bwdw", Trans::Yes, Trans::No,  120, 400, 128},
-    {"lenet_dense2_fwd",  Trans::No,  Trans::Yes, 128, 84, 120},
-    {"lenet_dense2_bwdd", Trans::No,  Trans::No,  128, 120, 84},
-    {"lenet_dense2_bwdw", Trans::Yes, Trans::No,  84, 120, 128},
-    {"lenet_dense3_fwd",  Trans::No,  Trans::Yes, 128, 10, 84},
-    {"lenet_dense3_bwdd", Trans::No,  Trans::No,  128, 84, 10},
-    {"lenet_dense3_bwdw", Trans::Yes, Trans::No,  10, 84, 128},
-    // conv 32->64, 3x3, pad 1, 28x28, batch 64
-    {"conv32x64_fwd",     Trans::No,  Trans::No,  64, 784 * 64, 288},
-    {"conv32x64_bwdw",    Trans::No,  Trans::Yes, 64, 288, 784 * 64},
-    {"conv32x64_bwdd",    Trans::Yes, Trans::No,  288, 784 * 64, 64},
+// One convolution: Ci -> Co, k x k, output OH x OW; first = the model's first layer.
+struct ConvCalls {
+  const char* name;
+  int ci, co, k, oh, ow;
+  bool first;
 };
-// clang-format on
+
+void add_conv_cases(std::vector<Case>& cases, const ConvCalls& c) {
+  const int kdim = c.ci * c.k * c.k;
+  const std::int64_t per_row = std::int64_t(kdim) * c.ow * kChunk;
+  const int rows = int(std::clamp<std::int64_t>(65536 / per_row, 1, c.oh));
+  const int t = rows * c.ow * kChunk;
+  const int plane = c.oh * c.ow * kChunk;
+  const std::string n = c.name;
+  cases.push_back({n + "_fwd", Trans::No, Trans::No, c.co, t, kdim, kdim, t, plane, 0.0f});
+  cases.push_back({n + "_bwdw", Trans::No, Trans::Yes, c.co, kdim, t, plane, t, kdim, 1.0f});
+  if (!c.first)
+    cases.push_back({n + "_bwdd", Trans::Yes, Trans::No, kdim, t, c.co, kdim, plane, t, 0.0f});
+}
+
+std::vector<Case> cases() {
+  std::vector<Case> v;
+  v.push_back({"square512", Trans::No, Trans::No, 512, 512, 512, 512, 512, 512, 0.0f});
+  add_conv_cases(v, {"seed_conv1", 1, 2, 3, 8, 8, true});
+  add_conv_cases(v, {"seed_conv2", 2, 4, 3, 8, 8, false});
+  add_conv_cases(v, {"lenet5_conv1", 1, 6, 5, 28, 28, true});
+  add_conv_cases(v, {"lenet5_conv2", 6, 16, 5, 10, 10, false});
+  add_conv_cases(v, {"conv32x64", 32, 64, 3, 28, 28, false});
+  return v;
+}
 
 struct Operands {
   std::vector<float> A, B, C;
-  int lda, ldb, ldc;
 };
 
 Operands make_operands(const Case& c) {
+  const int a_rows = c.ta == Trans::No ? c.M : c.K;
+  const int b_rows = c.tb == Trans::No ? c.K : c.N;
   Operands o;
-  o.lda = c.ta == Trans::No ? c.K : c.M;
-  o.ldb = c.tb == Trans::No ? c.N : c.K;
-  o.ldc = c.N;
   std::mt19937 rng(42);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  o.A.resize(static_cast<std::size_t>(c.M) * c.K);
-  o.B.resize(static_cast<std::size_t>(c.K) * c.N);
-  o.C.assign(static_cast<std::size_t>(c.M) * c.N, 0.0f);
+  o.A.resize(std::size_t(a_rows) * c.lda);
+  o.B.resize(std::size_t(b_rows) * c.ldb);
+  o.C.assign(std::size_t(c.M) * c.ldc, 0.0f);
   for (auto& x : o.A) x = u(rng);
   for (auto& x : o.B) x = u(rng);
   return o;
@@ -103,10 +104,11 @@ void set_counters(benchmark::State& state, const Case& c) {
       benchmark::Counter(flop * 1e-9 / g_peak_gflops, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void bm_fast(benchmark::State& state, Case c) {
+void bm_fast(benchmark::State& state, const Case& c) {
   Operands o = make_operands(c);
   for (auto _ : state) {
-    scratchcnn::fast::sgemm(c.ta, c.tb, c.M, c.N, c.K, o.A.data(), o.lda, o.B.data(), o.ldb, 0.0f, o.C.data(), o.ldc);
+    scratchcnn::fast::sgemm(c.ta, c.tb, c.M, c.N, c.K, o.A.data(), c.lda, o.B.data(), c.ldb, c.beta, o.C.data(),
+                            c.ldc);
     benchmark::DoNotOptimize(o.C.data());
     benchmark::ClobberMemory();
   }
@@ -114,13 +116,13 @@ void bm_fast(benchmark::State& state, Case c) {
 }
 
 #ifdef SCRATCHCNN_HAVE_OPENBLAS
-void bm_openblas(benchmark::State& state, Case c) {
+void bm_openblas(benchmark::State& state, const Case& c) {
   Operands o = make_operands(c);
   const auto ta = c.ta == Trans::No ? CblasNoTrans : CblasTrans;
   const auto tb = c.tb == Trans::No ? CblasNoTrans : CblasTrans;
   for (auto _ : state) {
-    cblas_sgemm(CblasRowMajor, ta, tb, c.M, c.N, c.K, 1.0f, o.A.data(), o.lda, o.B.data(), o.ldb, 0.0f, o.C.data(),
-                o.ldc);
+    cblas_sgemm(CblasRowMajor, ta, tb, c.M, c.N, c.K, 1.0f, o.A.data(), c.lda, o.B.data(), c.ldb, c.beta, o.C.data(),
+                c.ldc);
     benchmark::DoNotOptimize(o.C.data());
     benchmark::ClobberMemory();
   }
@@ -129,22 +131,31 @@ void bm_openblas(benchmark::State& state, Case c) {
 #endif
 
 std::string case_name(const char* impl, const Case& c) {
+  const char* t = c.ta == Trans::No ? (c.tb == Trans::No ? "NN" : "NT") : (c.tb == Trans::No ? "TN" : "TT");
   return std::string(impl) + "/" + c.name + "/" + std::to_string(c.M) + "x" + std::to_string(c.N) + "x" +
-         std::to_string(c.K);
+         std::to_string(c.K) + "_" + t;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   g_peak_gflops = scratchcnn::fast::measure_fma_peak_gflops(0.3);
+#ifdef SCRATCHCNN_HAVE_OPENBLAS
+  openblas_set_num_threads(1);
+#endif
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::AddCustomContext("fma_peak_gflops_one_core", std::to_string(g_peak_gflops));
   benchmark::AddCustomContext("gemm_isa", scratchcnn::fast::gemm_isa());
-  for (const Case& c : kCases) {
-    benchmark::RegisterBenchmark(case_name("BM_Fast", c).c_str(), bm_fast, c);
 #ifdef SCRATCHCNN_HAVE_OPENBLAS
-    benchmark::RegisterBenchmark(case_name("BM_OpenBLAS", c).c_str(), bm_openblas, c);
+  benchmark::AddCustomContext("openblas_config", openblas_get_config());
+  benchmark::AddCustomContext("openblas_core", openblas_get_corename());
+#endif
+  for (const Case& c : cases()) {
+    benchmark::RegisterBenchmark(case_name("BM_Fast", c).c_str(), [c](benchmark::State& s) { bm_fast(s, c); });
+#ifdef SCRATCHCNN_HAVE_OPENBLAS
+    benchmark::RegisterBenchmark(case_name("BM_OpenBLAS", c).c_str(),
+                                 [c](benchmark::State& s) { bm_openblas(s, c); });
 #endif
   }
   benchmark::RunSpecifiedBenchmarks();

@@ -1,6 +1,7 @@
 // Machine limits that the other benchmarks are judged against: FP32 FMA peak with independent
-// xsimd::fma chains on one core and on all cores (OpenMP), and memory bandwidth (STREAM-style
-// triad a = b + s * c on arrays far larger than the caches), one thread and all threads.
+// fused multiply-add chains (fast/peak.hpp, the GEMM kernels' instruction set) on one core and on
+// all cores (OpenMP), and memory bandwidth (STREAM-style triad a = b + s * c on arrays far larger
+// than the caches), one thread and all threads.
 #include <cstddef>
 #include <vector>
 

@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds with warnings as errors, makes sure test data is there, and
-# runs every test (GoogleTest via ctest) plus a quick pass of every benchmark binary.
+# runs every test (GoogleTest via ctest) plus a quick pass of every benchmark binary; then builds
+# examples/ against the installed package, runs the test suite again under AddressSanitizer +
+# UndefinedBehaviorSanitizer, and runs every fuzzer for 30 s.
+#   scripts/test.sh           everything (what CI runs)
+#   scripts/test.sh --quick   only the first part: build, ctest, benchmarks
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
+quick=0
+case "${1:-}" in
+  "") ;;
+  --quick) quick=1 ;;
+  *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
+esac
 scripts/setup.sh
 scripts/build.sh -DSCRATCHCNN_WERROR=ON
 # Tests use ../shared/data/optdigits when present, else data/ (filled here).
@@ -12,3 +22,27 @@ if [[ ! -f ../shared/data/optdigits/optdigits.tra ]]; then
 fi
 build="${SCRATCHCNN_BUILD_DIR:-$repo/build}"
 ctest --test-dir "$build" --output-on-failure -j 2
+scripts/bench.sh --quick --no-setup --no-build
+[[ $quick == 1 ]] && exit 0
+
+echo "== the installed package, used by examples/"
+prefix=$(mktemp -d)
+trap 'rm -rf "$prefix"' EXIT
+cmake --install "$build" --prefix "$prefix/install" >/dev/null
+cmake -S examples -B "$prefix/example" -DCMAKE_PREFIX_PATH="$prefix/install" \
+  -DCMAKE_CXX_FLAGS=-Werror >/dev/null
+cmake --build "$prefix/example" >/dev/null
+"$build/scratchcnn" train --model "flatten dense(64,10)" --data "$(scripts/data.sh)" --epochs 2 \
+  --save "$prefix/p.bin" >/dev/null
+data_dir=$(scripts/data.sh)
+rows="$data_dir/optdigits.tes"
+[[ -f "$rows" ]] || rows="$data_dir/digits.csv.gz"
+"$prefix/example/classify" "$prefix/p.bin" "$rows" >/dev/null
+
+echo "== the test suite under AddressSanitizer + UndefinedBehaviorSanitizer"
+cmake --preset asan -DSCRATCHCNN_WERROR=ON >/dev/null
+cmake --build --preset asan -j "$(nproc)" >/dev/null
+ctest --preset asan -j 2
+
+echo "== fuzzing"
+scripts/fuzz.sh 30
