@@ -10,6 +10,10 @@ namespace scratchcnn::fast {
 struct Options {
   ConvAlgo conv = ConvAlgo::Auto;  // every convolution of the model
   bool fuse_relu = true;           // a ReLU right after a conv or dense layer runs inside it
+  // A parallel region gets at most one thread per this many FLOPs of work (and per chunk), so
+  // that steps too small to pay for a fork and a barrier run on one thread. 0: no limit (every
+  // thread OpenMP allows, up to one per chunk). Results are the same either way.
+  double flops_per_thread = 16e6;
 };
 
 // The fast path behind the Network interface.
