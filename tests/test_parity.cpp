@@ -256,6 +256,8 @@ std::vector<LayerCase> conv_cases() {
       conv_case(1, 6, 5, 2, 28, 28),  // lenet5 conv 1
       conv_case(6, 16, 5, 0, 14, 14), // lenet5 conv 2
       conv_case(20, 36, 3, 1, 6, 11), // many channels, remainder blocks
+      conv_case(2, 3, 5, 4, 3, 2),    // image smaller than the kernel: every window in the border
+      conv_case(3, 2, 3, 0, 3, 3),    // a single output position
   };
 }
 
@@ -453,6 +455,41 @@ TEST(ExactParity, TiesFollowTheRule) {
   const FastResult fr = run_fast(relu, {}, xr, gr, n, ConvAlgo::Auto);
   expect_exact(fr.out, rr.out, "relu forward");
   expect_exact(fr.grad_in, rr.grad_in, "relu input gradient");
+}
+
+}  // namespace
+
+namespace {
+
+TEST(ExactParity, BiasIsAddedAfterTheSum) {
+  // The convention of both paths: out = (sum of products) + bias. Two products of 2^-24 and a bias
+  // of 1: summed first they give 2^-23 and 1 + 2^-23; added to the bias one by one, each rounds
+  // away (1 + 2^-24 is a tie, rounded to even) and the output is 1.
+  const float e = 0x1p-12f;
+  const float want = 1.0f + 0x1p-23f;
+  LayerCase conv = conv_case(1, 1, 3, 0, 3, 3);
+  LayerParams pc;
+  pc.weights.assign(9, 0.0f);
+  pc.weights[0] = pc.weights[1] = e;
+  pc.bias = {1.0f};
+  std::vector<float> xc(9, 0.0f);
+  xc[0] = xc[1] = e;
+  const std::vector<float> gc(1, 0.0f);
+  const RefResult<float> rc = run_reference<float>(conv, pc, xc, gc, 1);
+  ASSERT_EQ(rc.out[0], double(want));
+  for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::Im2col}) {
+    SCOPED_TRACE(fast::conv_algo_name(a));
+    expect_exact(run_fast(conv, pc, xc, gc, 1, a).out, rc.out, "conv forward");
+  }
+
+  LayerCase dense = dense_case(2, 1);
+  LayerParams pd;
+  pd.weights = {e, e};
+  pd.bias = {1.0f};
+  const std::vector<float> xd = {e, e}, gd = {0.0f};
+  const RefResult<float> rd = run_reference<float>(dense, pd, xd, gd, 1);
+  ASSERT_EQ(rd.out[0], double(want));
+  expect_exact(run_fast(dense, pd, xd, gd, 1, ConvAlgo::Auto).out, rd.out, "dense forward");
 }
 
 }  // namespace

@@ -10,16 +10,20 @@
 namespace scratchcnn::fast::kernels {
 
 // A direct correlation: for every output channel o and output position (y, x),
-//   out[o][y][x] = init(o) + sum over i, ky, kx of W(o, i, ky, kx) * in[i][y + offset + ky][x + offset + kx]
-// summed with i outermost, then ky, then kx; init(o) = bias[o] or 0. With relu the result is
-// max(0, .) (the ReLU after a conv or dense layer, fused).
+//   out[o][y][x] = (sum over i, ky, kx of W(o, i, ky, kx) * in[i][y + offset + ky][x + offset + kx])
+//                  + bias[o]
+// the sum from 0 with i outermost, then ky, then kx; the bias (when given) added after it, as
+// the reference adds it. With relu the result is max(0, .) (the ReLU after a
+// conv or dense layer, fused). Input positions outside in_h x in_w read as 0 (a virtual zero
+// border: offset may be negative), exactly as if the input had been zero-padded.
 // W(o, i, ky, kx) = w[o * so + i * si + ky * sky + kx * skx]: strides may be negative, so the same
 // kernel runs a conv forward (W = weights), a conv backward-data (W = weights transposed and
-// rotated by 180 degrees, read in place), and dense forward / backward-data (k = 1, 1x1 images).
+// rotated by 180 degrees, read in place, offset = pad - (k - 1)), and dense forward /
+// backward-data (k = 1, 1x1 images).
 struct Correlation {
   int out_ch = 0, in_ch = 0, k = 1;
   int out_h = 1, out_w = 1;  // output size
-  int in_h = 1, in_w = 1;    // input buffer size (padding included)
+  int in_h = 1, in_w = 1;    // input buffer size
   int offset = 0;
   const float* w = nullptr;
   std::ptrdiff_t so = 0, si = 0, sky = 0, skx = 0;
@@ -28,16 +32,27 @@ struct Correlation {
   int cb = 0, xb = 0;
 };
 void plan_correlation(Correlation& c);
-// in: (in_ch, in_h, in_w, kChunk); bias: (out_ch) or null; out: (out_ch, out_h, out_w, kChunk).
-void correlate(const Correlation& c, const float* in, const float* bias, bool relu, float* out);
+// Whether a convolution should read an activation of `floats` floats (one chunk) in place with a
+// virtual zero border rather than from a zero-padded copy: true when it does not fit L2, where the
+// copy is one more pass through L3 or memory; below that, copying the border windows one at a
+// time costs more than the copy (seed and LeNet-5 shapes: 20-45% slower per pass).
+bool border_in_place(std::size_t floats);
+// Floats of scratch correlate() needs for windows that reach the zero border (one window copy).
+std::size_t correlate_scratch(const Correlation& c);
+// in: (in_ch, in_h, in_w, kChunk); bias: (out_ch) or null; out: (out_ch, out_h, out_w, kChunk);
+// scratch: correlate_scratch(c) floats, or null when every window lies inside the input.
+void correlate(const Correlation& c, const float* in, const float* bias, bool relu, float* out,
+               float* scratch);
 
 // Convolution weight and bias gradient of one chunk (summed over its samples and positions):
-//   dw[o][i][ky][kx] = sum over y, x, lanes of g[o][y][x] * in[i][y + ky][x + kx]
+//   dw[o][i][ky][kx] = sum over y, x, lanes of g[o][y][x] * in[i][y + ky - pad][x + kx - pad]
 //   db[o] = sum over y, x, lanes of g[o][y][x]
-// g: (out_ch, out_h, out_w, kChunk); in: (in_ch, in_h, in_w, kChunk), already padded
-// (in_h >= out_h + k - 1); dw: (out_ch, in_ch, k, k), db: (out_ch); both written, not added to.
-void conv_weight_grad(int out_ch, int in_ch, int k, int out_h, int out_w, int in_h, int in_w,
-                      const float* g, const float* in, float* dw, float* db);
+// g: (out_ch, out_h, out_w, kChunk); in: (in_ch, in_h, in_w, kChunk), either unpadded with the
+// layer's pad (positions outside it are zeros, skipped: the same bits as a zero-padded input) or
+// a zero-padded copy with pad = 0;
+// dw: (out_ch, in_ch, k, k), db: (out_ch); both written, not added to.
+void conv_weight_grad(int out_ch, int in_ch, int k, int pad, int out_h, int out_w, int in_h,
+                      int in_w, const float* g, const float* in, float* dw, float* db);
 
 // Dense weight and bias gradient of one chunk: dw = g * in^T summed over the lanes, db = lane sums.
 // g: (rows, kChunk); in: (cols, kChunk); dw: (rows, cols); db: (rows); written, not added to.

@@ -17,7 +17,7 @@ namespace scratchcnn::fast {
 
 // How a convolution is computed. Direct: register-blocked correlation over the chunk layout
 // (vectorised across the chunk's samples, so it stays efficient with one or two channels).
-// Im2col: im2col over tiles of output rows of a chunk, then fast::sgemm. Auto picks by shape.
+// Im2col: im2col over tiles of output rows of a chunk, then fast::sgemm. Auto: choose_conv_algo.
 enum class ConvAlgo { Auto, Direct, Im2col };
 const char* conv_algo_name(ConvAlgo a);  // "auto", "direct", "im2col"
 // The algorithm Auto stands for at this shape (Direct or Im2col).
