@@ -32,7 +32,7 @@ namespace {
 const char* kMainUsage = R"TXT(usage: scratchcnn <command> [flags]
 
 Trains small convolutional networks on a CPU, on a slow reference path (the oracle) or the fast
-path (im2col + SIMD GEMM + OpenMP), and compares the two.
+path (SIMD convolution and GEMM kernels, OpenMP across the minibatch), and compares the two.
 
 commands:
   train     train a model and print per-epoch loss and accuracy; checkpoint and resume
