@@ -737,9 +737,17 @@ def why(machine, train, layers, gemm, peak_one, pytorch, conv_default, passive=N
         f2 = train.get(f"BM_Fast/{model}/train_step/threads:2")
         if f1 and f2:
             lines.append(f"{model} training step: {f1.med() * 1e3:.3f} ms at one thread, {f2.med() * 1e3:.3f} ms at "
-                         f"two ({f1.med() / f2.med():.3g}x). A batch of 128 is 8 chunks of 16, 4 per thread; "
-                         + (f"each thread has about {f1.med() / 2 * 1e6:.0f} us of work per step, so the parallel "
-                            "region's start, its barriers and any descheduling of either thread weigh on it."))
+                         f"two ({f1.med() / f2.med():.3g}x). A batch of 128 is 8 chunks of 16; the fast path gives "
+                         "a step at most one thread per 16 MFLOP of work (fast::Options::flops_per_thread), "
+                         + ("so the seed model's 6.4 MFLOP step runs on one thread even when two are allowed: "
+                            "about 70 us of work does not pay for a fork and a barrier. Its gap to PyTorch's "
+                            "10x is in that one thread: at 8x8 pixels and 1-4 channels each layer's kernel "
+                            "call does little work (34% of one core's peak over the whole step), so the fixed "
+                            "cost per layer and chunk (packing, loop set-up, the loss) is what would have to "
+                            "shrink, e.g. by fusing the whole seed network per chunk." if model == "seed" else
+                            f"so each of the two threads has about {f1.med() / 2 * 1e6:.0f} us of work per "
+                            "step; the parallel region's start, its barriers and any descheduling of either "
+                            "thread weigh on it."))
     sq = next((v for k, v in gemm.items() if k.startswith("BM_Fast/square512")), None)
     ob = next((v for k, v in gemm.items() if k.startswith("BM_OpenBLAS/square512")), None)
     if sq and peak_one:
