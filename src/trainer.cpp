@@ -31,19 +31,32 @@ void check_data_fits(const ModelSpec& spec, const data::Dataset& d) {
   if (d.size() == 0) throw Error("data " + d.source + " holds no samples");
 }
 
+std::vector<int> predict_classes(Network& net, const float* images, int n, int batch,
+                                 std::vector<float>* logits_out) {
+  const int classes = net.spec().classes();
+  const std::int64_t size = net.spec().input.size();
+  std::vector<float> logits(std::size_t(std::min(batch, std::max(n, 1))) * classes);
+  std::vector<int> pred(static_cast<std::size_t>(std::max(n, 0)));
+  if (logits_out) logits_out->assign(std::size_t(std::max(n, 0)) * classes, 0.0f);
+  for (int start = 0; start < n; start += batch) {
+    const int m = std::min(batch, n - start);
+    net.predict(images + start * size, m, logits.data());
+    for (int s = 0; s < m; ++s) {
+      const float* z = logits.data() + std::size_t(s) * classes;
+      pred[std::size_t(start + s)] = static_cast<int>(std::max_element(z, z + classes) - z);
+    }
+    if (logits_out)
+      std::copy_n(logits.data(), std::size_t(m) * classes,
+                  logits_out->data() + std::size_t(start) * classes);
+  }
+  return pred;
+}
+
 double evaluate(Network& net, const data::Dataset& d, int batch) {
   if (d.size() == 0) return 0;
-  const int classes = net.spec().classes();
-  std::vector<float> logits(std::size_t(batch) * classes);
+  const std::vector<int> pred = predict_classes(net, d.images.data(), d.size(), batch);
   int correct = 0;
-  for (int start = 0; start < d.size(); start += batch) {
-    const int n = std::min(batch, d.size() - start);
-    net.predict(d.image(start), n, logits.data());
-    for (int s = 0; s < n; ++s) {
-      const float* z = logits.data() + std::size_t(s) * classes;
-      if (std::max_element(z, z + classes) - z == d.labels[start + s]) ++correct;
-    }
-  }
+  for (int i = 0; i < d.size(); ++i) correct += pred[std::size_t(i)] == d.labels[std::size_t(i)];
   return double(correct) / d.size();
 }
 

@@ -634,28 +634,6 @@ PathKind read_path(const Args& a) {
   }
 }
 
-// Predicted class (first largest logit) of every sample.
-std::vector<int> predict_all(Network& net, const float* images, int n, int batch,
-                             std::vector<float>* logits_out = nullptr) {
-  const int classes = net.spec().classes();
-  const std::int64_t size = net.spec().input.size();
-  std::vector<float> logits(std::size_t(std::min(batch, std::max(n, 1))) * classes);
-  std::vector<int> pred(static_cast<std::size_t>(n));
-  if (logits_out) logits_out->assign(std::size_t(n) * classes, 0.0f);
-  for (int start = 0; start < n; start += batch) {
-    const int m = std::min(batch, n - start);
-    net.predict(images + start * size, m, logits.data());
-    for (int s = 0; s < m; ++s) {
-      const float* z = logits.data() + std::size_t(s) * classes;
-      pred[std::size_t(start + s)] = static_cast<int>(std::max_element(z, z + classes) - z);
-    }
-    if (logits_out)
-      std::copy_n(logits.data(), std::size_t(m) * classes,
-                  logits_out->data() + std::size_t(start) * classes);
-  }
-  return pred;
-}
-
 int cmd_eval(const std::vector<std::string>& argv) {
   const Args a(argv,
                {"--checkpoint", "--data", "--split", "--seed", "--batch", "--path", "--threads",
@@ -686,7 +664,7 @@ int cmd_eval(const std::vector<std::string>& argv) {
   const data::Dataset& d = split_name == "test" ? split.test : split.train;
   check_data_fits(l.spec, d);
   auto net = make_network(path, l.spec, l.params);
-  const std::vector<int> pred = predict_all(*net, d.images.data(), d.size(), batch);
+  const std::vector<int> pred = predict_classes(*net, d.images.data(), d.size(), batch);
 
   const int k = l.spec.classes();
   std::vector<std::vector<long>> cm(std::size_t(k), std::vector<long>(std::size_t(k), 0));
@@ -819,7 +797,7 @@ int cmd_predict(const std::vector<std::string>& argv) {
   auto net = make_network(path, l.spec, l.params);
   std::vector<float> logits;
   const std::vector<int> pred =
-      predict_all(*net, d.images.data(), d.size(), batch, probs ? &logits : nullptr);
+      predict_classes(*net, d.images.data(), d.size(), batch, probs ? &logits : nullptr);
 
   const int k = l.spec.classes();
   std::string out;
