@@ -25,6 +25,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "scratchcnn/fast/isa.hpp"
 #include "scratchcnn/fast/gemm.hpp"
 #include "scratchcnn/fast/layout.hpp"
 #include "scratchcnn/fast/peak.hpp"
@@ -146,7 +147,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::AddCustomContext("fma_peak_gflops_one_core", std::to_string(g_peak_gflops));
-  benchmark::AddCustomContext("gemm_isa", scratchcnn::fast::gemm_isa());
+  benchmark::AddCustomContext("isa", scratchcnn::fast::isa_summary());
 #ifdef SCRATCHCNN_HAVE_OPENBLAS
   benchmark::AddCustomContext("openblas_config", openblas_get_config());
   benchmark::AddCustomContext("openblas_core", openblas_get_corename());

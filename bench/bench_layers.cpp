@@ -19,6 +19,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "scratchcnn/fast/isa.hpp"
 #include "scratchcnn/fast/layer.hpp"
 #include "scratchcnn/fast/peak.hpp"
 #include "scratchcnn/reference/network.hpp"
@@ -213,6 +214,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::AddCustomContext("fma_peak_gflops_one_core", std::to_string(g_peak_gflops));
+  benchmark::AddCustomContext("isa", scratchcnn::fast::isa_summary());
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -8,6 +8,7 @@
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
+#include "scratchcnn/fast/isa.hpp"
 #include "scratchcnn/fast/peak.hpp"
 
 namespace {
@@ -73,4 +74,11 @@ BENCHMARK(BM_TriadAllThreads)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::AddCustomContext("isa", scratchcnn::fast::isa_summary());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

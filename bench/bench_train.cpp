@@ -23,6 +23,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "scratchcnn/fast/isa.hpp"
 #include "scratchcnn/fast/network.hpp"
 #include "scratchcnn/fast/peak.hpp"
 #include "scratchcnn/reference/network.hpp"
@@ -215,6 +216,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("seed_train_flops_per_image", std::to_string(model_from_name("seed").train_flops()));
   benchmark::AddCustomContext("lenet5_train_flops_per_image",
                               std::to_string(model_from_name("lenet5").train_flops()));
+  benchmark::AddCustomContext("isa", scratchcnn::fast::isa_summary());
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

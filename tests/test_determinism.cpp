@@ -67,7 +67,10 @@ Outcome train(const ModelSpec& spec, const Parameters& p0, const std::vector<flo
   return o;
 }
 
-TEST(Determinism, SeedModelOneEpochAnyThreadCount) {
+class Determinism : public scratchcnn::test::IsaTest {};
+SCRATCHCNN_TEST_EVERY_ISA(Determinism);
+
+TEST_P(Determinism, SeedModelOneEpochAnyThreadCount) {
   const data::Split data = data::load_data_dir(test::optdigits_dir(), 1);
   ASSERT_GT(data.train.size(), 0);
   const ModelSpec spec = model_from_name("seed");
@@ -83,7 +86,7 @@ TEST(Determinism, SeedModelOneEpochAnyThreadCount) {
   EXPECT_TRUE(train(spec, p0, data.train.images, data.train.labels, 128, 1 << 30, 2) == one);
 }
 
-TEST(Determinism, Lenet5StepsAnyThreadCount) {
+TEST_P(Determinism, Lenet5StepsAnyThreadCount) {
   const ModelSpec spec = model_from_name("lenet5");
   const Parameters p0 = Parameters::he_uniform(spec, 3);
   Rng rng(4);
@@ -101,7 +104,7 @@ TEST(Determinism, Lenet5StepsAnyThreadCount) {
   }
 }
 
-TEST(Determinism, GradientsAndLayersAnyThreadCount) {
+TEST_P(Determinism, GradientsAndLayersAnyThreadCount) {
   const ModelSpec spec = model_from_name("seed");
   const Parameters p0 = Parameters::he_uniform(spec, 8);
   Rng rng(9);

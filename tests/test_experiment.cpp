@@ -1,11 +1,15 @@
 // The origin experiment (seed-spec.md): the seed model, 10 epochs, batch 128, lr 0.1, on optdigits.
-// The reference path must learn; the fast path must reproduce the reference's run.
+// The reference path must learn; the fast path must reproduce the reference's run at every
+// instruction-set level: each epoch started from the reference's state (epoch-synced) to 1e-3,
+// and free-running (differences carried over, including max-pool near-ties: docs/parity.md)
+// within a loose band.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <iostream>
 
 #include "scratchcnn/data/dataset.hpp"
+#include "scratchcnn/fast/isa.hpp"
 #include "scratchcnn/network.hpp"
 #include "scratchcnn/reference/network.hpp"
 #include "scratchcnn/trainer.hpp"
@@ -19,8 +23,9 @@ struct ExperimentRun {
   data::Split split;
   bool full_uci = false;
   double initial_loss = 0;
-  std::vector<EpochMetrics> reference, fast;
-  Parameters reference_params, fast_params;
+  std::vector<EpochMetrics> reference;
+  std::vector<Parameters> reference_states;  // parameters at the start of each epoch, and at the end
+  Parameters p0;
 };
 
 double mean_loss(Network& net, const data::Dataset& d) {
@@ -48,18 +53,13 @@ const ExperimentRun& run() {
               << "\n";
     const ModelSpec spec = model_from_name("seed");
     const Parameters p0 = Parameters::he_uniform(spec, 1);
-    const TrainOptions opt;  // 10 epochs, batch 128, lr 0.1, seed 1
+    const TrainOptions opt;  // 10 epochs, batch 128, lr 0.1, seed 1 (plain SGD: no velocity)
+    out.p0 = p0;
     auto ref = make_network(PathKind::Reference, spec, p0);
     out.initial_loss = mean_loss(*ref, out.split.train);
-    out.reference = train(*ref, out.split.train, out.split.test, opt);
-    out.reference_params = ref->parameters();
-    auto fast = make_network(PathKind::Fast, spec, p0);
-    out.fast = train(*fast, out.split.train, out.split.test, opt);
-    out.fast_params = fast->parameters();
-    std::cout << "epoch  loss_reference  loss_fast  test_acc_reference  test_acc_fast\n";
-    for (std::size_t i = 0; i < out.reference.size(); ++i)
-      std::cout << i + 1 << "  " << out.reference[i].loss << "  " << out.fast[i].loss << "  "
-                << out.reference[i].test_accuracy << "  " << out.fast[i].test_accuracy << "\n";
+    out.reference_states.push_back(p0);
+    out.reference = train(*ref, out.split.train, out.split.test, opt, {},
+                          [&](const EpochMetrics&) { out.reference_states.push_back(ref->parameters()); });
     return out;
   }();
   return r;
@@ -67,7 +67,7 @@ const ExperimentRun& run() {
 
 }  // namespace
 
-TEST(OriginExperiment, ReferencePathLearns) {
+TEST(OriginReference, ReferencePathLearns) {
   const ExperimentRun& r = run();
   ASSERT_EQ(r.reference.size(), 10u) << "no data";
   int falls = 0;
@@ -86,14 +86,64 @@ TEST(OriginExperiment, ReferencePathLearns) {
       << (r.full_uci ? "full UCI split" : "1,797-row fallback split");
 }
 
-TEST(OriginExperiment, FastPathReproducesTheReferenceRun) {
+class OriginExperiment : public test::IsaTest {
+ protected:
+  // The fast path's metrics: free-running, or each epoch from the reference's state (synced).
+  std::vector<EpochMetrics> fast_run(const ExperimentRun& r, bool synced) {
+    const ModelSpec spec = model_from_name("seed");
+    TrainOptions opt;
+    if (!synced) {
+      auto fast = make_network(PathKind::Fast, spec, r.p0);
+      return train(*fast, r.split.train, r.split.test, opt);
+    }
+    std::vector<EpochMetrics> out;
+    for (int e = 1; e <= 10; ++e) {
+      auto fast = make_network(PathKind::Fast, spec, r.reference_states[std::size_t(e - 1)]);
+      opt.first_epoch = opt.epochs = e;
+      out.push_back(train(*fast, r.split.train, r.split.test, opt).at(0));
+    }
+    return out;
+  }
+  static void print(const ExperimentRun& r, const std::vector<EpochMetrics>& f, const char* what) {
+    std::cout << what << " (" << fast::active_isa() << ")\n"
+              << "epoch  loss_reference  loss_fast  test_acc_reference  test_acc_fast\n";
+    for (std::size_t i = 0; i < f.size(); ++i)
+      std::cout << i + 1 << "  " << r.reference[i].loss << "  " << f[i].loss << "  "
+                << r.reference[i].test_accuracy << "  " << f[i].test_accuracy << "\n";
+  }
+};
+SCRATCHCNN_TEST_EVERY_ISA(OriginExperiment);
+
+// Every epoch of the fast path, started from the reference's parameters at that epoch's start,
+// gives the reference's epoch: mean loss within 1e-3 relative, test accuracy within 0.2 points.
+TEST_P(OriginExperiment, EveryEpochFromTheReferenceStateReproducesIt) {
   const ExperimentRun& r = run();
   ASSERT_EQ(r.reference.size(), 10u) << "no data";
-  ASSERT_EQ(r.fast.size(), 10u);
+  const std::vector<EpochMetrics> f = fast_run(r, true);
+  print(r, f, "epoch-synced");
+  ASSERT_EQ(f.size(), 10u);
+  for (std::size_t i = 0; i < 10; ++i) {
+    EXPECT_LE(std::abs(f[i].loss - r.reference[i].loss), 1e-3 * std::abs(r.reference[i].loss))
+        << "epoch " << i + 1 << ": reference " << r.reference[i].loss << ", fast " << f[i].loss;
+    EXPECT_LE(std::abs(f[i].test_accuracy - r.reference[i].test_accuracy), 0.002 + 1e-12)
+        << "epoch " << i + 1 << ": reference " << r.reference[i].test_accuracy << ", fast "
+        << f[i].test_accuracy;
+  }
+}
+
+// Free-running, a near-tie in a max-pool window may send one sample's gradient elsewhere and the
+// runs apart (docs/parity.md), so the band is loose: it catches a path that learns differently,
+// not rounding.
+TEST_P(OriginExperiment, FreeRunningFastPathStaysWithTheReference) {
+  const ExperimentRun& r = run();
+  ASSERT_EQ(r.reference.size(), 10u) << "no data";
+  const std::vector<EpochMetrics> f = fast_run(r, false);
+  print(r, f, "free-running");
+  ASSERT_EQ(f.size(), 10u);
   for (std::size_t i = 0; i < 10; ++i)
-    EXPECT_LE(std::abs(r.fast[i].loss - r.reference[i].loss), 1e-3 * std::abs(r.reference[i].loss))
-        << "epoch " << i + 1 << ": reference " << r.reference[i].loss << ", fast " << r.fast[i].loss;
-  EXPECT_LE(std::abs(r.fast.back().test_accuracy - r.reference.back().test_accuracy), 0.002 + 1e-12)
+    EXPECT_LE(std::abs(f[i].loss - r.reference[i].loss), 0.05 * std::abs(r.reference[i].loss))
+        << "epoch " << i + 1 << ": reference " << r.reference[i].loss << ", fast " << f[i].loss;
+  EXPECT_LE(std::abs(f.back().test_accuracy - r.reference.back().test_accuracy), 0.01 + 1e-12)
       << "final test accuracy: reference " << r.reference.back().test_accuracy << ", fast "
-      << r.fast.back().test_accuracy;
+      << f.back().test_accuracy;
 }

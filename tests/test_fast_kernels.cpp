@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include "scratchcnn/fast/kernels.hpp"
 #include "scratchcnn/fast/layout.hpp"
 #include "scratchcnn/rng.hpp"
@@ -40,7 +42,10 @@ void expect_same_bits(const float* a, const float* b, std::size_t n, const std::
   EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << n << " differ";
 }
 
-TEST(FastKernels, VirtualBorderGivesTheBitsOfAPaddedCopy) {
+class FastKernels : public scratchcnn::test::IsaTest {};
+SCRATCHCNN_TEST_EVERY_ISA(FastKernels);
+
+TEST_P(FastKernels, VirtualBorderGivesTheBitsOfAPaddedCopy) {
   const std::vector<ConvCase> cases = {
       {2, 3, 5, 4, 3, 2}, {3, 2, 3, 3, 7, 5}, {3, 4, 3, 1, 7, 5}, {2, 3, 5, 2, 9, 6},
       {1, 2, 3, 1, 8, 8}, {4, 5, 3, 0, 6, 6}, {3, 7, 1, 1, 4, 5}, {5, 4, 3, 1, 12, 30},

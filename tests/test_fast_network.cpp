@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/fast/layout.hpp"
 #include "scratchcnn/fast/network.hpp"
@@ -29,6 +31,9 @@ std::vector<int> random_labels(Rng& rng, int n, int classes) {
   for (int& l : v) l = int(rng.below(std::uint64_t(classes)));
   return v;
 }
+
+class FastNetwork : public scratchcnn::test::IsaTest {};
+SCRATCHCNN_TEST_EVERY_ISA(FastNetwork);
 
 TEST(FastLayout, PackUnpackRoundTrip) {
   for (int n : {1, 15, 16, 17, 40}) {
@@ -50,7 +55,7 @@ TEST(FastLayout, PackUnpackRoundTrip) {
   }
 }
 
-TEST(FastNetwork, NameSpecAndParametersRoundTrip) {
+TEST_P(FastNetwork, NameSpecAndParametersRoundTrip) {
   const ModelSpec spec = model_from_name("seed");
   const Parameters p = Parameters::he_uniform(spec, 2);
   auto net = fast::make_network(spec, p);
@@ -61,7 +66,7 @@ TEST(FastNetwork, NameSpecAndParametersRoundTrip) {
   EXPECT_NE(d.find("relu: fused"), std::string::npos) << d;
 }
 
-TEST(FastNetwork, RejectsBadLabelsWithoutTouchingParameters) {
+TEST_P(FastNetwork, RejectsBadLabelsWithoutTouchingParameters) {
   const ModelSpec spec = model_from_name("seed");
   const Parameters p = Parameters::he_uniform(spec, 2);
   auto net = fast::make_network(spec, p);
@@ -83,7 +88,7 @@ TEST(FastNetwork, RejectsBadLabelsWithoutTouchingParameters) {
   EXPECT_TRUE(net->parameters() == p);
 }
 
-TEST(FastNetwork, NonFiniteLossThrowsAndLeavesParameters) {
+TEST_P(FastNetwork, NonFiniteLossThrowsAndLeavesParameters) {
   // No ReLU between the input and the logits: a ReLU maps NaN and -inf to 0, as the reference's does.
   const ModelSpec spec = parse_model("conv(1,2,k=3,pad=1) flatten dense(128,10)", Shape{1, 8, 8, false});
   const Parameters p = Parameters::he_uniform(spec, 2);
@@ -109,7 +114,7 @@ TEST(FastNetwork, NonFiniteLossThrowsAndLeavesParameters) {
   EXPECT_FALSE(net->parameters() == p);
 }
 
-TEST(FastNetwork, PredictMatchesAnyBatchSplit) {
+TEST_P(FastNetwork, PredictMatchesAnyBatchSplit) {
   // Logits do not depend on which chunk a sample lands in.
   const ModelSpec spec = model_from_name("lenet5");
   auto net = fast::make_network(spec, Parameters::he_uniform(spec, 6));
@@ -126,7 +131,7 @@ TEST(FastNetwork, PredictMatchesAnyBatchSplit) {
 
 // With small-integer data every sum is exact, so a fused ReLU (an exact mask) and either
 // convolution algorithm must give the very same bits after a step.
-TEST(FastNetwork, FusionAndAlgorithmAreExactWithIntegerData) {
+TEST_P(FastNetwork, FusionAndAlgorithmAreExactWithIntegerData) {
   const ModelSpec spec = parse_model(
       "conv(2,3,k=3,pad=1) relu conv(3,4,k=3) relu maxpool(2) flatten dense(16,6) relu dense(6,3)",
       Shape{2, 6, 6, false});
@@ -149,7 +154,7 @@ TEST(FastNetwork, FusionAndAlgorithmAreExactWithIntegerData) {
   for (std::size_t i = 1; i < got.size(); ++i) EXPECT_TRUE(got[i] == got[0]) << "variant " << i;
 }
 
-TEST(FastNetwork, BatchSizesGrowAndShrink) {
+TEST_P(FastNetwork, BatchSizesGrowAndShrink) {
   const ModelSpec spec = model_from_name("seed");
   const Parameters p = Parameters::he_uniform(spec, 2);
   auto a = fast::make_network(spec, p);

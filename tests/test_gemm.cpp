@@ -11,11 +11,14 @@
 
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include "scratchcnn/fast/gemm.hpp"
+#include "scratchcnn/fast/isa.hpp"
 
 namespace {
 
-using scratchcnn::fast::gemm_fused_fma;
+using scratchcnn::fast::isa_info;
 using scratchcnn::fast::sgemm;
 using scratchcnn::fast::Trans;
 
@@ -130,7 +133,10 @@ constexpr int kSmallM[] = {1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 15, 17, 24, 25, 29, 
 constexpr int kSmallN[] = {1, 3, 15, 16, 17, 31, 32, 33, 47, 48, 49, 63, 64, 65, 97, 129};
 constexpr int kSmallK[] = {1, 2, 7, 18, 33};
 
-TEST(Gemm, SmallShapesAllTransposesAgainstDouble) {
+class Gemm : public scratchcnn::test::IsaTest {};
+SCRATCHCNN_TEST_EVERY_ISA(Gemm);
+
+TEST_P(Gemm, SmallShapesAllTransposesAgainstDouble) {
   std::mt19937 rng(1);
   for (Trans ta : kTrans)
     for (Trans tb : kTrans)
@@ -157,7 +163,7 @@ constexpr Shape kLargeShapes[] = {
     {2, 9, 1100},   {6, 25, 4100},   {13, 7, 2051},
 };
 
-TEST(Gemm, LargeShapesAgainstDouble) {
+TEST_P(Gemm, LargeShapesAgainstDouble) {
   std::mt19937 rng(2);
   for (const Shape& s : kLargeShapes)
     for (Trans ta : kTrans)
@@ -168,7 +174,7 @@ TEST(Gemm, LargeShapesAgainstDouble) {
         }
 }
 
-TEST(Gemm, SmallIntegersExactlyEqualTripleLoop) {
+TEST_P(Gemm, SmallIntegersExactlyEqualTripleLoop) {
   std::mt19937 rng(3);
   const Shape shapes[] = {{1, 1, 1},     {5, 37, 18},    {13, 33, 7},  {29, 97, 65},
                           {64, 300, 288}, {37, 530, 520}, {7, 20, 1500}};
@@ -191,9 +197,9 @@ TEST(Gemm, SmallIntegersExactlyEqualTripleLoop) {
 }
 
 // K < 1024 everywhere: the dot-product path (A as is, B transposed, K >= 1024) sums by lanes.
-TEST(Gemm, BitsFollowTheDocumentedFmaChain) {
+TEST_P(Gemm, BitsFollowTheDocumentedFmaChain) {
   std::mt19937 rng(4);
-  const bool fused = gemm_fused_fma();
+  const bool fused = isa_info().fused_fma;
   const Shape shapes[] = {{3, 17, 5}, {12, 32, 300}, {25, 65, 33}, {64, 100, 288}, {40, 530, 270}};
   for (const Shape& s : shapes)
     for (Trans ta : kTrans)
@@ -205,7 +211,7 @@ TEST(Gemm, BitsFollowTheDocumentedFmaChain) {
         }
 }
 
-TEST(Gemm, KZeroWritesBetaTimesC) {
+TEST_P(Gemm, KZeroWritesBetaTimesC) {
   std::mt19937 rng(5);
   for (float beta : kBetas) {
     const Problem p = make(Trans::No, Trans::No, 7, 19, 0, 2, beta, rng);
@@ -219,7 +225,7 @@ TEST(Gemm, KZeroWritesBetaTimesC) {
   }
 }
 
-TEST(Gemm, EmptyOutputTouchesNothing) {
+TEST_P(Gemm, EmptyOutputTouchesNothing) {
   float a[4] = {1, 2, 3, 4}, b[4] = {1, 2, 3, 4}, c[4] = {5, 6, 7, 8};
   sgemm(Trans::No, Trans::No, 0, 2, 2, a, 2, b, 2, 0.0f, c, 2);
   sgemm(Trans::No, Trans::No, 2, 0, 2, a, 2, b, 1, 0.0f, c, 1);
@@ -227,7 +233,7 @@ TEST(Gemm, EmptyOutputTouchesNothing) {
   EXPECT_EQ(c[3], 8.0f);
 }
 
-TEST(Gemm, RepeatedAndConcurrentCallsGiveIdenticalBits) {
+TEST_P(Gemm, RepeatedAndConcurrentCallsGiveIdenticalBits) {
   std::mt19937 rng(6);
   const Problem problems[] = {make(Trans::No, Trans::Yes, 70, 530, 300, 3, 1.0f, rng),
                               make(Trans::No, Trans::Yes, 9, 30, 3000, 1, 0.0f, rng)};
@@ -242,8 +248,8 @@ TEST(Gemm, RepeatedAndConcurrentCallsGiveIdenticalBits) {
   }
 }
 
-TEST(Gemm, ReportsAnInstructionSet) {
-  const std::string isa = scratchcnn::fast::gemm_isa();
+TEST_P(Gemm, ReportsAnInstructionSet) {
+  const std::string isa = scratchcnn::fast::active_isa();
   EXPECT_FALSE(isa.empty());
 }
 

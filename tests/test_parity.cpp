@@ -14,6 +14,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include "scratchcnn/fast/layer.hpp"
 #include "scratchcnn/fast/network.hpp"
 #include "scratchcnn/reference/network.hpp"
@@ -274,24 +276,29 @@ std::vector<LayerCase> other_cases() {
   };
 }
 
-TEST(ExactParity, Convolutions) {
+class ExactParity : public scratchcnn::test::IsaTest {};
+SCRATCHCNN_TEST_EVERY_ISA(ExactParity);
+class ToleranceParity : public scratchcnn::test::IsaTest {};
+SCRATCHCNN_TEST_EVERY_ISA(ToleranceParity);
+
+TEST_P(ExactParity, Convolutions) {
   std::uint64_t seed = 100;
   for (const LayerCase& c : conv_cases())
     for (int n : {1, 13, 35}) check_exact(c, n, ++seed);
 }
 
-TEST(ExactParity, LargeConvolution) {
+TEST_P(ExactParity, LargeConvolution) {
   // The benchmark shape 32 -> 64, 3x3 on 28x28, at a batch the reference can afford.
   check_exact(conv_case(32, 64, 3, 1, 28, 28), 2, 7);
 }
 
-TEST(ExactParity, DensePoolReluFlatten) {
+TEST_P(ExactParity, DensePoolReluFlatten) {
   std::uint64_t seed = 200;
   for (const LayerCase& c : other_cases())
     for (int n : {1, 13, 35}) check_exact(c, n, ++seed);
 }
 
-TEST(ToleranceParity, EveryLayerKind) {
+TEST_P(ToleranceParity, EveryLayerKind) {
   std::uint64_t seed = 300;
   std::vector<LayerCase> cases = conv_cases();
   for (const LayerCase& c : other_cases()) cases.push_back(c);
@@ -301,7 +308,7 @@ TEST(ToleranceParity, EveryLayerKind) {
     for (int n : {13, 35}) check_close(c, n, ++seed);
 }
 
-TEST(ToleranceParity, SigmoidSaturates) {
+TEST_P(ToleranceParity, SigmoidSaturates) {
   // Large |x|: e^-x overflows to inf for x << 0, and the output must still be exactly 0 or 1-ish.
   LayerCase c = pointwise_case(LayerKind::Sigmoid, Shape{8, 1, 1, true});
   std::vector<float> x = {-200, -90, -20, -1, 1, 20, 90, 200};
@@ -317,7 +324,7 @@ TEST(ToleranceParity, SigmoidSaturates) {
 
 // The fast loss and gradient through a one-dense-layer network's gradients(): the dense layer is
 // the identity (weights = I, bias = 0), so the logits are the inputs.
-TEST(ToleranceParity, SoftmaxCrossEntropy) {
+TEST_P(ToleranceParity, SoftmaxCrossEntropy) {
   const int classes = 10, n = 37;
   const ModelSpec spec = parse_model("flatten dense(10,10)", Shape{10, 1, 1, false});
   Parameters p = Parameters::zeros(spec);
@@ -408,7 +415,7 @@ void check_step(const ModelSpec& spec, int n, std::uint64_t seed, fast::Options 
   expect_close(flatf(net->parameters()), flat(ref.parameters()), "parameters after one step");
 }
 
-TEST(ToleranceParity, SeedModelOneStep) {
+TEST_P(ToleranceParity, SeedModelOneStep) {
   const ModelSpec spec = model_from_name("seed");
   for (int n : {128, 13, 1}) {
     SCOPED_TRACE("batch " + std::to_string(n));
@@ -416,7 +423,7 @@ TEST(ToleranceParity, SeedModelOneStep) {
   }
 }
 
-TEST(ToleranceParity, SeedModelEveryOption) {
+TEST_P(ToleranceParity, SeedModelEveryOption) {
   const ModelSpec spec = model_from_name("seed");
   for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::Im2col})
     for (bool fuse : {false, true}) {
@@ -425,17 +432,17 @@ TEST(ToleranceParity, SeedModelEveryOption) {
     }
 }
 
-TEST(ToleranceParity, Lenet5OneStep) {
+TEST_P(ToleranceParity, Lenet5OneStep) {
   check_step(model_from_name("lenet5"), 20, 5);
 }
 
-TEST(ToleranceParity, SigmoidModelOneStep) {
+TEST_P(ToleranceParity, SigmoidModelOneStep) {
   check_step(parse_model("conv(2,3,k=3) sigmoid maxpool(2) flatten dense(12,7) sigmoid dense(7,4)",
                          Shape{2, 6, 6, false}),
              21, 3);
 }
 
-TEST(ExactParity, TiesFollowTheRule) {
+TEST_P(ExactParity, TiesFollowTheRule) {
   // Max-pool windows full of equal values and ReLU inputs at exactly 0: the gradient goes to the
   // first maximum in row-major order, and ReLU's derivative at 0 is 0, in both paths.
   LayerCase pool = pool_case(2, Shape{2, 4, 6, false});
@@ -461,7 +468,7 @@ TEST(ExactParity, TiesFollowTheRule) {
 
 namespace {
 
-TEST(ExactParity, BiasIsAddedAfterTheSum) {
+TEST_P(ExactParity, BiasIsAddedAfterTheSum) {
   // The convention of both paths: out = (sum of products) + bias. Two products of 2^-24 and a bias
   // of 1: summed first they give 2^-23 and 1 + 2^-23; added to the bias one by one, each rounds
   // away (1 + 2^-24 is a tie, rounded to even) and the output is 1.

@@ -6,8 +6,7 @@
 #include <string>
 
 #include "scratchcnn/error.hpp"
-#include "scratchcnn/fast/gemm.hpp"
-#include "scratchcnn/fast/kernels.hpp"
+#include "dispatch.hpp"
 
 namespace scratchcnn::fast {
 
@@ -47,6 +46,17 @@ ConvAlgo choose_conv_algo(const LayerSpec& /*spec*/, const LayerInfo& /*info*/) 
 
 namespace {
 
+// A LayerKernel bound to the instruction-set level that was active when it was made (isa.hpp), so
+// its plans and every call of one kernel (and of a network made of them) use the same level.
+class IsaKernel : public LayerKernel {
+ public:
+  IsaKernel(const LayerSpec& s, const LayerInfo& i) : LayerKernel(s, i), k_(active_kernels()) {}
+  const char* isa() const override { return k_.level; }
+
+ protected:
+  const Kernels& k_;
+};
+
 // Shapes of one convolution, per chunk.
 struct ConvShape {
   int cin, cout, k, pad;
@@ -63,12 +73,12 @@ struct ConvShape {
 // The padding is either a zero-padded copy of the activation in scratch or, for activations
 // larger than L2 (kernels::border_in_place), a virtual zero border that correlate and
 // conv_weight_grad read in place. Both give the same bits.
-class DirectConv final : public LayerKernel {
+class DirectConv final : public IsaKernel {
  public:
   DirectConv(const LayerSpec& s, const LayerInfo& i, const float* w, const float* b, bool relu)
-      : LayerKernel(s, i), c_(s, i), bias_(b), relu_(relu) {
+      : IsaKernel(s, i), c_(s, i), bias_(b), relu_(relu) {
     const int k = c_.k;
-    in_place_in_ = !c_.pad || kernels::border_in_place(std::size_t(c_.cin) * c_.h * c_.w * kChunk);
+    in_place_in_ = !c_.pad || k_.border_in_place(std::size_t(c_.cin) * c_.h * c_.w * kChunk);
     fwd_ = {c_.cout, c_.cin, k, c_.oh, c_.ow, c_.hp, c_.wp, 0, w,
             std::ptrdiff_t(c_.cin) * k * k, std::ptrdiff_t(k) * k, k, 1};
     if (in_place_in_) {
@@ -76,10 +86,10 @@ class DirectConv final : public LayerKernel {
       fwd_.in_w = c_.w;
       fwd_.offset = -c_.pad;
     }
-    kernels::plan_correlation(fwd_);
+    k_.plan_correlation(fwd_);
     // Input gradient = the output gradient, zero-extended by k - 1 on every side, correlated with
     // the kernels transposed (in <-> out) and rotated by 180 degrees, from offset pad.
-    in_place_g_ = k == 1 || kernels::border_in_place(std::size_t(c_.cout) * c_.oh * c_.ow * kChunk);
+    in_place_g_ = k == 1 || k_.border_in_place(std::size_t(c_.cout) * c_.oh * c_.ow * kChunk);
     gh_ = c_.oh + 2 * (k - 1);
     gw_ = c_.ow + 2 * (k - 1);
     bwd_ = {c_.cin, c_.cout, k, c_.h, c_.w, gh_, gw_, c_.pad, w + (k - 1) * k + (k - 1),
@@ -89,11 +99,11 @@ class DirectConv final : public LayerKernel {
       bwd_.in_w = c_.ow;
       bwd_.offset = c_.pad - (k - 1);
     }
-    kernels::plan_correlation(bwd_);
+    k_.plan_correlation(bwd_);
     padded_in_ = in_place_in_ ? 0 : align_floats(c_.padded_floats());
     padded_g_ = in_place_g_ ? 0 : align_floats(std::size_t(c_.cout) * gh_ * gw_ * kChunk);
-    tile_ = std::max(in_place_in_ ? kernels::correlate_scratch(fwd_) : 0,
-                     in_place_g_ ? kernels::correlate_scratch(bwd_) : 0);
+    tile_ = std::max(in_place_in_ ? k_.correlate_scratch(fwd_) : 0,
+                     in_place_g_ ? k_.correlate_scratch(bwd_) : 0);
   }
   std::size_t scratch_floats() const override { return padded_in_ + padded_g_ + tile_; }
   const char* algorithm() const override { return "direct"; }
@@ -101,32 +111,32 @@ class DirectConv final : public LayerKernel {
   void forward(const float* in, float* out, float* scratch) const override {
     const float* src = in;
     if (!in_place_in_) {
-      kernels::pad_copy(in, c_.cin, c_.h, c_.w, c_.pad, scratch);
+      k_.pad_copy(in, c_.cin, c_.h, c_.w, c_.pad, scratch);
       src = scratch;
     }
-    kernels::correlate(fwd_, src, bias_, relu_, out, tile(scratch));
+    k_.correlate(fwd_, src, bias_, relu_, out, tile(scratch));
   }
 
   void backward(const float* in, const float* out, float* g, float* gin, float* scratch, float* gw,
                 float* gb) const override {
-    if (relu_) kernels::relu_backward(out, g, g, std::int64_t(out_floats()));
+    if (relu_) k_.relu_backward(out, g, g, std::int64_t(out_floats()));
     if (gw) {
       // The padded copy of the input, when there is one, is still in scratch from forward.
       if (in_place_in_)
-        kernels::conv_weight_grad(c_.cout, c_.cin, c_.k, c_.pad, c_.oh, c_.ow, c_.h, c_.w, g, in,
+        k_.conv_weight_grad(c_.cout, c_.cin, c_.k, c_.pad, c_.oh, c_.ow, c_.h, c_.w, g, in,
                                   gw, gb);
       else
-        kernels::conv_weight_grad(c_.cout, c_.cin, c_.k, 0, c_.oh, c_.ow, c_.hp, c_.wp, g, scratch,
+        k_.conv_weight_grad(c_.cout, c_.cin, c_.k, 0, c_.oh, c_.ow, c_.hp, c_.wp, g, scratch,
                                   gw, gb);
     }
     if (gin) {
       const float* src = g;
       if (!in_place_g_) {
         float* gpad = scratch + padded_in_;
-        kernels::pad_copy(g, c_.cout, c_.oh, c_.ow, c_.k - 1, gpad);
+        k_.pad_copy(g, c_.cout, c_.oh, c_.ow, c_.k - 1, gpad);
         src = gpad;
       }
-      kernels::correlate(bwd_, src, nullptr, false, gin, tile(scratch));
+      k_.correlate(bwd_, src, nullptr, false, gin, tile(scratch));
     }
   }
 
@@ -143,10 +153,10 @@ class DirectConv final : public LayerKernel {
   std::size_t padded_in_ = 0, padded_g_ = 0, tile_ = 0;
 };
 
-class Im2colConv final : public LayerKernel {
+class Im2colConv final : public IsaKernel {
  public:
   Im2colConv(const LayerSpec& s, const LayerInfo& i, const float* w, const float* b, bool relu)
-      : LayerKernel(s, i), c_(s, i), w_(w), bias_(b), relu_(relu) {
+      : IsaKernel(s, i), c_(s, i), w_(w), bias_(b), relu_(relu) {
     kdim_ = c_.cin * c_.k * c_.k;
     // Output rows per tile: an im2col tile of about 64K floats stays in L2 next to the GEMM's
     // packed panels.
@@ -163,7 +173,7 @@ class Im2colConv final : public LayerKernel {
   void forward(const float* in, float* out, float* scratch) const override {
     const float* src = in;
     if (c_.pad) {
-      kernels::pad_copy(in, c_.cin, c_.h, c_.w, c_.pad, scratch);
+      k_.pad_copy(in, c_.cin, c_.h, c_.w, c_.pad, scratch);
       src = scratch;
     }
     float* col = col_buffer(scratch);
@@ -171,26 +181,26 @@ class Im2colConv final : public LayerKernel {
     for (int y0 = 0; y0 < c_.oh; y0 += tile_rows_) {
       const int y1 = std::min(c_.oh, y0 + tile_rows_);
       const int t = (y1 - y0) * c_.ow * kChunk;
-      kernels::im2col(src, c_.cin, c_.k, c_.hp, c_.wp, c_.ow, y0, y1, col);
+      k_.im2col(src, c_.cin, c_.k, c_.hp, c_.wp, c_.ow, y0, y1, col);
       float* o = out + std::int64_t(y0) * c_.ow * kChunk;
-      sgemm(Trans::No, Trans::No, c_.cout, t, kdim_, w_, kdim_, col, t, 0.0f, o, int(plane));
-      kernels::bias_act(o, c_.cout, t, plane, bias_, relu_);
+      k_.sgemm(Trans::No, Trans::No, c_.cout, t, kdim_, w_, kdim_, col, t, 0.0f, o, int(plane));
+      k_.bias_act(o, c_.cout, t, plane, bias_, relu_);
     }
   }
 
   void backward(const float* in, const float* out, float* g, float* gin, float* scratch, float* gw,
                 float* gb) const override {
-    if (relu_) kernels::relu_backward(out, g, g, std::int64_t(out_floats()));
+    if (relu_) k_.relu_backward(out, g, g, std::int64_t(out_floats()));
     const float* src = c_.pad ? scratch : in;
     float* col = col_buffer(scratch);
     const std::int64_t plane = c_.out_plane();
     if (gw) {
-      kernels::channel_sums(g, c_.cout, plane, gb);
+      k_.channel_sums(g, c_.cout, plane, gb);
       for (int y0 = 0; y0 < c_.oh; y0 += tile_rows_) {
         const int y1 = std::min(c_.oh, y0 + tile_rows_);
         const int t = (y1 - y0) * c_.ow * kChunk;
-        kernels::im2col(src, c_.cin, c_.k, c_.hp, c_.wp, c_.ow, y0, y1, col);
-        sgemm(Trans::No, Trans::Yes, c_.cout, kdim_, t, g + std::int64_t(y0) * c_.ow * kChunk,
+        k_.im2col(src, c_.cin, c_.k, c_.hp, c_.wp, c_.ow, y0, y1, col);
+        k_.sgemm(Trans::No, Trans::Yes, c_.cout, kdim_, t, g + std::int64_t(y0) * c_.ow * kChunk,
               int(plane), col, t, y0 == 0 ? 0.0f : 1.0f, gw, kdim_);
       }
     }
@@ -200,11 +210,11 @@ class Im2colConv final : public LayerKernel {
       for (int y0 = 0; y0 < c_.oh; y0 += tile_rows_) {
         const int y1 = std::min(c_.oh, y0 + tile_rows_);
         const int t = (y1 - y0) * c_.ow * kChunk;
-        sgemm(Trans::Yes, Trans::No, kdim_, t, c_.cout, w_, kdim_,
+        k_.sgemm(Trans::Yes, Trans::No, kdim_, t, c_.cout, w_, kdim_,
               g + std::int64_t(y0) * c_.ow * kChunk, int(plane), 0.0f, col, t);
-        kernels::col2im_add(col, c_.cin, c_.k, c_.hp, c_.wp, c_.ow, y0, y1, dst);
+        k_.col2im_add(col, c_.cin, c_.k, c_.hp, c_.wp, c_.ow, y0, y1, dst);
       }
-      if (c_.pad) kernels::crop_copy(dst, c_.cin, c_.h, c_.w, c_.pad, gin);
+      if (c_.pad) k_.crop_copy(dst, c_.cin, c_.h, c_.w, c_.pad, gin);
     }
   }
 
@@ -221,28 +231,28 @@ class Im2colConv final : public LayerKernel {
 
 // out (n_out, kChunk) = W (n_out x n_in) * in (n_in, kChunk) + b: a GEMM whose columns are the
 // chunk's samples, run by the register-blocked correlation kernel as a 1x1 convolution.
-class Dense final : public LayerKernel {
+class Dense final : public IsaKernel {
  public:
   Dense(const LayerSpec& s, const LayerInfo& i, const float* w, const float* b, bool relu)
-      : LayerKernel(s, i), bias_(b), relu_(relu) {
+      : IsaKernel(s, i), bias_(b), relu_(relu) {
     const int nin = s.in, nout = s.out;
     fwd_ = {nout, nin, 1, 1, 1, 1, 1, 0, w, nin, 1, 0, 0};
     bwd_ = {nin, nout, 1, 1, 1, 1, 1, 0, w, 1, nin, 0, 0};
-    kernels::plan_correlation(fwd_);
-    kernels::plan_correlation(bwd_);
+    k_.plan_correlation(fwd_);
+    k_.plan_correlation(bwd_);
   }
   std::size_t scratch_floats() const override {
-    return kernels::dense_weight_grad_scratch(spec().in);
+    return k_.dense_weight_grad_scratch(spec().in);
   }
   const char* algorithm() const override { return "direct"; }
   void forward(const float* in, float* out, float*) const override {
-    kernels::correlate(fwd_, in, bias_, relu_, out, nullptr);
+    k_.correlate(fwd_, in, bias_, relu_, out, nullptr);
   }
   void backward(const float* in, const float* out, float* g, float* gin, float* scratch, float* gw,
                 float* gb) const override {
-    if (relu_) kernels::relu_backward(out, g, g, std::int64_t(out_floats()));
-    if (gw) kernels::dense_weight_grad(spec().out, spec().in, g, in, scratch, gw, gb);
-    if (gin) kernels::correlate(bwd_, g, nullptr, false, gin, nullptr);
+    if (relu_) k_.relu_backward(out, g, g, std::int64_t(out_floats()));
+    if (gw) k_.dense_weight_grad(spec().out, spec().in, g, in, scratch, gw, gb);
+    if (gin) k_.correlate(bwd_, g, nullptr, false, gin, nullptr);
   }
 
  private:
@@ -251,47 +261,47 @@ class Dense final : public LayerKernel {
   kernels::Correlation fwd_, bwd_;
 };
 
-class ReLU final : public LayerKernel {
+class ReLU final : public IsaKernel {
  public:
-  using LayerKernel::LayerKernel;
+  using IsaKernel::IsaKernel;
   void forward(const float* in, float* out, float*) const override {
-    kernels::relu_forward(in, out, std::int64_t(out_floats()));
+    k_.relu_forward(in, out, std::int64_t(out_floats()));
   }
   void backward(const float*, const float* out, float* g, float* gin, float*, float*,
                 float*) const override {
-    if (gin) kernels::relu_backward(out, g, gin, std::int64_t(out_floats()));
+    if (gin) k_.relu_backward(out, g, gin, std::int64_t(out_floats()));
   }
 };
 
-class Sigmoid final : public LayerKernel {
+class Sigmoid final : public IsaKernel {
  public:
-  using LayerKernel::LayerKernel;
+  using IsaKernel::IsaKernel;
   void forward(const float* in, float* out, float*) const override {
-    kernels::sigmoid_forward(in, out, std::int64_t(out_floats()));
+    k_.sigmoid_forward(in, out, std::int64_t(out_floats()));
   }
   void backward(const float*, const float* out, float* g, float* gin, float*, float*,
                 float*) const override {
-    if (gin) kernels::sigmoid_backward(out, g, gin, std::int64_t(out_floats()));
+    if (gin) k_.sigmoid_backward(out, g, gin, std::int64_t(out_floats()));
   }
 };
 
-class MaxPool final : public LayerKernel {
+class MaxPool final : public IsaKernel {
  public:
-  using LayerKernel::LayerKernel;
+  using IsaKernel::IsaKernel;
   void forward(const float* in, float* out, float*) const override {
     const Shape& s = info().in;
-    kernels::maxpool_forward(in, s.c, s.h, s.w, spec().k, out);
+    k_.maxpool_forward(in, s.c, s.h, s.w, spec().k, out);
   }
   void backward(const float* in, const float* out, float* g, float* gin, float*, float*,
                 float*) const override {
     const Shape& s = info().in;
-    if (gin) kernels::maxpool_backward(in, out, g, s.c, s.h, s.w, spec().k, gin);
+    if (gin) k_.maxpool_backward(in, out, g, s.c, s.h, s.w, spec().k, gin);
   }
 };
 
-class Flatten final : public LayerKernel {
+class Flatten final : public IsaKernel {
  public:
-  using LayerKernel::LayerKernel;
+  using IsaKernel::IsaKernel;
   bool is_view() const override { return true; }
   void forward(const float*, float*, float*) const override {}
   void backward(const float*, const float*, float*, float*, float*, float*, float*) const override {}

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "scratchcnn/error.hpp"
-#include "scratchcnn/fast/kernels.hpp"
+#include "dispatch.hpp"
 #include "scratchcnn/fast/layout.hpp"
 
 namespace scratchcnn::fast {
@@ -50,6 +50,7 @@ class FastNetwork final : public scratchcnn::Network {
   Parameters export_flat(const float* flat) const;
 
   ModelSpec spec_;
+  const Kernels& k_ = active_kernels();  // the level of every kernel of this network
   double flops_per_thread_ = 0;
   int classes_ = 0;
   std::size_t layers_ = 0;
@@ -214,7 +215,7 @@ StepResult FastNetwork::run(const Batch& batch, const Sgd& sgd, bool update) {
     for (int q = 0; q < nc; ++q) {
       const int valid = std::min(kChunk, n - q * kChunk);
       forward_chunk(ws, batch.images, q, valid);
-      kernels::softmax_cross_entropy(ws + act_off_[layers_], classes_, batch.labels + q * kChunk,
+      k_.softmax_cross_entropy(ws + act_off_[layers_], classes_, batch.labels + q * kChunk,
                                      valid, ws + grad_off_[layers_], losses + q * kChunk,
                                      correct + q * kChunk);
       backward_chunk(ws, partials + std::size_t(q) * flat);

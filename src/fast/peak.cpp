@@ -1,39 +1,12 @@
-// FP32 FMA peak probe for the benchmarks: it uses the same xsimd architecture and flags as the
-// GEMM kernels, so peak_fraction compares like with like.
+// FP32 FMA peak probe for the benchmarks: fma_chains() runs on the active instruction-set level
+// (isa.hpp), the same xsimd architecture and flags as the GEMM kernels, so peak fractions compare
+// like with like.
 #include "scratchcnn/fast/peak.hpp"
 
 #include <algorithm>
-#include <array>
 #include <chrono>
 
-#include <xsimd/xsimd.hpp>
-
-#include "gemm_kernel_fma.hpp"
-
 namespace scratchcnn::fast {
-namespace {
-
-using batch = xsimd::batch<float, xsimd::default_arch>;
-// 12 chains: FMA latency 4 cycles x 2 pipes on current x86 cores needs at least 8 in flight.
-constexpr int kChains = 12;
-
-}  // namespace
-
-double fma_chains_flop(long iterations) {
-  return 2.0 * static_cast<double>(batch::size) * kChains * static_cast<double>(iterations);
-}
-
-float fma_chains(long iterations, float seed) {
-  std::array<batch, kChains> acc;
-  for (int i = 0; i < kChains; ++i) acc[i] = batch(seed + 0.001f * static_cast<float>(i));
-  // x * y stays near 1 so that the chains neither overflow nor go denormal.
-  const batch x(0.9999999f), y(1e-7f);
-  for (long it = 0; it < iterations; ++it)
-    for (int i = 0; i < kChains; ++i) acc[i] = detail::fmadd(acc[i], x, y);
-  batch s = acc[0];
-  for (int i = 1; i < kChains; ++i) s += acc[i];
-  return xsimd::hadd(s);
-}
 
 double measure_fma_peak_gflops(double seconds) {
   using clock = std::chrono::steady_clock;

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "scratchcnn/error.hpp"
+#include "scratchcnn/fast/isa.hpp"
 
 namespace fs = std::filesystem;
 
@@ -97,5 +99,24 @@ CliResult cli(const std::string& args) {
   r.err = slurp(err);
   return r;
 }
+
+void IsaTest::SetUp() {
+  previous_ = fast::active_isa();
+  fast::set_isa(GetParam());
+  ASSERT_EQ(fast::active_isa(), GetParam());
+}
+
+void IsaTest::TearDown() {
+  if (!previous_.empty()) fast::set_isa(previous_);
+}
+
+std::string isa_test_name(const testing::TestParamInfo<std::string>& info) {
+  std::string name = info.param;
+  for (char& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return name;
+}
+
+std::vector<std::string> isa_test_levels() { return fast::supported_isas(); }
 
 }  // namespace scratchcnn::test

@@ -1,6 +1,9 @@
 #pragma once
 #include <functional>
 #include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
 
 namespace scratchcnn::test {
 
@@ -32,4 +35,23 @@ struct CliResult {
 // /dev/null, capturing stdout and stderr.
 CliResult cli(const std::string& args);
 
+// A test suite run once per instruction-set level this CPU supports (fast::supported_isas(): the
+// parity and determinism claims hold at every level), with that level active (fast::set_isa)
+// while the test runs. A suite derives its fixture from IsaTest and instantiates itself with
+// SCRATCHCNN_TEST_EVERY_ISA(Suite); its tests are named e.g. Isa/Parity.Step/avx2.
+class IsaTest : public testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+ private:
+  std::string previous_;
+};
+std::string isa_test_name(const testing::TestParamInfo<std::string>& info);
+std::vector<std::string> isa_test_levels();
+
 }  // namespace scratchcnn::test
+
+#define SCRATCHCNN_TEST_EVERY_ISA(Suite)                                                  \
+  INSTANTIATE_TEST_SUITE_P(Isa, Suite, testing::ValuesIn(scratchcnn::test::isa_test_levels()), \
+                           scratchcnn::test::isa_test_name)

@@ -9,15 +9,8 @@ enum class Trans { No, Yes };
 //   op(B) is K x N: B is K x N (ldb >= N) when tb == No, N x K (ldb >= K) when tb == Yes;
 //   C is M x N (ldc >= N). beta is 0 or 1; with beta == 0, C is only written (may hold garbage).
 // Any M, N, K >= 0 (K == 0 gives beta * C). Deterministic: the same inputs give the same bits on
-// every call, whatever else runs.
+// every call, whatever else runs. Runs on the active instruction-set level (isa.hpp).
 void sgemm(Trans ta, Trans tb, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
            float beta, float* C, int ldc);
-
-// Name of the instruction set the kernels were compiled for (e.g. "avx512f", "avx2", "sse4.2").
-const char* gemm_isa();
-
-// True when the kernels round each multiply-add once (hardware FMA); false on plain SSE2, where
-// xsimd::fma is a multiply followed by an add.
-bool gemm_fused_fma();
 
 }  // namespace scratchcnn::fast

@@ -53,6 +53,8 @@ class LayerKernel {
   // gradient, and forward/backward are never called.
   virtual bool is_view() const { return false; }
   virtual const char* algorithm() const { return ""; }
+  // The instruction-set level (isa.hpp) the kernel runs on: the one active when it was made.
+  virtual const char* isa() const { return ""; }
 
   // in: (info.in, kChunk) -> out: (info.out, kChunk).
   virtual void forward(const float* in, float* out, float* scratch) const = 0;

@@ -27,9 +27,10 @@
 
 #include <xsimd/xsimd.hpp>
 
-#include "gemm_kernel_fma.hpp"
+#include "dispatch.hpp"
+#include "simd.hpp"
 
-namespace scratchcnn::fast {
+namespace scratchcnn::fast::SCRATCHCNN_ISA_NS {
 namespace {
 
 using arch = xsimd::default_arch;
@@ -206,7 +207,7 @@ void dot_kernel(const DotTile& t) {
   unroll<RMe>([&](auto r) {
     unroll<RNe>([&](auto n) {
       float& c = t.c[r * t.ldc + n];
-      const float s = xsimd::hadd(acc[r][n]);
+      const float s = detail::hsum(acc[r][n]);
       c = t.load_c ? c + s : s;
     });
   });
@@ -477,13 +478,11 @@ void sgemm(Trans ta, Trans tb, int M, int N, int K, const float* A, int lda, con
   }
 }
 
-const char* gemm_isa() { return arch::name(); }
-
-bool gemm_fused_fma() {
+bool fused_fma() {
   // x = 1 + 2^-12: x*x = 1 + 2^-11 + 2^-24 needs 25 bits, so only a fused multiply-add keeps 2^-24.
   const batch x(1.0f + 0x1p-12f);
   const batch r = detail::fmadd(x, x, batch(-(1.0f + 0x1p-11f)));
   return r.get(0) != 0.0f;
 }
 
-}  // namespace scratchcnn::fast
+}  // namespace scratchcnn::fast::SCRATCHCNN_ISA_NS

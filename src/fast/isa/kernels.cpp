@@ -10,18 +10,15 @@
 #include <limits>
 #include <utility>
 
-// g++ 12 reports the AVX-512 intrinsics inside xsimd::exp (_mm512_undefined_* operands) as
-// maybe-uninitialized (uninitialized under the sanitizers) once they are inlined here; a known
-// false positive, not our code.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
 #include <xsimd/xsimd.hpp>
 
+#include "dispatch.hpp"
+#include "simd.hpp"
 #include "scratchcnn/fast/layout.hpp"
 
-namespace scratchcnn::fast::kernels {
+namespace scratchcnn::fast::SCRATCHCNN_ISA_NS {
+using kernels::Correlation;
+
 namespace {
 
 using V = xsimd::batch<float>;
@@ -35,15 +32,7 @@ constexpr double kL2Bytes = 1024.0 * 1024.0;
 // Vector registers the register-blocked kernels may fill (accumulators + operands).
 constexpr int kRegs = VS >= 16 ? 32 : 16;
 
-// Fused multiply-add a * b + c. xsimd 8.1 has no AVX-512 specialisation of xsimd::fma: there it
-// is a multiply and an add (two roundings, half the throughput), so the intrinsic is used directly.
-// The fma3 architectures (AVX2/SSE + FMA) are fused by xsimd itself.
-inline V fmadd(const V& a, const V& b, const V& c) {
-#if defined(__AVX512F__)
-  if constexpr (VS == 16) return V(_mm512_fmadd_ps(a, b, c));
-#endif
-  return xsimd::fma(a, b, c);
-}
+using detail::fmadd;
 
 inline V load(const float* p) { return V::load_aligned(p); }
 inline void store(float* p, const V& v) { v.store_aligned(p); }
@@ -209,7 +198,7 @@ void wgrad_block(const WGrad& s, const float* g, const float* in, int o0, int i,
     for (int j = 0; j < KB; ++j) {
       V t = acc[b][j][0];
       for (int v = 1; v < NV; ++v) t += acc[b][j][v];
-      dw[(std::ptrdiff_t(o0 + b) * s.in_ch + i) * kk + ky * s.k + kx0 + j] = xsimd::hadd(t);
+      dw[(std::ptrdiff_t(o0 + b) * s.in_ch + i) * kk + ky * s.k + kx0 + j] = detail::hsum(t);
     }
 }
 
@@ -488,7 +477,7 @@ void bias_act(float* out, int channels, std::int64_t plane, std::int64_t ld, con
 }
 
 void channel_sums(const float* g, int channels, std::int64_t plane, float* db) {
-  for (int c = 0; c < channels; ++c) db[c] = xsimd::hadd(lane_sum(g + c * plane, plane));
+  for (int c = 0; c < channels; ++c) db[c] = detail::hsum(lane_sum(g + c * plane, plane));
 }
 
 void relu_forward(const float* in, float* out, std::int64_t count) {
@@ -594,4 +583,4 @@ void softmax_cross_entropy(const float* logits, int classes, const int* labels, 
   }
 }
 
-}  // namespace scratchcnn::fast::kernels
+}  // namespace scratchcnn::fast::SCRATCHCNN_ISA_NS
