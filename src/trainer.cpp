@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 
 #include "scratchcnn/error.hpp"
@@ -71,6 +72,8 @@ std::vector<EpochMetrics> train(Network& net, const data::Dataset& train_set,
   if (!std::isfinite(opt.lr)) throw Error("learning rate must be finite");
   if (!std::isfinite(opt.momentum) || !std::isfinite(opt.weight_decay))
     throw Error("momentum and weight decay must be finite");
+  if (!(opt.max_loss >= 0) || std::isinf(opt.max_loss))
+    throw Error("the divergence limit max_loss must be finite and not negative");
   const Sgd sgd{opt.lr, opt.momentum, opt.weight_decay};
 
   using Clock = std::chrono::steady_clock;
@@ -95,11 +98,20 @@ std::vector<EpochMetrics> train(Network& net, const data::Dataset& train_set,
         labels[s] = train_set.labels[idx];
       }
       StepResult r;
+      const auto where = [&] {
+        return "training stopped at epoch " + std::to_string(epoch) + ", batch " +
+               std::to_string(b + 1) + " of " + std::to_string(batches) + ": ";
+      };
       try {
         r = net.sgd_step(Batch{images.data(), labels.data(), m}, sgd);
       } catch (const Error& e) {
-        throw Error("training stopped at epoch " + std::to_string(epoch) + ", batch " +
-                    std::to_string(b + 1) + " of " + std::to_string(batches) + ": " + e.what());
+        throw Error(where() + e.what());
+      }
+      if (opt.max_loss > 0 && r.loss > opt.max_loss) {
+        char b1[64];
+        std::snprintf(b1, sizeof b1, "%.6g exceeds the divergence limit %.6g", r.loss, opt.max_loss);
+        throw Error(where() + "the batch's mean loss " + b1 +
+                    " (the run is diverging: lower the learning rate)");
       }
       loss_sum += r.loss * m;
       correct += r.correct;

@@ -19,6 +19,11 @@ struct TrainOptions {
   // Epoch e always visits epoch_order(n, seed, e), so a run resumed after epoch k trains exactly
   // what an uninterrupted run trains in epochs k+1..epochs.
   int first_epoch = 1;
+  // Divergence guard. > 0: a batch whose mean loss exceeds it stops training with an Error
+  // naming the epoch and batch (a diverging run: a learning rate too large can drive the loss far
+  // above chance, ln(classes), while it stays finite). 0: only a NaN or infinite loss stops it.
+  // Not saved in checkpoints: it changes no result of a run that finishes.
+  double max_loss = 0;
 };
 
 struct EpochMetrics {
@@ -56,7 +61,9 @@ double evaluate(Network& net, const data::Dataset& d, int batch = 256);
 // partial batch is used, not dropped), then measures test accuracy. Returns the metrics of the
 // epochs it trained.
 // A NaN or infinite loss stops training with an Error naming the epoch and batch; the network keeps
-// the parameters from before that step.
+// the parameters from before that step. So does a loss above opt.max_loss (when > 0), after
+// that step: the network then holds the step's parameters. Callers that write files per epoch
+// (checkpoints) are never called for the epoch that stopped.
 std::vector<EpochMetrics> train(Network& net, const data::Dataset& train_set,
                                 const data::Dataset& test_set, const TrainOptions& opt,
                                 const StepCallback& on_step = {},

@@ -72,6 +72,9 @@ training (defaults per model: seed and model text | lenet5):
                    The update per parameter: g = mean gradient + X * w; v = momentum * v + g;
                    w = w - lr * v (w = w - lr * g when momentum is 0)
   --seed N         seed for initial weights, shuffling and the data split (default 1)
+  --max-loss X     divergence guard: stop with an error (naming the epoch and batch) when a
+                   batch's mean loss exceeds X; default 10 * ln(classes) (23.0 for 10 classes), 0
+                   = stop only on a NaN or infinite loss. Checkpoints already written stay as they are
   --threads N      OpenMP threads for the fast path (default: all cores, or OMP_NUM_THREADS)
 )TXT";
 
@@ -232,7 +235,8 @@ struct Setup {
 
 const std::set<std::string> kTrainValued = {"--model",    "--input",        "--init", "--data",
                                             "--epochs",   "--batch",        "--lr",   "--seed",
-                                            "--threads",  "--momentum",     "--weight-decay"};
+                                            "--threads",  "--momentum",     "--weight-decay",
+                                            "--max-loss"};
 
 std::string fmt_g(double v) {
   char b[64];
@@ -282,6 +286,7 @@ Setup read_setup(const Args& a, const Checkpoint* resume = nullptr,
   const float momentum = static_cast<float>(a.real("--momentum", 0, 0.0, 1.0));
   const float decay = static_cast<float>(a.real("--weight-decay", 0, 0.0, 1.0));
   const std::uint64_t seed = a.seed("--seed", 1);
+  const double max_loss = a.real("--max-loss", 0, 0.0, 1e30);
   s.threads = read_threads(a);
 
   if (resume) {
@@ -332,6 +337,7 @@ Setup read_setup(const Args& a, const Checkpoint* resume = nullptr,
     s.resumed.options = s.opt;
     s.resumed.velocity = Parameters::zeros(s.spec);
   }
+  s.opt.max_loss = a.has("--max-loss") ? max_loss : 10.0 * std::log(double(s.spec.classes()));
   s.split = data::load_data_dir(a.str("--data", defaults_for(s.model_name).data), s.opt.seed);
   check_data_fits(s.spec, s.split.train);
   check_data_fits(s.spec, s.split.test);
