@@ -19,6 +19,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "bench_env.hpp"
 #include "scratchcnn/fast/isa.hpp"
 #include "scratchcnn/fast/layer.hpp"
 #include "scratchcnn/fast/peak.hpp"
@@ -70,7 +71,9 @@ std::vector<Case> cases() {
   const ModelSpec sig = parse_model("flatten dense(400,120) sigmoid dense(120,10)", Shape{1, 20, 20});
   c.push_back({"sigmoid120", sig.layers[2], sig.info[2], 128, 128, {1}});
   const ModelSpec big = parse_model("conv(32,64,k=3,pad=1) flatten dense(50176,10)", Shape{32, 28, 28});
-  c.push_back({"conv32x64_28", big.layers[0], big.info[0], 64, 1, {1, 2}});
+  c.push_back({"conv32x64_28", big.layers[0], big.info[0],
+               scratchcnn::bench::env_int("SCRATCHCNN_BENCH_BATCH", 64, 1, 1 << 16), 1,
+               scratchcnn::bench::env_threads({1, 2})});
   return c;
 }
 

@@ -4,7 +4,8 @@
 //   BM_<path>/seed/epoch[/threads:<t>]          one epoch of 3,823 samples (the optdigits training
 //                                               set's size) in batches of 128, the last one 111
 //   BM_<path>/<model>/predict[/threads:<t>]     Network::predict on 128 samples
-// models: seed (1x8x8) and lenet5 (1x28x28). The fast path runs at 1 and 2 OpenMP threads
+// models: seed (1x8x8) and lenet5 (1x28x28). The fast path runs at 1 and 2 OpenMP threads (other
+// counts and the batch size: bench_env.hpp)
 // (omp_set_num_threads before the network is built), so every benchmark uses real time.
 // Counters: items_per_second (images), GFLOP/s (ModelSpec::train_flops or forward_flops per image,
 // the figures `scratchcnn info` prints) and peak_fraction = GFLOP/s / (threads x one-core peak).
@@ -23,6 +24,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "bench_env.hpp"
 #include "scratchcnn/fast/isa.hpp"
 #include "scratchcnn/fast/network.hpp"
 #include "scratchcnn/fast/peak.hpp"
@@ -36,7 +38,7 @@ using namespace scratchcnn;
 
 double g_peak_gflops = 0.0;
 
-constexpr int kBatch = 128;
+int g_batch = 128;  // SCRATCHCNN_BENCH_BATCH (bench_env.hpp)
 constexpr float kLearningRate = 0.1f;
 constexpr int kSeedSamples = 3823;
 constexpr int kLenetSamples = 4096;  // 32 batches; enough to keep a step from seeing one batch only
@@ -87,14 +89,14 @@ std::unique_ptr<scratchcnn::Network> build(Path path, const ModelSpec& spec) {
 class Feeder {
  public:
   explicit Feeder(const Data& d) : d_(d) {
-    images_.resize(std::size_t(kBatch) * d.features);
-    labels_.resize(kBatch);
+    images_.resize(std::size_t(g_batch) * d.features);
+    labels_.resize(g_batch);
   }
-  int batches_per_epoch() const { return (d_.n + kBatch - 1) / kBatch; }
+  int batches_per_epoch() const { return (d_.n + g_batch - 1) / g_batch; }
   // The next batch; the epoch's order is drawn when it starts.
   Batch next() {
     if (pos_ == 0) order_ = epoch_order(d_.n, kInitSeed, ++epoch_);
-    const int m = std::min(kBatch, d_.n - pos_);
+    const int m = std::min(g_batch, d_.n - pos_);
     for (int i = 0; i < m; ++i) {
       const int s = order_[std::size_t(pos_ + i)];
       std::copy_n(d_.images.begin() + std::ptrdiff_t(s) * d_.features, d_.features,
@@ -174,16 +176,16 @@ void bm_epoch(benchmark::State& state, Path path, const std::string& model, int 
 void bm_predict(benchmark::State& state, Path path, const std::string& model, int threads) {
   omp_set_num_threads(threads);
   const ModelSpec spec = model_from_name(model);
-  const Data d = synthesize(spec, kBatch);
+  const Data d = synthesize(spec, g_batch);
   auto net = build(path, spec);
-  std::vector<float> logits(std::size_t(kBatch) * spec.classes());
-  net->predict(d.images.data(), kBatch, logits.data());
+  std::vector<float> logits(std::size_t(g_batch) * spec.classes());
+  net->predict(d.images.data(), g_batch, logits.data());
   for (auto _ : state) {
-    net->predict(d.images.data(), kBatch, logits.data());
+    net->predict(d.images.data(), g_batch, logits.data());
     benchmark::DoNotOptimize(logits.data());
     benchmark::ClobberMemory();
   }
-  set_counters(state, kBatch, double(spec.forward_flops()), threads);
+  set_counters(state, g_batch, double(spec.forward_flops()), threads);
 }
 
 using BenchFn = void (*)(benchmark::State&, Path, const std::string&, int);
@@ -193,7 +195,7 @@ void add(const std::string& what, BenchFn fn, const std::string& model) {
                                [fn, model](benchmark::State& s) { fn(s, Path::Reference, model, 1); })
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
-  for (int t : {1, 2})
+  for (int t : scratchcnn::bench::env_threads({1, 2}))
     benchmark::RegisterBenchmark(("BM_Fast/" + model + "/" + what + "/threads:" + std::to_string(t)).c_str(),
                                  [fn, model, t](benchmark::State& s) { fn(s, Path::Fast, model, t); })
         ->Unit(benchmark::kMillisecond)
@@ -203,6 +205,7 @@ void add(const std::string& what, BenchFn fn, const std::string& model) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  g_batch = scratchcnn::bench::env_int("SCRATCHCNN_BENCH_BATCH", 128, 1, 1 << 16);
   g_peak_gflops = fast::measure_fma_peak_gflops(0.3);
   for (const char* model : {"seed", "lenet5"}) {
     add("train_step", bm_train_step, model);
@@ -212,7 +215,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::AddCustomContext("fma_peak_gflops_one_core", std::to_string(g_peak_gflops));
-  benchmark::AddCustomContext("batch", std::to_string(kBatch));
+  benchmark::AddCustomContext("batch", std::to_string(g_batch));
   benchmark::AddCustomContext("seed_train_flops_per_image", std::to_string(model_from_name("seed").train_flops()));
   benchmark::AddCustomContext("lenet5_train_flops_per_image",
                               std::to_string(model_from_name("lenet5").train_flops()));

@@ -8,7 +8,9 @@
 #   options: --no-setup  --no-build  --profile (perf sampling profiles of the floor cases)
 #            --repetitions N (default 5)  --min-time SECONDS (per benchmark run, default 0.1)
 #            --results DIR (default $build/bench-results, or $build/bench-quick with --quick)
-#            --no-pytorch  --no-report
+#            --no-pytorch  --no-report  --no-isa (skip the instruction-set comparison)
+# A full run also compares the instruction-set levels (SCRATCHCNN_ISA=avx512f, avx2, sse4.2 on the
+# default dispatched build) with a -DSCRATCHCNN_NATIVE=ON build (in $build-native) on a few cases.
 # OpenBLAS and PyTorch run with OPENBLAS_NUM_THREADS=1 and with OPENBLAS_CORETYPE and
 # OPENBLAS_L2_SIZE unset for their commands only (docs baselines.md).
 set -euo pipefail
@@ -16,7 +18,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 build="${SCRATCHCNN_BUILD_DIR:-$repo/build}"
 
-quick=0 setup=1 do_build=1 profile=0 pytorch=1 report=1 reps=5 min_time=0.1 results=""
+quick=0 setup=1 do_build=1 profile=0 pytorch=1 report=1 isa=1 reps=5 min_time=0.1 results=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -25,10 +27,11 @@ while [[ $# -gt 0 ]]; do
     --profile) profile=1 ;;
     --no-pytorch) pytorch=0 ;;
     --no-report) report=0 ;;
+    --no-isa) isa=0 ;;
     --repetitions) reps="$2"; shift ;;
     --min-time) min_time="$2"; shift ;;
     --results) results="$2"; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -99,6 +102,32 @@ for src in bench/bench_*.cpp; do
   run_bench "$name"
 done
 
+# Instruction-set levels: the dispatched build at each level this CPU runs, then the native build,
+# one after the other on the same cases (names in the JSON file: isa_<level>_<binary>.json).
+if [[ $isa -eq 1 && $quick -eq 0 ]]; then
+  nbuild="$build-native"
+  echo "bench.sh: building the -DSCRATCHCNN_NATIVE=ON comparison build in $nbuild" >&2
+  cmake -S "$repo" -B "$nbuild" -DCMAKE_BUILD_TYPE=Release -DSCRATCHCNN_NATIVE=ON \
+    -DSCRATCHCNN_BUILD_TESTS=OFF >/dev/null
+  cmake --build "$nbuild" -j "$(nproc)" --target bench_train bench_layers bench_gemm >/dev/null
+  isa_cases=("bench_train:BM_Fast/(seed|lenet5)/(train_step|predict)/threads:1/"
+             "bench_layers:BM_Fast/conv32x64_28/direct/.*/threads:1/"
+             "bench_gemm:BM_Fast/square512/")
+  levels=$("$build/scratchcnn" info | sed -n 's/.*this CPU runs: \([^)]*\)).*/\1/p' | tr -d ,)
+  for case in "${isa_cases[@]}"; do
+    bin=${case%%:*} filter=${case#*:}
+    for level in $levels native; do
+      exe="$build/bench/$bin" envs=(env SCRATCHCNN_ISA="$level")
+      [[ $level == native ]] && exe="$nbuild/bench/$bin" envs=(env -u SCRATCHCNN_ISA)
+      echo "bench.sh: $bin at $level" >&2
+      "${envs[@]}" "${baseline_env[@]}" "$exe" --benchmark_filter="$filter" \
+        --benchmark_out="$results/isa_${level}_${bin#bench_}.json" --benchmark_out_format=json \
+        --benchmark_repetitions="$reps" --benchmark_min_time="$min_time" \
+        --benchmark_display_aggregates_only=true >"$results/isa_${level}_${bin#bench_}.log" 2>&1
+    done
+  done
+fi
+
 if [[ $pytorch -eq 1 ]]; then
   if "$py" -c 'import torch' 2>/dev/null; then
     echo "bench.sh: scripts/bench_pytorch.py" >&2
@@ -167,7 +196,7 @@ cache = {}
 try:
     with open(os.path.join(build, "CMakeCache.txt")) as f:
         for line in f:
-            m = re.match(r"(CMAKE_CXX_COMPILER|CMAKE_BUILD_TYPE|CMAKE_CXX_FLAGS_RELEASE|CMAKE_CXX_FLAGS):\w+=(.*)", line)
+            m = re.match(r"(CMAKE_CXX_COMPILER|CMAKE_BUILD_TYPE|CMAKE_CXX_FLAGS_RELEASE|CMAKE_CXX_FLAGS|SCRATCHCNN_NATIVE):\w+=(.*)", line)
             if m:
                 cache[m.group(1)] = m.group(2).strip()
 except OSError:
@@ -177,8 +206,11 @@ try:
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
 except (OSError, IndexError):
     version = compiler
+native = cache.get("SCRATCHCNN_NATIVE", "OFF").upper() in ("ON", "1", "TRUE", "YES")
+kernels = ("kernels: -march=native" if native else
+           "kernels: one copy per level, -mavx512f -mavx2 -mfma / -mavx2 -mfma / -msse4.2")
 flags = " ".join(x for x in [cache.get("CMAKE_CXX_FLAGS", ""), cache.get("CMAKE_CXX_FLAGS_RELEASE", ""),
-                             "-std=c++20 -march=native -ffp-contract=off"] if x)
+                             "-std=c++20 -ffp-contract=off;", kernels] if x)
 json.dump({"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(), "compiler": version,
            "build_type": cache.get("CMAKE_BUILD_TYPE", ""), "flags": flags,
            "load_before": before, "load_after": after, "seconds": int(secs),

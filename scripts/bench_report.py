@@ -355,7 +355,7 @@ def main():
     w(f"| cores (OpenMP threads available) | {machine.get('cores', 'n/a')} |")
     w(f"| compiler | {machine.get('compiler', 'n/a')} |")
     w(f"| flags | `{machine.get('flags', 'n/a')}` ({machine.get('build_type', '')}) |")
-    w(f"| GEMM instruction set | {gemm_ctx.get('gemm_isa', 'n/a')} |")
+    w(f"| fast kernels (instruction-set level) | {gemm_ctx.get('isa', gemm_ctx.get('gemm_isa', 'n/a'))} |")
     if gemm_ctx.get("openblas_core"):
         w(f"| OpenBLAS | {gemm_ctx.get('openblas_config', '')}, core {gemm_ctx['openblas_core']} |")
     if pytorch:
@@ -599,6 +599,53 @@ def main():
               f"{pct(run.med('peak_fraction'))} | {fmt(ob.med('GFLOP/s')) if ob else 'n/a'} | {fmt_ratio(r)} |")
         w("")
         w("![gemm](img/gemm.png)\n")
+
+    # Instruction-set levels.
+    isa_runs = {}
+    for path in sorted(glob.glob(os.path.join(res, "isa_*_*.json"))):
+        level, _, binary = os.path.basename(path)[len("isa_"):-len(".json")].rpartition("_")
+        runs, _ = load_bench(path)
+        for name, run in runs.items():
+            isa_runs.setdefault(name, {})[level] = run
+    if isa_runs:
+        levels = []
+        for per in isa_runs.values():
+            for lv in per:
+                if lv not in levels:
+                    levels.append(lv)
+        order = ["avx512f", "avx2", "sse4.2", "native"]
+        levels.sort(key=lambda lv: order.index(lv) if lv in order else len(order))
+        dispatched = [lv for lv in levels if lv != "native"]
+        best = dispatched[0] if dispatched else None
+        w("## Instruction-set levels: one portable library vs a native build\n")
+        w("The default build compiles the kernels once per level and picks one at run time (README, *Supported "
+          "CPUs*). Here the same binaries run with `SCRATCHCNN_ISA` set to each level this CPU supports, then a "
+          "`-DSCRATCHCNN_NATIVE=ON` build (kernels compiled once with `-march=native`), one after the other on the "
+          "same cases, one thread. Times in ms (GEMM: GFLOP/s); the last column is native time / dispatched "
+          f"`{best}` time (1.00 = equally fast; below 1 the native build is faster).\n")
+        w("| Case | " + " | ".join(f"`{lv}`" for lv in levels) + f" | native / `{best}` |")
+        w("|---|" + "---|" * (len(levels) + 1))
+        worst = []
+        for name, per in isa_runs.items():
+            cells = []
+            for lv in levels:
+                run = per.get(lv)
+                if not run:
+                    cells.append("n/a")
+                elif "GFLOP/s" in run.rows[0] and "square" in name:
+                    cells.append(fmt_spread(run.med("GFLOP/s"), run.lo("GFLOP/s"), run.hi("GFLOP/s")))
+                else:
+                    cells.append(ms(run))
+            nat, disp = per.get("native"), per.get(best)
+            r = time_ratio(nat, disp)  # native time / dispatched time, with its spread
+            if r[0] is not None:
+                worst.append(r[0])
+            w(f"| {name[len('BM_Fast/'):] if name.startswith('BM_Fast/') else name} | " + " | ".join(cells) +
+              f" | {fmt_ratio(r, '')} |")
+        w("")
+        if worst:
+            w(f"Native time / dispatched `{best}` time, medians: {min(worst):.2f} to {max(worst):.2f} over "
+              f"{len(worst)} cases.\n")
 
     # Layers.
     if layers:

@@ -37,7 +37,20 @@ cmake --build "$prefix/example" >/dev/null
 data_dir=$(scripts/data.sh)
 rows="$data_dir/optdigits.tes"
 [[ -f "$rows" ]] || rows="$data_dir/digits.csv.gz"
-"$prefix/example/classify" "$prefix/p.bin" "$rows" >/dev/null
+for f in bin/scratchcnn bin/bench_train bin/bench_gemm lib/libscratchcnn.a \
+         include/scratchcnn/fast/isa.hpp lib/cmake/scratchcnn/scratchcnnConfig.cmake \
+         lib/cmake/scratchcnn/scratchcnnConfigVersion.cmake; do
+  [[ -e "$prefix/install/$f" ]] || { echo "test.sh: the install lacks $f" >&2; exit 1; }
+done
+# The consumer's copy of the static library dispatches like ours: the same labels at every level
+# this CPU runs.
+"$prefix/example/classify" "$prefix/p.bin" "$rows" >"$prefix/labels.auto"
+for level in $("$build/scratchcnn" info | sed -n 's/.*this CPU runs: \([^)]*\)).*/\1/p' | tr -d ,); do
+  SCRATCHCNN_ISA=$level "$prefix/example/classify" "$prefix/p.bin" "$rows" >"$prefix/labels.$level"
+  cmp -s "$prefix/labels.auto" "$prefix/labels.$level" ||
+    { echo "test.sh: examples/classify labels differ at SCRATCHCNN_ISA=$level" >&2; exit 1; }
+  echo "examples/classify at SCRATCHCNN_ISA=$level: same labels as auto"
+done
 
 echo "== the test suite under AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake --preset asan -DSCRATCHCNN_WERROR=ON >/dev/null

@@ -198,3 +198,20 @@ TEST(Cli, LearningRate100StopsAtTheDivergenceLimitAndKeepsTheLastGoodCheckpoint)
     EXPECT_EQ(r.code, 0) << r.err;
   }
 }
+
+TEST(Cli, CompareJudgesEpochSyncedParityAndWritesEveryKey) {
+  const std::string data = tiny_data();
+  const std::string out = test::temp_dir("cli-compare");
+  const CliResult r = cli("compare --data " + data + " --epochs 3 --batch 8 --json " + out + "/c.json");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_TRUE(has(r.out, "parity: OK (epoch-synced")) << r.out;
+  EXPECT_TRUE(has(r.out, "free-running: max relative loss difference")) << r.out;
+  const std::string json = slurp(out + "/c.json");
+  for (const char* key :
+       {"\"epochs\": 3", "\"loss_reference\"", "\"loss_fast\"", "\"test_accuracy_reference\"",
+        "\"test_accuracy_fast\"", "\"loss_fast_synced\"", "\"test_accuracy_fast_synced\"",
+        "\"max_loss_rel_diff\"", "\"max_test_accuracy_diff\"", "\"max_loss_rel_diff_free_running\"",
+        "\"final_test_accuracy_diff_free_running\"", "\"max_param_abs_diff_free_running\"",
+        "\"seconds_reference\"", "\"seconds_fast\"", "\"speedup\"", "\"isa\""})
+    EXPECT_TRUE(has(json, key)) << key << "\n" << json;
+}

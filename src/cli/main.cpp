@@ -580,8 +580,13 @@ int cmd_compare(const std::vector<std::string>& argv) {
 
   std::vector<double> lr_, lf, ls, ar, af, as;
   double sr = 0, sf = 0, max_rel = 0, max_rel_free = 0, max_acc_gap = 0;
-  std::cout << "epoch   loss_reference   loss_fast  rel_diff   synced: loss_fast  rel_diff   "
-               "test_acc_ref  test_acc_fast  synced: test_acc_fast\n";
+  {
+    char head[512];
+    std::snprintf(head, sizeof head, "%5s %16s %11s %9s %17s %9s %14s %14s %16s\n", "epoch",
+                  "loss_reference", "loss_fast", "rel_diff", "loss_fast_synced", "rel_diff",
+                  "test_acc_ref", "test_acc_fast", "test_acc_synced");
+    std::cout << "(fast: free-running; synced: each epoch from the reference's state)\n" << head;
+  }
   for (std::size_t i = 0; i < hr.size(); ++i) {
     const double denom = std::max(std::abs(hr[i].loss), 1e-30);
     const double rel_free = std::abs(hr[i].loss - hf[i].loss) / denom;
@@ -598,7 +603,7 @@ int cmd_compare(const std::vector<std::string>& argv) {
     sr += hr[i].seconds;
     sf += hf[i].seconds;
     char line[256];
-    std::snprintf(line, sizeof line, "%5d %16.6f %11.6f %9.2e %19.6f %9.2e %14.4f %14.4f %22.4f\n",
+    std::snprintf(line, sizeof line, "%5d %16.6f %11.6f %9.2e %17.6f %9.2e %14.4f %14.4f %16.4f\n",
                   hr[i].epoch, hr[i].loss, hf[i].loss, rel_free, hs[i].loss, rel,
                   hr[i].test_accuracy, hf[i].test_accuracy, hs[i].test_accuracy);
     std::cout << line;

@@ -32,7 +32,7 @@ void set_isa(const std::string& level);
 
 struct IsaInfo {
   std::string level;       // "avx512f", "avx2", "sse4.2", "native"
-  std::string xsimd_arch;  // the xsimd architecture of that build: "avx512f", "fma3<avx2>", ...
+  std::string xsimd_arch;  // the xsimd architecture of that build: "avx512f", "fma3+avx2", "sse4.2"
   int vector_floats = 0;   // floats per SIMD register
   bool fused_fma = false;  // true when every multiply-add is rounded once (hardware FMA)
   std::string chosen_by;   // "SCRATCHCNN_ISA", "set_isa" or "xsimd::dispatch"

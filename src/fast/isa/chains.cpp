@@ -1,9 +1,9 @@
 // Independent FMA chains for the FP32 peak probe (peak.hpp), on the same xsimd architecture and
 // flags as the GEMM kernels of this level, so peak fractions compare like with like.
-#include <xsimd/xsimd.hpp>
+// First: it silences a g++ 12 false positive inside the intrinsics headers it includes.
+#include "simd.hpp"  // xsimd
 
 #include "dispatch.hpp"
-#include "simd.hpp"
 
 namespace scratchcnn::fast::SCRATCHCNN_ISA_NS {
 namespace {

@@ -14,6 +14,9 @@
 // where lane l of a chunk sums k = l, l + VW, ... with fma in k order, hadd is xsimd's fixed
 // reduction, and the last K mod VW terms follow as a scalar fma chain. Still a function of the
 // inputs and the shape only.
+// First: it silences a g++ 12 false positive inside the intrinsics headers it includes.
+#include "simd.hpp"  // xsimd
+
 #include "scratchcnn/fast/gemm.hpp"
 
 #include <algorithm>
@@ -25,10 +28,7 @@
 #include <new>
 #include <utility>
 
-#include <xsimd/xsimd.hpp>
-
 #include "dispatch.hpp"
-#include "simd.hpp"
 
 namespace scratchcnn::fast::SCRATCHCNN_ISA_NS {
 namespace {

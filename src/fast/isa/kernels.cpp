@@ -1,6 +1,9 @@
 // SIMD kernels of the fast path on one chunk; layouts and summation orders in kernels.hpp.
 // Every kernel vectorises across the kChunk samples of a chunk (layout.hpp): a "lane vector" is
 // kChunk floats, NV xsimd batches (one batch with AVX-512).
+// First: it silences a g++ 12 false positive inside the intrinsics headers it includes.
+#include "simd.hpp"  // xsimd
+
 #include "scratchcnn/fast/kernels.hpp"
 
 #include <algorithm>
@@ -10,10 +13,7 @@
 #include <limits>
 #include <utility>
 
-#include <xsimd/xsimd.hpp>
-
 #include "dispatch.hpp"
-#include "simd.hpp"
 #include "scratchcnn/fast/layout.hpp"
 
 namespace scratchcnn::fast::SCRATCHCNN_ISA_NS {
