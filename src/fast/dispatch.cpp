@@ -96,6 +96,12 @@ const Kernels& level_named(std::string_view name, const std::string& who) {
               "; or auto)");
 }
 
+#ifdef SCRATCHCNN_XSIMD_ARCHS
+constexpr const char* kAuto = "xsimd::dispatch";
+#else
+constexpr const char* kAuto = "the build's only level";
+#endif
+
 std::mutex g_mutex;
 std::atomic<const Kernels*> g_active{nullptr};
 const char* g_chosen_by = "";  // guarded by g_mutex
@@ -110,10 +116,10 @@ const Kernels& resolve() {
   if (env && *env) {
     const std::string_view name = env;
     k = &level_named(name, "SCRATCHCNN_ISA=" + std::string(env));
-    g_chosen_by = name == "auto" ? "xsimd::dispatch" : "SCRATCHCNN_ISA";
+    g_chosen_by = name == "auto" ? kAuto : "SCRATCHCNN_ISA";
   } else {
     k = &best_level();
-    g_chosen_by = "xsimd::dispatch";
+    g_chosen_by = kAuto;
   }
   g_active.store(k, std::memory_order_release);
   return *k;
@@ -142,7 +148,7 @@ void set_isa(const std::string& level) {
   const Kernels& k = level_named(level, "set_isa(\"" + level + "\")");
   std::lock_guard<std::mutex> lock(g_mutex);
   g_active.store(&k, std::memory_order_release);
-  g_chosen_by = level == "auto" ? "xsimd::dispatch" : "set_isa";
+  g_chosen_by = level == "auto" ? kAuto : "set_isa";
 }
 
 IsaInfo isa_info() {

@@ -35,7 +35,8 @@ struct IsaInfo {
   std::string xsimd_arch;  // the xsimd architecture of that build: "avx512f", "fma3+avx2", "sse4.2"
   int vector_floats = 0;   // floats per SIMD register
   bool fused_fma = false;  // true when every multiply-add is rounded once (hardware FMA)
-  std::string chosen_by;   // "SCRATCHCNN_ISA", "set_isa" or "xsimd::dispatch"
+  std::string chosen_by;   // "SCRATCHCNN_ISA", "set_isa", "xsimd::dispatch" (auto), or "the build's
+                           // only level" (auto in a single-level build)
 };
 // About the level in use (resolving it as active_isa() does).
 IsaInfo isa_info();
