@@ -5,9 +5,10 @@
 # Needs root or sudo only when something is missing.
 set -euo pipefail
 
-# clang, its OpenMP runtime and compiler-rt are for the fuzzers that scripts/test.sh runs.
+# clang, its OpenMP runtime and compiler-rt are for the fuzzers that scripts/test.sh runs;
+# qemu-user for its runs on emulated older CPUs (scripts/test-old-cpus.sh).
 packages=(g++ make cmake pkg-config libxsimd-dev libgtest-dev libbenchmark-dev zlib1g-dev
-          python3 python3-matplotlib ca-certificates clang libomp-dev libclang-rt-14-dev)
+          python3 python3-matplotlib ca-certificates clang libomp-dev libclang-rt-14-dev qemu-user)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(libopenblas-dev libbenchmark-tools python3-torch linux-perf)
 elif [[ $# -gt 0 ]]; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds with warnings as errors, makes sure test data is there, and
 # runs every test (GoogleTest via ctest) plus a quick pass of every benchmark binary; then builds
-# examples/ against the installed package, runs the test suite again under AddressSanitizer +
+# examples/ against the installed package, runs the fast path on emulated older CPUs (QEMU:
+# scripts/test-old-cpus.sh), runs the test suite again under AddressSanitizer +
 # UndefinedBehaviorSanitizer, and runs every fuzzer for 30 s.
 #   scripts/test.sh           everything (what CI runs)
 #   scripts/test.sh --quick   only the first part: build, ctest, benchmarks
@@ -51,6 +52,9 @@ for level in $("$build/scratchcnn" info | sed -n 's/.*this CPU runs: \([^)]*\)).
     { echo "test.sh: examples/classify labels differ at SCRATCHCNN_ISA=$level" >&2; exit 1; }
   echo "examples/classify at SCRATCHCNN_ISA=$level: same labels as auto"
 done
+
+echo "== older CPUs, emulated"
+scripts/test-old-cpus.sh
 
 echo "== the test suite under AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake --preset asan -DSCRATCHCNN_WERROR=ON >/dev/null

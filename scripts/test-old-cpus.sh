@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs the Release build (build/, or $SCRATCHCNN_BUILD_DIR) on emulated older CPUs with QEMU's
+# user-mode emulator (Debian's qemu-user), which raises an illegal-instruction fault for any
+# instruction the emulated CPU model lacks:
+#   Nehalem (SSE4.2, no AVX)       the library must choose sse4.2, and run it without one AVX
+#                                  instruction: `info`, the parity and fast-network tests, and
+#                                  `compare` on the origin data;
+#   Haswell (AVX2 + FMA, no AVX-512) the same at avx2 (QEMU 7.2 emulates no AVX-512);
+#   Core 2 (SSSE3, no SSE4.2)      the library must refuse with a clear error, not crash.
+# About 3 minutes on the 2-core development machine.
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+build="${SCRATCHCNN_BUILD_DIR:-$repo/build}"
+command -v qemu-x86_64 >/dev/null || { echo "test-old-cpus: qemu-x86_64 missing (scripts/setup.sh)" >&2; exit 1; }
+data=$(scripts/data.sh)
+fail() { echo "test-old-cpus: $*" >&2; exit 1; }
+# QEMU warns on stderr about every feature of a CPU model it does not emulate (pcid, x2apic, ...).
+exec 2> >(grep -v "TCG doesn't support requested feature" >&2)
+
+run_cpu() {  # qemu cpu model, expected level, gtest filter for test_parity
+  local cpu=$1 level=$2 filter=$3 q=(qemu-x86_64 -cpu "$1")
+  echo "== $cpu: expects the $level kernels"
+  local info
+  info=$("${q[@]}" "$build/scratchcnn" info 2>/dev/null | grep '^fast kernels:') || fail "$cpu: info failed"
+  echo "$info"
+  [[ $info == "fast kernels: $level ("* ]] || fail "$cpu: expected the $level level"
+  for t in test_fast_kernels test_fast_network; do
+    "${q[@]}" "$build/tests/$t" --gtest_brief=1 >/dev/null || fail "$cpu: $t failed"
+    echo "$t: passed"
+  done
+  "${q[@]}" "$build/tests/test_parity" --gtest_brief=1 --gtest_filter="$filter" >/dev/null ||
+    fail "$cpu: test_parity failed"
+  echo "test_parity ($filter): passed"
+  "${q[@]}" "$build/scratchcnn" compare --data "$data" --epochs 2 2>/dev/null | tail -1 |
+    grep -q '^parity: OK' || fail "$cpu: compare failed"
+  echo "compare --epochs 2: parity OK"
+}
+run_cpu Nehalem-v1 sse4.2 '*'
+run_cpu Haswell-v4 avx2 '*/avx2'
+
+echo "== core2duo: no level it can run"
+set +e
+err=$(qemu-x86_64 -cpu core2duo "$build/scratchcnn" info 2>&1 >/dev/null)
+rc=$?
+set -e
+echo "$err"
+[[ $rc == 1 && $err == *"this CPU runs none of the instruction-set levels"* ]] ||
+  fail "core2duo: expected exit 1 and a clear error, got $rc"
+echo "test-old-cpus: passed"
