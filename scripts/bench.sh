@@ -31,7 +31,7 @@ while [[ $# -gt 0 ]]; do
     --repetitions) reps="$2"; shift ;;
     --min-time) min_time="$2"; shift ;;
     --results) results="$2"; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift

@@ -21,7 +21,7 @@ while [[ $# -gt 0 ]]; do
     --threads) threads="$2"; shift ;;
     --no-build) do_build=0 ;;
     --results) results="$2"; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "scaling.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
