@@ -6,7 +6,8 @@
 #                                  instruction: `info`, the parity and fast-network tests, and
 #                                  `compare` on the origin data;
 #   Haswell (AVX2 + FMA, no AVX-512) the same at avx2 (QEMU 7.2 emulates no AVX-512);
-#   Core 2 (SSSE3, no SSE4.2)      the library must refuse with a clear error, not crash.
+#   Core 2 (SSSE3, no SSE4.2)      the library must refuse with a clear error, not crash;
+#   and SCRATCHCNN_ISA=avx512f on the Haswell must be refused by name.
 # About 3 minutes on the 2-core development machine.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -38,6 +39,15 @@ run_cpu() {  # qemu cpu model, expected level, gtest filter for test_parity
 }
 run_cpu Nehalem-v1 sse4.2 '*'
 run_cpu Haswell-v4 avx2 '*/avx2'
+
+echo "== Haswell-v4, SCRATCHCNN_ISA=avx512f: a level the CPU lacks"
+set +e
+err=$(SCRATCHCNN_ISA=avx512f qemu-x86_64 -cpu Haswell-v4 "$build/scratchcnn" info 2>&1 >/dev/null)
+rc=$?
+set -e
+echo "$err"
+[[ $rc == 1 && $err == *"SCRATCHCNN_ISA=avx512f: this CPU cannot run the avx512f kernels (it runs: avx2, sse4.2"* ]] ||
+  fail "Haswell-v4: expected exit 1 and a clear error for SCRATCHCNN_ISA=avx512f, got $rc"
 
 echo "== core2duo: no level it can run"
 set +e

@@ -193,7 +193,8 @@ TEST(IsaCli, LevelTheCpuLacksIsRefused) {
   for (const auto& l : fast::compiled_isas())
     if (!contains(fast::supported_isas(), l)) missing = l;
   if (missing.empty())
-    GTEST_SKIP() << "this CPU runs every compiled level (" << fast::isa_summary() << ")";
+    GTEST_SKIP() << "this CPU runs every compiled level (" << fast::isa_summary()
+                 << "); scripts/test-old-cpus.sh checks the refusal on an emulated Haswell";
   EnvVar env("SCRATCHCNN_ISA", missing.c_str());
   const CliResult r = cli("info");
   EXPECT_EQ(r.code, 1);
