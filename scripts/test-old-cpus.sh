@@ -45,7 +45,7 @@ set +e
 err=$(SCRATCHCNN_ISA=avx512f qemu-x86_64 -cpu Haswell-v4 "$build/scratchcnn" info 2>&1 >/dev/null)
 rc=$?
 set -e
-echo "$err"
+grep -v "TCG doesn.t support" <<<"$err" || true
 [[ $rc == 1 && $err == *"SCRATCHCNN_ISA=avx512f: this CPU cannot run the avx512f kernels (it runs: avx2, sse4.2"* ]] ||
   fail "Haswell-v4: expected exit 1 and a clear error for SCRATCHCNN_ISA=avx512f, got $rc"
 
@@ -54,7 +54,7 @@ set +e
 err=$(qemu-x86_64 -cpu core2duo "$build/scratchcnn" info 2>&1 >/dev/null)
 rc=$?
 set -e
-echo "$err"
+grep -v "TCG doesn.t support" <<<"$err" || true
 [[ $rc == 1 && $err == *"this CPU runs none of the instruction-set levels"* ]] ||
   fail "core2duo: expected exit 1 and a clear error, got $rc"
 echo "test-old-cpus: passed"
