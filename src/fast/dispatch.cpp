@@ -165,14 +165,9 @@ IsaInfo isa_info() {
 
 std::string isa_summary() {
   const IsaInfo i = isa_info();
-  auto list = [](const std::vector<std::string>& v) {
-    std::string s;
-    for (const std::string& x : v) s += (s.empty() ? "" : ", ") + x;
-    return s.empty() ? std::string("none") : s;
-  };
   return i.level + " (xsimd " + i.xsimd_arch + ", " + std::to_string(i.vector_floats) + " floats, " +
          (i.fused_fma ? "fused FMA" : "multiply then add") + "; chosen by " + i.chosen_by +
-         "; compiled: " + list(compiled_isas()) + "; this CPU runs: " + list(supported_isas()) + ")";
+         "; compiled: " + join(any) + "; this CPU runs: " + join(cpu_runs) + ")";
 }
 
 // ---- the public free functions: the active level's entry points --------------------------------
