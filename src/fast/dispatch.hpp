@@ -11,8 +11,11 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <memory>
+
 #include "scratchcnn/fast/gemm.hpp"
 #include "scratchcnn/fast/kernels.hpp"
+#include "scratchcnn/fast/layer.hpp"
 
 // X(return type, name, (parameters), (arguments)) for every entry point of namespace
 // scratchcnn::fast::kernels (documented in kernels.hpp) ...
@@ -91,6 +94,12 @@ struct Kernels {
 // The table of the level in use (isa.hpp: SCRATCHCNN_ISA, set_isa, else the best one the CPU runs).
 // Throws Error when SCRATCHCNN_ISA names a level that is unknown or that this CPU cannot run.
 const Kernels& active_kernels();
+
+// make_kernel (layer.hpp) on the given level rather than the active one: a network makes all its
+// kernels with the one table it captured.
+std::unique_ptr<LayerKernel> make_kernel(const Kernels& table, const LayerSpec& spec,
+                                         const LayerInfo& info, const float* weights,
+                                         const float* bias, const KernelOptions& options);
 
 }  // namespace scratchcnn::fast
 

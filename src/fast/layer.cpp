@@ -50,7 +50,8 @@ namespace {
 // its plans and every call of one kernel (and of a network made of them) use the same level.
 class IsaKernel : public LayerKernel {
  public:
-  IsaKernel(const LayerSpec& s, const LayerInfo& i) : LayerKernel(s, i), k_(active_kernels()) {}
+  IsaKernel(const Kernels& table, const LayerSpec& s, const LayerInfo& i)
+      : LayerKernel(s, i), k_(table) {}
   const char* isa() const override { return k_.level; }
 
  protected:
@@ -75,8 +76,8 @@ struct ConvShape {
 // conv_weight_grad read in place. Both give the same bits.
 class DirectConv final : public IsaKernel {
  public:
-  DirectConv(const LayerSpec& s, const LayerInfo& i, const float* w, const float* b, bool relu)
-      : IsaKernel(s, i), c_(s, i), bias_(b), relu_(relu) {
+  DirectConv(const Kernels& table, const LayerSpec& s, const LayerInfo& i, const float* w, const float* b, bool relu)
+      : IsaKernel(table, s, i), c_(s, i), bias_(b), relu_(relu) {
     const int k = c_.k;
     in_place_in_ = !c_.pad || k_.border_in_place(std::size_t(c_.cin) * c_.h * c_.w * kChunk);
     fwd_ = {c_.cout, c_.cin, k, c_.oh, c_.ow, c_.hp, c_.wp, 0, w,
@@ -155,8 +156,8 @@ class DirectConv final : public IsaKernel {
 
 class Im2colConv final : public IsaKernel {
  public:
-  Im2colConv(const LayerSpec& s, const LayerInfo& i, const float* w, const float* b, bool relu)
-      : IsaKernel(s, i), c_(s, i), w_(w), bias_(b), relu_(relu) {
+  Im2colConv(const Kernels& table, const LayerSpec& s, const LayerInfo& i, const float* w, const float* b, bool relu)
+      : IsaKernel(table, s, i), c_(s, i), w_(w), bias_(b), relu_(relu) {
     kdim_ = c_.cin * c_.k * c_.k;
     // Output rows per tile: an im2col tile of about 64K floats stays in L2 next to the GEMM's
     // packed panels.
@@ -233,8 +234,8 @@ class Im2colConv final : public IsaKernel {
 // chunk's samples, run by the register-blocked correlation kernel as a 1x1 convolution.
 class Dense final : public IsaKernel {
  public:
-  Dense(const LayerSpec& s, const LayerInfo& i, const float* w, const float* b, bool relu)
-      : IsaKernel(s, i), bias_(b), relu_(relu) {
+  Dense(const Kernels& table, const LayerSpec& s, const LayerInfo& i, const float* w, const float* b, bool relu)
+      : IsaKernel(table, s, i), bias_(b), relu_(relu) {
     const int nin = s.in, nout = s.out;
     fwd_ = {nout, nin, 1, 1, 1, 1, 1, 0, w, nin, 1, 0, 0};
     bwd_ = {nin, nout, 1, 1, 1, 1, 1, 0, w, 1, nin, 0, 0};
@@ -312,6 +313,12 @@ class Flatten final : public IsaKernel {
 std::unique_ptr<LayerKernel> make_kernel(const LayerSpec& spec, const LayerInfo& info,
                                          const float* weights, const float* bias,
                                          const KernelOptions& options) {
+  return make_kernel(active_kernels(), spec, info, weights, bias, options);
+}
+
+std::unique_ptr<LayerKernel> make_kernel(const Kernels& table, const LayerSpec& spec,
+                                         const LayerInfo& info, const float* weights,
+                                         const float* bias, const KernelOptions& options) {
   if (options.fuse_relu && !spec.has_params())
     throw Error("fast: a ReLU can only be fused into a conv or dense layer, not " + spec.text());
   switch (spec.kind) {
@@ -319,15 +326,15 @@ std::unique_ptr<LayerKernel> make_kernel(const LayerSpec& spec, const LayerInfo&
       const ConvAlgo a =
           options.conv == ConvAlgo::Auto ? choose_conv_algo(spec, info) : options.conv;
       if (a == ConvAlgo::Im2col)
-        return std::make_unique<Im2colConv>(spec, info, weights, bias, options.fuse_relu);
-      return std::make_unique<DirectConv>(spec, info, weights, bias, options.fuse_relu);
+        return std::make_unique<Im2colConv>(table, spec, info, weights, bias, options.fuse_relu);
+      return std::make_unique<DirectConv>(table, spec, info, weights, bias, options.fuse_relu);
     }
     case LayerKind::Dense:
-      return std::make_unique<Dense>(spec, info, weights, bias, options.fuse_relu);
-    case LayerKind::ReLU: return std::make_unique<ReLU>(spec, info);
-    case LayerKind::Sigmoid: return std::make_unique<Sigmoid>(spec, info);
-    case LayerKind::MaxPool: return std::make_unique<MaxPool>(spec, info);
-    case LayerKind::Flatten: return std::make_unique<Flatten>(spec, info);
+      return std::make_unique<Dense>(table, spec, info, weights, bias, options.fuse_relu);
+    case LayerKind::ReLU: return std::make_unique<ReLU>(table, spec, info);
+    case LayerKind::Sigmoid: return std::make_unique<Sigmoid>(table, spec, info);
+    case LayerKind::MaxPool: return std::make_unique<MaxPool>(table, spec, info);
+    case LayerKind::Flatten: return std::make_unique<Flatten>(table, spec, info);
   }
   throw Error("fast: unknown layer kind in " + spec.text());
 }

@@ -118,7 +118,7 @@ FastNetwork::FastNetwork(const ModelSpec& spec, const Parameters& p, const Optio
     ko.fuse_relu = options.fuse_relu && ls.has_params() && l + 1 < layers_ &&
                    spec_.layers[l + 1].kind == LayerKind::ReLU;
     const bool hp = ls.has_params();
-    kernels_[l] = make_kernel(ls, spec_.info[l], hp ? params_.data() + w_off_[l] : nullptr,
+    kernels_[l] = make_kernel(k_, ls, spec_.info[l], hp ? params_.data() + w_off_[l] : nullptr,
                               hp ? params_.data() + b_off_[l] : nullptr, ko);
     alias_[l] = kernels_[l]->is_view();
   }
