@@ -113,7 +113,7 @@ if [[ $isa -eq 1 && $quick -eq 0 ]]; then
   isa_cases=("bench_train:BM_Fast/(seed|lenet5)/(train_step|predict)/threads:1/"
              "bench_layers:BM_Fast/conv32x64_28/direct/.*/threads:1/"
              "bench_gemm:BM_Fast/square512/")
-  levels=$("$build/scratchcnn" info | sed -n 's/.*this CPU runs: \([^)]*\)).*/\1/p' | tr -d ,)
+  levels=$("$build/scratchcnn" info --isa-levels)
   for case in "${isa_cases[@]}"; do
     bin=${case%%:*} filter=${case#*:}
     for level in $levels native; do

@@ -46,7 +46,7 @@ done
 # The consumer's copy of the static library dispatches like ours: the same labels at every level
 # this CPU runs.
 "$prefix/example/classify" "$prefix/p.bin" "$rows" >"$prefix/labels.auto"
-for level in $("$build/scratchcnn" info | sed -n 's/.*this CPU runs: \([^)]*\)).*/\1/p' | tr -d ,); do
+for level in $("$build/scratchcnn" info --isa-levels); do
   SCRATCHCNN_ISA=$level "$prefix/example/classify" "$prefix/p.bin" "$rows" >"$prefix/labels.$level"
   cmp -s "$prefix/labels.auto" "$prefix/labels.$level" ||
     { echo "test.sh: examples/classify labels differ at SCRATCHCNN_ISA=$level" >&2; exit 1; }

@@ -166,6 +166,12 @@ TEST(IsaCli, InfoPrintsTheLevelAndEnvironmentForcesIt) {
     EXPECT_TRUE(has(r.out, "fast kernels: " + level + " (")) << r.out;
     EXPECT_TRUE(has(r.out, "chosen by SCRATCHCNN_ISA")) << r.out;
   }
+  r = cli("info --isa-levels");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::string want;
+  for (const std::string& level : fast::supported_isas()) want += level + "\n";
+  EXPECT_EQ(r.out, want);
+  EXPECT_EQ(cli("info --isa-levels --model seed").code, 2);
   EnvVar env("SCRATCHCNN_ISA", "auto");
   r = cli("info");
   EXPECT_TRUE(has(r.out, "fast kernels: " + fast::supported_isas().front() + " (")) << r.out;

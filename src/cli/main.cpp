@@ -43,20 +43,28 @@ exit codes: 0 success, 1 failure (bad data, bad file, diverged training, broken 
 )TXT";
 
 const char* kInfoUsage = R"TXT(usage: scratchcnn info [--model M] [--input CxHxW]
+       scratchcnn info --isa-levels
 
 Prints every layer of the model with its output shape, parameter count and forward FLOPs per
 sample (2 per multiply-add in conv and dense, 1 per element for relu, sigmoid and max-pool), the
 totals, the instruction-set level the fast kernels run on (SCRATCHCNN_ISA, else the best this CPU
 supports; also the levels compiled in and those this CPU runs), and the OpenMP thread count.
+With --isa-levels, prints only the instruction-set levels this CPU runs, best first, one per line
+(the values SCRATCHCNN_ISA accepts here, besides auto).
 )TXT";
 
 int cmd_info(const std::vector<std::string>& argv) {
-  const Args a(argv, {"--model", "--input"}, {"--help"});
+  const Args a(argv, {"--model", "--input"}, {"--help", "--isa-levels"});
   if (a.has("--help")) {
     std::cout << kInfoUsage;
     return 0;
   }
   if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
+  if (a.has("--isa-levels")) {
+    if (a.has("--model") || a.has("--input")) throw UsageError("--isa-levels takes no other flag");
+    for (const std::string& level : fast::supported_isas()) std::cout << level << "\n";
+    return 0;
+  }
   Shape input{};
   if (a.has("--input")) {
     try {
