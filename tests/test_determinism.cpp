@@ -91,10 +91,8 @@ TEST_P(Determinism, Lenet5StepsAnyThreadCount) {
   const Parameters p0 = Parameters::he_uniform(spec, 3);
   Rng rng(4);
   const int n = 3 * 64 + 21;  // three full batches and a short one with a partial chunk
-  std::vector<float> images(std::size_t(n) * spec.input.size());
-  for (float& v : images) v = float(rng.uniform());
-  std::vector<int> labels(n);
-  for (int& l : labels) l = int(rng.below(10));
+  const std::vector<float> images = test::random_images(rng, n, spec.input);
+  const std::vector<int> labels = test::random_labels(rng, n, 10);
   for (fast::ConvAlgo a : {fast::ConvAlgo::Direct, fast::ConvAlgo::Im2col}) {
     SCOPED_TRACE(fast::conv_algo_name(a));
     const Outcome one = train(spec, p0, images, labels, 64, 4, 1, a);
@@ -109,10 +107,8 @@ TEST_P(Determinism, GradientsAndLayersAnyThreadCount) {
   const Parameters p0 = Parameters::he_uniform(spec, 8);
   Rng rng(9);
   const int n = 77;
-  std::vector<float> images(std::size_t(n) * 64);
-  for (float& v : images) v = float(rng.uniform());
-  std::vector<int> labels(n);
-  for (int& l : labels) l = int(rng.below(10));
+  const std::vector<float> images = test::random_images(rng, n, spec.input);
+  const std::vector<int> labels = test::random_labels(rng, n, 10);
   std::vector<std::uint32_t> first_g, first_l;
   const int before = omp_get_max_threads();
   for (int t : {1, 2, 3, 4}) {

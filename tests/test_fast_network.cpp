@@ -21,16 +21,8 @@ namespace {
 
 using namespace scratchcnn;
 
-std::vector<float> random_images(Rng& rng, int n, const Shape& s) {
-  std::vector<float> v(std::size_t(n) * s.size());
-  for (float& x : v) x = float(rng.uniform());
-  return v;
-}
-std::vector<int> random_labels(Rng& rng, int n, int classes) {
-  std::vector<int> v(n);
-  for (int& l : v) l = int(rng.below(std::uint64_t(classes)));
-  return v;
-}
+using test::random_images;
+using test::random_labels;
 
 class FastNetwork : public scratchcnn::test::IsaTest {};
 SCRATCHCNN_TEST_EVERY_ISA(FastNetwork);

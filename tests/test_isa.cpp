@@ -127,10 +127,8 @@ TEST_F(IsaApi, NetworkKeepsItsLevel) {
   const Parameters p = Parameters::he_uniform(spec, 3);
   Rng rng(9);
   const int n = 40;
-  std::vector<float> images(std::size_t(n) * 64);
-  for (float& x : images) x = float(rng.uniform());
-  std::vector<int> labels(n);
-  for (int i = 0; i < n; ++i) labels[std::size_t(i)] = i % 10;
+  const std::vector<float> images = random_images(rng, n, spec.input);
+  const std::vector<int> labels = random_labels(rng, n, 10);
   const Batch batch{images.data(), labels.data(), n};
 
   fast::set_isa(levels.back());

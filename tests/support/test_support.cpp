@@ -100,6 +100,18 @@ CliResult cli(const std::string& args) {
   return r;
 }
 
+std::vector<float> random_images(Rng& rng, int n, const Shape& s) {
+  std::vector<float> v(std::size_t(n) * s.size());
+  for (float& x : v) x = float(rng.uniform());
+  return v;
+}
+
+std::vector<int> random_labels(Rng& rng, int n, int classes) {
+  std::vector<int> v(static_cast<std::size_t>(n));
+  for (int& l : v) l = int(rng.below(std::uint64_t(classes)));
+  return v;
+}
+
 void IsaTest::SetUp() {
   previous_ = fast::active_isa();
   fast::set_isa(GetParam());

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include "scratchcnn/model_spec.hpp"
+#include "scratchcnn/rng.hpp"
+
 namespace scratchcnn::test {
 
 // The optdigits folder the data-dependent tests use: $SCRATCHCNN_TEST_DATA if set, else the
@@ -24,6 +27,10 @@ std::string error_of(const std::function<void()>& f);
 
 // The bytes of a file, read in binary mode; empty when it cannot be opened.
 std::string slurp(const std::string& path);
+
+// n images of shape s, pixels uniform in [0, 1) from rng; n labels uniform in 0..classes-1.
+std::vector<float> random_images(Rng& rng, int n, const Shape& s);
+std::vector<int> random_labels(Rng& rng, int n, int classes);
 
 // One run of the command-line tool: exit code (-1 when it did not exit normally) and output.
 struct CliResult {
