@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "scratchcnn/files.hpp"
 #include "scratchcnn/model_spec.hpp"
 
 namespace scratchcnn {
@@ -58,11 +59,6 @@ bool is_checkpoint(const std::string& bytes);
 
 // 64-bit FNV-1a: the checksum of both file kinds.
 std::uint64_t fnv1a64(const char* data, std::size_t n);
-
-// Writes atomically: a temporary file beside `path`, flushed and fsynced, then renamed over it.
-// On failure nothing at `path` changes.
-void write_file_atomic(const std::string& path, const std::string& bytes);
-std::string read_file(const std::string& path);
 
 void save_parameters(const std::string& path, const ModelSpec& spec, const Parameters& p);
 Parameters load_parameters(const std::string& path, const ModelSpec& spec);
