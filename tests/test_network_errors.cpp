@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "scratchcnn/error.hpp"
@@ -58,4 +59,12 @@ TEST(NetworkErrors, NonFiniteInputsAndBadLabelsAreRefusedByBothPaths) {
     net->train_step(Batch{x.data(), labels.data(), 20}, 0.1f);
     EXPECT_NE(net->parameters(), p) << path_name(path) << ": a good step after the refused ones";
   }
+}
+
+TEST(Excerpt, QuotesEscapesAndCuts) {
+  EXPECT_EQ(scratchcnn::excerpt("conv(1,2,k=3)"), "'conv(1,2,k=3)'");
+  EXPECT_EQ(scratchcnn::excerpt(std::string("a\xff\n\\b", 5)), "'a\\xff\\x0a\\x5cb'");
+  const std::string big(50 << 20, '7');
+  const std::string e = scratchcnn::excerpt(big, 4);
+  EXPECT_EQ(e, "'7777...' (52428800 bytes)");
 }

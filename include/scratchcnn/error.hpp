@@ -1,6 +1,8 @@
 #pragma once
+#include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace scratchcnn {
 
@@ -10,5 +12,11 @@ class Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// Text from an input (a field, a line, model text) as it may appear in an error message: quoted,
+// printable ASCII kept, every other byte written as \xNN, and cut to at most `max` input bytes
+// with the full length named ("'abc...' (52428800 bytes)"). A message quoting user input uses
+// this, so a 50 MB field or raw binary never reaches a terminal as is.
+std::string excerpt(std::string_view text, std::size_t max = 40);
 
 }  // namespace scratchcnn
