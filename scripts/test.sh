@@ -38,14 +38,28 @@ cmake --build "$prefix/example" >/dev/null
 data_dir=$(scripts/data.sh)
 rows="$data_dir/optdigits.tes"
 [[ -f "$rows" ]] || rows="$data_dir/digits.csv.gz"
-for f in bin/scratchcnn bin/bench_train bin/bench_gemm lib/libscratchcnn.a \
-         include/scratchcnn/fast/isa.hpp lib/cmake/scratchcnn/scratchcnnConfig.cmake \
-         lib/cmake/scratchcnn/scratchcnnConfigVersion.cmake; do
+libdir=$(find "$prefix/install" -name libscratchcnn.a -printf '%h\n')
+for f in bin/scratchcnn bin/scratchcnn-bench-train bin/scratchcnn-bench-gemm \
+         bin/scratchcnn-bench-layers bin/scratchcnn-bench-peak \
+         include/scratchcnn/fast/isa.hpp "${libdir#"$prefix/install/"}/libscratchcnn.a" \
+         "${libdir#"$prefix/install/"}/cmake/scratchcnn/scratchcnnConfig.cmake" \
+         "${libdir#"$prefix/install/"}/cmake/scratchcnn/scratchcnnConfigVersion.cmake" \
+         "${libdir#"$prefix/install/"}/pkgconfig/scratchcnn.pc"; do
   [[ -e "$prefix/install/$f" ]] || { echo "test.sh: the install lacks $f" >&2; exit 1; }
 done
+# No generic names on a PATH: the benchmark binaries are installed only as scratchcnn-bench-*.
+if compgen -G "$prefix/install/bin/bench_*" >/dev/null; then
+  echo "test.sh: the install has bin/bench_* names that could clash on a PATH" >&2; exit 1
+fi
+# The same consumer without CMake: pkg-config alone gives the flags (C++20, OpenMP, zlib).
+PKG_CONFIG_PATH="$libdir/pkgconfig" g++ -Werror -Wall -o "$prefix/classify-pc" examples/classify.cpp \
+  $(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --cflags --libs scratchcnn)
+"$prefix/classify-pc" "$prefix/p.bin" "$rows" >"$prefix/labels.pc"
 # The consumer's copy of the static library dispatches like ours: the same labels at every level
 # this CPU runs.
 "$prefix/example/classify" "$prefix/p.bin" "$rows" >"$prefix/labels.auto"
+cmp -s "$prefix/labels.auto" "$prefix/labels.pc" ||
+  { echo "test.sh: the pkg-config build of examples/classify gives other labels" >&2; exit 1; }
 for level in $("$build/scratchcnn" info --isa-levels); do
   SCRATCHCNN_ISA=$level "$prefix/example/classify" "$prefix/p.bin" "$rows" >"$prefix/labels.$level"
   cmp -s "$prefix/labels.auto" "$prefix/labels.$level" ||
