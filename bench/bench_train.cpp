@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -179,9 +180,10 @@ void bm_predict(benchmark::State& state, Path path, const std::string& model, in
   const Data d = synthesize(spec, g_batch);
   auto net = build(path, spec);
   std::vector<float> logits(std::size_t(g_batch) * spec.classes());
-  net->predict(d.images.data(), g_batch, logits.data());
+  const std::span<const float> images(d.images.data(), std::size_t(g_batch) * spec.input.size());
+  net->predict(images, logits);
   for (auto _ : state) {
-    net->predict(d.images.data(), g_batch, logits.data());
+    net->predict(images, logits);
     benchmark::DoNotOptimize(logits.data());
     benchmark::ClobberMemory();
   }

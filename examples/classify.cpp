@@ -1,6 +1,7 @@
-// Loads a parameter file written by `scratchcnn train --save` and classifies the images of an
-// optdigits-format file (64 pixels 0..16 and a label per row), printing one line per image.
-//   classify PARAMS.bin DIGITS.csv
+// Loads a parameter file or checkpoint written by `scratchcnn train --save` and classifies the
+// images of an optdigits-format file (64 pixels 0..16 and a label per row), printing one line per
+// image: its index and predicted class.
+//   classify MODEL.bin DIGITS.csv
 #include <algorithm>
 #include <cstdio>
 #include <exception>
@@ -9,29 +10,34 @@
 #include "scratchcnn/data/dataset.hpp"
 #include "scratchcnn/network.hpp"
 #include "scratchcnn/parameters.hpp"
+#include "scratchcnn/trainer.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 3) {
-    std::fprintf(stderr, "usage: %s PARAMS.bin DIGITS.csv\n", argv[0]);
+    std::fprintf(stderr, "usage: %s MODEL.bin DIGITS.csv\n", argv[0]);
     return 2;
   }
   try {
-    // The parameter file records its model, so none needs to be named here.
+    // The file records its model, so none needs to be named here.
     const std::string bytes = scratchcnn::read_file(argv[1]);
     const scratchcnn::ModelSpec spec = scratchcnn::parameter_file_model(bytes, argv[1]);
     const scratchcnn::Parameters params = scratchcnn::deserialize_parameters(bytes, spec, argv[1]);
     const scratchcnn::data::Dataset images = scratchcnn::data::load_optdigits(argv[2]);
+    // The model must take these images (shape and classes): a LeNet-5 file and 8x8 rows do not
+    // fit, and the error says so instead of predicting from the wrong pixels.
+    scratchcnn::check_data_fits(spec, images);
 
     auto net = scratchcnn::make_network(scratchcnn::PathKind::Fast, spec, params);
     const int classes = spec.classes();
     std::vector<float> logits(std::size_t(images.size()) * classes);
-    net->predict(images.images.data(), images.size(), logits.data());
+    // Sized views: predict checks both sizes against the model and throws on a mismatch.
+    net->predict(images.images, logits);
 
     int right = 0;
     for (int i = 0; i < images.size(); ++i) {
       const float* z = logits.data() + std::size_t(i) * classes;
       const int label = static_cast<int>(std::max_element(z, z + classes) - z);
-      right += label == images.labels[i];
+      right += label == images.labels[std::size_t(i)];
       std::printf("%d %d\n", i, label);
     }
     std::fprintf(stderr, "%d of %d images classified as their label says\n", right, images.size());

@@ -1,6 +1,8 @@
 #include "scratchcnn/network.hpp"
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
 
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/fast/network.hpp"
@@ -23,6 +25,55 @@ void check_batch(const ModelSpec& spec, const Batch& batch) {
         throw Error("sample " + std::to_string(s) + " has a non-finite input value (" +
                     (std::isnan(x[i]) ? "NaN" : "infinite") + ") at index " + std::to_string(i));
   }
+}
+
+namespace {
+
+std::string samples_text(std::int64_t n) {
+  return std::to_string(n) + " sample" + (n == 1 ? "" : "s");
+}
+
+}  // namespace
+
+void Network::predict(std::span<const float> images, std::span<float> logits) {
+  const ModelSpec& s = spec();
+  const std::int64_t size = s.input.size();
+  const std::int64_t classes = s.classes();
+  const auto given = static_cast<std::int64_t>(images.size());
+  if (given == 0 || given % size != 0)
+    throw Error("predict: " + std::to_string(given) + " input values are not a whole number of " +
+                s.input.str() + " samples (" + std::to_string(size) + " values each) for model '" +
+                s.text() + "'");
+  const std::int64_t n = given / size;
+  if (n > std::numeric_limits<int>::max())
+    throw Error("predict: " + samples_text(n) + " in one call; at most " +
+                std::to_string(std::numeric_limits<int>::max()));
+  if (static_cast<std::int64_t>(logits.size()) != n * classes)
+    throw Error("predict: the logits buffer holds " + std::to_string(logits.size()) +
+                " floats; " + samples_text(n) + " of " + std::to_string(classes) +
+                " classes need " + std::to_string(n * classes));
+  for (std::int64_t i = 0; i < given; ++i)
+    if (!std::isfinite(images[static_cast<std::size_t>(i)]))
+      throw Error("predict: sample " + std::to_string(i / size) + " has a non-finite input value (" +
+                  (std::isnan(images[static_cast<std::size_t>(i)]) ? "NaN" : "infinite") +
+                  ") at index " + std::to_string(i % size));
+  predict_unchecked(images.data(), static_cast<int>(n), logits.data());
+  for (std::int64_t i = 0; i < n * classes; ++i)
+    if (!std::isfinite(logits[static_cast<std::size_t>(i)]))
+      throw Error("predict: the logit of class " + std::to_string(i % classes) + " for sample " +
+                  std::to_string(i / classes) + " is " +
+                  (std::isnan(logits[static_cast<std::size_t>(i)]) ? "NaN" : "infinite") +
+                  " (the parameters overflow float on this input)");
+}
+
+std::vector<float> Network::predict_one(std::span<const float> image) {
+  const std::int64_t size = spec().input.size();
+  if (static_cast<std::int64_t>(image.size()) != size)
+    throw Error("predict: one " + spec().input.str() + " sample is " + std::to_string(size) +
+                " values, got " + std::to_string(image.size()));
+  std::vector<float> logits(static_cast<std::size_t>(spec().classes()));
+  predict(image, logits);
+  return logits;
 }
 
 PathKind parse_path(const std::string& text) {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cmath>
+#include <limits>
 
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/rng.hpp"
@@ -32,16 +33,24 @@ void check_data_fits(const ModelSpec& spec, const data::Dataset& d) {
   if (d.size() == 0) throw Error("data " + d.source + " holds no samples");
 }
 
-std::vector<int> predict_classes(Network& net, const float* images, int n, int batch,
+std::vector<int> predict_classes(Network& net, std::span<const float> images, int batch,
                                  std::vector<float>* logits_out) {
   const int classes = net.spec().classes();
   const std::int64_t size = net.spec().input.size();
+  if (batch < 1) throw Error("predict: batch size " + std::to_string(batch) + " is below 1");
+  if (images.size() % static_cast<std::size_t>(size) != 0 ||
+      images.size() / static_cast<std::size_t>(size) > std::size_t(std::numeric_limits<int>::max()))
+    throw Error("predict: " + std::to_string(images.size()) + " input values are not a whole "
+                "number of " + net.spec().input.str() + " samples (" + std::to_string(size) +
+                " values each)");
+  const int n = static_cast<int>(images.size() / static_cast<std::size_t>(size));
   std::vector<float> logits(std::size_t(std::min(batch, std::max(n, 1))) * classes);
   std::vector<int> pred(static_cast<std::size_t>(std::max(n, 0)));
   if (logits_out) logits_out->assign(std::size_t(std::max(n, 0)) * classes, 0.0f);
   for (int start = 0; start < n; start += batch) {
     const int m = std::min(batch, n - start);
-    net.predict(images + start * size, m, logits.data());
+    net.predict(images.subspan(std::size_t(start) * std::size_t(size), std::size_t(m) * std::size_t(size)),
+                std::span<float>(logits.data(), std::size_t(m) * classes));
     for (int s = 0; s < m; ++s) {
       const float* z = logits.data() + std::size_t(s) * classes;
       pred[std::size_t(start + s)] = static_cast<int>(std::max_element(z, z + classes) - z);
@@ -55,7 +64,7 @@ std::vector<int> predict_classes(Network& net, const float* images, int n, int b
 
 double evaluate(Network& net, const data::Dataset& d, int batch) {
   if (d.size() == 0) return 0;
-  const std::vector<int> pred = predict_classes(net, d.images.data(), d.size(), batch);
+  const std::vector<int> pred = predict_classes(net, d.images, batch);
   int correct = 0;
   for (int i = 0; i < d.size(); ++i) correct += pred[std::size_t(i)] == d.labels[std::size_t(i)];
   return double(correct) / d.size();

@@ -61,7 +61,7 @@ Outcome train(const ModelSpec& spec, const Parameters& p0, const std::vector<flo
   o.params = bits(net->parameters());
   const int np = std::min(n, 100);
   std::vector<float> logits(std::size_t(np) * spec.classes());
-  net->predict(images.data(), np, logits.data());
+  net->predict({images.data(), std::size_t(np) * f}, logits);
   o.logits = bits(logits.data(), logits.size());
   omp_set_num_threads(before);
   return o;

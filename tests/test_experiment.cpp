@@ -31,7 +31,7 @@ struct ExperimentRun {
 double mean_loss(Network& net, const data::Dataset& d) {
   const int classes = net.spec().classes();
   std::vector<float> logits(std::size_t(d.size()) * classes);
-  net.predict(d.images.data(), d.size(), logits.data());
+  net.predict(d.images, logits);
   double sum = 0;
   for (int s = 0; s < d.size(); ++s) {
     reference::Tensor<double> z(Shape{classes, 1, 1, true});

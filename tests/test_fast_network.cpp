@@ -114,9 +114,10 @@ TEST_P(FastNetwork, PredictMatchesAnyBatchSplit) {
   const int n = 37;
   const std::vector<float> x = random_images(rng, n, spec.input);
   std::vector<float> all(std::size_t(n) * 10), one(10);
-  net->predict(x.data(), n, all.data());
+  net->predict(x, all);
   for (int s : {0, 15, 16, 36}) {
-    net->predict(x.data() + std::size_t(s) * spec.input.size(), 1, one.data());
+    const std::size_t size = std::size_t(spec.input.size());
+    one = net->predict_one({x.data() + std::size_t(s) * size, size});
     for (int j = 0; j < 10; ++j) EXPECT_EQ(one[j], all[std::size_t(s) * 10 + j]) << s << "," << j;
   }
 }

@@ -404,8 +404,8 @@ void check_step(const ModelSpec& spec, int n, std::uint64_t seed, fast::Options 
 
   // Logits.
   std::vector<float> fl(std::size_t(n) * spec.classes()), rl(fl.size());
-  net->predict(x.data(), n, fl.data());
-  ref.predict(x.data(), n, rl.data());
+  net->predict(x, fl);
+  ref.predict(x, rl);
   expect_close(fl, std::vector<double>(rl.begin(), rl.end()), "logits");
 
   // One step: every exported parameter.

@@ -1,6 +1,8 @@
 #pragma once
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "scratchcnn/model_spec.hpp"
 #include "scratchcnn/parameters.hpp"
@@ -53,9 +55,19 @@ class Network {
   virtual void set_velocity(const Parameters& v) = 0;
   // Mean per-sample gradients of the batch in the Parameters layout, without updating.
   virtual Parameters gradients(const Batch& batch, StepResult* result = nullptr) = 0;
-  // logits: n x classes.
-  virtual void predict(const float* images, int n, float* logits) = 0;
+  // Inference. `images` holds whole samples, each spec().input.size() floats (C x H x W,
+  // row-major), at least one; `logits` receives classes() floats per sample, row-major, and must
+  // have exactly that size. Throws Error, before computing anything, on any size mismatch or a
+  // non-finite input value (naming the sample), and after computing when a logit is NaN or
+  // infinite (parameters that exploded): an answer that means nothing is never returned.
+  void predict(std::span<const float> images, std::span<float> logits);
+  // One sample (exactly spec().input.size() floats): its classes() logits.
+  std::vector<float> predict_one(std::span<const float> image);
   virtual Parameters parameters() const = 0;
+
+ protected:
+  // The path's forward pass over n >= 1 samples of a batch predict() has checked.
+  virtual void predict_unchecked(const float* images, int n, float* logits) = 0;
 };
 
 // Throws Error naming the sample unless every label is in [0, classes) and every input value is

@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <vector>
 
 #include "scratchcnn/data/dataset.hpp"
@@ -48,9 +49,10 @@ std::vector<int> epoch_order(int n, std::uint64_t seed, int epoch);
 // Throws Error unless the data's sample shape and classes fit the model.
 void check_data_fits(const ModelSpec& spec, const data::Dataset& d);
 
-// The predicted class (first largest logit) of each of n samples, predicted in batches of `batch`;
-// with `logits`, also every logit (n x classes).
-std::vector<int> predict_classes(Network& net, const float* images, int n, int batch = 256,
+// The predicted class (first largest logit) of each sample of `images` (whole samples, as
+// Network::predict takes them), predicted in batches of `batch`; with `logits`, also every logit
+// (samples x classes). Throws Error as Network::predict does.
+std::vector<int> predict_classes(Network& net, std::span<const float> images, int batch = 256,
                                  std::vector<float>* logits = nullptr);
 
 // Fraction of `d` whose largest logit (first on ties) is the label, in batches of `batch`.

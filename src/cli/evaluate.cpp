@@ -85,7 +85,7 @@ int cmd_eval(const std::vector<std::string>& argv) {
   const data::Dataset& d = split_name == "test" ? split.test : split.train;
   check_data_fits(l.spec, d);
   auto net = make_network(path, l.spec, l.params);
-  const std::vector<int> pred = predict_classes(*net, d.images.data(), d.size(), batch);
+  const std::vector<int> pred = predict_classes(*net, d.images, batch);
 
   const int k = l.spec.classes();
   std::vector<std::vector<long>> cm(std::size_t(k), std::vector<long>(std::size_t(k), 0));
@@ -218,7 +218,7 @@ int cmd_predict(const std::vector<std::string>& argv) {
   auto net = make_network(path, l.spec, l.params);
   std::vector<float> logits;
   const std::vector<int> pred =
-      predict_classes(*net, d.images.data(), d.size(), batch, probs ? &logits : nullptr);
+      predict_classes(*net, d.images, batch, probs ? &logits : nullptr);
 
   const int k = l.spec.classes();
   std::string out;

@@ -24,12 +24,14 @@ class FastNetwork final : public scratchcnn::Network {
   std::string name() const override { return "fast"; }
   StepResult sgd_step(const Batch& batch, const Sgd& sgd) override { return run(batch, sgd, true); }
   Parameters gradients(const Batch& batch, StepResult* result) override;
-  void predict(const float* images, int n, float* logits) override;
   Parameters parameters() const override { return export_flat(params_.data()); }
   Parameters velocity() const override { return export_flat(velocity_.data()); }
   void set_velocity(const Parameters& v) override;
 
   std::string describe() const;
+
+ protected:
+  void predict_unchecked(const float* images, int n, float* logits) override;
 
  private:
   StepResult run(const Batch& batch, const Sgd& sgd, bool update);
@@ -266,7 +268,7 @@ Parameters FastNetwork::gradients(const Batch& batch, StepResult* result) {
   return export_flat(mean_.data());
 }
 
-void FastNetwork::predict(const float* images, int n, float* logits) {
+void FastNetwork::predict_unchecked(const float* images, int n, float* logits) {
   if (n <= 0) return;
   reserve(n);
   const int nc = chunk_count(n);

@@ -87,17 +87,20 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-CliResult cli(const std::string& args) {
+CliResult run_command(const std::string& command) {
   static const std::string dir = temp_dir("cli-out");
   const std::string out = dir + "/stdout", err = dir + "/stderr";
-  const std::string cmd = std::string("'") + SCRATCHCNN_CLI_PATH + "' " + args + " >" + out +
-                          " 2>" + err + " </dev/null";
+  const std::string cmd = command + " >" + out + " 2>" + err + " </dev/null";
   const int status = std::system(cmd.c_str());
   CliResult r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   r.out = slurp(out);
   r.err = slurp(err);
   return r;
+}
+
+CliResult cli(const std::string& args) {
+  return run_command(std::string("'") + SCRATCHCNN_CLI_PATH + "' " + args);
 }
 
 std::vector<float> random_images(Rng& rng, int n, const Shape& s) {

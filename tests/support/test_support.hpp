@@ -41,6 +41,8 @@ struct CliResult {
 // Runs SCRATCHCNN_CLI_PATH with `args` (shell words, quoted by the caller) and stdin from
 // /dev/null, capturing stdout and stderr.
 CliResult cli(const std::string& args);
+// The same for any shell command line.
+CliResult run_command(const std::string& command);
 
 // A test suite run once per instruction-set level this CPU supports (fast::supported_isas(): the
 // parity and determinism claims hold at every level), with that level active (fast::set_isa)

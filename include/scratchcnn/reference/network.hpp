@@ -654,18 +654,19 @@ class Network : public scratchcnn::Network {
     return g;
   }
 
-  void predict(const float* images, int n, float* logits) override {
+  Parameters parameters() const override {
+    Parameters p;
+    for (const auto& m : model_.modules()) p.layers.push_back(m->parameters());
+    return p;
+  }
+
+ protected:
+  void predict_unchecked(const float* images, int n, float* logits) override {
     const int classes = spec_.classes();
     for (int s = 0; s < n; ++s) {
       const Tensor<T> out = model_.forward(sample(images, s));
       for (int j = 0; j < classes; ++j) logits[std::size_t(s) * classes + j] = static_cast<float>(out.data[j]);
     }
-  }
-
-  Parameters parameters() const override {
-    Parameters p;
-    for (const auto& m : model_.modules()) p.layers.push_back(m->parameters());
-    return p;
   }
 
  private:
