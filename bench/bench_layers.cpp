@@ -23,7 +23,7 @@
 #include "scratchcnn/fast/isa.hpp"
 #include "scratchcnn/fast/layer.hpp"
 #include "scratchcnn/fast/peak.hpp"
-#include "scratchcnn/reference/network.hpp"
+#include "reference/network.hpp"
 #include "scratchcnn/rng.hpp"
 
 namespace {

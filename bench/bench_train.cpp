@@ -29,7 +29,7 @@
 #include "scratchcnn/fast/isa.hpp"
 #include "scratchcnn/fast/network.hpp"
 #include "scratchcnn/fast/peak.hpp"
-#include "scratchcnn/reference/network.hpp"
+#include "reference/network.hpp"
 #include "scratchcnn/rng.hpp"
 #include "scratchcnn/trainer.hpp"
 

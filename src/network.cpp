@@ -6,7 +6,7 @@
 
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/fast/network.hpp"
-#include "scratchcnn/reference/network.hpp"
+#include "reference/network.hpp"
 
 namespace scratchcnn {
 
@@ -89,9 +89,5 @@ std::unique_ptr<Network> make_network(PathKind path, const ModelSpec& spec, cons
   if (path == PathKind::Reference) return std::make_unique<reference::Network<float>>(spec, p);
   return fast::make_network(spec, p);
 }
-
-// The templates are header-only; instantiating them here checks them with the library's warnings.
-template class reference::Network<float>;
-template class reference::Network<double>;
 
 }  // namespace scratchcnn

@@ -11,7 +11,7 @@
 #include "scratchcnn/data/dataset.hpp"
 #include "scratchcnn/fast/isa.hpp"
 #include "scratchcnn/network.hpp"
-#include "scratchcnn/reference/network.hpp"
+#include "reference/network.hpp"
 #include "scratchcnn/trainer.hpp"
 #include "test_support.hpp"
 

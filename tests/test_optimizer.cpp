@@ -11,7 +11,7 @@
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/fast/network.hpp"
 #include "scratchcnn/network.hpp"
-#include "scratchcnn/reference/network.hpp"
+#include "reference/network.hpp"
 #include "scratchcnn/rng.hpp"
 
 using namespace scratchcnn;

@@ -18,7 +18,7 @@
 
 #include "scratchcnn/fast/layer.hpp"
 #include "scratchcnn/fast/network.hpp"
-#include "scratchcnn/reference/network.hpp"
+#include "reference/network.hpp"
 #include "scratchcnn/rng.hpp"
 
 namespace {

@@ -6,7 +6,7 @@
 #include <functional>
 
 #include "scratchcnn/error.hpp"
-#include "scratchcnn/reference/network.hpp"
+#include "reference/network.hpp"
 #include "scratchcnn/rng.hpp"
 
 using namespace scratchcnn;

@@ -6,6 +6,7 @@
 
 #include "scratchcnn/model_spec.hpp"
 #include "scratchcnn/parameters.hpp"
+#include "scratchcnn/sgd.hpp"
 
 namespace scratchcnn {
 
@@ -22,21 +23,6 @@ struct StepResult {
   int correct = 0;  // samples whose largest logit (first one on ties) is the label
 };
 
-// Minibatch SGD with optional momentum and weight decay: the one update rule of both paths.
-// For every parameter w (weights and biases alike) with mean gradient m over the batch and
-// velocity v (zero when the network is built):
-//   g = m + weight_decay * w        (g = m when weight_decay == 0)
-//   momentum != 0:  v = momentum * v + g;  w = w - lr * v
-//   momentum == 0:  w = w - lr * g          (v is left as it is)
-// Every product and sum is rounded to float on its own (no fused multiply-add: the library is
-// compiled with -ffp-contract=off). With momentum = weight_decay = 0 it is exactly the origin
-// design's w <- w - lr * m.
-struct Sgd {
-  float lr = 0.1f;
-  float momentum = 0;
-  float weight_decay = 0;
-};
-
 // The only thing the trainer, the CLI, the benchmarks and the parity tests talk to.
 class Network {
  public:
@@ -44,7 +30,7 @@ class Network {
   virtual const ModelSpec& spec() const = 0;
   virtual std::string name() const = 0;  // "reference", "fast"
 
-  // Forward and backward over the batch, then the Sgd update above.
+  // Forward and backward over the batch, then the Sgd update (scratchcnn/sgd.hpp).
   // If the loss is NaN or infinite, throws Error and leaves parameters and velocities unchanged.
   virtual StepResult sgd_step(const Batch& batch, const Sgd& sgd) = 0;
   // Plain SGD: w <- w - lr * mean(per-sample gradients).

@@ -235,16 +235,7 @@ StepResult FastNetwork::run(const Batch& batch, const Sgd& sgd, bool update) {
         const float m = s / float(n);
         mean[i] = m;
         if (!apply) continue;
-        // The Sgd rule of network.hpp, operation for operation as in reference::sgd_update.
-        float g = m;
-        if (decay != 0.0f) g = g + decay * params[i];
-        if (momentum != 0.0f) {
-          const float v = momentum * velocity[i] + g;
-          velocity[i] = v;
-          params[i] = params[i] - lr * v;
-        } else {
-          params[i] = params[i] - lr * g;
-        }
+        sgd_update(params[i], velocity[i], m, lr, momentum, decay);
       }
     }
   }

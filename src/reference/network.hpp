@@ -1,0 +1,175 @@
+#pragma once
+// The reference (oracle) path: the origin design (docs/architecture.md) written down in C++,
+// module by module (one file per kind of layer beside this one).
+//
+// Samples go through the model one at a time. Dense and convolution layers are lists of Node
+// objects whose Params keep one gradient entry per sample; update() applies the mean of those
+// lists. Plain scalar loops, no SIMD, no threads: clarity beats speed here. T is float (to compare
+// with the fast path) or double (a tighter oracle for tests); src/reference/network.cpp
+// instantiates both.
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "reference/conv.hpp"
+#include "reference/dense.hpp"
+#include "reference/flatten.hpp"
+#include "reference/loss.hpp"
+#include "reference/module.hpp"
+#include "reference/pointwise.hpp"
+#include "reference/pool.hpp"
+#include "scratchcnn/error.hpp"
+#include "scratchcnn/model_spec.hpp"
+#include "scratchcnn/network.hpp"
+#include "scratchcnn/parameters.hpp"
+
+namespace scratchcnn::reference {
+
+// One module of the given layer kind, its parameters converted from float to T.
+template <class T>
+std::unique_ptr<Module<T>> make_module(const LayerSpec& l, const LayerInfo& info,
+                                       const LayerParams& p) {
+  switch (l.kind) {
+    case LayerKind::Conv: return std::make_unique<Conv<T>>(l, p);
+    case LayerKind::Dense: return std::make_unique<Linear<T>>(l.in, l.out, p);
+    case LayerKind::ReLU: return std::make_unique<ReLU<T>>();
+    case LayerKind::Sigmoid: return std::make_unique<Sigmoid<T>>();
+    case LayerKind::MaxPool: return std::make_unique<MaxPool<T>>(l.k);
+    case LayerKind::Flatten: return std::make_unique<Flatten<T>>();
+  }
+  (void)info;
+  throw Error("unknown layer kind");
+}
+
+// A model is itself a module: an ordered list of modules.
+template <class T>
+class Model : public Module<T> {
+ public:
+  Model(const ModelSpec& spec, const Parameters& p) {
+    check_parameters(spec, p);
+    for (std::size_t i = 0; i < spec.layers.size(); ++i)
+      modules_.push_back(make_module<T>(spec.layers[i], spec.info[i], p.layers[i]));
+  }
+  Tensor<T> forward(const Tensor<T>& x) override {
+    Tensor<T> v = x;
+    for (auto& m : modules_) v = m->forward(v);
+    return v;
+  }
+  Tensor<T> backward(const Tensor<T>& g) override {
+    Tensor<T> v = g;
+    for (auto it = modules_.rbegin(); it != modules_.rend(); ++it) v = (*it)->backward(v);
+    return v;
+  }
+  using Module<T>::update;
+  void update(const SgdStep<T>& s) override {
+    for (auto& m : modules_) m->update(s);
+  }
+  void discard_gradients() override {
+    for (auto& m : modules_) m->discard_gradients();
+  }
+  std::vector<std::unique_ptr<Module<T>>>& modules() { return modules_; }
+  const std::vector<std::unique_ptr<Module<T>>>& modules() const { return modules_; }
+
+ private:
+  std::vector<std::unique_ptr<Module<T>>> modules_;
+};
+
+// The reference path behind the Network interface.
+template <class T>
+class Network : public scratchcnn::Network {
+ public:
+  Network(const ModelSpec& spec, const Parameters& p) : spec_(spec), model_(spec, p) {}
+
+  const ModelSpec& spec() const override { return spec_; }
+  std::string name() const override { return "reference"; }
+  Model<T>& model() { return model_; }
+
+  StepResult sgd_step(const Batch& batch, const Sgd& sgd) override {
+    const StepResult r = accumulate(batch);
+    model_.update(SgdStep<T>{static_cast<T>(sgd.lr), static_cast<T>(sgd.momentum),
+                             static_cast<T>(sgd.weight_decay)});
+    return r;
+  }
+
+  Parameters velocity() const override {
+    Parameters v;
+    for (const auto& m : model_.modules()) v.layers.push_back(m->velocity());
+    return v;
+  }
+
+  void set_velocity(const Parameters& v) override {
+    check_parameters(spec_, v);
+    for (std::size_t i = 0; i < v.layers.size(); ++i) model_.modules()[i]->set_velocity(v.layers[i]);
+  }
+
+  Parameters gradients(const Batch& batch, StepResult* result = nullptr) override {
+    const StepResult r = accumulate(batch);
+    if (result) *result = r;
+    Parameters g;
+    for (const auto& m : model_.modules()) {
+      std::vector<T> w, b;
+      LayerParams lp;
+      if (m->mean_gradients(w, b)) {
+        for (T v : w) lp.weights.push_back(static_cast<float>(v));
+        for (T v : b) lp.bias.push_back(static_cast<float>(v));
+      }
+      g.layers.push_back(std::move(lp));
+    }
+    model_.discard_gradients();
+    return g;
+  }
+
+  Parameters parameters() const override {
+    Parameters p;
+    for (const auto& m : model_.modules()) p.layers.push_back(m->parameters());
+    return p;
+  }
+
+ protected:
+  void predict_unchecked(const float* images, int n, float* logits) override {
+    const int classes = spec_.classes();
+    for (int s = 0; s < n; ++s) {
+      const Tensor<T> out = model_.forward(sample(images, s));
+      for (int j = 0; j < classes; ++j) logits[std::size_t(s) * classes + j] = static_cast<float>(out.data[j]);
+    }
+  }
+
+ private:
+  Tensor<T> sample(const float* images, int s) const {
+    Tensor<T> x(spec_.input);
+    const float* src = images + std::size_t(s) * x.data.size();
+    for (std::size_t i = 0; i < x.data.size(); ++i) x.data[i] = static_cast<T>(src[i]);
+    return x;
+  }
+
+  // Forward and backward of every sample, one at a time, filling the gradient lists.
+  // On a bad batch or a non-finite loss the lists are dropped and Error is thrown.
+  StepResult accumulate(const Batch& batch) {
+    StepResult r;
+    T loss_sum = 0;
+    check_batch(spec_, batch);
+    for (int s = 0; s < batch.n; ++s) {
+      const int label = batch.labels[s];
+      const Tensor<T> logits = model_.forward(sample(batch.images, s));
+      Tensor<T> grad;
+      loss_sum += softmax_cross_entropy(logits, label, &grad);
+      const auto best = std::max_element(logits.data.begin(), logits.data.end());
+      if (best - logits.data.begin() == label) ++r.correct;
+      model_.backward(grad);
+    }
+    r.loss = static_cast<double>(loss_sum / static_cast<T>(batch.n));
+    if (!std::isfinite(r.loss)) {
+      model_.discard_gradients();
+      throw Error("loss is " + std::string(std::isnan(r.loss) ? "NaN" : "infinite") +
+                  "; parameters left unchanged");
+    }
+    return r;
+  }
+
+  ModelSpec spec_;
+  Model<T> model_;
+};
+
+}  // namespace scratchcnn::reference
