@@ -26,9 +26,9 @@
 #include <benchmark/benchmark.h>
 
 #include "scratchcnn/fast/isa.hpp"
-#include "scratchcnn/fast/gemm.hpp"
-#include "scratchcnn/fast/layout.hpp"
-#include "scratchcnn/fast/peak.hpp"
+#include "fast/gemm.hpp"
+#include "fast/layout.hpp"
+#include "fast/peak.hpp"
 
 #ifdef SCRATCHCNN_HAVE_OPENBLAS
 #include <cblas.h>

@@ -21,8 +21,8 @@
 
 #include "bench_env.hpp"
 #include "scratchcnn/fast/isa.hpp"
-#include "scratchcnn/fast/layer.hpp"
-#include "scratchcnn/fast/peak.hpp"
+#include "fast/layer.hpp"
+#include "fast/peak.hpp"
 #include "reference/network.hpp"
 #include "scratchcnn/rng.hpp"
 

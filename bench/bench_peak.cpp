@@ -9,7 +9,7 @@
 #include <omp.h>
 
 #include "scratchcnn/fast/isa.hpp"
-#include "scratchcnn/fast/peak.hpp"
+#include "fast/peak.hpp"
 
 namespace {
 

@@ -27,8 +27,8 @@
 
 #include "bench_env.hpp"
 #include "scratchcnn/fast/isa.hpp"
-#include "scratchcnn/fast/network.hpp"
-#include "scratchcnn/fast/peak.hpp"
+#include "fast/network.hpp"
+#include "fast/peak.hpp"
 #include "reference/network.hpp"
 #include "scratchcnn/rng.hpp"
 #include "scratchcnn/trainer.hpp"

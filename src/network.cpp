@@ -5,7 +5,7 @@
 #include <limits>
 
 #include "scratchcnn/error.hpp"
-#include "scratchcnn/fast/network.hpp"
+#include "fast/network.hpp"
 #include "reference/network.hpp"
 
 namespace scratchcnn {

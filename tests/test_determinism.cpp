@@ -10,8 +10,8 @@
 #include <gtest/gtest.h>
 
 #include "scratchcnn/data/dataset.hpp"
-#include "scratchcnn/fast/layer.hpp"
-#include "scratchcnn/fast/network.hpp"
+#include "fast/layer.hpp"
+#include "fast/network.hpp"
 #include "scratchcnn/rng.hpp"
 #include "test_support.hpp"
 

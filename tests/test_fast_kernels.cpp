@@ -11,8 +11,8 @@
 
 #include "test_support.hpp"
 
-#include "scratchcnn/fast/kernels.hpp"
-#include "scratchcnn/fast/layout.hpp"
+#include "fast/kernels.hpp"
+#include "fast/layout.hpp"
 #include "scratchcnn/rng.hpp"
 
 namespace {

@@ -13,8 +13,8 @@
 #include "test_support.hpp"
 
 #include "scratchcnn/error.hpp"
-#include "scratchcnn/fast/layout.hpp"
-#include "scratchcnn/fast/network.hpp"
+#include "fast/layout.hpp"
+#include "fast/network.hpp"
 #include "scratchcnn/rng.hpp"
 
 namespace {

@@ -13,7 +13,7 @@
 
 #include "test_support.hpp"
 
-#include "scratchcnn/fast/gemm.hpp"
+#include "fast/gemm.hpp"
 #include "scratchcnn/fast/isa.hpp"
 
 namespace {

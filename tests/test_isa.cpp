@@ -9,8 +9,8 @@
 
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/fast/isa.hpp"
-#include "scratchcnn/fast/layer.hpp"
-#include "scratchcnn/fast/network.hpp"
+#include "fast/layer.hpp"
+#include "fast/network.hpp"
 #include "scratchcnn/rng.hpp"
 #include "test_support.hpp"
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "scratchcnn/error.hpp"
-#include "scratchcnn/fast/network.hpp"
+#include "fast/network.hpp"
 #include "scratchcnn/network.hpp"
 #include "reference/network.hpp"
 #include "scratchcnn/rng.hpp"

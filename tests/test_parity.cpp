@@ -16,8 +16,8 @@
 
 #include "test_support.hpp"
 
-#include "scratchcnn/fast/layer.hpp"
-#include "scratchcnn/fast/network.hpp"
+#include "fast/layer.hpp"
+#include "fast/network.hpp"
 #include "reference/network.hpp"
 #include "scratchcnn/rng.hpp"
 

@@ -13,9 +13,9 @@
 
 #include <memory>
 
-#include "scratchcnn/fast/gemm.hpp"
-#include "scratchcnn/fast/kernels.hpp"
-#include "scratchcnn/fast/layer.hpp"
+#include "fast/gemm.hpp"
+#include "fast/kernels.hpp"
+#include "fast/layer.hpp"
 
 // X(return type, name, (parameters), (arguments)) for every entry point of namespace
 // scratchcnn::fast::kernels (documented in kernels.hpp) ...

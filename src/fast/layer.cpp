@@ -1,5 +1,5 @@
 // The fast path's layer kernels (one chunk at a time) and the stand-alone Layer.
-#include "scratchcnn/fast/layer.hpp"
+#include "fast/layer.hpp"
 
 #include <algorithm>
 #include <cstring>

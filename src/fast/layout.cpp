@@ -1,4 +1,4 @@
-#include "scratchcnn/fast/layout.hpp"
+#include "fast/layout.hpp"
 
 #include <cstring>
 #include <new>

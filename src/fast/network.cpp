@@ -1,5 +1,5 @@
 // fast::Network: the chunked, OpenMP-parallel training step (network.hpp has the scheme).
-#include "scratchcnn/fast/network.hpp"
+#include "fast/network.hpp"
 
 #include <omp.h>
 
@@ -11,7 +11,7 @@
 
 #include "scratchcnn/error.hpp"
 #include "dispatch.hpp"
-#include "scratchcnn/fast/layout.hpp"
+#include "fast/layout.hpp"
 
 namespace scratchcnn::fast {
 namespace {

@@ -1,7 +1,7 @@
 // FP32 FMA peak probe for the benchmarks: fma_chains() runs on the active instruction-set level
 // (isa.hpp), the same xsimd architecture and flags as the GEMM kernels, so peak fractions compare
 // like with like.
-#include "scratchcnn/fast/peak.hpp"
+#include "fast/peak.hpp"
 
 #include <algorithm>
 #include <chrono>

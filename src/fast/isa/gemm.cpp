@@ -17,7 +17,7 @@
 // First: it silences a g++ 12 false positive inside the intrinsics headers it includes.
 #include "simd.hpp"  // xsimd
 
-#include "scratchcnn/fast/gemm.hpp"
+#include "fast/gemm.hpp"
 
 #include <algorithm>
 #include <array>

@@ -4,7 +4,7 @@
 // First: it silences a g++ 12 false positive inside the intrinsics headers it includes.
 #include "simd.hpp"  // xsimd
 
-#include "scratchcnn/fast/kernels.hpp"
+#include "fast/kernels.hpp"
 
 #include <algorithm>
 #include <array>
@@ -14,7 +14,7 @@
 #include <utility>
 
 #include "dispatch.hpp"
-#include "scratchcnn/fast/layout.hpp"
+#include "fast/layout.hpp"
 
 namespace scratchcnn::fast::SCRATCHCNN_ISA_NS {
 using kernels::Correlation;

@@ -9,7 +9,7 @@
 #include <memory>
 #include <vector>
 
-#include "scratchcnn/fast/layout.hpp"
+#include "fast/layout.hpp"
 #include "scratchcnn/model_spec.hpp"
 #include "scratchcnn/parameters.hpp"
 

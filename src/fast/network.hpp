@@ -2,7 +2,7 @@
 #include <memory>
 #include <string>
 
-#include "scratchcnn/fast/layer.hpp"
+#include "fast/layer.hpp"
 #include "scratchcnn/network.hpp"
 
 namespace scratchcnn::fast {
