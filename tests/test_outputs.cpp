@@ -318,7 +318,7 @@ TEST(Writer, FifoIsWrittenInPlace) {
 }
 
 // Defect 2: /dev/stdout and /dev/fd/N are the open file itself: a pipe is written, a regular file
-// behind the descriptor is appended to and keeps its inode.
+// behind the descriptor is written at its offset (which moves on) and keeps its inode.
 TEST(Writer, DevFdLinksWriteToTheOpenFile) {
   int p[2];
   ASSERT_EQ(::pipe(p), 0);
@@ -336,8 +336,9 @@ TEST(Writer, DevFdLinksWriteToTheOpenFile) {
   ASSERT_EQ(::write(fd, "head\n", 5), 5);
   const ino_t ino = lstat_of(file).st_ino;
   write_file_atomic("/proc/self/fd/" + std::to_string(fd), "tail\n");
+  ASSERT_EQ(::write(fd, "end\n", 4), 4);  // after the tail, as the descriptor's offset moved on
   ::close(fd);
-  EXPECT_EQ(slurp(file), "head\ntail\n");
+  EXPECT_EQ(slurp(file), "head\ntail\nend\n");
   EXPECT_EQ(lstat_of(file).st_ino, ino);
   EXPECT_EQ(names_in(dir), std::vector<std::string>{"captured"});
 }
@@ -543,6 +544,13 @@ TEST(CliOutputs, DevNullAndFifoOutputsAreWrittenInPlace) {
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(has(got, "\"accuracy\": ")) << got;
   EXPECT_TRUE(S_ISFIFO(lstat_of(fifo).st_mode));
+  // /dev/stdout (here a file the shell opened) gets the JSON after what was printed before it.
+  r = run_cli(dir, "eval --checkpoint e.ckpt --data " + data + " --json /dev/stdout");
+  EXPECT_EQ(r.code, 0) << r.err;
+  const auto table = r.out.find("accuracy  "), json = r.out.find("\"accuracy\": "),
+             wrote = r.out.find("wrote /dev/stdout");
+  EXPECT_TRUE(table < json && json < wrote && wrote != std::string::npos) << r.out;
+  EXPECT_TRUE(fs::is_symlink("/dev/stdout"));
 
   SKIP_UNLESS_NORMAL_USER_REACHES(dir, data);
   r = run_cli(dir, "train --data " + data + " --epochs 1 --metrics /dev/null", true);

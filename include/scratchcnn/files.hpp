@@ -14,6 +14,7 @@ struct OutputTarget {
   bool exists = false;  // false: the file will be created
   bool direct = false;  // an existing device, FIFO or socket: written in place, never replaced
   std::uint64_t dev = 0, ino = 0;  // when it exists
+  int fd = -1;  // /dev/stdout, /dev/fd/N: this process's descriptor N, written through (direct)
 
   std::string resolved() const { return folder == "/" ? "/" + name : folder + "/" + name; }
 };
@@ -25,7 +26,8 @@ OutputTarget resolve_output(const std::string& path);
 
 // Writes `bytes` to `path`, the one way every output of the library and the tool is written:
 //   - `path` is resolved first (resolve_output): a symlink stays, and its target is replaced;
-//   - an existing device, FIFO or socket (/dev/null, /dev/stdout) is opened and written in place;
+//   - an existing device, FIFO or socket (/dev/null) is opened and written in place; /dev/stdout
+//     and /dev/fd/N are written through that descriptor of this process;
 //   - otherwise the bytes go to a new temporary file with an unpredictable name in the target's own
 //     folder (created with O_EXCL|O_NOFOLLOW, mode 0600), are fsynced, get the permissions (and,
 //     where allowed, the owner and group) of the file they replace, or 0666 & ~umask for a new

@@ -164,6 +164,7 @@ int cmd_eval(const std::vector<std::string>& argv) {
       o << "]";
     }
     o << "\n  ]\n}\n";
+    std::cout << std::flush;  // what was printed comes first when the output is /dev/stdout
     write_file_atomic(json, o.str());
     std::cout << "wrote " << json << "\n";
   }
@@ -177,6 +178,7 @@ int cmd_eval(const std::vector<std::string>& argv) {
       for (long v : cm[std::size_t(t)]) o << "," << v;
       o << "\n";
     }
+    std::cout << std::flush;
     write_file_atomic(csv, o.str());
     std::cout << "wrote " << csv << "\n";
   }

@@ -124,6 +124,7 @@ int cmd_train(const std::vector<std::string>& argv) {
     std::cout << "; final test accuracy " << fixed(state.history.back().test_accuracy, 4);
   std::cout << "\n";
   if (!metrics.empty()) {
+    std::cout << std::flush;  // what was printed comes first when the output is /dev/stdout
     write_file_atomic(metrics, metrics_csv(state.history));
     std::cout << "wrote " << metrics << "\n";
   }
@@ -245,6 +246,7 @@ int cmd_compare(const std::vector<std::string>& argv) {
                             ",\n  \"test_accuracy_fast\": " + json_array(af) +
                             ",\n  \"loss_fast_synced\": " + json_array(ls) +
                             ",\n  \"test_accuracy_fast_synced\": " + json_array(as) + ",\n" + b + "}\n";
+    std::cout << std::flush;
     write_file_atomic(json, out);
     std::cout << "wrote " << json << "\n";
   }

@@ -154,17 +154,40 @@ mode_t current_umask() {
   return m;
 }
 
-// A device, FIFO or the file behind a /proc/self/fd link: opened as it is (never created, never
-// truncated, appended to) and written.
+// The descriptor N of this process that /proc/self/fd/N (or /dev/fd/N, /dev/stdout) names, or -1.
+int own_descriptor(const std::string& dir, const std::string& name) {
+  if (name.empty() || name.size() > 9 || name.find_first_not_of("0123456789") != std::string::npos)
+    return -1;
+  char real[PATH_MAX];
+  if (::realpath(dir.c_str(), real) == nullptr) return -1;
+  const std::string pid = std::to_string(::getpid()), tid = std::to_string(::gettid());
+  const std::string r = real;
+  if (r != "/proc/" + pid + "/fd" && r != "/proc/" + pid + "/task/" + tid + "/fd") return -1;
+  return std::stoi(name);
+}
+
+// A device, FIFO or the file behind a /proc/self/fd link, written as it is: never created,
+// truncated or renamed over. One of this process's own descriptors (/dev/stdout) is written
+// through, so that its offset moves on as for anything else written to it; anything else is opened
+// for appending.
 void write_direct(const OutputTarget& t, const std::string& bytes) {
-  Fd fd(::open(t.path.c_str(), O_WRONLY | O_APPEND | O_NOCTTY | O_CLOEXEC));
-  if (fd.fd < 0) throw Error(t.path + ": cannot open for writing (" + reason(errno) + ")");
-  write_all(fd.fd, bytes, t.path);
+  Fd opened;
+  int fd = t.fd;
+  if (fd >= 0) {
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0 || (flags & O_ACCMODE) == O_RDONLY)
+      throw Error(t.path + ": descriptor " + std::to_string(fd) + " is not open for writing");
+  } else {
+    opened.fd = fd = ::open(t.path.c_str(), O_WRONLY | O_APPEND | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) throw Error(t.path + ": cannot open for writing (" + reason(errno) + ")");
+  }
+  write_all(fd, bytes, t.path);
   struct stat st {};
-  if (::fstat(fd.fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) &&
-      ::fsync(fd.fd) != 0 && errno != EINVAL)
+  if (::fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) && ::fsync(fd) != 0 &&
+      errno != EINVAL)
     throw Error(t.path + ": write failed (" + reason(errno) + ")");
-  if (::close(fd.release()) != 0) throw Error(t.path + ": write failed (" + reason(errno) + ")");
+  if (opened.fd >= 0 && ::close(opened.release()) != 0)
+    throw Error(t.path + ": write failed (" + reason(errno) + ")");
 }
 
 }  // namespace
@@ -195,6 +218,7 @@ OutputTarget resolve_output(const std::string& path) {
       t.ino = st.st_ino;
       t.folder = dir;
       t.name = name;
+      t.fd = own_descriptor(dir, name);
       return t;
     }
     std::string target(PATH_MAX + 1, '\0');
