@@ -581,6 +581,7 @@ TEST(CliOutputs, AnOutputOnAnInputOrAnotherOutputIsRefused) {
       {"train" + d + " --metrics " + data + "/../" + fs::path(data).filename().string() +
            "/optdigits.tra", "--metrics", "--data", data + "/optdigits.tra"},
       {"compare" + d + " --json " + data + "/optdigits.tra", "--json", "--data", data + "/optdigits.tra"},
+      {"compare" + d + " --init r.ckpt --json r-link", "--json", "--init", "r.ckpt"},
       {"eval" + d + " --checkpoint r.ckpt --json r.ckpt", "--json", "--checkpoint", "r.ckpt"},
       {"eval" + d + " --checkpoint r.ckpt --csv r-link", "--csv", "--checkpoint", "r.ckpt"},
       {"eval" + d + " --checkpoint r.ckpt --json e.out --csv e.out", "--json", "--csv", ""},
