@@ -28,6 +28,11 @@ Args::Args(const std::vector<std::string>& argv, const std::set<std::string>& va
     } else if (valued.count(name)) {
       if (!inline_value) {
         if (i + 1 >= argv.size()) throw UsageError(name + " needs a value");
+        // "--save --help" is a forgotten value, not a file named --help ("-" and "-1" are values;
+        // "--save=--odd" gives one that starts with --).
+        if (argv[i + 1].rfind("--", 0) == 0)
+          throw UsageError(name + " needs a value, not the flag '" + argv[i + 1] + "' (write " +
+                           name + "=VALUE for a value that starts with --)");
         value = argv[++i];
       }
       values_[name] = value;

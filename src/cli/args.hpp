@@ -1,6 +1,7 @@
 #pragma once
 // A small flag parser for the command-line tool: "--name value" or "--name=value", every flag
-// declared up front so that unknown flags and bad values become usage errors (exit code 2).
+// declared up front so that unknown flags and bad values become usage errors (exit code 2). A value
+// after a space never starts with "--" (that is a forgotten value); "--name=--x" gives such a value.
 #include <cstdint>
 #include <map>
 #include <set>

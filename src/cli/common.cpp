@@ -54,18 +54,6 @@ std::string with_flags(const char* usage) {
   return buf.data();
 }
 
-// Checks up front that `path` can be written later, so a long run does not fail at the end.
-void check_output_path(const std::string& flag, const std::string& path) {
-  const fs::path p(path);
-  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec))
-    throw Error(flag + " " + path + ": folder '" + dir.string() + "' does not exist");
-  if (::access(dir.c_str(), W_OK) != 0)
-    throw Error(flag + " " + path + ": folder '" + dir.string() + "' is not writable");
-  if (fs::is_directory(p, ec)) throw Error(flag + " " + path + ": is a folder");
-}
-
 std::string fixed(double v, int decimals) {
   char b[64];
   std::snprintf(b, sizeof b, "%.*f", decimals, v);

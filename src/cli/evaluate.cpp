@@ -37,6 +37,9 @@ matrix (rows: true class, columns: predicted class).
   --threads N        OpenMP threads for the fast path (default: all cores, or OMP_NUM_THREADS)
   --json FILE        write accuracy, precision, recall, support and the matrix as JSON
   --csv FILE         write the confusion matrix as CSV: header true,0,1,...; one row per true class
+Outputs replace their file atomically (through a symlink, keeping its permissions); /dev/null,
+/dev/stdout and FIFOs are written in place. --json and --csv must not name the same file, the
+--checkpoint file or a data file (an error before any work).
 Plot the matrix with scripts/plot_confusion.py.
 )TXT";
 
@@ -81,7 +84,11 @@ int cmd_eval(const std::vector<std::string>& argv) {
   const Loaded l = load_model_file(file);
   const std::uint64_t seed = a.seed("--seed", l.has_seed ? l.seed : 1);
   const std::string name = builtin_name(l.spec);
-  const data::Split split = data::load_data_dir(a.str("--data", defaults_for(name).data), seed);
+  const std::string data_dir = a.str("--data", defaults_for(name).data);
+  auto inputs = data_inputs(data_dir);
+  inputs.push_back({"--checkpoint", file});
+  check_aliases({{"--json", json}, {"--csv", csv}}, inputs);
+  const data::Split split = data::load_data_dir(data_dir, seed);
   const data::Dataset& d = split_name == "test" ? split.test : split.train;
   check_data_fits(l.spec, d);
   auto net = make_network(path, l.spec, l.params);
@@ -157,6 +164,7 @@ int cmd_eval(const std::vector<std::string>& argv) {
       o << "]";
     }
     o << "\n  ]\n}\n";
+    std::cout << std::flush;  // what was printed comes first when the output is /dev/stdout
     write_file_atomic(json, o.str());
     std::cout << "wrote " << json << "\n";
   }
@@ -170,6 +178,7 @@ int cmd_eval(const std::vector<std::string>& argv) {
       for (long v : cm[std::size_t(t)]) o << "," << v;
       o << "\n";
     }
+    std::cout << std::flush;
     write_file_atomic(csv, o.str());
     std::cout << "wrote " << csv << "\n";
   }

@@ -43,7 +43,9 @@ output:
                    when training succeeds; a resumed run writes every epoch since the run's start,
                    with seconds 'nan' for the epochs of the checkpoint (not training state)
 A failed run never writes --metrics; --save holds the last complete epoch.
-See docs/checkpoints.md.
+Outputs replace their file atomically (through a symlink, keeping its permissions); /dev/null,
+/dev/stdout and FIFOs are written in place. An output that is an input or another output is an
+error before any work (--resume F --save F excepted). See docs/checkpoints.md.
 )TXT";
 
 const char* const kCompareUsage = R"TXT(usage: scratchcnn compare [flags]
@@ -64,7 +66,9 @@ epoch-synced test accuracy more than 0.2 percentage points from it.
                    test_accuracy_fast_synced, max_loss_rel_diff, max_test_accuracy_diff (both
                    epoch-synced), max_loss_rel_diff_free_running,
                    final_test_accuracy_diff_free_running, max_param_abs_diff_free_running,
-                   seconds_reference, seconds_fast, speedup, isa)
+                   seconds_reference, seconds_fast, speedup, isa); replaced atomically (through a
+                   symlink, keeping its permissions), or written in place to /dev/stdout or a FIFO.
+                   An error before any work when it is a data file of --data or the --init file
 )TXT";
 
 int cmd_train(const std::vector<std::string>& argv) {
@@ -91,6 +95,12 @@ int cmd_train(const std::vector<std::string>& argv) {
   Checkpoint ckpt;
   const std::string resume = a.has("--resume") ? a.str("--resume", "") : "";
   if (!resume.empty()) ckpt = load_checkpoint(resume);
+  // The data folder's default depends on the model, which a checkpoint brings along.
+  const std::string model_name = resume.empty() ? a.str("--model", "seed") : builtin_name(ckpt.spec);
+  auto inputs = data_inputs(a.str("--data", defaults_for(model_name).data));
+  inputs.push_back({"--resume", resume});
+  inputs.push_back({"--init", a.has("--init") ? a.str("--init", "") : ""});
+  check_aliases({{"--save", save}, {"--metrics", metrics}}, inputs, {{"--save", "--resume"}});
   Setup s = read_setup(a, resume.empty() ? nullptr : &ckpt, resume);
   print_header(s, path_name(path));
   auto net = make_network(path, s.spec, s.init);
@@ -114,6 +124,7 @@ int cmd_train(const std::vector<std::string>& argv) {
     std::cout << "; final test accuracy " << fixed(state.history.back().test_accuracy, 4);
   std::cout << "\n";
   if (!metrics.empty()) {
+    std::cout << std::flush;  // what was printed comes first when the output is /dev/stdout
     write_file_atomic(metrics, metrics_csv(state.history));
     std::cout << "wrote " << metrics << "\n";
   }
@@ -138,6 +149,9 @@ int cmd_compare(const std::vector<std::string>& argv) {
   if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
   const std::string json = a.has("--json") ? a.str("--json", "") : "";
   if (!json.empty()) check_output_path("--json", json);
+  auto inputs = data_inputs(a.str("--data", defaults_for(a.str("--model", "seed")).data));
+  inputs.push_back({"--init", a.has("--init") ? a.str("--init", "") : ""});
+  check_aliases({{"--json", json}}, inputs);
   Setup s = read_setup(a);
   print_header(s, "reference and fast");
 
@@ -232,6 +246,7 @@ int cmd_compare(const std::vector<std::string>& argv) {
                             ",\n  \"test_accuracy_fast\": " + json_array(af) +
                             ",\n  \"loss_fast_synced\": " + json_array(ls) +
                             ",\n  \"test_accuracy_fast_synced\": " + json_array(as) + ",\n" + b + "}\n";
+    std::cout << std::flush;
     write_file_atomic(json, out);
     std::cout << "wrote " << json << "\n";
   }

@@ -60,6 +60,11 @@ inline constexpr const char* kIdxFiles[4] = {"train-images-idx3-ubyte", "train-l
 // Throws Error saying what it looked for and what was missing.
 Split load_data_dir(const std::string& dir, std::uint64_t seed);
 
+// The files of `dir` that load_data_dir may read and that exist (a symlink counts by its target):
+// optdigits.tra, optdigits.tes, each of kIdxFiles plain and .gz, digits.csv and digits.csv.gz; each
+// as `dir` + "/" + name. The tool refuses an output that is one of them.
+std::vector<std::string> data_dir_files(const std::string& dir);
+
 // A fixed, seeded, stratified split: per class, a seeded shuffle, then the first
 // round(test_fraction * count) go to test.
 Split stratified_split(const Dataset& all, double test_fraction, std::uint64_t seed);
