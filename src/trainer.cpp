@@ -25,6 +25,7 @@ constexpr OptionRange kRanges[] = {
 };
 
 std::string number(double v, bool integer) {
+  if (std::isnan(v)) return "nan";  // whatever its sign bit
   char b[64];
   if (integer && std::isfinite(v) && std::abs(v) < 1e18)
     std::snprintf(b, sizeof b, "%lld", static_cast<long long>(v));

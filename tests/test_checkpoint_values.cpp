@@ -212,6 +212,8 @@ TEST(CheckpointValues, ResealedOutOfRangeOptionsAreRefusedNamingTheField) {
       {momentum, true, -0.5, "c.bin: momentum -0.5 is outside 0..1"},
       {decay, true, -0.5, "c.bin: weight decay -0.5 is outside 0..1"},
       {decay, true, nan, "c.bin: weight decay nan is not a finite number"},
+      {decay, true, -nan, "c.bin: weight decay nan is not a finite number"},
+      {momentum, true, -inf, "c.bin: momentum -inf is not a finite number"},
   };
   for (const auto& c : cases) {
     std::string bad = good;
