@@ -36,8 +36,8 @@ checkpoints:
                    predict and --init read it.
   --resume FILE    continue the run of a checkpoint with epoch (its epoch + 1) up to --epochs
                    (default: the epochs it was started with). Model, batch, lr, momentum,
-                   weight decay and seed come from the checkpoint; giving a different one is an
-                   error. The result is bit for bit that of an uninterrupted run on the same
+                   weight decay and seed come from the checkpoint (held to the flags' ranges);
+                   giving a different one is an error. The result is bit for bit that of an uninterrupted run on the same
                    path and instruction-set level (recorded in the checkpoint); on another level
                    a warning names both, and SCRATCHCNN_ISA=LEVEL (or --path reference) gets the
                    checkpoint's level back where this CPU runs it.
