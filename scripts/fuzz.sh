@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang, AddressSanitizer and UndefinedBehaviorSanitizer
-# (build-fuzz/), and runs each for SECONDS (default 30) from its seed corpus in fuzz/corpus/.
+# (build-fuzz/), and runs each for SECONDS (default 30) from its seed corpus in fuzz/corpus/:
+# every fuzz/fuzz_*.cpp, among them fuzz_checkpoint_sealed (checkpoints and parameter files with
+# the checksum recomputed, so that mutations reach the parser).
 # Any crash, hang, leak or sanitizer report fails the script; the input that caused it is left in
 # build-fuzz/findings/<target>/.
 #   scripts/fuzz.sh [SECONDS]

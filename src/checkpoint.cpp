@@ -1,6 +1,7 @@
 #include "scratchcnn/checkpoint.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "binary_io.hpp"
@@ -13,6 +14,37 @@ using detail::put;
 using detail::put_values;
 using detail::seal;
 using detail::start_file;
+
+namespace {
+
+// The stored options, checked with the flags' rules (check_option) and the epoch against them;
+// each message starts with `label` ("run.ckpt: ") and names the field. Doubles hold every value
+// of the stored types exactly (u32, f32) and of ints.
+void check_stored_options(double epoch, double epochs, double batch, double lr, double momentum,
+                          double weight_decay, const std::string& label) {
+  const auto check = [&](TrainOption option, double v) {
+    check_option(option, v, label + option_range(option).name);
+  };
+  check(TrainOption::Epochs, epochs);
+  check(TrainOption::Batch, batch);
+  check(TrainOption::Lr, lr);
+  check(TrainOption::Momentum, momentum);
+  check(TrainOption::WeightDecay, weight_decay);
+  if (!(epoch >= 0 && epoch <= epochs))
+    throw Error(label + "epochs completed " + std::to_string(static_cast<long long>(epoch)) +
+                " is outside 0..epochs (" + std::to_string(static_cast<long long>(epochs)) + ")");
+}
+
+bool valid_isa(const std::string& isa) {
+  if (isa.size() > kMaxIsaLength) return false;
+  for (const char ch : isa)
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+          ch == '+' || ch == '-'))
+      return false;
+  return true;
+}
+
+}  // namespace
 
 DataFingerprint fingerprint(const data::Split& split) {
   DataFingerprint f;
@@ -34,6 +66,10 @@ std::string serialize_checkpoint(const ModelSpec& spec, const Parameters& params
     throw Error("checkpoint: " + std::to_string(state.history.size()) +
                 " epochs of metrics for " + std::to_string(state.epoch) + " completed epochs");
   const TrainOptions& o = state.options;
+  check_stored_options(state.epoch, o.epochs, o.batch, o.lr, o.momentum, o.weight_decay,
+                       "checkpoint: ");
+  if (!valid_isa(state.isa))
+    throw Error("checkpoint: the instruction-set level is not a short lowercase name");
   std::string out = start_file(kCheckpointMagic, kCheckpointFileVersion, spec, params);
   put_values(out, state.velocity);
   put<std::uint32_t>(out, static_cast<std::uint32_t>(state.epoch));
@@ -46,6 +82,8 @@ std::string serialize_checkpoint(const ModelSpec& spec, const Parameters& params
   put<std::uint32_t>(out, state.data.train);
   put<std::uint32_t>(out, state.data.test);
   put<std::uint64_t>(out, state.data.labels);
+  put<std::uint32_t>(out, static_cast<std::uint32_t>(state.isa.size()));
+  out += state.isa;
   put<std::uint32_t>(out, static_cast<std::uint32_t>(state.history.size()));
   for (const auto& m : state.history) {
     put<double>(out, m.loss);
@@ -95,14 +133,23 @@ Checkpoint deserialize_checkpoint(const std::string& bytes, const std::string& w
   c.state.data.train = r.get<std::uint32_t>("training sample count");
   c.state.data.test = r.get<std::uint32_t>("test sample count");
   c.state.data.labels = r.get<std::uint64_t>("labels hash");
+  std::uint32_t version;
+  std::memcpy(&version, bytes.data() + sizeof(kCheckpointMagic), sizeof version);
+  if (version >= 2) {
+    const auto length = r.get<std::uint32_t>("instruction-set level");
+    if (length > kMaxIsaLength || length > r.end - r.pos)
+      throw Error(where + ": corrupted checkpoint (instruction-set level of " +
+                  std::to_string(length) + " bytes)");
+    c.state.isa = bytes.substr(r.pos, length);
+    r.pos += length;
+    if (!valid_isa(c.state.isa))
+      throw Error(where + ": corrupted checkpoint (the instruction-set level is not a short "
+                          "lowercase name)");
+  }
   const auto history = r.get<std::uint32_t>("history length");
-  constexpr std::uint32_t kMaxInt = std::numeric_limits<int>::max();
-  if (epoch > kMaxInt || epochs > kMaxInt || batch < 1 || batch > kMaxInt)
-    throw Error(where + ": corrupted checkpoint (epoch " + std::to_string(epoch) + ", epochs " +
-                std::to_string(epochs) + ", batch " + std::to_string(batch) + ")");
-  if (!std::isfinite(o.lr) || !std::isfinite(o.momentum) || !std::isfinite(o.weight_decay))
-    throw Error(where +
-                ": corrupted checkpoint (non-finite learning rate, momentum or weight decay)");
+  // The options as the flags take them: a checksum is no authentication, and a value out of
+  // their ranges would be trained with or fail late (a huge batch: out of memory).
+  check_stored_options(epoch, epochs, batch, o.lr, o.momentum, o.weight_decay, where + ": ");
   if (history != epoch)
     throw Error(where + ": corrupted checkpoint (" + std::to_string(history) +
                 " epochs of metrics for " + std::to_string(epoch) + " completed epochs)");

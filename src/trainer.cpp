@@ -2,14 +2,68 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <limits>
+#include <string>
 
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/rng.hpp"
 
 namespace scratchcnn {
+
+namespace {
+
+// One entry per TrainOption, in its order. The flags' ranges: the CLI parses with these.
+constexpr OptionRange kRanges[] = {
+    {"epochs", "--epochs", 0, 1000000, true},
+    {"batch size", "--batch", 1, 1 << 20, true},
+    {"learning rate", "--lr", 0, 3.0e38, false},
+    {"momentum", "--momentum", 0, 1, false},
+    {"weight decay", "--weight-decay", 0, 1, false},
+    {"max_loss", "--max-loss", 0, 1e30, false},
+    {"first epoch", "", 1, 1000001, true},
+};
+
+std::string number(double v, bool integer) {
+  if (std::isnan(v)) return "nan";  // whatever its sign bit
+  char b[64];
+  if (integer && std::isfinite(v) && std::abs(v) < 1e18)
+    std::snprintf(b, sizeof b, "%lld", static_cast<long long>(v));
+  else
+    std::snprintf(b, sizeof b, "%.9g", v);
+  return b;
+}
+
+}  // namespace
+
+const OptionRange& option_range(TrainOption option) {
+  return kRanges[static_cast<std::size_t>(option)];
+}
+
+void check_option(TrainOption option, double value, const std::string& label) {
+  const OptionRange& r = option_range(option);
+  const std::string text = number(value, r.integer);
+  if (!std::isfinite(value)) throw Error(label + " " + text + " is not a finite number");
+  if (r.integer && value != std::floor(value))
+    throw Error(label + " " + text + " is not a whole number");
+  if (value < r.lo || value > r.hi)
+    throw Error(label + " " + text + " is outside " + number(r.lo, r.integer) + ".." +
+                number(r.hi, r.integer));
+}
+
+void validate(const TrainOptions& opt) {
+  const auto check = [](TrainOption o, double v) {
+    check_option(o, v, std::string("training options: ") + option_range(o).name);
+  };
+  check(TrainOption::Epochs, opt.epochs);
+  check(TrainOption::Batch, opt.batch);
+  check(TrainOption::Lr, opt.lr);
+  check(TrainOption::Momentum, opt.momentum);
+  check(TrainOption::WeightDecay, opt.weight_decay);
+  check(TrainOption::MaxLoss, opt.max_loss);
+  check(TrainOption::FirstEpoch, opt.first_epoch);
+}
 
 std::vector<int> epoch_order(int n, std::uint64_t seed, int epoch) {
   std::vector<int> order(static_cast<std::size_t>(n));
@@ -75,22 +129,17 @@ std::vector<EpochMetrics> train(Network& net, const data::Dataset& train_set,
                                 const StepCallback& on_step, const EpochCallback& on_epoch) {
   check_data_fits(net.spec(), train_set);
   check_data_fits(net.spec(), test_set);
-  if (opt.batch < 1) throw Error("batch size must be at least 1");
-  if (opt.epochs < 0) throw Error("epochs must not be negative");
-  if (opt.first_epoch < 1) throw Error("the first epoch must be at least 1");
-  if (!std::isfinite(opt.lr)) throw Error("learning rate must be finite");
-  if (!std::isfinite(opt.momentum) || !std::isfinite(opt.weight_decay))
-    throw Error("momentum and weight decay must be finite");
-  if (!(opt.max_loss >= 0) || std::isinf(opt.max_loss))
-    throw Error("the divergence limit max_loss must be finite and not negative");
+  validate(opt);
   const Sgd sgd{opt.lr, opt.momentum, opt.weight_decay};
 
   using Clock = std::chrono::steady_clock;
   const int n = train_set.size();
   const int sample = train_set.sample_size();
   const int batches = (n + opt.batch - 1) / opt.batch;
-  std::vector<float> images(std::size_t(opt.batch) * sample);
-  std::vector<int> labels(opt.batch);
+  // A batch never holds more than the training set (a batch above n is one full batch).
+  const int rows = std::min(opt.batch, n);
+  std::vector<float> images(std::size_t(rows) * sample);
+  std::vector<int> labels(static_cast<std::size_t>(rows));
   std::vector<EpochMetrics> history;
 
   for (int epoch = opt.first_epoch; epoch <= opt.epochs; ++epoch) {

@@ -30,11 +30,19 @@ struct TrainingState {
   // first_epoch is not stored (it is epoch + 1 on resuming).
   TrainOptions options;
   DataFingerprint data;
+  // The instruction-set level the run last trained at: the fast path's fast::active_isa()
+  // ("avx512f", "avx2", "sse4.2", "native"), or "reference" for the reference path. Its results
+  // depend on it (fast/isa.hpp), so a resume on another level is not bit for bit the
+  // uninterrupted run. Empty: unknown (a version 1 checkpoint). At most kMaxIsaLength characters
+  // of a-z, 0-9, '.', '_', '+', '-'.
+  std::string isa;
   Parameters velocity;  // Network::velocity(), zeros when momentum is 0
   // One entry per completed epoch. Seconds are not training state: they are not stored and read
   // back as NaN.
   std::vector<EpochMetrics> history;
 };
+
+inline constexpr std::size_t kMaxIsaLength = 32;
 
 struct Checkpoint {
   ModelSpec spec;
@@ -47,14 +55,17 @@ struct Checkpoint {
 //   parameters (floats, as in a parameter file) | velocities (floats, same layout and count) |
 //   u32 epoch | u32 epochs | u32 batch | f32 lr | f32 momentum | f32 weight_decay | u64 seed |
 //   u32 train samples | u32 test samples | u64 labels hash |
+//   u32 isa length | isa (the level, no terminator; version 2 on, absent in version 1) |
 //   u32 history count (= epoch) | per epoch: f64 loss, f64 train_accuracy, f64 test_accuracy |
 //   u64 fnv1a64 of all bytes before it
 // Its bytes depend only on the training state: no time, path, host or seconds.
+// Both functions check the options with the rules of the flags (check_option, trainer.hpp).
 std::string serialize_checkpoint(const ModelSpec& spec, const Parameters& params,
                                  const TrainingState& state);
 // Throws Error naming `where` when the bytes are truncated, corrupted, from a newer version, a
 // parameter file rather than a checkpoint, or inconsistent (sizes, non-finite values, options out
-// of range).
+// of the flags' ranges, naming the field, more epochs done than planned, a malformed level).
+// A version 1 file reads with an empty isa.
 Checkpoint deserialize_checkpoint(const std::string& bytes, const std::string& where);
 
 // write_file_atomic: a failed save leaves the previous file as it was.

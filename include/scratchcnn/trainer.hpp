@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "scratchcnn/data/dataset.hpp"
@@ -26,6 +27,28 @@ struct TrainOptions {
   // Not saved in checkpoints: it changes no result of a run that finishes.
   double max_loss = 0;
 };
+
+// The range of each training option with one, written once: train() (validate), the
+// command-line flags and the checkpoint reader all check values with check_option, so a
+// checkpoint cannot carry a value that a flag would refuse. seed takes any 64-bit value.
+enum class TrainOption { Epochs, Batch, Lr, Momentum, WeightDecay, MaxLoss, FirstEpoch };
+struct OptionRange {
+  const char* name;  // in messages of the library and of the checkpoint reader: "batch size"
+  const char* flag;  // the command-line flag: "--batch" (empty when there is none)
+  double lo, hi;     // inclusive
+  bool integer;      // a whole number (an int in TrainOptions)
+};
+//   epochs       0..1000000      --epochs        batch        1..1048576 (2^20)  --batch
+//   lr           0..3e38         --lr            momentum     0..1               --momentum
+//   weight_decay 0..1            --weight-decay  max_loss     0..1e30            --max-loss
+//   first_epoch  1..1000001
+const OptionRange& option_range(TrainOption option);
+// Throws Error "<label> <value> is outside <lo>..<hi>" (or "... is not a finite number") unless
+// `value` is a finite number in the option's range (and whole, for an integer option). `label`
+// says where the value came from: "--batch:", "run.ckpt: batch size".
+void check_option(TrainOption option, double value, const std::string& label);
+// check_option for every option of `opt`, each labelled "training options: <name>".
+void validate(const TrainOptions& opt);
 
 struct EpochMetrics {
   int epoch = 0;              // 1-based
@@ -61,7 +84,7 @@ double evaluate(Network& net, const data::Dataset& d, int batch = 256);
 // Minibatch SGD (Network::sgd_step with lr, momentum, weight_decay): every epoch from first_epoch
 // to epochs reshuffles (epoch_order), walks the training set in batches of `batch` (the last,
 // partial batch is used, not dropped), then measures test accuracy. Returns the metrics of the
-// epochs it trained.
+// epochs it trained. Throws Error (validate) when an option is out of range.
 // A NaN or infinite loss stops training with an Error naming the epoch and batch; the network keeps
 // the parameters from before that step. So does a loss above opt.max_loss (when > 0), after
 // that step: the network then holds the step's parameters. Callers that write files per epoch

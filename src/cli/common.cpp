@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -122,17 +123,39 @@ ModelSpec read_model(const Args& a, const std::string& name) {
   }
 }
 
+namespace {
+
+// The value of a training option's flag, or `fallback` when it is not given: parsed by Args and
+// checked by the library's rule for the option (check_option, trainer.hpp: the ranges a
+// checkpoint's values are checked against too); out of range is a usage error naming the flag.
+double option_flag(const Args& a, TrainOption option, double fallback) {
+  const OptionRange& r = option_range(option);
+  if (!a.has(r.flag)) return fallback;
+  using Limits = std::numeric_limits<double>;
+  const double v = r.integer ? double(a.integer(r.flag, 0, std::numeric_limits<long long>::min(),
+                                                std::numeric_limits<long long>::max()))
+                             : a.real(r.flag, 0, Limits::lowest(), Limits::max());
+  try {
+    check_option(option, v, std::string(r.flag) + ":");
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+  return v;
+}
+
+}  // namespace
+
 // `resume`: the checkpoint of --resume, already read (train only).
 Setup read_setup(const Args& a, const Checkpoint* resume, const std::string& resume_path) {
   Setup s;
   if (a.has("--input")) (void)read_input(a);  // a malformed shape is a usage error, checked first
-  const int epochs = static_cast<int>(a.integer("--epochs", 0, 0, 1000000));
-  const int batch = static_cast<int>(a.integer("--batch", 128, 1, 1 << 20));
-  const float lr = static_cast<float>(a.real("--lr", 0.1, 0.0, 3.0e38));
-  const float momentum = static_cast<float>(a.real("--momentum", 0, 0.0, 1.0));
-  const float decay = static_cast<float>(a.real("--weight-decay", 0, 0.0, 1.0));
+  const int epochs = static_cast<int>(option_flag(a, TrainOption::Epochs, 0));
+  const int batch = static_cast<int>(option_flag(a, TrainOption::Batch, 128));
+  const float lr = static_cast<float>(option_flag(a, TrainOption::Lr, 0.1));
+  const float momentum = static_cast<float>(option_flag(a, TrainOption::Momentum, 0));
+  const float decay = static_cast<float>(option_flag(a, TrainOption::WeightDecay, 0));
   const std::uint64_t seed = a.seed("--seed", 1);
-  const double max_loss = a.real("--max-loss", 0, 0.0, 1e30);
+  const double max_loss = option_flag(a, TrainOption::MaxLoss, 0);
   s.threads = read_threads(a);
 
   if (resume) {
@@ -305,6 +328,7 @@ Loaded load_model_file(const std::string& path) {
     l.params = std::move(c.params);
     l.has_seed = true;
     l.seed = c.state.options.seed;
+    l.isa = c.state.isa;
   } else {
     l.spec = parameter_file_model(bytes, path);
     l.params = deserialize_parameters(bytes, l.spec, path);

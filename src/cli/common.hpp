@@ -133,6 +133,7 @@ struct Loaded {
   Parameters params;
   bool has_seed = false;
   std::uint64_t seed = 1;
+  std::string isa;  // a checkpoint's instruction-set level (empty: none recorded)
 };
 
 Loaded load_model_file(const std::string& path);

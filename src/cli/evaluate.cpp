@@ -24,7 +24,8 @@ const char* const kEvalUsage = R"TXT(usage: scratchcnn eval --checkpoint FILE [f
 
 Evaluates the parameters of a checkpoint or parameter file (the model is read from the file) on
 the test part of a data folder: accuracy, per-class precision and recall, and the confusion
-matrix (rows: true class, columns: predicted class).
+matrix (rows: true class, columns: predicted class). For a checkpoint that records it, the header
+also gives the instruction-set level it was trained at and the one this evaluation runs at.
 
   --checkpoint FILE  a checkpoint or parameter file written by train --save (required)
   --data DIR         data folder, as for train (default: data, or /usr/share/datasets/fashion-mnist
@@ -119,7 +120,12 @@ int cmd_eval(const std::vector<std::string>& argv) {
   }
 
   auto ratio = [](double v) { return std::isnan(v) ? std::string("     -") : fixed(v, 4); };
-  std::cout << "model     " << (name.empty() ? "" : name + ": ") << l.spec.full_text() << "\n"
+  std::cout << "model     " << (name.empty() ? "" : name + ": ") << l.spec.full_text() << "\n";
+  if (!l.isa.empty())
+    std::cout << "level     trained at " << l.isa << ", evaluated at "
+              << (path == PathKind::Reference ? std::string("reference") : fast::active_isa())
+              << "\n";
+  std::cout
             << "data      " << d.source << " (" << split_name << "): " << d.size() << " samples\n";
   if (!split.note.empty()) std::cout << "note      " << split.note << "\n";
   std::cout << "accuracy  " << fixed(accuracy, 4) << " (" << correct << " of " << d.size() << ")\n\n"

@@ -32,11 +32,15 @@ terminal.
 checkpoints:
   --save FILE      write a checkpoint after every epoch (atomically: a crash leaves the last
                    complete one): model, parameters, velocities, epoch, the options above and the
-                   metrics so far; versioned, with a checksum. eval, predict and --init read it.
+                   metrics so far, the instruction-set level; versioned, with a checksum. eval,
+                   predict and --init read it.
   --resume FILE    continue the run of a checkpoint with epoch (its epoch + 1) up to --epochs
                    (default: the epochs it was started with). Model, batch, lr, momentum,
-                   weight decay and seed come from the checkpoint; giving a different one is an
-                   error. The result is bit for bit that of an uninterrupted run.
+                   weight decay and seed come from the checkpoint (held to the flags' ranges);
+                   giving a different one is an error. The result is bit for bit that of an uninterrupted run on the same
+                   path and instruction-set level (recorded in the checkpoint); on another level
+                   a warning names both, and SCRATCHCNN_ISA=LEVEL (or --path reference) gets the
+                   checkpoint's level back where this CPU runs it.
                    --resume F --save F continues in place.
 output:
   --metrics FILE   write the per-epoch table as CSV: epoch,loss,train_accuracy,test_accuracy,seconds
@@ -70,6 +74,43 @@ epoch-synced test accuracy more than 0.2 percentage points from it.
                    symlink, keeping its permissions), or written in place to /dev/stdout or a FIFO.
                    An error before any work when it is a data file of --data or the --init file
 )TXT";
+
+namespace {
+
+// A run resumed on another instruction-set level than its checkpoint's goes on, but not bit for
+// bit as the uninterrupted run would (fast/isa.hpp): a warning naming both levels and how to get
+// the checkpoint's level back. Not an error: a checkpoint moved to another machine stays usable.
+void warn_level_change(const std::string& file, const std::string& saved, const std::string& now) {
+  if (saved == now) return;
+  if (saved.empty()) {
+    std::cerr << "warning: " << file
+              << " does not record the instruction-set level it was trained at (a version 1 "
+                 "checkpoint); this run trains at "
+              << now
+              << ": unless that is the checkpoint's level, the result is not bit for bit that of "
+                 "an uninterrupted run\n";
+    return;
+  }
+  std::string how;
+  if (saved == "reference") {
+    how = "resume with --path reference to continue bit for bit";
+  } else {
+    const auto levels = fast::supported_isas();
+    if (std::find(levels.begin(), levels.end(), saved) != levels.end())
+      how = "resume with SCRATCHCNN_ISA=" + saved +
+            (now == "reference" ? " and --path fast" : std::string()) +
+            " to continue bit for bit";
+    else
+      how = "this machine cannot run " + saved + ", so only a machine that can continues bit for bit";
+  }
+  std::cerr << "warning: " << file << " was trained at instruction-set level " << saved
+            << ", this run trains at " << now
+            << ": the result will not be bit for bit that of an uninterrupted run (only within "
+               "the parity tolerances, docs/parity.md); "
+            << how << "\n";
+}
+
+}  // namespace
 
 int cmd_train(const std::vector<std::string>& argv) {
   auto valued = kTrainValued;
@@ -107,8 +148,15 @@ int cmd_train(const std::vector<std::string>& argv) {
   TrainingState state = s.resumed;
   net->set_velocity(state.velocity);
   state.options = s.opt;
+  // The level this run trains at, recorded in the checkpoints of the epochs it trains (one that
+  // trains nothing keeps the resumed checkpoint's).
+  const std::string level = path == PathKind::Reference ? "reference" : fast::active_isa();
+  if (!resume.empty() && s.opt.first_epoch <= s.opt.epochs)
+    warn_level_change(resume, s.resumed.isa, level);
+  if (resume.empty()) state.isa = level;
   const auto written = run_training(*net, s, true, [&](const EpochMetrics& m) {
     state.epoch = m.epoch;
+    state.isa = level;
     state.history.push_back(m);
     if (save.empty()) return;
     state.velocity = net->velocity();

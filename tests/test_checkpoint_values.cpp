@@ -1,0 +1,523 @@
+// What a checkpoint may hold: its options are checked with the flags' rules (a checksum is no
+// authentication, so a re-sealed file with out-of-range values must be refused naming the field),
+// version 1 files still load, version 2 records the instruction-set level, and a resume on
+// another level warns.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "scratchcnn/checkpoint.hpp"
+#include "scratchcnn/error.hpp"
+#include "scratchcnn/fast/isa.hpp"
+#include "scratchcnn/network.hpp"
+#include "scratchcnn/rng.hpp"
+#include "scratchcnn/trainer.hpp"
+#include "test_support.hpp"
+
+using namespace scratchcnn;
+using test::cli;
+using test::CliResult;
+using test::error_of;
+using test::has;
+using test::slurp;
+
+namespace {
+
+// FNV-1a 64, written here from its definition so that the files below do not depend on the code
+// under test for their checksum.
+std::uint64_t fnv(const std::string& s) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (const char ch : s) {
+    h ^= static_cast<unsigned char>(ch);
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+template <class T>
+void put(std::string& out, T v) {
+  char b[sizeof(T)];
+  std::memcpy(b, &v, sizeof(T));
+  out.append(b, sizeof(T));
+}
+
+template <class T>
+void patch(std::string& bytes, std::size_t at, T v) {
+  ASSERT_LE(at + sizeof(T), bytes.size() - 8);
+  std::memcpy(bytes.data() + at, &v, sizeof(T));
+}
+
+// Recomputes the trailing checksum, as anyone editing a checkpoint can.
+std::string resealed(std::string bytes) {
+  bytes.resize(bytes.size() - 8);
+  put<std::uint64_t>(bytes, fnv(bytes));
+  return bytes;
+}
+
+const char* const kModel = "conv(1,2,k=3,pad=1) relu maxpool(2) flatten dense(32,10)";
+
+struct Sample {
+  ModelSpec spec = model_from_name(kModel);
+  Parameters params = Parameters::he_uniform(spec, 3);
+  TrainingState state;
+  Sample() {
+    state.epoch = 2;
+    state.options.epochs = 7;
+    state.options.batch = 16;
+    state.options.lr = 0.05f;
+    state.options.momentum = 0.9f;
+    state.options.weight_decay = 1e-4f;
+    state.options.seed = 99;
+    state.data = DataFingerprint{60, 30, 0x1234567890abcdefULL};
+    state.isa = "avx2";
+    state.velocity = Parameters::he_uniform(spec, 4);
+    for (int e = 1; e <= 2; ++e) {
+      EpochMetrics m;
+      m.epoch = e;
+      m.loss = 1.0 / e;
+      m.train_accuracy = 0.25 * e;
+      m.test_accuracy = 0.125 * e;
+      state.history.push_back(m);
+    }
+  }
+  // Offset of the u32 epoch, from the documented layout: magic, version, text length, text,
+  // value count, then the parameters and as many velocities.
+  std::size_t epoch_at() const {
+    return 8 + 4 + 4 + spec.full_text().size() + 8 + 2 * std::size_t(spec.param_count()) * 4;
+  }
+};
+
+// The documented version 1 layout (docs/checkpoints.md), byte by byte: no level.
+std::string version1(const Sample& s) {
+  std::string b("SCNNCKPT", 8);
+  put<std::uint32_t>(b, 1);
+  const std::string text = s.spec.full_text();
+  put<std::uint32_t>(b, static_cast<std::uint32_t>(text.size()));
+  b += text;
+  put<std::uint64_t>(b, static_cast<std::uint64_t>(s.spec.param_count()));
+  for (const Parameters* p : {&s.params, &s.state.velocity})
+    for (const auto& l : p->layers) {
+      for (float v : l.weights) put<float>(b, v);
+      for (float v : l.bias) put<float>(b, v);
+    }
+  const TrainOptions& o = s.state.options;
+  put<std::uint32_t>(b, static_cast<std::uint32_t>(s.state.epoch));
+  put<std::uint32_t>(b, static_cast<std::uint32_t>(o.epochs));
+  put<std::uint32_t>(b, static_cast<std::uint32_t>(o.batch));
+  put<float>(b, o.lr);
+  put<float>(b, o.momentum);
+  put<float>(b, o.weight_decay);
+  put<std::uint64_t>(b, o.seed);
+  put<std::uint32_t>(b, s.state.data.train);
+  put<std::uint32_t>(b, s.state.data.test);
+  put<std::uint64_t>(b, s.state.data.labels);
+  put<std::uint32_t>(b, static_cast<std::uint32_t>(s.state.history.size()));
+  for (const auto& m : s.state.history) {
+    put<double>(b, m.loss);
+    put<double>(b, m.train_accuracy);
+    put<double>(b, m.test_accuracy);
+  }
+  put<std::uint64_t>(b, fnv(b));
+  return b;
+}
+
+// Sets an environment variable for the test's duration (the CLI runs inherit it).
+class EnvVar {
+ public:
+  EnvVar(const char* name, const char* value) : name_(name) {
+    const char* old = std::getenv(name);
+    had_ = old != nullptr;
+    if (had_) old_ = old;
+    ::setenv(name, value, 1);
+  }
+  ~EnvVar() {
+    if (had_)
+      ::setenv(name_, old_.c_str(), 1);
+    else
+      ::unsetenv(name_);
+  }
+
+ private:
+  const char* name_;
+  bool had_ = false;
+  std::string old_;
+};
+
+// A small optdigits folder (60 training, 30 test rows) in a fresh temporary folder.
+std::string tiny_data() {
+  const std::string dir = test::temp_dir("ckv-data");
+  Rng rng(11);
+  for (const auto& [name, rows] : {std::pair{"optdigits.tra", 60}, std::pair{"optdigits.tes", 30}}) {
+    std::ofstream f(dir + "/" + name);
+    for (int r = 0; r < rows; ++r) {
+      const int label = r % 10;
+      for (int i = 0; i < 64; ++i) f << ((i % 10 == label) ? 16 : int(rng.below(4))) << ",";
+      f << label << "\n";
+    }
+  }
+  return dir;
+}
+
+void write(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+}  // namespace
+
+// Each out-of-range value, re-sealed so that the checksum holds, is refused naming the file and
+// the field, with the range the flag gives.
+TEST(CheckpointValues, ResealedOutOfRangeOptionsAreRefusedNamingTheField) {
+  const Sample s;
+  const std::string good = serialize_checkpoint(s.spec, s.params, s.state);
+  const std::size_t at = s.epoch_at();
+  const std::size_t epoch = at, epochs = at + 4, batch = at + 8, lr = at + 12, momentum = at + 16,
+                    decay = at + 20;
+  // The offsets are right: the good file holds the sample's values there.
+  std::uint32_t u = 0;
+  std::memcpy(&u, good.data() + batch, 4);
+  ASSERT_EQ(u, 16u);
+  float f = 0;
+  std::memcpy(&f, good.data() + momentum, 4);
+  ASSERT_EQ(f, 0.9f);
+
+  struct Case {
+    std::size_t at;
+    bool is_float;
+    double value;
+    std::string message;
+  };
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  const Case cases[] = {
+      {batch, false, 0, "c.bin: batch size 0 is outside 1..1048576"},
+      {batch, false, 2147483647.0, "c.bin: batch size 2147483647 is outside 1..1048576"},
+      {batch, false, 4294967295.0, "c.bin: batch size 4294967295 is outside 1..1048576"},
+      {batch, false, 1048577, "c.bin: batch size 1048577 is outside 1..1048576"},
+      {epochs, false, 2147483648.0, "c.bin: epochs 2147483648 is outside 0..1000000"},
+      {epochs, false, 1000001, "c.bin: epochs 1000001 is outside 0..1000000"},
+      {epoch, false, 8, "c.bin: epochs completed 8 is outside 0..epochs (7)"},
+      {epochs, false, 1, "c.bin: epochs completed 2 is outside 0..epochs (1)"},
+      {lr, true, -1, "c.bin: learning rate -1 is outside 0..3e+38"},
+      {lr, true, nan, "c.bin: learning rate nan is not a finite number"},
+      {lr, true, inf, "c.bin: learning rate inf is not a finite number"},
+      {lr, true, 3.2e38, "c.bin: learning rate 3.19999998e+38 is outside 0..3e+38"},
+      {momentum, true, 2, "c.bin: momentum 2 is outside 0..1"},
+      {momentum, true, -0.5, "c.bin: momentum -0.5 is outside 0..1"},
+      {decay, true, -0.5, "c.bin: weight decay -0.5 is outside 0..1"},
+      {decay, true, nan, "c.bin: weight decay nan is not a finite number"},
+      {decay, true, -nan, "c.bin: weight decay nan is not a finite number"},
+      {momentum, true, -inf, "c.bin: momentum -inf is not a finite number"},
+  };
+  for (const auto& c : cases) {
+    std::string bad = good;
+    if (c.is_float)
+      patch<float>(bad, c.at, static_cast<float>(c.value));
+    else
+      patch<std::uint32_t>(bad, c.at, static_cast<std::uint32_t>(c.value));
+    const std::string msg = error_of([&] { deserialize_checkpoint(resealed(bad), "c.bin"); });
+    EXPECT_EQ(msg, c.message);
+  }
+
+  // The edges of the ranges are values the flags accept: they load.
+  std::string edge = good;
+  patch<std::uint32_t>(edge, epochs, 1000000);
+  patch<std::uint32_t>(edge, batch, 1u << 20);
+  patch<float>(edge, lr, 0);
+  patch<float>(edge, momentum, 1);
+  patch<float>(edge, decay, 1);
+  const Checkpoint c = deserialize_checkpoint(resealed(edge), "c.bin");
+  EXPECT_EQ(c.state.options.epochs, 1000000);
+  EXPECT_EQ(c.state.options.batch, 1 << 20);
+  EXPECT_EQ(c.state.options.momentum, 1.0f);
+}
+
+// The writer refuses what the reader would: no file that cannot be read back.
+TEST(CheckpointValues, TheWriterRefusesOutOfRangeOptionsAndLevels) {
+  Sample s;
+  s.state.options.batch = 0;
+  EXPECT_EQ(error_of([&] { serialize_checkpoint(s.spec, s.params, s.state); }),
+            "checkpoint: batch size 0 is outside 1..1048576");
+  s = Sample();
+  s.state.options.lr = -1;
+  EXPECT_EQ(error_of([&] { serialize_checkpoint(s.spec, s.params, s.state); }),
+            "checkpoint: learning rate -1 is outside 0..3e+38");
+  s = Sample();
+  s.state.options.epochs = 1;
+  EXPECT_EQ(error_of([&] { serialize_checkpoint(s.spec, s.params, s.state); }),
+            "checkpoint: epochs completed 2 is outside 0..epochs (1)");
+  for (const char* isa : {"AVX2", "avx2\n", "a b", "abcdefghijklmnopqrstuvwxyz0123456"}) {
+    s = Sample();
+    s.state.isa = isa;
+    EXPECT_TRUE(has(error_of([&] { serialize_checkpoint(s.spec, s.params, s.state); }),
+                    "instruction-set level"))
+        << isa;
+  }
+}
+
+// train() applies the same rules to a library caller's options.
+TEST(CheckpointValues, TrainValidatesItsOptions) {
+  const ModelSpec spec = model_from_name("seed");
+  auto net = make_network(PathKind::Reference, spec, Parameters::he_uniform(spec, 1));
+  Rng rng(3);
+  data::Dataset d;
+  d.images = test::random_images(rng, 12, spec.input);
+  d.labels = test::random_labels(rng, 12, 10);
+  d.source = "random";
+  const auto refused = [&](TrainOptions o) {
+    return error_of([&] { train(*net, d, d, o); });
+  };
+  TrainOptions o;
+  o.epochs = 1;
+  o.batch = 0;
+  EXPECT_EQ(refused(o), "training options: batch size 0 is outside 1..1048576");
+  o.batch = (1 << 20) + 1;
+  EXPECT_EQ(refused(o), "training options: batch size 1048577 is outside 1..1048576");
+  o.batch = 4;
+  o.momentum = 2;
+  EXPECT_EQ(refused(o), "training options: momentum 2 is outside 0..1");
+  o.momentum = 0;
+  o.weight_decay = -0.5f;
+  EXPECT_EQ(refused(o), "training options: weight decay -0.5 is outside 0..1");
+  o.weight_decay = 0;
+  o.lr = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_EQ(refused(o), "training options: learning rate nan is not a finite number");
+  o.lr = 0.1f;
+  o.epochs = -1;
+  EXPECT_EQ(refused(o), "training options: epochs -1 is outside 0..1000000");
+  o.epochs = 1;
+  o.max_loss = -1;
+  EXPECT_EQ(refused(o), "training options: max_loss -1 is outside 0..1e+30");
+  o.max_loss = 0;
+  o.first_epoch = 0;
+  EXPECT_EQ(refused(o), "training options: first epoch 0 is outside 1..1000001");
+  o.first_epoch = 1;
+  // The edge of the range trains (a batch above the training set's size is one full batch).
+  o.batch = 1 << 20;
+  EXPECT_EQ(train(*net, d, d, o).size(), 1u);
+}
+
+// A version 1 checkpoint, written here from the documented layout, still loads (level unknown),
+// and is written back as version 2.
+TEST(CheckpointValues, Version1FilesStillLoad) {
+  const Sample s;
+  const std::string v1 = version1(s);
+  const Checkpoint c = deserialize_checkpoint(v1, "v1.bin");
+  EXPECT_EQ(c.state.isa, "");
+  EXPECT_EQ(c.params, s.params);
+  EXPECT_EQ(c.state.velocity, s.state.velocity);
+  EXPECT_EQ(c.state.epoch, 2);
+  EXPECT_EQ(c.state.options.epochs, 7);
+  EXPECT_EQ(c.state.options.batch, 16);
+  EXPECT_EQ(c.state.options.momentum, 0.9f);
+  EXPECT_EQ(c.state.options.seed, 99u);
+  EXPECT_EQ(c.state.data, s.state.data);
+  ASSERT_EQ(c.state.history.size(), 2u);
+  EXPECT_EQ(c.state.history[1].test_accuracy, 0.25);
+  EXPECT_EQ(deserialize_parameters(v1, s.spec, "v1.bin"), s.params);
+  // Its options are checked too.
+  std::string bad = v1;
+  patch<std::uint32_t>(bad, s.epoch_at() + 8, 0);
+  EXPECT_EQ(error_of([&] { deserialize_checkpoint(resealed(bad), "v1.bin"); }),
+            "v1.bin: batch size 0 is outside 1..1048576");
+
+  // Written again: version 2, an empty level (4 zero bytes before the history count), the rest
+  // the same.
+  const std::string v2 = serialize_checkpoint(c.spec, c.params, c.state);
+  std::string expect = v1.substr(0, v1.size() - 8);
+  expect[8] = 2;
+  const std::size_t history_at = expect.size() - 4 - 2 * 24;
+  expect.insert(history_at, std::string(4, '\0'));
+  put<std::uint64_t>(expect, fnv(expect));
+  EXPECT_EQ(v2, expect);
+}
+
+// Version 2 stores the level as documented and reads it back; a malformed one is refused.
+TEST(CheckpointValues, Version2RoundTripsTheLevel) {
+  Sample s;
+  s.state.isa = "avx512f";
+  const std::string bytes = serialize_checkpoint(s.spec, s.params, s.state);
+  std::uint32_t version = 0;
+  std::memcpy(&version, bytes.data() + 8, 4);
+  EXPECT_EQ(version, 2u);
+  // Options (3 u32, 3 f32, u64 seed), data fingerprint (2 u32, u64), then the level.
+  const std::size_t level_at = s.epoch_at() + 12 + 12 + 8 + 8 + 8;
+  std::uint32_t length = 0;
+  std::memcpy(&length, bytes.data() + level_at, 4);
+  EXPECT_EQ(length, 7u);
+  EXPECT_EQ(bytes.substr(level_at + 4, 7), "avx512f");
+  EXPECT_EQ(bytes.size(), level_at + 4 + 7 + 4 + 2 * 24 + 8);
+  EXPECT_EQ(deserialize_checkpoint(bytes, "c.bin").state.isa, "avx512f");
+  s.state.isa = "reference";
+  EXPECT_EQ(deserialize_checkpoint(serialize_checkpoint(s.spec, s.params, s.state), "c.bin").state.isa,
+            "reference");
+
+  std::string upper = bytes;
+  upper[level_at + 4] = 'A';
+  EXPECT_EQ(error_of([&] { deserialize_checkpoint(resealed(upper), "c.bin"); }),
+            "c.bin: corrupted checkpoint (the instruction-set level is not a short lowercase name)");
+  for (const std::uint32_t bad : {33u, 1000u, 0xffffffffu}) {
+    std::string longer = bytes;
+    patch<std::uint32_t>(longer, level_at, bad);
+    EXPECT_EQ(error_of([&] { deserialize_checkpoint(resealed(longer), "c.bin"); }),
+              "c.bin: corrupted checkpoint (instruction-set level of " + std::to_string(bad) +
+                  " bytes)");
+  }
+  // A level 1 byte longer than stored eats into the history: the sizes no longer match.
+  std::string shifted = bytes;
+  patch<std::uint32_t>(shifted, level_at, 8);
+  EXPECT_TRUE(has(error_of([&] { deserialize_checkpoint(resealed(shifted), "c.bin"); }),
+                  "c.bin: corrupted checkpoint"));
+}
+
+// --resume of a re-sealed checkpoint with an out-of-range value exits 1 naming the file and the
+// field, with the range the flag states; the file stays as it was.
+TEST(CheckpointValues, ResumeOfAResealedOutOfRangeCheckpointExitsOne) {
+  const std::string dir = test::temp_dir("ckv-cli");
+  const std::string data = tiny_data();
+  const std::string ck = dir + "/c.bin";
+  ASSERT_EQ(cli("train --path reference --data " + data + " --epochs 1 --batch 16 --save " + ck).code, 0);
+  const Checkpoint c = load_checkpoint(ck);
+  const std::string good = slurp(ck);
+  const std::size_t batch_at = 8 + 4 + 4 + c.spec.full_text().size() + 8 +
+                               2 * std::size_t(c.spec.param_count()) * 4 + 8;
+  struct Case {
+    std::size_t at;
+    bool is_float;
+    double value;
+    std::string flag, flag_message, file_message;
+  };
+  const Case cases[] = {
+      {batch_at, false, 2147483647.0, "--batch 2147483647", "--batch: 2147483647 is outside 1..1048576",
+       "c.bin: batch size 2147483647 is outside 1..1048576"},
+      {batch_at - 4, false, 2147483648.0, "--epochs 2147483648",
+       "--epochs: 2147483648 is outside 0..1000000", "c.bin: epochs 2147483648 is outside 0..1000000"},
+      {batch_at + 4, true, -1, "--lr -1", "--lr: -1 is outside 0..3e+38",
+       "c.bin: learning rate -1 is outside 0..3e+38"},
+      {batch_at + 8, true, 2, "--momentum 2", "--momentum: 2 is outside 0..1",
+       "c.bin: momentum 2 is outside 0..1"},
+      {batch_at + 12, true, -0.5, "--weight-decay -0.5", "--weight-decay: -0.5 is outside 0..1",
+       "c.bin: weight decay -0.5 is outside 0..1"},
+  };
+  for (const auto& k : cases) {
+    std::string bad = good;
+    if (k.is_float)
+      patch<float>(bad, k.at, static_cast<float>(k.value));
+    else
+      patch<std::uint32_t>(bad, k.at, static_cast<std::uint32_t>(k.value));
+    bad = resealed(bad);
+    write(ck, bad);
+    const CliResult r = cli("train --data " + data + " --resume " + ck + " --save " + ck);
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_TRUE(has(r.err, k.file_message)) << r.err;
+    EXPECT_EQ(slurp(ck), bad) << "a refused resume changed the checkpoint";
+    // The flag with the same value is refused with the same range.
+    const CliResult f = cli("train --data " + data + " " + k.flag);
+    EXPECT_EQ(f.code, 2) << f.err;
+    EXPECT_TRUE(has(f.err, k.flag_message)) << f.err;
+  }
+}
+
+// A checkpoint of the reference path resumed on the fast path: a warning names both levels, says
+// the result is not that of an uninterrupted run, and how to get it; the run goes on and its
+// checkpoints record the new level. Resuming on the recorded level prints no warning.
+TEST(CheckpointValues, ResumeOnAnotherLevelWarns) {
+  const std::string dir = test::temp_dir("ckv-level");
+  const std::string data = tiny_data();
+  const std::string ck = dir + "/c.bin";
+  const std::string opts = " --data " + data + " --batch 16";
+  ASSERT_EQ(cli("train --path reference" + opts + " --epochs 1 --save " + ck).code, 0);
+  EXPECT_EQ(load_checkpoint(ck).state.isa, "reference");
+  const std::string copy = slurp(ck);
+
+  CliResult r = cli("train --path fast --data " + data + " --resume " + ck + " --save " + ck +
+                    " --epochs 2");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string now = fast::active_isa();
+  EXPECT_TRUE(has(r.err, "warning: " + ck + " was trained at instruction-set level reference, " +
+                             "this run trains at " + now))
+      << r.err;
+  EXPECT_TRUE(has(r.err, "will not be bit for bit that of an uninterrupted run")) << r.err;
+  EXPECT_TRUE(has(r.err, "resume with --path reference to continue bit for bit")) << r.err;
+  EXPECT_EQ(load_checkpoint(ck).state.isa, now);
+
+  // The same level: no warning.
+  write(ck, copy);
+  r = cli("train --path reference --data " + data + " --resume " + ck + " --epochs 2");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(has(r.err, "warning")) << r.err;
+  // Nothing left to train: no warning either.
+  r = cli("train --path fast --data " + data + " --resume " + ck + " --epochs 1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(has(r.err, "warning")) << r.err;
+
+  // A version 1 checkpoint (the same state, without the level): the level is unknown.
+  std::string v1 = copy.substr(0, copy.size() - 8);
+  v1[8] = 1;
+  const std::size_t level_at = v1.size() - 4 - 24 - 4 - 9;
+  ASSERT_EQ(v1.substr(level_at + 4, 9), "reference");
+  v1.erase(level_at, 4 + 9);
+  put<std::uint64_t>(v1, fnv(v1));
+  write(ck, v1);
+  EXPECT_EQ(load_checkpoint(ck).state.isa, "");
+  r = cli("train --path reference --data " + data + " --resume " + ck + " --epochs 2");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.err, "warning: " + ck +
+                             " does not record the instruction-set level it was trained at"))
+      << r.err;
+}
+
+// Two fast levels (SCRATCHCNN_ISA): the warning names both and the variable that gets the
+// checkpoint's level back; with it, the resumed run ends with the bytes of an uninterrupted one.
+TEST(CheckpointValues, ResumeOnAnotherFastLevelWarnsAndNamesTheVariable) {
+  const auto levels = fast::supported_isas();
+  if (levels.size() < 2) GTEST_SKIP() << "this CPU runs only one instruction-set level";
+  const std::string best = levels[0], other = levels[1];
+  const std::string dir = test::temp_dir("ckv-isa");
+  const std::string data = tiny_data();
+  const std::string opts = " --path fast --data " + data + " --batch 16 --momentum 0.9";
+  {
+    EnvVar env("SCRATCHCNN_ISA", other.c_str());
+    ASSERT_EQ(cli("train" + opts + " --epochs 1 --save " + dir + "/part.bin").code, 0);
+    ASSERT_EQ(cli("train" + opts + " --epochs 2 --save " + dir + "/whole.bin").code, 0);
+  }
+  EXPECT_EQ(load_checkpoint(dir + "/part.bin").state.isa, other);
+  const std::string part = slurp(dir + "/part.bin");
+  {
+    EnvVar env("SCRATCHCNN_ISA", "auto");
+    const CliResult r = cli("train --path fast --data " + data + " --resume " + dir +
+                            "/part.bin --save " + dir + "/auto.bin --epochs 2");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(has(r.err, "was trained at instruction-set level " + other +
+                               ", this run trains at " + best))
+        << r.err;
+    EXPECT_TRUE(has(r.err, "resume with SCRATCHCNN_ISA=" + other + " to continue bit for bit"))
+        << r.err;
+    EXPECT_EQ(load_checkpoint(dir + "/auto.bin").state.isa, best);
+  }
+  {
+    EnvVar env("SCRATCHCNN_ISA", other.c_str());
+    const CliResult r = cli("train --path fast --data " + data + " --resume " + dir +
+                            "/part.bin --save " + dir + "/same.bin --epochs 2");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_FALSE(has(r.err, "warning")) << r.err;
+    EXPECT_EQ(slurp(dir + "/same.bin"), slurp(dir + "/whole.bin"));
+  }
+  EXPECT_EQ(slurp(dir + "/part.bin"), part);
+}
+
+// eval's header gives the level a checkpoint was trained at.
+TEST(CheckpointValues, EvalShowsTheRecordedLevel) {
+  const std::string dir = test::temp_dir("ckv-eval");
+  const std::string data = tiny_data();
+  ASSERT_EQ(cli("train --path reference --data " + data + " --epochs 1 --save " + dir + "/c.bin").code, 0);
+  const CliResult r = cli("eval --path reference --checkpoint " + dir + "/c.bin --data " + data);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "level     trained at reference, evaluated at reference\n")) << r.out;
+}
