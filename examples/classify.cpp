@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
   }
   try {
     // The parameter file records its model, so none needs to be named here.
-    const std::string bytes = scratchcnn::read_file(argv[1]);
+    // Read bounded by the file's own header, so a wrong file is refused early and cheaply.
+    const std::string bytes = scratchcnn::read_model_file(argv[1]);
     const scratchcnn::ModelSpec spec = scratchcnn::parameter_file_model(bytes, argv[1]);
     const scratchcnn::Parameters params = scratchcnn::deserialize_parameters(bytes, spec, argv[1]);
     const scratchcnn::data::Dataset images = scratchcnn::data::load_optdigits(argv[2]);
