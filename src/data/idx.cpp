@@ -129,14 +129,18 @@ Images load_idx_images(InputFile& in) {
   im.n = static_cast<int>(n);
   im.h = static_cast<int>(rows);
   im.w = static_cast<int>(cols);
-  // Reserved up to what is known to be there; beyond that the pixels grow with the data read.
+  // Reserved up to what is known to be there (a gzip stream: up to 64 MiB of floats); beyond that
+  // the pixels grow with the data read, never with the header's promise alone.
   const auto left = in.remaining();
-  im.pixels.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(want, left ? *left : kChunk)));
+  im.pixels.reserve(
+      static_cast<std::size_t>(std::min<std::uint64_t>(want, left ? *left : kChunk * 16)));
   read_body(in, want,
             size_text(n, "image") + " of " + std::to_string(rows) + "x" + std::to_string(cols),
             [&](const unsigned char* src, std::size_t k, std::uint64_t) {
-              for (std::size_t i = 0; i < k; ++i)
-                im.pixels.push_back(static_cast<float>(src[i]) / 255.0f);
+              const std::size_t at = im.pixels.size();
+              im.pixels.resize(at + k);
+              float* dst = im.pixels.data() + at;
+              for (std::size_t i = 0; i < k; ++i) dst[i] = static_cast<float>(src[i]) / 255.0f;
             });
   return im;
 }

@@ -19,7 +19,7 @@
 namespace scratchcnn {
 
 namespace {
-constexpr std::size_t kRawBuffer = std::size_t(1) << 16;
+constexpr std::size_t kRawBuffer = std::size_t(1) << 18;
 // How far past the end of gzip data a message counts the bytes there.
 constexpr std::uint64_t kCountTrailing = std::uint64_t(1) << 20;
 }  // namespace
@@ -232,6 +232,8 @@ InputFile InputFile::from_bytes(std::string bytes, std::string name, Gzip gzip) 
   m->kind = Kind::Other;
   m->from_memory = true;
   m->memory = std::move(bytes);
+  // Small inputs (fuzzers make many) get a small buffer.
+  m->raw.resize(std::min(kRawBuffer, std::max<std::size_t>(m->memory.size(), 16)));
   return InputFile(std::move(m));
 }
 
