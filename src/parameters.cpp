@@ -216,12 +216,14 @@ std::string read_model_file(InputFile& in) {
   const std::uint64_t values = count * sizeof(float);
   const std::uint64_t rest = checkpoint ? 2 * values + kMaxCheckpointTail : values + 8;
   b += in.read(static_cast<std::size_t>(rest));
+  if (checkpoint && b.size() == 24 + std::size_t(len) + rest)
+    throw Error(where + ": corrupted checkpoint (more than " + std::to_string(kMaxCheckpointTail) +
+                " bytes of training state after its values)");
   if (const std::uint64_t more = in.skip(std::uint64_t(1) << 20)) {
     const std::string extra = more > (std::uint64_t(1) << 20) ? "more than 1048576 bytes"
                                                                : std::to_string(more) + " bytes";
-    throw Error(where + ": corrupted " + kind + " (" + extra + " after the " +
-                (checkpoint ? "most its model's values and training state take" : "end its value count implies") +
-                ")");
+    throw Error(where + ": corrupted " + kind + " (" + extra +
+                " after the end its value count implies)");
   }
   return b;
 }

@@ -351,6 +351,22 @@ TEST(ModelFiles, ReadOnlyWhatTheHeaderImplies) {
   EXPECT_EQ(other.read(3), "xxx");
 }
 
+TEST(ModelFiles, CheckpointTrainingStateIsCapped) {
+  const ModelSpec spec = model_from_name("seed");
+  TrainingState state;
+  state.velocity = Parameters::zeros(spec);
+  const std::string good = serialize_checkpoint(spec, Parameters::he_uniform(spec, 1), state);
+  InputFile ok = InputFile::from_bytes(good, "ok");
+  EXPECT_EQ(read_model_file(ok), good);
+  // Within the cap, more bytes are the deserializer's to judge; past it, nothing more is read.
+  InputFile big = InputFile::from_bytes(good + std::string(kMaxCheckpointTail, '\0'), "big");
+  EXPECT_EQ(error_of([&] { read_model_file(big); }),
+            "big: corrupted checkpoint (more than 67108864 bytes of training state after its values)");
+  // Reading stopped at the cap: what is left is as long as good's own training state and checksum
+  // (52 + 8 bytes for 0 epochs).
+  EXPECT_EQ(big.read(std::size_t(1) << 20).size(), 60u);
+}
+
 TEST(ModelFiles, AFolderIsNamedAsOne) {
   const std::string dir = test::temp_dir("in-folder");
   EXPECT_EQ(error_of([&] { load_checkpoint(dir); }), dir + ": is a folder");

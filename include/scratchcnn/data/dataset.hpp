@@ -58,7 +58,8 @@ std::vector<int> load_idx_labels(InputFile& in, int classes = 10);
 Dataset load_idx(const std::string& images_path, const std::string& labels_path);
 Dataset load_idx(InputFile& images, InputFile& labels);
 // True when the file (plain or gzip) starts with an IDX magic number (00 00 08 01 or 00 00 08 03).
-// False for missing or unreadable files.
+// False for missing or unreadable files. It opens the file itself: a FIFO or standard input would
+// lose what it reads, so sniff those with is_idx on the input the loader then reads.
 bool is_idx_file(const std::string& path);
 // The same for an opened input (opened with InputFile::Gzip::Auto), consuming nothing: the loaders
 // above then read it from its first byte.
