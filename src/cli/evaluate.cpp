@@ -26,7 +26,8 @@ Evaluates the parameters of a checkpoint or parameter file (the model is read fr
 the test part of a data folder: accuracy, per-class precision and recall, and the confusion
 matrix (rows: true class, columns: predicted class).
 
-  --checkpoint FILE  a checkpoint or parameter file written by train --save (required)
+  --checkpoint FILE  a checkpoint or parameter file written by train --save (required; - reads
+                     standard input)
   --data DIR         data folder, as for train (default: data, or /usr/share/datasets/fashion-mnist
                      for lenet5)
   --split S          test (default) or train

@@ -39,10 +39,10 @@ class Lines {
       const std::size_t len = nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - begin)
                                  : end_ - pos_;
       if (line.size() + len > kMaxOptdigitsLine) {
-        line.append(begin, std::min(len, kMaxOptdigitsLine - line.size()));
+        line.append(begin, std::min(len, std::size_t(40)));
         throw Error(in_.name() + ":" + std::to_string(line_no) + ": line longer than " +
                     std::to_string(kMaxOptdigitsLine) + " bytes (an optdigits row is about 200), " +
-                    "starting " + excerpt(line));
+                    "starting " + excerpt(std::string_view(line).substr(0, 40)));
       }
       line.append(begin, len);
       pos_ += len;
