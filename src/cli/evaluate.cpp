@@ -259,7 +259,10 @@ int cmd_predict(const std::vector<std::string>& argv) {
     for (int i = 0; i < d.size(); ++i) correct += pred[std::size_t(i)] == d.labels[std::size_t(i)];
     std::cerr << "accuracy " << fixed(double(correct) / d.size(), 4) << " (" << correct << " of "
               << d.size() << ") against the labels of "
-              << (labels_file.empty() ? in.name() : labels_file == "-" ? "standard input" : labels_file) << "\n";
+              << (labels_file.empty()  ? in.name()
+                  : labels_file == "-" ? std::string("standard input")
+                                       : labels_file)
+              << "\n";
   }
   return 0;
 }

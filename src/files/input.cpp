@@ -292,7 +292,7 @@ std::optional<std::uint64_t> InputFile::remaining() {
 }
 
 std::uint64_t InputFile::skip(std::uint64_t limit) {
-  std::vector<char> buf(kRawBuffer);
+  std::vector<char> buf(static_cast<std::size_t>(std::min<std::uint64_t>(kRawBuffer, limit + 1)));
   std::uint64_t n = 0;
   while (n <= limit) {
     const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), limit + 1 - n));
