@@ -18,8 +18,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    // The file records its model, so none needs to be named here.
-    const std::string bytes = scratchcnn::read_file(argv[1]);
+    // The file records its model, so none needs to be named here. It is read bounded by its own
+    // header, so a wrong file is refused early and cheaply.
+    const std::string bytes = scratchcnn::read_model_file(argv[1]);
     const scratchcnn::ModelSpec spec = scratchcnn::parameter_file_model(bytes, argv[1]);
     const scratchcnn::Parameters params = scratchcnn::deserialize_parameters(bytes, spec, argv[1]);
     const scratchcnn::data::Dataset images = scratchcnn::data::load_optdigits(argv[2]);

@@ -9,6 +9,7 @@
 
 #include "scratchcnn/checkpoint.hpp"
 #include "scratchcnn/error.hpp"
+#include "scratchcnn/files.hpp"
 #include "scratchcnn/parameters.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -32,6 +33,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (bytes.compare(0, 8, "SCNNPARM") == 0 &&
         scratchcnn::serialize_parameters(spec, p) != bytes)
       __builtin_trap();
+  } catch (const scratchcnn::Error&) {
+  }
+  // The bounded file reader hands the deserializers a prefix of the bytes or refuses them.
+  try {
+    scratchcnn::InputFile in = scratchcnn::InputFile::from_bytes(bytes, "fuzz");
+    const std::string read = scratchcnn::read_model_file(in);
+    if (bytes.compare(0, read.size(), read) != 0) __builtin_trap();
+    (void)scratchcnn::deserialize_checkpoint(read, "fuzz");
   } catch (const scratchcnn::Error&) {
   }
   return 0;

@@ -178,7 +178,8 @@ void save_checkpoint(const std::string& path, const ModelSpec& spec, const Param
 }
 
 Checkpoint load_checkpoint(const std::string& path) {
-  return deserialize_checkpoint(read_file(path), path);
+  InputFile in(path);
+  return deserialize_checkpoint(read_model_file(in), in.name());
 }
 
 }  // namespace scratchcnn

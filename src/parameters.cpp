@@ -65,6 +65,21 @@ namespace {
 using detail::kParameterMagic;
 using detail::Reader;
 
+void check_version(const std::string& where, const std::string& kind, std::uint32_t version,
+                   std::uint32_t supported) {
+  if (version > supported)
+    throw Error(where + ": " + kind + " version " + std::to_string(version) +
+                " is newer than this scratchcnn reads (" + std::to_string(supported) + ")");
+  if (version == 0) throw Error(where + ": corrupted " + kind + " (version 0)");
+}
+
+template <class T>
+T get_at(const std::string& b, std::size_t at) {
+  T v;
+  std::memcpy(&v, b.data() + at, sizeof(T));
+  return v;
+}
+
 struct Header {
   std::string kind;  // "parameter file" or "checkpoint"
   std::string text;  // the recorded model's full text
@@ -90,11 +105,7 @@ Header read_header(Reader& r) {
   std::uint64_t stored;
   std::memcpy(&stored, bytes.data() + bytes.size() - 8, 8);
   r.pos = sizeof(kParameterMagic);
-  const auto version = r.get<std::uint32_t>("version");
-  if (version > supported)
-    throw Error(r.where + ": " + kind + " version " + std::to_string(version) +
-                " is newer than this scratchcnn reads (" + std::to_string(supported) + ")");
-  if (version == 0) throw Error(r.where + ": corrupted " + kind + " (version 0)");
+  check_version(r.where, kind, r.get<std::uint32_t>("version"), supported);
   if (fnv1a64(bytes.data(), bytes.size() - 8) != stored)
     throw Error(r.where + ": corrupted or truncated " + kind + " (checksum mismatch)");
   const auto len = r.get<std::uint32_t>("model text length");
@@ -168,8 +179,63 @@ void save_parameters(const std::string& path, const ModelSpec& spec, const Param
   write_file_atomic(path, serialize_parameters(spec, p));
 }
 
+std::string read_model_file(InputFile& in) {
+  const std::string& where = in.name();
+  std::string b = in.read(sizeof(kParameterMagic));
+  const bool checkpoint = is_checkpoint(b);
+  if (!checkpoint && std::memcmp(b.data(), kParameterMagic, b.size()) != 0)
+    return b;  // the deserializers say "bad magic" (or name what it is), after 8 bytes
+  if (b.size() < sizeof(kParameterMagic)) return b;
+  const std::string kind = checkpoint ? "checkpoint" : "parameter file";
+  b += in.read(8);
+  if (b.size() < 16) return b;
+  check_version(where, kind, get_at<std::uint32_t>(b, 8),
+                checkpoint ? kCheckpointFileVersion : kParameterFileVersion);
+  const auto len = get_at<std::uint32_t>(b, 12);
+  if (len > kMaxModelText)
+    throw Error(where + ": corrupted " + kind + " (model text length " + std::to_string(len) +
+                ", more than the " + std::to_string(kMaxModelText) + " read)");
+  b += in.read(std::size_t(len) + 8);
+  if (b.size() < 16 + std::size_t(len) + 8) return b;
+  // The recorded model says how many values follow: a count that disagrees with it is refused
+  // before anything more is read.
+  ModelSpec spec;
+  try {
+    spec = parse_full_text(b.substr(16, len));
+  } catch (const Error& e) {
+    throw Error(where + ": the recorded model is invalid: " + e.what());
+  }
+  const auto count = get_at<std::uint64_t>(b, 16 + len);
+  if (count != static_cast<std::uint64_t>(spec.param_count()))
+    throw Error(where + ": holds " + std::to_string(count) + " values, the model needs " +
+                std::to_string(spec.param_count()));
+  // A parameter file: the values and the checksum, exactly. A checkpoint: values, velocities and
+  // at most kMaxCheckpointTail bytes of training state and checksum.
+  if (count > (std::uint64_t(1) << 56))
+    throw Error(where + ": corrupted " + kind + " (value count " + std::to_string(count) + ")");
+  const std::uint64_t values = count * sizeof(float);
+  const std::uint64_t rest = checkpoint ? 2 * values + kMaxCheckpointTail : values + 8;
+  b += in.read(static_cast<std::size_t>(rest));
+  if (checkpoint && b.size() == 24 + std::size_t(len) + rest)
+    throw Error(where + ": corrupted checkpoint (more than " + std::to_string(kMaxCheckpointTail) +
+                " bytes of training state after its values)");
+  if (const std::uint64_t more = in.skip(std::uint64_t(1) << 20)) {
+    const std::string extra = more > (std::uint64_t(1) << 20) ? "more than 1048576 bytes"
+                                                               : std::to_string(more) + " bytes";
+    throw Error(where + ": corrupted " + kind + " (" + extra +
+                " after the end its value count implies)");
+  }
+  return b;
+}
+
+std::string read_model_file(const std::string& path) {
+  InputFile in(path);
+  return read_model_file(in);
+}
+
 Parameters load_parameters(const std::string& path, const ModelSpec& spec) {
-  return deserialize_parameters(read_file(path), spec, path);
+  InputFile in(path);
+  return deserialize_parameters(read_model_file(in), spec, in.name());
 }
 
 }  // namespace scratchcnn

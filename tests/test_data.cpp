@@ -192,23 +192,23 @@ TEST_F(DataTest, WrongFieldCountNamesFileLineAndCounts) {
 TEST_F(DataTest, NonIntegerNamesFieldAndText) {
   std::string bad = row(4);
   bad.replace(0, 1, "abc");  // field 1
-  expect_load_error(rows(2) + bad + "\n", 3, {"field 1 ", "not an integer", "\"abc\""});
+  expect_load_error(rows(2) + bad + "\n", 3, {"field 1 ", "not an integer", "'abc'"});
 
   std::string half = "0,0,0,0,1.5";
   for (int i = 5; i < 64; ++i) half += ",0";
-  expect_load_error(half + ",3\n", 1, {"field 5 ", "not an integer", "\"1.5\""});
+  expect_load_error(half + ",3\n", 1, {"field 5 ", "not an integer", "'1.5'"});
 
   std::string empty_field = "0,,0";
   for (int i = 3; i < 64; ++i) empty_field += ",0";
-  expect_load_error(rows(5) + empty_field + ",3\n", 6, {"field 2 ", "not an integer", "\"\""});
+  expect_load_error(rows(5) + empty_field + ",3\n", 6, {"field 2 ", "not an integer", "''"});
 
   std::string bad_label = row(0);
   bad_label.back() = 'x';
-  expect_load_error(bad_label + "\n", 1, {"field 65 ", "not an integer", "\"x\""});
+  expect_load_error(bad_label + "\n", 1, {"field 65 ", "not an integer", "'x'"});
 
   std::string exponent = row(0);
   exponent.replace(0, 1, "1e1");
-  expect_load_error(exponent + "\n", 1, {"field 1 ", "not an integer", "\"1e1\""});
+  expect_load_error(exponent + "\n", 1, {"field 1 ", "not an integer", "'1e1'"});
 }
 
 TEST_F(DataTest, PixelOutOfRange) {

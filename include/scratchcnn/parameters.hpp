@@ -61,6 +61,18 @@ bool is_checkpoint(const std::string& bytes);
 // 64-bit FNV-1a: the checksum of both file kinds.
 std::uint64_t fnv1a64(const char* data, std::size_t n);
 
+// The bytes of a parameter file or checkpoint, for the deserializers above, read with every size
+// bounded by its header: the 8-byte magic first (anything else stops there and is refused as bad
+// magic), the version, the model text (at most kMaxModelText bytes), the value count (which must
+// be the recorded model's), then only what that implies: a parameter file's values and checksum
+// and not one byte more; a checkpoint's values, velocities and at most kMaxCheckpointTail bytes of
+// training state and checksum. Throws Error naming the input for what it refuses itself.
+inline constexpr std::uint32_t kMaxModelText = std::uint32_t(1) << 20;
+inline constexpr std::uint64_t kMaxCheckpointTail = std::uint64_t(64) << 20;
+std::string read_model_file(InputFile& in);
+// The same for a path ("-" is standard input).
+std::string read_model_file(const std::string& path);
+
 void save_parameters(const std::string& path, const ModelSpec& spec, const Parameters& p);
 Parameters load_parameters(const std::string& path, const ModelSpec& spec);
 

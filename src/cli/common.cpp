@@ -319,8 +319,10 @@ std::string json_array(const std::vector<double>& v) {
   return s + "]";
 }
 
-Loaded load_model_file(const std::string& path) {
-  const std::string bytes = read_file(path);
+Loaded load_model_file(const std::string& file) {
+  InputFile in(file);
+  const std::string& path = in.name();
+  const std::string bytes = read_model_file(in);
   Loaded l;
   if (is_checkpoint(bytes)) {
     Checkpoint c = deserialize_checkpoint(bytes, path);

@@ -27,7 +27,8 @@ the test part of a data folder: accuracy, per-class precision and recall, and th
 matrix (rows: true class, columns: predicted class). For a checkpoint that records it, the header
 also gives the instruction-set level it was trained at and the one this evaluation runs at.
 
-  --checkpoint FILE  a checkpoint or parameter file written by train --save (required)
+  --checkpoint FILE  a checkpoint or parameter file written by train --save (required; - reads
+                     standard input)
   --data DIR         data folder, as for train (default: data, or /usr/share/datasets/fashion-mnist
                      for lenet5)
   --split S          test (default) or train
@@ -48,8 +49,9 @@ const char* const kPredictUsage = R"TXT(usage: scratchcnn predict --checkpoint F
 
 Prints one line per sample of INPUT: the predicted class, then with --probs the softmax
 probability of every class. INPUT is an IDX images file (plain or gzip; MNIST format) or an
-optdigits file (rows of 64 pixels and a label, plain or gzip). When labels are known (an
-optdigits file, or --labels), the accuracy goes to stderr.
+optdigits file (rows of 64 pixels and a label, plain or gzip), told apart by its first bytes; a
+file, a FIFO, or - for standard input. When labels are known (an optdigits file, or --labels),
+the accuracy goes to stderr. INPUT, --labels and --checkpoint accept - (one of them at most).
 
   --checkpoint FILE  a checkpoint or parameter file written by train --save (required)
   --labels FILE      IDX labels file for an IDX INPUT (optional)
@@ -208,26 +210,34 @@ int cmd_predict(const std::vector<std::string>& argv) {
   const std::string input = a.positional()[0];
   const std::string labels_file = a.has("--labels") ? a.str("--labels", "") : "";
 
-  const Loaded l = load_model_file(a.str("--checkpoint", ""));
+  const std::string checkpoint = a.str("--checkpoint", "");
+  if (int(checkpoint == "-") + int(input == "-") + int(labels_file == "-") > 1)
+    throw UsageError("standard input (-) can be only one of --checkpoint, --labels and INPUT");
+
+  const Loaded l = load_model_file(checkpoint);
   data::Dataset d;
   bool labelled = true;
-  if (data::is_idx_file(input)) {
+  // Opened once: the format is told from the first bytes, which the loader then reads again (a
+  // pipe cannot be reopened).
+  InputFile in(input, InputFile::Gzip::Auto);
+  if (data::is_idx(in)) {
     if (labels_file.empty()) {
-      data::Images im = data::load_idx_images(input);
+      data::Images im = data::load_idx_images(in);
       d.c = 1;
       d.h = im.h;
       d.w = im.w;
       d.images = std::move(im.pixels);
       d.labels.assign(std::size_t(im.n), 0);
-      d.source = input;
+      d.source = in.name();
       labelled = false;
     } else {
-      d = data::load_idx(input, labels_file);
+      InputFile labels(labels_file, InputFile::Gzip::Auto);
+      d = data::load_idx(in, labels);
     }
   } else {
     if (!labels_file.empty())
-      throw UsageError("--labels is for IDX input; " + input + " is not an IDX file");
-    d = data::load_optdigits(input);
+      throw UsageError("--labels is for IDX input; " + in.name() + " is not an IDX file");
+    d = data::load_optdigits(in);
   }
   check_data_fits(l.spec, d);
   auto net = make_network(path, l.spec, l.params);
@@ -264,7 +274,10 @@ int cmd_predict(const std::vector<std::string>& argv) {
     for (int i = 0; i < d.size(); ++i) correct += pred[std::size_t(i)] == d.labels[std::size_t(i)];
     std::cerr << "accuracy " << fixed(double(correct) / d.size(), 4) << " (" << correct << " of "
               << d.size() << ") against the labels of "
-              << (labels_file.empty() ? input : labels_file) << "\n";
+              << (labels_file.empty()  ? in.name()
+                  : labels_file == "-" ? std::string("standard input")
+                                       : labels_file)
+              << "\n";
   }
   return 0;
 }

@@ -26,9 +26,11 @@ std::string grouped(long long n) {
   return n < 0 ? "-" + out : out;
 }
 
-bool is_file(const fs::path& p) {
+// Whether anything is there under that name: a file, a FIFO or a device is read, and a folder or
+// a dangling link is then reported by name by the reader rather than taken for a missing file.
+bool is_present(const fs::path& p) {
   std::error_code ec;
-  return fs::is_regular_file(p, ec);
+  return fs::exists(fs::symlink_status(p, ec));
 }
 
 Dataset empty_like(const Dataset& all, const std::string& part) {
@@ -106,8 +108,8 @@ Split load_data_dir(const std::string& dir, std::uint64_t seed) {
 
   const fs::path tra = d / "optdigits.tra";
   const fs::path tes = d / "optdigits.tes";
-  const bool have_tra = is_file(tra);
-  const bool have_tes = is_file(tes);
+  const bool have_tra = is_present(tra);
+  const bool have_tes = is_present(tes);
   if (have_tra && have_tes) {
     Split s{load_optdigits(tra.string()), load_optdigits(tes.string()), {}};
     return s;
@@ -118,7 +120,7 @@ Split load_data_dir(const std::string& dir, std::uint64_t seed) {
   std::vector<std::string> idx_missing;
   for (int i = 0; i < 4; ++i) {
     for (const std::string& name : {std::string(kIdxFiles[i]), std::string(kIdxFiles[i]) + ".gz"})
-      if (idx[i].empty() && is_file(d / name)) idx[i] = (d / name).string();
+      if (idx[i].empty() && is_present(d / name)) idx[i] = (d / name).string();
     if (idx[i].empty()) idx_missing.push_back(std::string(kIdxFiles[i]) + "[.gz]");
   }
   if (idx_missing.empty()) {
@@ -133,7 +135,7 @@ Split load_data_dir(const std::string& dir, std::uint64_t seed) {
 
   for (const char* name : {"digits.csv.gz", "digits.csv"}) {
     const fs::path p = d / name;
-    if (!is_file(p)) continue;
+    if (!is_present(p)) continue;
     const Dataset all = load_optdigits(p.string());
     Split s = stratified_split(all, 0.2, seed);
     std::string half_pair;

@@ -1,16 +1,14 @@
 // IDX files (the MNIST format): dataset.hpp has the layout.
-#include <zlib.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <string>
 
 #include "scratchcnn/data/dataset.hpp"
 #include "scratchcnn/error.hpp"
+#include "scratchcnn/files.hpp"
 
 namespace scratchcnn::data {
 
@@ -24,46 +22,10 @@ constexpr std::size_t kLabelsHeader = 8;
 // count * rows * columns far from overflowing.
 constexpr std::uint32_t kMaxSide = 1 << 14;
 
-void check_openable(const std::string& path) {
-  std::error_code ec;
-  const auto status = std::filesystem::status(path, ec);
-  if (status.type() == std::filesystem::file_type::not_found)
-    throw Error(path + ": cannot open: no such file");
-  if (std::filesystem::is_directory(status)) throw Error(path + ": cannot open: it is a folder");
-}
-
-// Reads up to `limit` bytes of a plain or gzip file (zlib passes plain files through unchanged).
-std::string read_bytes(const std::string& path, std::size_t limit = std::string::npos) {
-  check_openable(path);
-  errno = 0;
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    const int err = errno;
-    throw Error(path + ": cannot open: " + (err != 0 ? std::strerror(err) : "out of memory"));
-  }
-  gzbuffer(f, 1 << 18);
-  std::string bytes;
-  std::string buf(std::size_t(1) << 20, '\0');
-  while (bytes.size() < limit) {
-    const std::size_t want = std::min(buf.size(), limit - bytes.size());
-    const int n = gzread(f, buf.data(), static_cast<unsigned>(want));
-    const int read_errno = errno;
-    // A truncated gzip stream ends with n == 0 and Z_BUF_ERROR, not with n < 0.
-    int zerr = Z_OK;
-    std::string why = gzerror(f, &zerr);
-    if (n < 0 || (n == 0 && zerr != Z_OK)) {
-      if (zerr == Z_ERRNO) why = std::strerror(read_errno);
-      if (zerr == Z_BUF_ERROR) why = "the gzip stream is truncated";
-      if (why.rfind(path + ": ", 0) == 0) why.erase(0, path.size() + 2);
-      gzclose(f);
-      throw Error(path + ": read error: " + why);
-    }
-    if (n == 0) break;
-    bytes.append(buf.data(), static_cast<std::size_t>(n));
-  }
-  gzclose(f);
-  return bytes;
-}
+// How far past the promised data a message counts the bytes there.
+constexpr std::uint64_t kCountAfter = std::uint64_t(1) << 20;
+// Pixels or labels are read and converted this many bytes at a time.
+constexpr std::size_t kChunk = std::size_t(1) << 20;
 
 std::uint32_t be32(const std::string& b, std::size_t at) {
   return (std::uint32_t(static_cast<unsigned char>(b[at])) << 24) |
@@ -100,26 +62,61 @@ std::string size_text(std::uint64_t n, const char* unit) {
   return std::to_string(n) + " " + unit + (n == 1 ? "" : "s");
 }
 
-// Refuses data shorter or longer than the header promises.
-void check_length(const std::string& path, const std::string& b, std::size_t header,
-                  std::uint64_t want, const std::string& promise) {
-  const std::uint64_t have = b.size() - header;
-  if (have < want)
-    throw Error(path + ": truncated: the header promises " + promise + " (" +
-                size_text(want, "byte") + "), the file holds " + size_text(have, "byte"));
-  if (have > want)
-    throw Error(path + ": " + size_text(have - want, "byte") + " after the " + promise +
-                " the header promises (corrupted, or not an IDX file)");
+std::string truncated(const std::string& name, std::uint64_t want, std::uint64_t have,
+                      const std::string& promise) {
+  return name + ": truncated: the header promises " + promise + " (" + size_text(want, "byte") +
+         "), the file holds " + size_text(have, "byte");
+}
+
+std::string after(const std::string& name, std::uint64_t extra, const std::string& promise) {
+  const std::string count = extra > kCountAfter
+                                ? "more than " + size_text(kCountAfter, "byte")
+                                : size_text(extra, "byte");
+  return name + ": " + count + " after the " + promise +
+         " the header promises (corrupted, or not an IDX file)";
+}
+
+// Reads the `want` bytes after the header, kChunk at a time, handing each chunk to `take`, and
+// refuses data shorter or longer than that. Nothing past `want` + kCountAfter + 1 bytes is read:
+// a header that promises little ends the reading of /dev/zero or a gzip bomb right there. When the
+// size is known up front (a plain regular file) a wrong size is refused before reading.
+template <class Take>
+void read_body(InputFile& in, std::uint64_t want, const std::string& promise, Take take) {
+  if (const auto left = in.remaining()) {
+    if (*left < want) throw Error(truncated(in.name(), want, *left, promise));
+    if (*left > want) throw Error(after(in.name(), *left - want, promise));
+  }
+  std::string buf(static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, want)), '\0');
+  std::uint64_t have = 0;
+  while (have < want) {
+    const std::size_t ask = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), want - have));
+    const std::size_t got = in.read(buf.data(), ask);
+    take(reinterpret_cast<const unsigned char*>(buf.data()), got, have);
+    have += got;
+    if (got < ask) throw Error(truncated(in.name(), want, have, promise));
+  }
+  if (const std::uint64_t extra = in.skip(kCountAfter)) throw Error(after(in.name(), extra, promise));
+}
+
+std::string read_header(InputFile& in, std::size_t size, std::uint32_t magic, const char* what) {
+  const std::string b = in.read(size);
+  check_magic(in.name(), b, magic);
+  if (b.size() < size)
+    throw Error(in.name() + ": truncated: " + std::to_string(b.size()) + " bytes, shorter than the " +
+                std::to_string(size) + "-byte header of " + what);
+  return b;
 }
 
 }  // namespace
 
 Images load_idx_images(const std::string& path) {
-  const std::string b = read_bytes(path);
-  check_magic(path, b, kImagesMagic);
-  if (b.size() < kImagesHeader)
-    throw Error(path + ": truncated: " + std::to_string(b.size()) +
-                " bytes, shorter than the 16-byte header of an IDX images file");
+  InputFile in(path, InputFile::Gzip::Auto);
+  return load_idx_images(in);
+}
+
+Images load_idx_images(InputFile& in) {
+  const std::string& path = in.name();
+  const std::string b = read_header(in, kImagesHeader, kImagesMagic, "an IDX images file");
   const std::uint32_t n = be32(b, 4), rows = be32(b, 8), cols = be32(b, 12);
   if (n == 0) throw Error(path + ": the header says 0 images");
   if (rows == 0 || cols == 0 || rows > kMaxSide || cols > kMaxSide)
@@ -128,46 +125,66 @@ Images load_idx_images(const std::string& path) {
                 std::to_string(kMaxSide) + ")");
   if (n > 0x7fffffffU) throw Error(path + ": the header says " + std::to_string(n) + " images");
   const std::uint64_t want = std::uint64_t(n) * rows * cols;
-  check_length(path, b, kImagesHeader, want,
-               size_text(n, "image") + " of " + std::to_string(rows) + "x" + std::to_string(cols));
   Images im;
   im.n = static_cast<int>(n);
   im.h = static_cast<int>(rows);
   im.w = static_cast<int>(cols);
-  im.pixels.resize(want);
-  const unsigned char* src = reinterpret_cast<const unsigned char*>(b.data()) + kImagesHeader;
-  for (std::uint64_t i = 0; i < want; ++i) im.pixels[i] = static_cast<float>(src[i]) / 255.0f;
+  // Reserved up to what is known to be there (a gzip stream: up to 64 MiB of floats); beyond that
+  // the pixels grow with the data read, never with the header's promise alone.
+  const auto left = in.remaining();
+  im.pixels.reserve(
+      static_cast<std::size_t>(std::min<std::uint64_t>(want, left ? *left : kChunk * 16)));
+  read_body(in, want,
+            size_text(n, "image") + " of " + std::to_string(rows) + "x" + std::to_string(cols),
+            [&](const unsigned char* src, std::size_t k, std::uint64_t) {
+              const std::size_t at = im.pixels.size();
+              im.pixels.resize(at + k);
+              float* dst = im.pixels.data() + at;
+              for (std::size_t i = 0; i < k; ++i) dst[i] = static_cast<float>(src[i]) / 255.0f;
+            });
   return im;
 }
 
 std::vector<int> load_idx_labels(const std::string& path, int classes) {
-  const std::string b = read_bytes(path);
-  check_magic(path, b, kLabelsMagic);
-  if (b.size() < kLabelsHeader)
-    throw Error(path + ": truncated: " + std::to_string(b.size()) +
-                " bytes, shorter than the 8-byte header of an IDX labels file");
+  InputFile in(path, InputFile::Gzip::Auto);
+  return load_idx_labels(in, classes);
+}
+
+std::vector<int> load_idx_labels(InputFile& in, int classes) {
+  const std::string& path = in.name();
+  const std::string b = read_header(in, kLabelsHeader, kLabelsMagic, "an IDX labels file");
   const std::uint32_t n = be32(b, 4);
   if (n == 0) throw Error(path + ": the header says 0 labels");
   if (n > 0x7fffffffU) throw Error(path + ": the header says " + std::to_string(n) + " labels");
-  check_length(path, b, kLabelsHeader, n, size_text(n, "label"));
-  std::vector<int> labels(n);
-  for (std::uint32_t i = 0; i < n; ++i) {
-    const int v = static_cast<unsigned char>(b[kLabelsHeader + i]);
-    if (v >= classes)
-      throw Error(path + ": label of sample " + std::to_string(i) + " (byte " +
-                  std::to_string(kLabelsHeader + i) + ") is " + std::to_string(v) +
-                  ", outside 0.." + std::to_string(classes - 1));
-    labels[i] = v;
-  }
+  std::vector<int> labels;
+  const auto left = in.remaining();
+  labels.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(n, left ? *left : kChunk)));
+  read_body(in, n, size_text(n, "label"),
+            [&](const unsigned char* src, std::size_t k, std::uint64_t at) {
+              for (std::size_t i = 0; i < k; ++i) {
+                const int v = src[i];
+                if (v >= classes)
+                  throw Error(path + ": label of sample " + std::to_string(at + i) + " (byte " +
+                              std::to_string(kLabelsHeader + at + i) + ") is " +
+                              std::to_string(v) + ", outside 0.." + std::to_string(classes - 1));
+                labels.push_back(v);
+              }
+            });
   return labels;
 }
 
 Dataset load_idx(const std::string& images_path, const std::string& labels_path) {
-  Images im = load_idx_images(images_path);
-  std::vector<int> labels = load_idx_labels(labels_path);
+  InputFile images(images_path, InputFile::Gzip::Auto);
+  InputFile labels(labels_path, InputFile::Gzip::Auto);
+  return load_idx(images, labels);
+}
+
+Dataset load_idx(InputFile& images, InputFile& labels_in) {
+  Images im = load_idx_images(images);
+  std::vector<int> labels = load_idx_labels(labels_in);
   if (labels.size() != std::size_t(im.n))
-    throw Error(images_path + " holds " + size_text(std::uint64_t(im.n), "image") + " but " +
-                labels_path + " holds " + size_text(labels.size(), "label"));
+    throw Error(images.name() + " holds " + size_text(std::uint64_t(im.n), "image") + " but " +
+                labels_in.name() + " holds " + size_text(labels.size(), "label"));
   Dataset d;
   d.c = 1;
   d.h = im.h;
@@ -175,16 +192,21 @@ Dataset load_idx(const std::string& images_path, const std::string& labels_path)
   d.classes = 10;
   d.images = std::move(im.pixels);
   d.labels = std::move(labels);
-  d.source = images_path;
+  d.source = images.name();
   return d;
+}
+
+bool is_idx(InputFile& in) {
+  const std::string_view b = in.peek(4);
+  if (b.size() < 4) return false;
+  const std::uint32_t m = be32(std::string(b), 0);
+  return m == kImagesMagic || m == kLabelsMagic;
 }
 
 bool is_idx_file(const std::string& path) {
   try {
-    const std::string b = read_bytes(path, 4);
-    if (b.size() < 4) return false;
-    const std::uint32_t m = be32(b, 0);
-    return m == kImagesMagic || m == kLabelsMagic;
+    InputFile in(path, InputFile::Gzip::Auto);
+    return is_idx(in);
   } catch (const Error&) {
     return false;
   }

@@ -1,14 +1,12 @@
-#include <zlib.h>
-
-#include <cerrno>
+#include <algorithm>
 #include <cstring>
-#include <filesystem>
 #include <string>
 #include <string_view>
 
 #include "scratchcnn/data/dataset.hpp"
 #include "scratchcnn/data/optdigits.hpp"
 #include "scratchcnn/error.hpp"
+#include "scratchcnn/files.hpp"
 
 namespace scratchcnn::data {
 
@@ -19,43 +17,48 @@ constexpr int kFields = kPixels + 1;
 constexpr int kMaxPixel = 16;
 constexpr int kClasses = 10;
 
-// Reads the whole file; zlib passes a file without a gzip header through unchanged, so one path
-// serves optdigits.tra and digits.csv.gz alike.
-std::string read_all(const std::string& path) {
-  std::error_code ec;
-  const auto status = std::filesystem::status(path, ec);
-  if (status.type() == std::filesystem::file_type::not_found) {
-    throw Error(path + ": cannot open: no such file");
-  }
-  if (std::filesystem::is_directory(status)) throw Error(path + ": cannot open: it is a folder");
+// Lines of an input, each without its '\n', read a buffer at a time; a line longer than
+// kMaxOptdigitsLine is refused as soon as that many bytes have come without a line end.
+class Lines {
+ public:
+  explicit Lines(InputFile& in) : in_(in) {}
 
-  errno = 0;
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    const int err = errno;
-    throw Error(path + ": cannot open: " + (err != 0 ? std::strerror(err) : "out of memory"));
-  }
-  std::string text;
-  char buf[1 << 16];
-  for (;;) {
-    const int n = gzread(f, buf, sizeof buf);
-    const int read_errno = errno;
-    // A truncated gzip stream ends with n == 0 and Z_BUF_ERROR, not with n < 0.
-    int zerr = Z_OK;
-    std::string why = gzerror(f, &zerr);
-    if (n < 0 || (n == 0 && zerr != Z_OK)) {
-      if (zerr == Z_ERRNO) why = std::strerror(read_errno);
-      // zlib puts the path in front of its own messages.
-      if (why.rfind(path + ": ", 0) == 0) why.erase(0, path.size() + 2);
-      gzclose(f);
-      throw Error(path + ": read error: " + why);
+  // The next line; false at the end of the input (a last line without '\n' still counts).
+  bool next(std::string& line, int line_no) {
+    line.clear();
+    for (;;) {
+      if (pos_ == end_) {
+        if (eof_) return !line.empty();
+        end_ = in_.read(buf_.data(), buf_.size());
+        pos_ = 0;
+        if (end_ < buf_.size()) eof_ = true;
+        if (end_ == 0) return !line.empty();
+      }
+      const char* begin = buf_.data() + pos_;
+      const void* nl = std::memchr(begin, '\n', end_ - pos_);
+      const std::size_t len = nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - begin)
+                                 : end_ - pos_;
+      if (line.size() + len > kMaxOptdigitsLine) {
+        line.append(begin, std::min(len, std::size_t(40)));
+        throw Error(in_.name() + ":" + std::to_string(line_no) + ": line longer than " +
+                    std::to_string(kMaxOptdigitsLine) + " bytes (an optdigits row is about 200), " +
+                    "starting " + excerpt(std::string_view(line).substr(0, 40)));
+      }
+      line.append(begin, len);
+      pos_ += len;
+      if (nl) {
+        ++pos_;
+        return true;
+      }
     }
-    if (n == 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
   }
-  gzclose(f);
-  return text;
-}
+
+ private:
+  InputFile& in_;
+  std::string buf_ = std::string(std::size_t(1) << 16, '\0');
+  std::size_t pos_ = 0, end_ = 0;
+  bool eof_ = false;
+};
 
 // An integer, or a float with an all-zero fraction ("16.0"): files written by numpy use that form.
 // Anything else (empty, "1.5", "7a", "+3", "1e1") is not a value. Large magnitudes saturate; the
@@ -87,16 +90,9 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// Quotes a field for a message, cutting it short so that a binary file gives a readable error.
-std::string quoted(std::string_view s) {
-  constexpr std::size_t kMax = 20;
-  std::string out = "\"";
-  for (std::size_t i = 0; i < s.size() && i < kMax; ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '?';
-  }
-  if (s.size() > kMax) out += "...";
-  return out + "\"";
+// A field that parsed as a number, for a message: as it is, unless it is long (leading zeros).
+std::string number_text(std::string_view s) {
+  return s.size() <= 40 ? std::string(s) : excerpt(s);
 }
 
 void parse_row(std::string_view line, const std::string& where, Dataset& ds) {
@@ -115,18 +111,18 @@ void parse_row(std::string_view line, const std::string& where, Dataset& ds) {
     long v = 0;
     if (!parse_value(text, v)) {
       throw Error(where + ": field " + std::to_string(field) +
-                  " is not an integer: " + quoted(raw));
+                  " is not an integer: " + excerpt(raw));
     }
     if (field < kFields) {
       if (v < 0 || v > kMaxPixel) {
         throw Error(where + ": field " + std::to_string(field) + " (pixel) is " +
-                    std::string(text) + ", outside 0.." + std::to_string(kMaxPixel));
+                    number_text(text) + ", outside 0.." + std::to_string(kMaxPixel));
       }
       ds.images.push_back(static_cast<float>(v) / 16.0f);
     } else {
       if (v < 0 || v >= kClasses) {
         throw Error(where + ": field " + std::to_string(field) + " (label) is " +
-                    std::string(text) + ", outside 0.." + std::to_string(kClasses - 1));
+                    number_text(text) + ", outside 0.." + std::to_string(kClasses - 1));
       }
       ds.labels.push_back(static_cast<int>(v));
     }
@@ -135,11 +131,18 @@ void parse_row(std::string_view line, const std::string& where, Dataset& ds) {
 
 }  // namespace
 
-Dataset load_optdigits(const std::string& path) { return parse_optdigits(read_all(path), path); }
+Dataset load_optdigits(const std::string& path) {
+  InputFile in(path, InputFile::Gzip::Auto);
+  return load_optdigits(in);
+}
 
 Dataset parse_optdigits(const std::string& text, const std::string& path) {
-  if (text.empty()) throw Error(path + ": empty file, expected rows of 64 pixels and a label");
+  InputFile in = InputFile::from_bytes(text, path);
+  return load_optdigits(in);
+}
 
+Dataset load_optdigits(InputFile& in) {
+  const std::string& path = in.name();
   Dataset ds;
   ds.c = 1;
   ds.h = 8;
@@ -149,19 +152,21 @@ Dataset parse_optdigits(const std::string& text, const std::string& path) {
 
   // One final line end is allowed; any other empty line is an error, so that a file cut or pasted
   // together by hand does not load with rows silently missing.
-  std::size_t pos = 0;
+  Lines lines(in);
+  std::string line;
   int line_no = 0;
-  while (pos < text.size()) {
+  while (lines.next(line, line_no + 1)) {
     ++line_no;
-    std::size_t eol = text.find('\n', pos);
-    if (eol == std::string::npos) eol = text.size();
-    std::string_view line(text.data() + pos, eol - pos);
-    pos = eol + 1;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line_no > kMaxOptdigitsRows)
+      throw Error(path + ": more than " + std::to_string(kMaxOptdigitsRows) +
+                  " rows, the most an optdigits file may hold here");
+    std::string_view row(line);
+    if (!row.empty() && row.back() == '\r') row.remove_suffix(1);
     const std::string where = path + ":" + std::to_string(line_no);
-    if (trim(line).empty()) throw Error(where + ": blank line, expected 65 comma-separated fields");
-    parse_row(line, where, ds);
+    if (trim(row).empty()) throw Error(where + ": blank line, expected 65 comma-separated fields");
+    parse_row(row, where, ds);
   }
+  if (line_no == 0) throw Error(path + ": empty file, expected rows of 64 pixels and a label");
   return ds;
 }
 
