@@ -1,9 +1,11 @@
 #include "scratchcnn/network.hpp"
 
 #include <cmath>
+#include <new>
 
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/fast/network.hpp"
+#include "scratchcnn/memory.hpp"
 #include "scratchcnn/reference/network.hpp"
 
 namespace scratchcnn {
@@ -35,8 +37,15 @@ const char* path_name(PathKind p) { return p == PathKind::Reference ? "reference
 
 std::unique_ptr<Network> make_network(PathKind path, const ModelSpec& spec, const Parameters& p) {
   check_parameters(spec, p);
-  if (path == PathKind::Reference) return std::make_unique<reference::Network<float>>(spec, p);
-  return fast::make_network(spec, p);
+  try {
+    if (path == PathKind::Reference) return std::make_unique<reference::Network<float>>(spec, p);
+    return fast::make_network(spec, p);
+  } catch (const std::bad_alloc&) {
+    throw Error(std::string("out of memory building the ") + path_name(path) + " network of '" +
+                spec.full_text() + "' (it needs an estimated " +
+                format_bytes(estimate_memory(path, spec, 1, 0, MemoryUse::Inference).total()) +
+                " before its first step)");
+  }
 }
 
 // The templates are header-only; instantiating them here checks them with the library's warnings.
