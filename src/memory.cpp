@@ -277,10 +277,11 @@ SystemMemory system_memory() {
 std::uint64_t default_memory_limit() { return system_memory().usable() / 4 * 3; }
 
 void check_memory(const MemoryEstimate& e, std::uint64_t limit, const std::string& what,
-                  const std::string& limit_name) {
+                  const std::string& note) {
   if (limit == 0 || e.total() <= limit) return;
-  throw Error(what + " needs an estimated " + e.str() + ", more than " + limit_name + " of " +
-              format_bytes(limit) + "; use a smaller model or batch");
+  throw Error(what + " needs an estimated " + e.str() + ", more than the memory limit of " +
+              format_bytes(limit) + (note.empty() ? "" : " (" + note + ")") +
+              "; use a smaller model or batch");
 }
 
 std::unique_ptr<Network> make_network(PathKind path, const ModelSpec& spec, const Parameters& p,
@@ -295,7 +296,7 @@ std::unique_ptr<Network> make_network(PathKind path, const ModelSpec& spec, cons
                                                                           : max_threads()) +
                                                  " threads"
                                            : std::string()),
-               budget.limit_name);
+               budget.note);
   return make_network(path, spec, p);
 }
 

@@ -75,9 +75,9 @@ SystemMemory system_memory();
 std::uint64_t default_memory_limit();
 
 // Throws Error when limit > 0 and e.total() > limit: "<what> needs an estimated <e.str()>, more
-// than <limit_name> of <limit>; ..." with advice.
+// than the memory limit of <limit> (<note>); use a smaller model or batch".
 void check_memory(const MemoryEstimate& e, std::uint64_t limit, const std::string& what,
-                  const std::string& limit_name = "the memory limit");
+                  const std::string& note = {});
 
 // A budget for make_network: the network must fit `limit` (0: no check) at `batch` samples per
 // step on `threads` threads (0: max_threads()), together with `extra` bytes the caller holds.
@@ -87,7 +87,7 @@ struct MemoryBudget {
   int threads = 0;
   MemoryUse use = MemoryUse::Training;
   std::uint64_t extra = 0;
-  std::string limit_name = "the memory limit";  // how a message names the limit ("--max-memory")
+  std::string note;  // where the limit comes from, for the message (e.g. "--max-memory")
 };
 
 // make_network (network.hpp) that first checks the budget and throws Error (the estimate, its

@@ -91,7 +91,7 @@ int cmd_train(const std::vector<std::string>& argv) {
   Checkpoint ckpt;
   const std::string resume = a.has("--resume") ? a.str("--resume", "") : "";
   if (!resume.empty()) ckpt = load_checkpoint(resume);
-  Setup s = read_setup(a, resume.empty() ? nullptr : &ckpt, resume);
+  Setup s = read_setup(a, {path}, resume.empty() ? nullptr : &ckpt, resume);
   print_header(s, path_name(path));
   auto net = make_network(path, s.spec, s.init);
   TrainingState state = s.resumed;
@@ -138,7 +138,7 @@ int cmd_compare(const std::vector<std::string>& argv) {
   if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
   const std::string json = a.has("--json") ? a.str("--json", "") : "";
   if (!json.empty()) check_output_path("--json", json);
-  Setup s = read_setup(a);
+  Setup s = read_setup(a, {PathKind::Reference, PathKind::Fast, PathKind::Fast});
   print_header(s, "reference and fast");
 
   std::cout << "training the reference path...\n" << std::flush;
