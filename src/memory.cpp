@@ -30,8 +30,10 @@ std::uint64_t bytes_of(double b) { return b >= kSaturate ? std::uint64_t(kSatura
 
 // What one heap allocation of `bytes` costs with glibc malloc: an 8-byte header, 16-byte
 // granularity, 32 bytes at least. Used for the reference path's many small vectors.
+// Blocks of 128 KiB and more are mapped on their own: whole pages.
 double alloc(double bytes) {
   if (bytes <= 0) return 0;
+  if (bytes >= 128 * 1024) return std::ceil((bytes + 16) / 4096) * 4096;
   return std::max(32.0, std::ceil((bytes + 8) / 16) * 16);
 }
 
@@ -42,7 +44,9 @@ double grown(double n, double elem) {
 }
 
 // One AlignedBuffer (fast/layout.hpp) of n floats: 64-byte aligned operator new.
-double aligned(double floats) { return floats <= 0 ? 0 : fast::align_floats(std::size_t(floats)) * 4.0 + 80; }
+double aligned(double floats) {
+  return floats <= 0 ? 0 : alloc(double(fast::align_floats(std::size_t(floats))) * 4.0 + 64);
+}
 
 MemoryEstimate estimate_fast(const ModelSpec& spec, int batch, int threads, MemoryUse use) {
   const fast::Footprint f = fast::footprint(spec);
@@ -58,7 +62,7 @@ MemoryEstimate estimate_fast(const ModelSpec& spec, int batch, int threads, Memo
     e.other = bytes_of(alloc(double(batch) * 8) + alloc(double(batch)));  // losses, correct flags
   }
   e.workspaces = bytes_of(used_threads * aligned(double(f.workspace_floats)) + alloc(used_threads * 16));
-  e.other += bytes_of(double(spec.layers.size()) * 1024);  // kernels, offsets, the spec
+  e.other += bytes_of(double(spec.layers.size()) * 1024 + 65536);  // kernels, offsets, the spec
   return e;
 }
 

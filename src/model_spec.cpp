@@ -227,6 +227,13 @@ void infer_shapes(ModelSpec& spec) {
         if (ho < 1 || wo < 1)
           throw Error(where + ": kernel " + std::to_string(l.k) + " with padding " +
                       std::to_string(l.pad) + " does not fit input " + got);
+        // ho <= h + 2 pad <= kMaxDimension + 2 kMaxWindow: an int.
+        info.out = Shape{l.out, static_cast<int>(ho), static_cast<int>(wo), false};
+        within(info.out.size(), kMaxSampleValues, where, "output values per sample", kWhyValues);
+        const std::int64_t weights = mul(mul(std::int64_t(l.out) * l.in, l.k, where, "weight count"),
+                                         l.k, where, "weight count");
+        info.params = weights + l.out;
+        within(info.params, kMaxLayerParams, where, "parameters", kWhyParams);
         // The fast path keeps a zero-padded copy of the input and of the output gradient (for
         // the input gradient, padded by k - 1 on every side): the same bound as the activations.
         within(mul(mul(l.in, hp, where, "padded input"), wp, where, "padded input"),
@@ -234,12 +241,6 @@ void infer_shapes(ModelSpec& spec) {
         const std::int64_t gh = ho + 2 * std::int64_t(l.k - 1), gw = wo + 2 * std::int64_t(l.k - 1);
         within(mul(mul(l.out, gh, where, "padded gradient"), gw, where, "padded gradient"),
                kMaxSampleValues, where, "padded output-gradient values", kWhyValues);
-        // ho <= h + 2 pad <= kMaxDimension + 2 kMaxWindow: an int.
-        info.out = Shape{l.out, static_cast<int>(ho), static_cast<int>(wo), false};
-        const std::int64_t weights = mul(mul(std::int64_t(l.out) * l.in, l.k, where, "weight count"),
-                                         l.k, where, "weight count");
-        info.params = weights + l.out;
-        within(info.params, kMaxLayerParams, where, "parameters", kWhyParams);
         info.flops = mul(mul(2 * ho, wo, where, "FLOP count"), weights, where, "FLOP count");
         break;
       }
