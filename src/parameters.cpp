@@ -146,7 +146,8 @@ Parameters deserialize_parameters(const std::string& bytes, const ModelSpec& spe
   const Header h = read_header(r);
   const std::string& text = h.text;
   if (text != spec.full_text())
-    throw Error(where + ": made for model '" + text + "', not for '" + spec.full_text() + "'");
+    throw Error(where + ": made for model " + excerpt(text, 300) + ", not for '" +
+                spec.full_text() + "'");
   // Sizes are checked before anything is allocated: the file decides nothing about memory.
   const auto count = r.get<std::uint64_t>("value count");
   if (count != static_cast<std::uint64_t>(spec.param_count()))

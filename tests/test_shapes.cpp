@@ -2,10 +2,12 @@
 // quote user text escaped and cut.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/model_spec.hpp"
+#include "scratchcnn/parameters.hpp"
 #include "test_support.hpp"
 
 using namespace scratchcnn;
@@ -96,4 +98,25 @@ TEST(Shapes, ModelTextErrorsEscapeAndCutUserText) {
   const CliResult r = cli("info --model \"$(printf 'conv\\377\\001(1,2)')\"");
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(has(r.err, "'conv\\xff\\x01(1,2)'")) << r.err;
+}
+
+TEST(Shapes, RecordedModelTextIsEscapedToo) {
+  // A parameter file whose model record holds raw bytes (re-sealed, so the checksum passes).
+  const ModelSpec spec = parse_model("flatten dense(64,10)", Shape{1, 8, 8});
+  std::string bytes = serialize_parameters(spec, Parameters::zeros(spec));
+  const std::string record = spec.full_text();
+  const auto at = bytes.find(record);
+  ASSERT_NE(at, std::string::npos);
+  std::string forged(record.size(), '\xff');
+  forged[0] = '\x1b';
+  bytes.replace(at, record.size(), forged);
+  const std::uint64_t sum = fnv1a64(bytes.data(), bytes.size() - 8);
+  std::memcpy(bytes.data() + bytes.size() - 8, &sum, 8);
+  for (const std::string& msg :
+       {error_of([&] { deserialize_parameters(bytes, spec, "p.bin"); }),
+        error_of([&] { parameter_file_model(bytes, "p.bin"); })}) {
+    EXPECT_TRUE(has(msg, "p.bin")) << msg;
+    EXPECT_TRUE(has(msg, "\\x1b\\xff")) << msg;
+    for (const char c : msg) EXPECT_TRUE(static_cast<unsigned char>(c) < 0x80 && c != 0x1b) << msg;
+  }
 }
