@@ -2,16 +2,23 @@
 
 #include <cmath>
 #include <cstring>
+#include <new>
 
 #include "binary_io.hpp"
 #include "scratchcnn/error.hpp"
+#include "scratchcnn/memory.hpp"
 #include "scratchcnn/rng.hpp"
 
 namespace scratchcnn {
 
 Parameters Parameters::zeros(const ModelSpec& spec) {
   Parameters p;
-  for (const auto& l : spec.layers) {
+  try {
+    p.layers.reserve(spec.layers.size());
+  } catch (const std::bad_alloc&) {
+    throw Error("out of memory: could not allocate the parameters of '" + spec.full_text() + "'");
+  }
+  for (const auto& l : spec.layers) try {
     LayerParams lp;
     if (l.kind == LayerKind::Conv) {
       lp.weights.assign(std::size_t(l.out) * l.in * l.k * l.k, 0.0f);
@@ -21,6 +28,11 @@ Parameters Parameters::zeros(const ModelSpec& spec) {
       lp.bias.assign(l.out, 0.0f);
     }
     p.layers.push_back(std::move(lp));
+  } catch (const std::bad_alloc&) {
+    throw Error("out of memory: could not allocate " +
+                format_bytes(std::uint64_t(spec.info[p.layers.size()].params) * sizeof(float)) +
+                " for the parameters of layer " + std::to_string(p.layers.size() + 1) + " '" +
+                l.text() + "'");
   }
   return p;
 }
