@@ -50,7 +50,7 @@ double aligned(double floats) {
 
 MemoryEstimate estimate_fast(const ModelSpec& spec, int batch, int threads, MemoryUse use) {
   const fast::Footprint f = fast::footprint(spec);
-  const double chunks = fast::chunk_count(batch);
+  const double chunks = std::ceil(double(batch) / fast::kChunk);
   const double used_threads = std::max(1.0, std::min<double>(threads, chunks));
   const double flat = aligned(double(f.parameter_floats));
   MemoryEstimate e;

@@ -165,6 +165,9 @@ TEST(MemoryEstimate, GrowsWithBatchAndThreadsOnlyWhereMemoryDoes) {
   EXPECT_EQ(fast(32, 2), fast(32, 1000));   // never more workspaces than chunks
   EXPECT_EQ(fast(32, 1024), fast(32, 5000));  // the thread cap
   EXPECT_LT(fast(32, 1), fast(320, 1));     // partial sums per chunk
+  // The largest int batch (a checkpoint may claim it) is estimated, not overflowed.
+  EXPECT_GT(double(fast(2147483647, 1)), 2147483647.0 / 16 * 61706 * 4);
+  EXPECT_EQ(fast::chunk_count(2147483647), 134217728);
   // A model at the size limits times the largest batch saturates instead of wrapping around.
   const ModelSpec big = parse_model("flatten dense(64,16000000) dense(16000000,60)", {1, 8, 8});
   const double grads = 1.04e9 * 4 * double(1 << 20);  // per-sample weight gradients alone
