@@ -65,10 +65,7 @@ std::int64_t ModelSpec::train_flops() const {
 
 namespace {
 
-constexpr int kMaxDim = 1 << 16;
-// Limits that keep every size in int and every FLOP total in int64.
-constexpr std::int64_t kMaxValues = std::int64_t(1) << 30;
-constexpr std::int64_t kMaxFlops = std::int64_t(1) << 45;
+constexpr int kMaxDim = kMaxDimension;
 constexpr std::size_t kMaxLayers = 4096;
 
 // Reads a non-negative integer in [lo, hi]; `what` names it in errors.
@@ -77,7 +74,7 @@ int parse_int(std::string_view s, int lo, int hi, const std::string& what) {
   const auto* end = s.data() + s.size();
   auto [p, ec] = std::from_chars(s.data(), end, v);
   if (s.empty() || ec != std::errc() || p != end)
-    throw Error(what + ": '" + std::string(s) + "' is not an integer");
+    throw Error(what + ": " + excerpt(s) + " is not an integer");
   if (v < lo || v > hi)
     throw Error(what + ": " + std::to_string(v) + " is outside " + std::to_string(lo) + ".." +
                 std::to_string(hi));
@@ -110,7 +107,7 @@ std::vector<std::string> tokenize(const std::string& text) {
     if (k < text.size() && text[k] == '(') {
       const std::size_t close = text.find(')', k);
       if (close == std::string::npos)
-        throw Error("model text: unclosed '(' in '" + trim(text.substr(i)) + "'");
+        throw Error("model text: unclosed '(' in " + excerpt(trim(text.substr(i))));
       std::string tok = text.substr(i, j - i) + text.substr(k, close + 1 - k);
       tokens.push_back(tok);
       i = close + 1;
@@ -123,7 +120,7 @@ std::vector<std::string> tokenize(const std::string& text) {
 }
 
 LayerSpec parse_layer(const std::string& token, int index) {
-  const std::string where = "layer " + std::to_string(index) + " '" + token + "'";
+  const std::string where = "layer " + std::to_string(index) + " " + excerpt(token);
   const auto open = token.find('(');
   const std::string name = token.substr(0, open);
   std::vector<std::string> args;
@@ -153,46 +150,63 @@ LayerSpec parse_layer(const std::string& token, int index) {
       const std::string key = eq == std::string::npos ? "" : trim(args[a].substr(0, eq));
       const std::string val = eq == std::string::npos ? "" : trim(args[a].substr(eq + 1));
       if (key == "k" && !have_k) {
-        l.k = parse_int(val, 1, 1024, where + " kernel size k");
+        l.k = parse_int(val, 1, kMaxWindow, where + " kernel size k");
         have_k = true;
       } else if (key == "pad" && a == 3) {
-        l.pad = parse_int(val, 0, 1024, where + " padding");
+        l.pad = parse_int(val, 0, kMaxWindow, where + " padding");
       } else {
-        throw Error(where + ": unexpected argument '" + args[a] + "', expects the form " + form);
+        throw Error(where + ": unexpected argument " + excerpt(args[a]) + ", expects the form " + form);
       }
     }
     if (!have_k) throw Error(where + ": missing k=K, expects the form " + form);
   } else if (name == "dense") {
     want_args(2, 2, "dense(in,out)");
     l.kind = LayerKind::Dense;
-    l.in = parse_int(args[0], 1, 1 << 24, where + " inputs");
-    l.out = parse_int(args[1], 1, 1 << 24, where + " outputs");
+    l.in = parse_int(args[0], 1, kMaxDenseSize, where + " inputs");
+    l.out = parse_int(args[1], 1, kMaxDenseSize, where + " outputs");
   } else if (name == "maxpool") {
     want_args(1, 1, "maxpool(K)");
     l.kind = LayerKind::MaxPool;
-    l.k = parse_int(args[0], 1, 1024, where + " window");
+    l.k = parse_int(args[0], 1, kMaxWindow, where + " window");
   } else if (name == "relu" || name == "sigmoid" || name == "flatten") {
     if (open != std::string::npos) throw Error(where + ": takes no arguments, write '" + name + "'");
     l.kind = name == "relu" ? LayerKind::ReLU : name == "sigmoid" ? LayerKind::Sigmoid
                                                                    : LayerKind::Flatten;
   } else {
-    throw Error(where + ": unknown layer kind '" + name +
-                "' (known: conv, dense, relu, sigmoid, maxpool, flatten)");
+    throw Error(where + ": unknown layer kind " + excerpt(name) +
+                " (known: conv, dense, relu, sigmoid, maxpool, flatten)");
   }
   return l;
 }
 
-// a * b, or Error naming `where` when it leaves int64: a model text may ask for anything.
-std::int64_t mul(std::int64_t a, std::int64_t b, const std::string& where) {
+// a * b in 64 bits, or Error naming `where` and `what` when it leaves int64: a model text may ask
+// for anything. Every operand is already bounded (kMaxDimension, kMaxWindow, kMaxDenseSize), so
+// this only guards the products of several of them.
+std::int64_t mul(std::int64_t a, std::int64_t b, const std::string& where, const char* what) {
   std::int64_t r = 0;
-  if (__builtin_mul_overflow(a, b, &r)) throw Error(where + ": the layer is too large");
+  if (__builtin_mul_overflow(a, b, &r))
+    throw Error(where + ": too large: its " + what + " overflows 64 bits");
   return r;
 }
 
-// Shape inference: fills spec.info, or throws naming the layer and both sizes.
+// Throws naming the layer and the quantity unless 0 <= value <= limit.
+void within(std::int64_t value, std::int64_t limit, const std::string& where, const std::string& what,
+            const char* why) {
+  if (value > limit)
+    throw Error(where + ": too large: " + what + " " + std::to_string(value) + ", the limit is " +
+                std::to_string(limit) + " (" + why + ")");
+}
+
+constexpr const char* kWhyValues = "the fast path indexes 16 samples of them with 32-bit ints";
+constexpr const char* kWhyParams = "per layer, so that a 32-bit int indexes every weight";
+constexpr const char* kWhyFlops = "per layer, so that totals fit 64 bits";
+
+// Shape inference: fills spec.info, or throws naming the layer and both sizes. Every size is
+// computed in 64 bits and checked against the limits of model_spec.hpp before it is narrowed.
 void infer_shapes(ModelSpec& spec) {
   spec.info.clear();
   Shape s = spec.input;
+  within(s.size(), kMaxSampleValues, "model input " + s.str(), "values per sample", kWhyValues);
   for (std::size_t i = 0; i < spec.layers.size(); ++i) {
     const LayerSpec& l = spec.layers[i];
     const std::string where = "layer " + std::to_string(i + 1) + " '" + l.text() + "'";
@@ -207,13 +221,27 @@ void infer_shapes(ModelSpec& spec) {
         if (s.c != l.in)
           throw Error(where + ": expects " + std::to_string(l.in) + " input channels, gets " +
                       std::to_string(s.c) + " (input " + got + ")");
-        const int ho = s.h + 2 * l.pad - l.k + 1, wo = s.w + 2 * l.pad - l.k + 1;
+        const std::int64_t hp = std::int64_t(s.h) + 2 * std::int64_t(l.pad);
+        const std::int64_t wp = std::int64_t(s.w) + 2 * std::int64_t(l.pad);
+        const std::int64_t ho = hp - l.k + 1, wo = wp - l.k + 1;
         if (ho < 1 || wo < 1)
           throw Error(where + ": kernel " + std::to_string(l.k) + " with padding " +
                       std::to_string(l.pad) + " does not fit input " + got);
-        info.out = Shape{l.out, ho, wo, false};
-        info.params = mul(mul(std::int64_t(l.out) * l.in, l.k, where), l.k, where) + l.out;
-        info.flops = mul(2 * std::int64_t(ho) * wo, info.params - l.out, where);
+        // ho <= h + 2 pad <= kMaxDimension + 2 kMaxWindow: an int.
+        info.out = Shape{l.out, static_cast<int>(ho), static_cast<int>(wo), false};
+        within(info.out.size(), kMaxSampleValues, where, "output values per sample", kWhyValues);
+        const std::int64_t weights = mul(mul(std::int64_t(l.out) * l.in, l.k, where, "weight count"),
+                                         l.k, where, "weight count");
+        info.params = weights + l.out;
+        within(info.params, kMaxLayerParams, where, "parameters", kWhyParams);
+        // The fast path keeps a zero-padded copy of the input and of the output gradient (for
+        // the input gradient, padded by k - 1 on every side): the same bound as the activations.
+        within(mul(mul(l.in, hp, where, "padded input"), wp, where, "padded input"),
+               kMaxSampleValues, where, "padded input values", kWhyValues);
+        const std::int64_t gh = ho + 2 * std::int64_t(l.k - 1), gw = wo + 2 * std::int64_t(l.k - 1);
+        within(mul(mul(l.out, gh, where, "padded gradient"), gw, where, "padded gradient"),
+               kMaxSampleValues, where, "padded output-gradient values", kWhyValues);
+        info.flops = mul(mul(2 * ho, wo, where, "FLOP count"), weights, where, "FLOP count");
         break;
       }
       case LayerKind::Dense:
@@ -226,9 +254,10 @@ void infer_shapes(ModelSpec& spec) {
                       (i > 0 ? " (the output of layer " + std::to_string(i) + " '" +
                                    spec.layers[i - 1].text() + "')"
                              : std::string(" (the model input)")));
+        within(std::int64_t(l.out) * l.in + l.out, kMaxLayerParams, where, "parameters", kWhyParams);
         info.out = Shape{l.out, 1, 1, true};
         info.params = std::int64_t(l.out) * l.in + l.out;
-        info.flops = mul(2, std::int64_t(l.out) * l.in, where);
+        info.flops = 2 * std::int64_t(l.out) * l.in;
         break;
       case LayerKind::ReLU:
       case LayerKind::Sigmoid:
@@ -245,14 +274,14 @@ void infer_shapes(ModelSpec& spec) {
         break;
       case LayerKind::Flatten:
         if (s.flat) throw Error(where + ": input is already flat (" + got + ")");
+        // s.size() is 64-bit and was checked against kMaxSampleValues (< 2^31) when s was made.
+        within(s.size(), kMaxSampleValues, where, "flattened size", kWhyValues);
         info.out = Shape{static_cast<int>(s.size()), 1, 1, true};
         break;
     }
     // Every size must fit the int arithmetic of both paths.
-    if (info.out.size() > kMaxValues || info.params > kMaxValues || info.flops > kMaxFlops)
-      throw Error(where + ": the layer is too large (" + std::to_string(info.out.size()) +
-                  " outputs, " + std::to_string(info.params) + " parameters, " +
-                  std::to_string(info.flops) + " FLOPs per sample)");
+    within(info.out.size(), kMaxSampleValues, where, "output values per sample", kWhyValues);
+    within(info.flops, kMaxLayerFlops, where, "FLOPs per sample", kWhyFlops);
     spec.info.push_back(info);
     s = info.out;
   }
@@ -273,7 +302,7 @@ Shape parse_shape(const std::string& text, const std::string& what) {
   std::string p;
   while (std::getline(ss, p, 'x')) parts.push_back(p);
   if (parts.size() != 3 || text.empty() || text.back() == 'x')
-    throw Error(what + ": '" + text + "' is not of the form CxHxW (e.g. 1x28x28)");
+    throw Error(what + ": " + excerpt(text) + " is not of the form CxHxW (e.g. 1x28x28)");
   Shape s;
   s.c = parse_int(parts[0], 1, kMaxDim, what + " channels");
   s.h = parse_int(parts[1], 1, kMaxDim, what + " height");
@@ -282,8 +311,10 @@ Shape parse_shape(const std::string& text, const std::string& what) {
 }
 
 ModelSpec parse_model(const std::string& text, Shape input) {
-  if (input.flat || input.c < 1 || input.h < 1 || input.w < 1)
-    throw Error("model input shape " + input.str() + " is invalid");
+  if (input.flat || input.c < 1 || input.h < 1 || input.w < 1 || input.c > kMaxDimension ||
+      input.h > kMaxDimension || input.w > kMaxDimension)
+    throw Error("model input shape " + input.str() + " is invalid (each of C, H, W must be in 1.." +
+                std::to_string(kMaxDimension) + ")");
   ModelSpec spec;
   spec.input = input;
   const auto tokens = tokenize(text);
@@ -305,7 +336,8 @@ ModelSpec model_from_name(const std::string& name_or_text, const Shape* input) {
 
 ModelSpec parse_full_text(const std::string& full_text) {
   const auto colon = full_text.find(':');
-  if (colon == std::string::npos) throw Error("model record '" + full_text + "' has no input shape");
+  if (colon == std::string::npos)
+    throw Error("model record " + excerpt(full_text) + " has no input shape");
   return parse_model(full_text.substr(colon + 1), parse_shape(trim(full_text.substr(0, colon)),
                                                               "recorded input shape"));
 }

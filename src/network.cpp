@@ -3,10 +3,12 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <new>
 
-#include "scratchcnn/error.hpp"
 #include "fast/network.hpp"
 #include "reference/network.hpp"
+#include "scratchcnn/error.hpp"
+#include "scratchcnn/memory.hpp"
 
 namespace scratchcnn {
 
@@ -86,8 +88,15 @@ const char* path_name(PathKind p) { return p == PathKind::Reference ? "reference
 
 std::unique_ptr<Network> make_network(PathKind path, const ModelSpec& spec, const Parameters& p) {
   check_parameters(spec, p);
-  if (path == PathKind::Reference) return std::make_unique<reference::Network<float>>(spec, p);
-  return fast::make_network(spec, p);
+  try {
+    if (path == PathKind::Reference) return std::make_unique<reference::Network<float>>(spec, p);
+    return fast::make_network(spec, p);
+  } catch (const std::bad_alloc&) {
+    throw Error(std::string("out of memory building the ") + path_name(path) + " network of '" +
+                spec.full_text() + "' (it needs an estimated " +
+                format_bytes(estimate_memory(path, spec, 1, 0, MemoryUse::Inference).total()) +
+                " before its first step)");
+  }
 }
 
 }  // namespace scratchcnn

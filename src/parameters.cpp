@@ -2,16 +2,23 @@
 
 #include <cmath>
 #include <cstring>
+#include <new>
 
 #include "binary_io.hpp"
 #include "scratchcnn/error.hpp"
+#include "scratchcnn/memory.hpp"
 #include "scratchcnn/rng.hpp"
 
 namespace scratchcnn {
 
 Parameters Parameters::zeros(const ModelSpec& spec) {
   Parameters p;
-  for (const auto& l : spec.layers) {
+  try {
+    p.layers.reserve(spec.layers.size());
+  } catch (const std::bad_alloc&) {
+    throw Error("out of memory: could not allocate the parameters of '" + spec.full_text() + "'");
+  }
+  for (const auto& l : spec.layers) try {
     LayerParams lp;
     if (l.kind == LayerKind::Conv) {
       lp.weights.assign(std::size_t(l.out) * l.in * l.k * l.k, 0.0f);
@@ -21,6 +28,11 @@ Parameters Parameters::zeros(const ModelSpec& spec) {
       lp.bias.assign(l.out, 0.0f);
     }
     p.layers.push_back(std::move(lp));
+  } catch (const std::bad_alloc&) {
+    throw Error("out of memory: could not allocate " +
+                format_bytes(std::uint64_t(spec.info[p.layers.size()].params) * sizeof(float)) +
+                " for the parameters of layer " + std::to_string(p.layers.size() + 1) + " '" +
+                l.text() + "'");
   }
   return p;
 }
@@ -157,7 +169,8 @@ Parameters deserialize_parameters(const std::string& bytes, const ModelSpec& spe
   const Header h = read_header(r);
   const std::string& text = h.text;
   if (text != spec.full_text())
-    throw Error(where + ": made for model '" + text + "', not for '" + spec.full_text() + "'");
+    throw Error(where + ": made for model " + excerpt(text, 300) + ", not for '" +
+                spec.full_text() + "'");
   // Sizes are checked before anything is allocated: the file decides nothing about memory.
   const auto count = r.get<std::uint64_t>("value count");
   if (count != static_cast<std::uint64_t>(spec.param_count()))

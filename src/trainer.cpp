@@ -5,9 +5,11 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <new>
 #include <string>
 
 #include "scratchcnn/error.hpp"
+#include "scratchcnn/memory.hpp"
 #include "scratchcnn/rng.hpp"
 
 namespace scratchcnn {
@@ -131,6 +133,18 @@ std::vector<EpochMetrics> train(Network& net, const data::Dataset& train_set,
   check_data_fits(net.spec(), test_set);
   validate(opt);
   const Sgd sgd{opt.lr, opt.momentum, opt.weight_decay};
+  const std::string path_name = net.name();
+  const bool known_path = path_name == "fast" || path_name == "reference";
+  const auto estimate = [&] {
+    MemoryEstimate e = estimate_memory(parse_path(path_name), net.spec(), opt.batch);
+    e.data = dataset_bytes(train_set) + dataset_bytes(test_set) +
+             std::uint64_t(opt.batch) * (std::uint64_t(train_set.sample_size()) * 4 + 4);
+    return e;
+  };
+  if (opt.max_memory > 0 && known_path)
+    check_memory(estimate(), opt.max_memory,
+                 "training on the " + path_name + " path with batch " + std::to_string(opt.batch),
+                 "TrainOptions::max_memory");
 
   using Clock = std::chrono::steady_clock;
   const int n = train_set.size();
@@ -164,6 +178,11 @@ std::vector<EpochMetrics> train(Network& net, const data::Dataset& train_set,
         r = net.sgd_step(Batch{images.data(), labels.data(), m}, sgd);
       } catch (const Error& e) {
         throw Error(where() + e.what());
+      } catch (const std::bad_alloc&) {
+        throw Error(where() + "out of memory in a training step of batch " +
+                    std::to_string(opt.batch) +
+                    (known_path ? " (estimated need: " + estimate().str() + ")" : std::string()) +
+                    "; use a smaller batch or model");
       }
       if (opt.max_loss > 0 && r.loss > opt.max_loss) {
         char b1[64];

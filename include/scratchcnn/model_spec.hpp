@@ -5,6 +5,25 @@
 
 namespace scratchcnn {
 
+// Size limits of a model. Shape inference computes every size in 64 bits and refuses a model
+// (Error naming the layer and the quantity) that exceeds one, so that every index the kernels of
+// both paths compute in int stays valid:
+//   kMaxDimension     C, H and W of the input, and the channels of a convolution
+//   kMaxWindow        a convolution's kernel size and padding, a max-pool window
+//   kMaxDenseSize     the inputs and the outputs of a dense layer
+//   kMaxSampleValues  values per sample of the input, of every layer's output, and of a
+//                     convolution's zero-padded input and padded output gradient (the fast path
+//                     keeps 16 samples of them in one buffer: 2^30 floats, 4 GiB, int-indexable)
+//   kMaxLayerParams   weights and biases of one layer
+//   kMaxLayerFlops    forward FLOPs per sample of one layer (so that totals fit int64)
+// How much memory a model needs is another matter: see memory.hpp.
+inline constexpr int kMaxDimension = 1 << 16;             // 65,536
+inline constexpr int kMaxWindow = 1024;
+inline constexpr int kMaxDenseSize = 1 << 24;             // 16,777,216
+inline constexpr std::int64_t kMaxSampleValues = std::int64_t(1) << 26;  // 67,108,864
+inline constexpr std::int64_t kMaxLayerParams = std::int64_t(1) << 30;   // 1,073,741,824
+inline constexpr std::int64_t kMaxLayerFlops = std::int64_t(1) << 45;
+
 // The shape of one sample between two layers: channels x height x width, or a flat vector of
 // `c` values (h = w = 1, flat = true) after `flatten` or a dense layer.
 struct Shape {
@@ -62,11 +81,13 @@ inline constexpr const char* kLenet5ModelText =
     "conv(1,6,k=5,pad=2) relu maxpool(2) conv(6,16,k=5) relu maxpool(2) flatten dense(400,120) "
     "relu dense(120,84) relu dense(84,10)";
 
-// Parses "CxHxW", e.g. "1x28x28". Throws Error naming `what` on failure.
+// Parses "CxHxW", e.g. "1x28x28", each in 1..kMaxDimension. Throws Error naming `what` on failure;
+// a message that quotes the text escapes and cuts it (excerpt(), error.hpp).
 Shape parse_shape(const std::string& text, const std::string& what = "--input");
 
 // Parses a model text for an input shape and runs shape inference. Throws Error naming the layer
-// (1-based index and its text), the size it expects and the size it gets.
+// (1-based index and its text), the size it expects and the size it gets, or the limit above it
+// exceeds. Text from the model is quoted with excerpt() (error.hpp): escaped and cut.
 ModelSpec parse_model(const std::string& text, Shape input = Shape{1, 8, 8});
 
 // "seed" or "lenet5" with their own input shapes (1x8x8, 1x28x28), unless `input` overrides it;

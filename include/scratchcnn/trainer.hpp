@@ -26,6 +26,11 @@ struct TrainOptions {
   // above chance, ln(classes), while it stays finite). 0: only a NaN or infinite loss stops it.
   // Not saved in checkpoints: it changes no result of a run that finishes.
   double max_loss = 0;
+  // Memory budget in bytes (memory.hpp). > 0: before the first step, train() estimates the
+  // network's training memory at `batch` on max_threads() threads plus the data sets and its batch
+  // buffer, and throws Error (estimate and limit) when that exceeds it. 0: no check. Not saved in
+  // checkpoints.
+  std::uint64_t max_memory = 0;
 };
 
 // The range of each training option with one, written once: train() (validate), the

@@ -16,6 +16,7 @@
 #include "common.hpp"
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/fast/isa.hpp"
+#include "scratchcnn/memory.hpp"
 
 namespace fs = std::filesystem;
 
@@ -46,7 +47,11 @@ training (defaults per model: seed and model text | lenet5):
   --max-loss X     divergence guard: stop with an error (naming the epoch and batch) when a
                    batch's mean loss exceeds X; default 10 * ln(classes) (23.0 for 10 classes), 0
                    = stop only on a NaN or infinite loss. Checkpoints already written stay as they are
-  --threads N      OpenMP threads for the fast path (default: all cores, or OMP_NUM_THREADS)
+  --threads N      OpenMP threads for the fast path, 1..1024 (default: all cores, or
+                   OMP_NUM_THREADS, capped at 1024)
+  --max-memory S   refuse up front a run whose estimated memory (network, batch, threads, data)
+                   exceeds S bytes, e.g. 512M or 8G; 0 = no limit (default: 3/4 of physical
+                   memory, or of the cgroup or ulimit limit when lower)
 )TXT";
 
 std::string with_flags(const char* usage) {
@@ -84,7 +89,7 @@ std::string builtin_name(const ModelSpec& spec) {
 const std::set<std::string> kTrainValued = {"--model",    "--input",        "--init", "--data",
                                             "--epochs",   "--batch",        "--lr",   "--seed",
                                             "--threads",  "--momentum",     "--weight-decay",
-                                            "--max-loss"};
+                                            "--max-loss", "--max-memory"};
 
 std::string fmt_g(double v) {
   char b[64];
@@ -97,12 +102,6 @@ std::string shortest(float v) {
   char b[64];
   const auto r = std::to_chars(b, b + sizeof b, v);
   return std::string(b, r.ptr);
-}
-
-int read_threads(const Args& a) {
-  const int threads = static_cast<int>(a.integer("--threads", omp_get_max_threads(), 1, 1024));
-  omp_set_num_threads(threads);
-  return threads;
 }
 
 Shape read_input(const Args& a) {
@@ -146,7 +145,8 @@ double option_flag(const Args& a, TrainOption option, double fallback) {
 }  // namespace
 
 // `resume`: the checkpoint of --resume, already read (train only).
-Setup read_setup(const Args& a, const Checkpoint* resume, const std::string& resume_path) {
+Setup read_setup(const Args& a, const std::vector<PathKind>& paths, const Checkpoint* resume,
+                 const std::string& resume_path) {
   Setup s;
   if (a.has("--input")) (void)read_input(a);  // a malformed shape is a usage error, checked first
   const int epochs = static_cast<int>(option_flag(a, TrainOption::Epochs, 0));
@@ -157,6 +157,19 @@ Setup read_setup(const Args& a, const Checkpoint* resume, const std::string& res
   const std::uint64_t seed = a.seed("--seed", 1);
   const double max_loss = option_flag(a, TrainOption::MaxLoss, 0);
   s.threads = read_threads(a);
+  const std::uint64_t max_memory = read_max_memory(a);
+  // Before any parameter array exists, then again with the data loaded.
+  const auto check_memory = [&](std::uint64_t data) {
+    // Copies the command holds besides the networks: the initial parameters and the velocities of
+    // the training state (train); compare keeps the reference's parameters and velocities of every
+    // epoch; a checkpoint write exports both and serialises them.
+    const std::uint64_t copies =
+        paths.size() > 1 ? 3 + 2 * std::uint64_t(std::max(s.opt.epochs, 0) + 1)
+                         : a.has("--save") ? 7 : 3;
+    check_command_memory(a, max_memory, s.spec, paths, s.opt.batch, s.threads, MemoryUse::Training,
+                         copies * parameters_bytes(s.spec) + data * (paths.size() > 1 ? 2 : 1),
+                         "training");
+  };
 
   if (resume) {
     s.spec = resume->spec;
@@ -188,6 +201,7 @@ Setup read_setup(const Args& a, const Checkpoint* resume, const std::string& res
                   " already holds " + std::to_string(resume->state.epoch) +
                   " epochs (--epochs counts from the run's start)");
     s.opt.first_epoch = resume->state.epoch + 1;
+    check_memory(0);
     s.init = resume->params;
     s.resumed_from = resume_path;
     s.resumed = resume->state;
@@ -201,6 +215,7 @@ Setup read_setup(const Args& a, const Checkpoint* resume, const std::string& res
     s.opt.momentum = a.has("--momentum") ? momentum : static_cast<float>(d.momentum);
     s.opt.weight_decay = decay;
     s.opt.seed = seed;
+    check_memory(0);
     s.init = a.has("--init") ? load_parameters(a.str("--init", ""), s.spec)
                              : Parameters::he_uniform(s.spec, s.opt.seed);
     s.resumed.options = s.opt;
@@ -219,6 +234,8 @@ Setup read_setup(const Args& a, const Checkpoint* resume, const std::string& res
                 s.split.train.source + " has " + std::to_string(f.train) + " and " +
                 std::to_string(f.test) + " (labels hash " + std::to_string(f.labels) + ")");
   s.resumed.data = f;
+  check_memory(dataset_bytes(s.split.train) + dataset_bytes(s.split.test));
+  s.opt.max_memory = max_memory;
   return s;
 }
 

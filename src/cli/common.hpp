@@ -9,6 +9,7 @@
 #include "args.hpp"
 #include "scratchcnn/checkpoint.hpp"
 #include "scratchcnn/data/dataset.hpp"
+#include "scratchcnn/memory.hpp"
 #include "scratchcnn/model_spec.hpp"
 #include "scratchcnn/network.hpp"
 #include "scratchcnn/parameters.hpp"
@@ -82,12 +83,22 @@ struct Setup {
 
 // Flags of train and compare that take a value.
 extern const std::set<std::string> kTrainValued;
+// --threads (1..1024), else OMP_NUM_THREADS or all cores capped at 1024 (with a note on stderr
+// when capped); sets it for OpenMP (budget.cpp).
 int read_threads(const Args& a);
+// --max-memory in bytes (0: no limit), else default_memory_limit(); a bad value is a UsageError.
+std::uint64_t read_max_memory(const Args& a);
+// Throws Error unless the networks of `paths` for `spec` at this batch and thread count, plus
+// `extra` bytes (data, copies), fit `limit` (0: no check). `what`: "training", "evaluating", ...
+void check_command_memory(const Args& a, std::uint64_t limit, const ModelSpec& spec,
+                          const std::vector<PathKind>& paths, int batch, int threads,
+                          MemoryUse use, std::uint64_t extra, const std::string& what);
 Shape read_input(const Args& a);
 ModelSpec read_model(const Args& a, const std::string& name);
 // `resume`: the checkpoint of --resume, already read (train only).
-Setup read_setup(const Args& a, const Checkpoint* resume = nullptr,
-                 const std::string& resume_path = {});
+// `paths`: the paths the command builds networks of (for the memory check).
+Setup read_setup(const Args& a, const std::vector<PathKind>& paths,
+                 const Checkpoint* resume = nullptr, const std::string& resume_path = {});
 void print_header(const Setup& s, const std::string& path);
 
 std::string duration(double secs);

@@ -36,7 +36,11 @@ also gives the instruction-set level it was trained at and the one this evaluati
                      seed, else 1)
   --batch N          evaluation batch size (default 256)
   --path P           fast (default) or reference
-  --threads N        OpenMP threads for the fast path (default: all cores, or OMP_NUM_THREADS)
+  --threads N        OpenMP threads for the fast path, 1..1024 (default: all cores, or
+                     OMP_NUM_THREADS, capped at 1024)
+  --max-memory S     refuse up front when the estimated memory (network, data) exceeds S, e.g.
+                     512M or 8G; 0 = no limit (default: 3/4 of physical memory, or of a lower
+                     cgroup or ulimit limit)
   --json FILE        write accuracy, precision, recall, support and the matrix as JSON
   --csv FILE         write the confusion matrix as CSV: header true,0,1,...; one row per true class
 Outputs replace their file atomically (through a symlink, keeping its permissions); /dev/null,
@@ -58,13 +62,17 @@ the accuracy goes to stderr. INPUT, --labels and --checkpoint accept - (one of t
   --probs            append the class probabilities (%.6f, space-separated) to each line
   --batch N          batch size (default 256)
   --path P           fast (default) or reference
-  --threads N        OpenMP threads for the fast path (default: all cores, or OMP_NUM_THREADS)
+  --threads N        OpenMP threads for the fast path, 1..1024 (default: all cores, or
+                     OMP_NUM_THREADS, capped at 1024)
+  --max-memory S     refuse up front when the estimated memory (network, data) exceeds S, e.g.
+                     512M or 8G; 0 = no limit (default: 3/4 of physical memory, or of a lower
+                     cgroup or ulimit limit)
 )TXT";
 
 int cmd_eval(const std::vector<std::string>& argv) {
   const Args a(argv,
                {"--checkpoint", "--data", "--split", "--seed", "--batch", "--path", "--threads",
-                "--json", "--csv"},
+                "--json", "--csv", "--max-memory"},
                {"--help"});
   if (a.has("--help")) {
     std::cout << kEvalUsage;
@@ -77,7 +85,8 @@ int cmd_eval(const std::vector<std::string>& argv) {
     throw UsageError("--split: '" + split_name + "' is not test or train");
   const PathKind path = read_path(a);
   const int batch = static_cast<int>(a.integer("--batch", 256, 1, 1 << 20));
-  read_threads(a);
+  const int threads = read_threads(a);
+  const std::uint64_t max_memory = read_max_memory(a);
   const std::string json = a.has("--json") ? a.str("--json", "") : "";
   const std::string csv = a.has("--csv") ? a.str("--csv", "") : "";
   if (!json.empty()) check_output_path("--json", json);
@@ -94,6 +103,11 @@ int cmd_eval(const std::vector<std::string>& argv) {
   const data::Split split = data::load_data_dir(data_dir, seed);
   const data::Dataset& d = split_name == "test" ? split.test : split.train;
   check_data_fits(l.spec, d);
+  check_command_memory(a, max_memory, l.spec, {path}, std::min(batch, d.size()), threads,
+                       MemoryUse::Inference,
+                       dataset_bytes(split.train) + dataset_bytes(split.test) +
+                           parameters_bytes(l.spec),
+                       "evaluating");
   auto net = make_network(path, l.spec, l.params);
   const std::vector<int> pred = predict_classes(*net, d.images, batch);
 
@@ -194,7 +208,7 @@ int cmd_eval(const std::vector<std::string>& argv) {
 }
 
 int cmd_predict(const std::vector<std::string>& argv) {
-  const Args a(argv, {"--checkpoint", "--labels", "--batch", "--path", "--threads"},
+  const Args a(argv, {"--checkpoint", "--labels", "--batch", "--path", "--threads", "--max-memory"},
                {"--help", "--probs"});
   if (a.has("--help")) {
     std::cout << kPredictUsage;
@@ -205,7 +219,8 @@ int cmd_predict(const std::vector<std::string>& argv) {
   if (a.positional().size() > 1) throw UsageError("unexpected argument '" + a.positional()[1] + "'");
   const PathKind path = read_path(a);
   const int batch = static_cast<int>(a.integer("--batch", 256, 1, 1 << 20));
-  read_threads(a);
+  const int threads = read_threads(a);
+  const std::uint64_t max_memory = read_max_memory(a);
   const bool probs = a.has("--probs");
   const std::string input = a.positional()[0];
   const std::string labels_file = a.has("--labels") ? a.str("--labels", "") : "";
@@ -240,6 +255,11 @@ int cmd_predict(const std::vector<std::string>& argv) {
     d = data::load_optdigits(in);
   }
   check_data_fits(l.spec, d);
+  check_command_memory(a, max_memory, l.spec, {path}, std::min(batch, d.size()), threads,
+                       MemoryUse::Inference,
+                       dataset_bytes(d) + parameters_bytes(l.spec) +
+                           (probs ? std::uint64_t(d.size()) * l.spec.classes() * 4 : 0),
+                       "predicting with");
   auto net = make_network(path, l.spec, l.params);
   std::vector<float> logits;
   const std::vector<int> pred =

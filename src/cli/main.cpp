@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <new>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "common.hpp"
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/fast/isa.hpp"
+#include "scratchcnn/memory.hpp"
 
 using namespace scratchcnn;
 using namespace scratchcnn::cli;
@@ -37,34 +39,41 @@ Run 'scratchcnn <command> --help' for the flags of a command.
 environment:
   SCRATCHCNN_ISA   instruction-set level of the fast kernels: avx512f, avx2, sse4.2 or auto
                    (default: auto, the best this CPU runs; 'scratchcnn info' prints the choice)
-  OMP_NUM_THREADS  threads of the fast path, unless --threads is given
+  OMP_NUM_THREADS  threads of the fast path, unless --threads is given (capped at 1024)
+memory: train, compare, eval and predict estimate the memory a run needs before they build a
+network and refuse (exit 1) when it exceeds --max-memory (default: 3/4 of physical memory, or of
+a lower cgroup or ulimit limit); 'scratchcnn info' prints the estimate.
 exit codes: 0 success, 1 failure (bad data, bad file, diverged training, broken parity,
             a checkpoint that does not fit), 2 bad command line
 )TXT";
 
-const char* kInfoUsage = R"TXT(usage: scratchcnn info [--model M] [--input CxHxW]
+const char* kInfoUsage = R"TXT(usage: scratchcnn info [--model M] [--input CxHxW] [--batch N]
        scratchcnn info --isa-levels
 
 Prints every layer of the model with its output shape, parameter count and forward FLOPs per
 sample (2 per multiply-add in conv and dense, 1 per element for relu, sigmoid and max-pool), the
 totals, the instruction-set level the fast kernels run on (SCRATCHCNN_ISA, else the best this CPU
 supports; also the levels compiled in and those this CPU runs), and the OpenMP thread count.
+Then the estimated memory of training and of predicting with --batch samples (default 128) on each
+path, at the thread count OpenMP would use (OMP_NUM_THREADS, capped at 1024).
 With --isa-levels, prints only the instruction-set levels this CPU runs, best first, one per line
 (the values SCRATCHCNN_ISA accepts here, besides auto).
 )TXT";
 
 int cmd_info(const std::vector<std::string>& argv) {
-  const Args a(argv, {"--model", "--input"}, {"--help", "--isa-levels"});
+  const Args a(argv, {"--model", "--input", "--batch"}, {"--help", "--isa-levels"});
   if (a.has("--help")) {
     std::cout << kInfoUsage;
     return 0;
   }
   if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
   if (a.has("--isa-levels")) {
-    if (a.has("--model") || a.has("--input")) throw UsageError("--isa-levels takes no other flag");
+    if (a.has("--model") || a.has("--input") || a.has("--batch"))
+      throw UsageError("--isa-levels takes no other flag");
     for (const std::string& level : fast::supported_isas()) std::cout << level << "\n";
     return 0;
   }
+  const int batch = static_cast<int>(a.integer("--batch", 128, 1, 1 << 20));
   Shape input{};
   if (a.has("--input")) {
     try {
@@ -90,8 +99,17 @@ int cmd_info(const std::vector<std::string>& argv) {
               with_commas(spec.forward_flops()).c_str());
   std::printf("training FLOPs per sample (forward + both backward passes): %s\n",
               with_commas(spec.train_flops()).c_str());
-  std::printf("fast kernels: %s\nOpenMP threads: %d\n", fast::isa_summary().c_str(),
-              omp_get_max_threads());
+  const int threads = max_threads();
+  std::printf("fast kernels: %s\nOpenMP threads: %d", fast::isa_summary().c_str(), threads);
+  if (omp_get_max_threads() > kMaxThreads)
+    std::printf(" (OpenMP asks for %d; capped at %d)", omp_get_max_threads(), kMaxThreads);
+  std::printf("\nestimated memory, batch %d (network only; --max-memory default %s, 3/4 of %s):\n",
+              batch, format_bytes(default_memory_limit()).c_str(),
+              system_memory().source().c_str());
+  for (const PathKind p : {PathKind::Fast, PathKind::Reference})
+    std::printf("  %-9s  training %s\n             predicting %s\n", path_name(p),
+                estimate_memory(p, spec, batch, threads, MemoryUse::Training).str().c_str(),
+                estimate_memory(p, spec, batch, threads, MemoryUse::Inference).str().c_str());
   return 0;
 }
 
@@ -127,6 +145,13 @@ int main(int argc, char** argv) {
     else if (cmd == "info") std::cerr << kInfoUsage;
     else std::cerr << kMainUsage;
     return 2;
+  } catch (const std::bad_alloc&) {
+    // The estimate (--max-memory) should have refused this run up front; say what happened and
+    // what to do instead of the bare "std::bad_alloc".
+    std::cerr << "scratchcnn " << cmd << ": error: out of memory: an allocation failed while '"
+              << cmd << "' ran; use a smaller model or --batch, or set --max-memory below what "
+              << "this machine can give so that such a run is refused before it starts\n";
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << "scratchcnn " << cmd << ": error: " << e.what() << "\n";
     return 1;

@@ -142,7 +142,7 @@ int cmd_train(const std::vector<std::string>& argv) {
   inputs.push_back({"--resume", resume});
   inputs.push_back({"--init", a.has("--init") ? a.str("--init", "") : ""});
   check_aliases({{"--save", save}, {"--metrics", metrics}}, inputs, {{"--save", "--resume"}});
-  Setup s = read_setup(a, resume.empty() ? nullptr : &ckpt, resume);
+  Setup s = read_setup(a, {path}, resume.empty() ? nullptr : &ckpt, resume);
   print_header(s, path_name(path));
   auto net = make_network(path, s.spec, s.init);
   TrainingState state = s.resumed;
@@ -200,7 +200,7 @@ int cmd_compare(const std::vector<std::string>& argv) {
   auto inputs = data_inputs(a.str("--data", defaults_for(a.str("--model", "seed")).data));
   inputs.push_back({"--init", a.has("--init") ? a.str("--init", "") : ""});
   check_aliases({{"--json", json}}, inputs);
-  Setup s = read_setup(a);
+  Setup s = read_setup(a, {PathKind::Reference, PathKind::Fast, PathKind::Fast});
   print_header(s, "reference and fast");
 
   std::cout << "training the reference path...\n" << std::flush;

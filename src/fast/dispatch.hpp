@@ -101,6 +101,10 @@ std::unique_ptr<LayerKernel> make_kernel(const Kernels& table, const LayerSpec& 
                                          const LayerInfo& info, const float* weights,
                                          const float* bias, const KernelOptions& options);
 
+// scratch_floats (layer.hpp) on the given level.
+std::size_t scratch_floats(const Kernels& table, const LayerSpec& spec, const LayerInfo& info,
+                           const KernelOptions& options);
+
 }  // namespace scratchcnn::fast
 
 #ifdef SCRATCHCNN_ISA_NS

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "scratchcnn/error.hpp"
+#include "scratchcnn/memory.hpp"
 #include "dispatch.hpp"
 
 namespace scratchcnn::fast {
@@ -71,6 +72,46 @@ struct ConvShape {
   std::int64_t out_plane() const { return std::int64_t(oh) * ow * kChunk; }
 };
 
+// How a direct convolution runs at one shape, and the scratch it needs: computed from the shapes
+// alone (w may be null), so that memory estimates (fast::footprint) see the same sizes as a kernel.
+struct DirectPlan {
+  bool in_place_in = true, in_place_g = true;
+  kernels::Correlation fwd, bwd;
+  int gh = 0, gw = 0;
+  std::size_t padded_in = 0, padded_g = 0, tile = 0;
+
+  DirectPlan(const Kernels& k_, const ConvShape& c_, const float* w) {
+    const int k = c_.k;
+    in_place_in = !c_.pad || k_.border_in_place(std::size_t(c_.cin) * c_.h * c_.w * kChunk);
+    fwd = {c_.cout, c_.cin, k, c_.oh, c_.ow, c_.hp, c_.wp, 0, w,
+           std::ptrdiff_t(c_.cin) * k * k, std::ptrdiff_t(k) * k, k, 1};
+    if (in_place_in) {
+      fwd.in_h = c_.h;
+      fwd.in_w = c_.w;
+      fwd.offset = -c_.pad;
+    }
+    k_.plan_correlation(fwd);
+    // Input gradient = the output gradient, zero-extended by k - 1 on every side, correlated with
+    // the kernels transposed (in <-> out) and rotated by 180 degrees, from offset pad.
+    in_place_g = k == 1 || k_.border_in_place(std::size_t(c_.cout) * c_.oh * c_.ow * kChunk);
+    gh = c_.oh + 2 * (k - 1);
+    gw = c_.ow + 2 * (k - 1);
+    bwd = {c_.cin, c_.cout, k, c_.h, c_.w, gh, gw, c_.pad, w ? w + (k - 1) * k + (k - 1) : nullptr,
+           std::ptrdiff_t(k) * k, std::ptrdiff_t(c_.cin) * k * k, -k, -1};
+    if (in_place_g) {
+      bwd.in_h = c_.oh;
+      bwd.in_w = c_.ow;
+      bwd.offset = c_.pad - (k - 1);
+    }
+    k_.plan_correlation(bwd);
+    padded_in = in_place_in ? 0 : align_floats(c_.padded_floats());
+    padded_g = in_place_g ? 0 : align_floats(std::size_t(c_.cout) * gh * gw * kChunk);
+    tile = std::max(in_place_in ? k_.correlate_scratch(fwd) : 0,
+                    in_place_g ? k_.correlate_scratch(bwd) : 0);
+  }
+  std::size_t scratch_floats() const { return padded_in + padded_g + tile; }
+};
+
 // The padding is either a zero-padded copy of the activation in scratch or, for activations
 // larger than L2 (kernels::border_in_place), a virtual zero border that correlate and
 // conv_weight_grad read in place. Both give the same bits.
@@ -78,33 +119,16 @@ class DirectConv final : public IsaKernel {
  public:
   DirectConv(const Kernels& table, const LayerSpec& s, const LayerInfo& i, const float* w, const float* b, bool relu)
       : IsaKernel(table, s, i), c_(s, i), bias_(b), relu_(relu) {
-    const int k = c_.k;
-    in_place_in_ = !c_.pad || k_.border_in_place(std::size_t(c_.cin) * c_.h * c_.w * kChunk);
-    fwd_ = {c_.cout, c_.cin, k, c_.oh, c_.ow, c_.hp, c_.wp, 0, w,
-            std::ptrdiff_t(c_.cin) * k * k, std::ptrdiff_t(k) * k, k, 1};
-    if (in_place_in_) {
-      fwd_.in_h = c_.h;
-      fwd_.in_w = c_.w;
-      fwd_.offset = -c_.pad;
-    }
-    k_.plan_correlation(fwd_);
-    // Input gradient = the output gradient, zero-extended by k - 1 on every side, correlated with
-    // the kernels transposed (in <-> out) and rotated by 180 degrees, from offset pad.
-    in_place_g_ = k == 1 || k_.border_in_place(std::size_t(c_.cout) * c_.oh * c_.ow * kChunk);
-    gh_ = c_.oh + 2 * (k - 1);
-    gw_ = c_.ow + 2 * (k - 1);
-    bwd_ = {c_.cin, c_.cout, k, c_.h, c_.w, gh_, gw_, c_.pad, w + (k - 1) * k + (k - 1),
-            std::ptrdiff_t(k) * k, std::ptrdiff_t(c_.cin) * k * k, -k, -1};
-    if (in_place_g_) {
-      bwd_.in_h = c_.oh;
-      bwd_.in_w = c_.ow;
-      bwd_.offset = c_.pad - (k - 1);
-    }
-    k_.plan_correlation(bwd_);
-    padded_in_ = in_place_in_ ? 0 : align_floats(c_.padded_floats());
-    padded_g_ = in_place_g_ ? 0 : align_floats(std::size_t(c_.cout) * gh_ * gw_ * kChunk);
-    tile_ = std::max(in_place_in_ ? k_.correlate_scratch(fwd_) : 0,
-                     in_place_g_ ? k_.correlate_scratch(bwd_) : 0);
+    const DirectPlan p(k_, c_, w);
+    in_place_in_ = p.in_place_in;
+    in_place_g_ = p.in_place_g;
+    fwd_ = p.fwd;
+    bwd_ = p.bwd;
+    gh_ = p.gh;
+    gw_ = p.gw;
+    padded_in_ = p.padded_in;
+    padded_g_ = p.padded_g;
+    tile_ = p.tile;
   }
   std::size_t scratch_floats() const override { return padded_in_ + padded_g_ + tile_; }
   const char* algorithm() const override { return "direct"; }
@@ -159,16 +183,20 @@ class Im2colConv final : public IsaKernel {
   Im2colConv(const Kernels& table, const LayerSpec& s, const LayerInfo& i, const float* w, const float* b, bool relu)
       : IsaKernel(table, s, i), c_(s, i), w_(w), bias_(b), relu_(relu) {
     kdim_ = c_.cin * c_.k * c_.k;
-    // Output rows per tile: an im2col tile of about 64K floats stays in L2 next to the GEMM's
-    // packed panels.
-    const std::int64_t per_row = std::int64_t(kdim_) * c_.ow * kChunk;
-    tile_rows_ = int(std::clamp<std::int64_t>(65536 / per_row, 1, c_.oh));
-    col_floats_ = std::size_t(per_row) * tile_rows_;
+    tile_rows_ = tile_rows(c_);
+    col_floats_ = std::size_t(kdim_) * c_.ow * kChunk * tile_rows_;
   }
-  std::size_t scratch_floats() const override {
-    return align_floats(c_.padded_floats()) + align_floats(col_floats_) +
-           (c_.pad ? c_.padded_floats() : 0);
+  // Output rows per tile: an im2col tile of about 64K floats stays in L2 next to the GEMM's
+  // packed panels.
+  static int tile_rows(const ConvShape& c) {
+    const std::int64_t per_row = std::int64_t(c.cin) * c.k * c.k * c.ow * kChunk;
+    return int(std::clamp<std::int64_t>(65536 / per_row, 1, c.oh));
   }
+  static std::size_t scratch_floats(const ConvShape& c) {
+    const std::size_t col = std::size_t(c.cin) * c.k * c.k * c.ow * kChunk * tile_rows(c);
+    return align_floats(c.padded_floats()) + align_floats(col) + (c.pad ? c.padded_floats() : 0);
+  }
+  std::size_t scratch_floats() const override { return scratch_floats(c_); }
   const char* algorithm() const override { return "im2col"; }
 
   void forward(const float* in, float* out, float* scratch) const override {
@@ -316,6 +344,26 @@ std::unique_ptr<LayerKernel> make_kernel(const LayerSpec& spec, const LayerInfo&
   return make_kernel(active_kernels(), spec, info, weights, bias, options);
 }
 
+std::size_t scratch_floats(const Kernels& table, const LayerSpec& spec, const LayerInfo& info,
+                           const KernelOptions& options) {
+  switch (spec.kind) {
+    case LayerKind::Conv: {
+      const ConvAlgo a =
+          options.conv == ConvAlgo::Auto ? choose_conv_algo(spec, info) : options.conv;
+      const ConvShape c(spec, info);
+      if (a == ConvAlgo::Im2col) return Im2colConv::scratch_floats(c);
+      return DirectPlan(table, c, nullptr).scratch_floats();
+    }
+    case LayerKind::Dense: return table.dense_weight_grad_scratch(spec.in);
+    default: return 0;
+  }
+}
+
+std::size_t scratch_floats(const LayerSpec& spec, const LayerInfo& info,
+                           const KernelOptions& options) {
+  return scratch_floats(active_kernels(), spec, info, options);
+}
+
 std::unique_ptr<LayerKernel> make_kernel(const Kernels& table, const LayerSpec& spec,
                                          const LayerInfo& info, const float* weights,
                                          const float* bias, const KernelOptions& options) {
@@ -376,7 +424,7 @@ const float* Layer::forward_chunked(const float* in, int n) {
   float* out = out_buf_.data();
   float* scratch = scratch_.data();
   const LayerKernel& k = *kernel_;
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(std::min(max_threads(), nc))
   for (int q = 0; q < nc; ++q) k.forward(in + q * fi, out + q * fo, scratch + q * scratch_stride_);
   return out;
 }
@@ -399,7 +447,7 @@ const float* Layer::backward_chunked(const float* grad_out, bool with_grad_in,
   const LayerKernel& k = *kernel_;
   // The kernel writes grad_out only with a fused ReLU, which a Layer never has.
   float* g = const_cast<float*>(grad_out);
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(std::min(max_threads(), nc))
   for (int q = 0; q < nc; ++q)
     k.backward(in + q * fi, out + q * fo, g + q * fo, gin ? gin + q * fi : nullptr,
                scratch + q * scratch_stride_, params ? partial + q * ps : nullptr,

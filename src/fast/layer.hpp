@@ -75,6 +75,11 @@ std::unique_ptr<LayerKernel> make_kernel(const LayerSpec& spec, const LayerInfo&
                                          const float* weights, const float* bias,
                                          const KernelOptions& options = {});
 
+// The scratch_floats() of the kernel make_kernel would make, from the shapes alone (for memory
+// estimates: no weights needed).
+std::size_t scratch_floats(const LayerSpec& spec, const LayerInfo& info,
+                           const KernelOptions& options = {});
+
 // One layer over a batch, with its own copy of the parameters. Chunks run in parallel (OpenMP);
 // parameter gradients are per-chunk sums added in chunk order, so every result is bitwise the
 // same at any thread count. No ReLU fusion: each layer is exactly its LayerSpec.

@@ -2,6 +2,10 @@
 
 #include <cstring>
 #include <new>
+#include <string>
+
+#include "scratchcnn/error.hpp"
+#include "scratchcnn/memory.hpp"
 
 namespace scratchcnn::fast {
 
@@ -14,7 +18,14 @@ void AlignedBuffer::Free::operator()(float* p) const { ::operator delete(p, kAli
 bool AlignedBuffer::reserve(std::size_t n) {
   if (n <= cap_ && p_) return false;
   const std::size_t cap = align_floats(n == 0 ? 1 : n);
-  p_.reset(static_cast<float*>(::operator new(cap * sizeof(float), kAlign)));
+  p_.reset();  // the old buffer goes first: growing never holds both
+  cap_ = 0;
+  try {
+    p_.reset(static_cast<float*>(::operator new(cap * sizeof(float), kAlign)));
+  } catch (const std::bad_alloc&) {
+    throw Error("out of memory: could not allocate " + format_bytes(cap * sizeof(float)) +
+                " for a buffer of the fast path");
+  }
   std::memset(p_.get(), 0, cap * sizeof(float));
   cap_ = cap;
   return true;

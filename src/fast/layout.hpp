@@ -16,7 +16,7 @@ namespace scratchcnn::fast {
 // the unit of the deterministic gradient reduction (per-chunk partial sums, added in chunk order).
 inline constexpr int kChunk = 16;
 
-inline int chunk_count(int n) { return (n + kChunk - 1) / kChunk; }
+inline int chunk_count(int n) { return n <= 0 ? 0 : (n - 1) / kChunk + 1; }  // no overflow at INT_MAX
 
 // Floats a chunked batch of n samples with `features` values each occupies.
 inline std::size_t chunked_size(int n, std::int64_t features) {

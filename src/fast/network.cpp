@@ -10,11 +10,73 @@
 #include <vector>
 
 #include "scratchcnn/error.hpp"
+#include "scratchcnn/memory.hpp"
 #include "dispatch.hpp"
 #include "fast/layout.hpp"
 
 namespace scratchcnn::fast {
 namespace {
+
+// Which layers' outputs are their inputs (no buffer of their own): flatten, and a ReLU fused into
+// the conv or dense layer before it.
+std::vector<bool> aliased_layers(const ModelSpec& spec, const Options& options) {
+  std::vector<bool> alias(spec.layers.size(), false);
+  for (std::size_t l = 0; l < spec.layers.size(); ++l) {
+    const LayerKind k = spec.layers[l].kind;
+    alias[l] = k == LayerKind::Flatten ||
+               (k == LayerKind::ReLU && l > 0 && options.fuse_relu && spec.layers[l - 1].has_params());
+  }
+  return alias;
+}
+
+// Flat parameter layout: per layer, weights then bias, each starting 64-byte aligned.
+std::size_t flat_layout(const ModelSpec& spec, std::vector<std::size_t>* w_off,
+                        std::vector<std::size_t>* b_off) {
+  std::size_t flat = 0;
+  for (std::size_t l = 0; l < spec.layers.size(); ++l) {
+    const std::size_t bias = spec.layers[l].has_params() ? std::size_t(spec.layers[l].out) : 0;
+    if (w_off) w_off->push_back(flat);
+    flat += align_floats(std::size_t(spec.info[l].params) - bias);
+    if (b_off) b_off->push_back(flat);
+    flat += align_floats(bias);
+  }
+  return std::max<std::size_t>(flat, 16);
+}
+
+// Per-thread workspace layout: act[0] is the packed input chunk, then per layer its output
+// (unless aliased) and scratch; then the gradients grad[L..0] (wrt act[l]). Returns its floats.
+std::size_t workspace_layout(const ModelSpec& spec, const std::vector<bool>& alias,
+                             const std::vector<std::size_t>& scratch, std::vector<std::size_t>& act_off,
+                             std::vector<std::size_t>& grad_off, std::vector<std::size_t>& scratch_off) {
+  const std::size_t layers = spec.layers.size();
+  act_off.assign(layers + 1, 0);
+  grad_off.assign(layers + 1, 0);
+  scratch_off.assign(layers, 0);
+  std::size_t cur = 0;
+  auto take = [&cur](std::size_t n) {
+    const std::size_t at = cur;
+    cur += align_floats(n);
+    return at;
+  };
+  act_off[0] = take(std::size_t(spec.input.size()) * kChunk);
+  for (std::size_t l = 0; l < layers; ++l) {
+    act_off[l + 1] = alias[l] ? act_off[l] : take(std::size_t(spec.info[l].out.size()) * kChunk);
+    scratch_off[l] = take(scratch[l]);
+  }
+  grad_off[layers] = take(std::size_t(spec.classes()) * kChunk);
+  for (std::size_t l = layers; l-- > 0;)
+    grad_off[l] = alias[l] ? grad_off[l + 1] : take(std::size_t(spec.info[l].in.size()) * kChunk);
+  return cur;
+}
+
+KernelOptions kernel_options(const ModelSpec& spec, std::size_t l, const Options& options) {
+  KernelOptions ko;
+  ko.conv = options.conv;
+  const LayerSpec& ls = spec.layers[l];
+  ko.fuse_relu = options.fuse_relu && ls.has_params() && l + 1 < spec.layers.size() &&
+                 spec.layers[l + 1].kind == LayerKind::ReLU;
+  return ko;
+}
 
 class FastNetwork final : public scratchcnn::Network {
  public:
@@ -35,9 +97,10 @@ class FastNetwork final : public scratchcnn::Network {
 
  private:
   StepResult run(const Batch& batch, const Sgd& sgd, bool update);
-  void reserve(int n);
+  // Workspaces for a batch of n; with `training` also the per-chunk partials and loss buffers.
+  void reserve(int n, bool training);
   // Threads for a parallel region over nc chunks doing `flops` of work: at most one per chunk and
-  // one per Options::flops_per_thread, at least 1, at most omp_get_max_threads(). A region costs a fork and a
+  // one per Options::flops_per_thread, at least 1, at most max_threads() (memory.hpp). A region costs a fork and a
   // barrier; on a step as small as the seed model's (6.4 MFLOP, ~70 us on one core) a second
   // thread saves less than that costs, and on a loaded machine a descheduled thread holds every
   // barrier up by a whole time slice (measured: 15.6 ms instead of 0.07 ms per seed step).
@@ -82,15 +145,7 @@ FastNetwork::FastNetwork(const ModelSpec& spec, const Parameters& p, const Optio
   check_parameters(spec_, p);
   if (layers_ == 0) throw Error("fast: the model has no layers");
 
-  w_off_.assign(layers_, 0);
-  b_off_.assign(layers_, 0);
-  for (std::size_t l = 0; l < layers_; ++l) {
-    w_off_[l] = flat_;
-    flat_ += align_floats(p.layers[l].weights.size());
-    b_off_[l] = flat_;
-    flat_ += align_floats(p.layers[l].bias.size());
-  }
-  flat_ = std::max<std::size_t>(flat_, 16);
+  flat_ = flat_layout(spec_, &w_off_, &b_off_);
   params_.reserve(flat_);
   mean_.reserve(flat_);
   velocity_.reserve(flat_);
@@ -108,56 +163,33 @@ FastNetwork::FastNetwork(const ModelSpec& spec, const Parameters& p, const Optio
     }
 
   kernels_.resize(layers_);
-  alias_.assign(layers_, false);
+  alias_ = aliased_layers(spec_, options);
+  std::vector<std::size_t> scratch(layers_, 0);
   for (std::size_t l = 0; l < layers_; ++l) {
-    const LayerSpec& ls = spec_.layers[l];
-    if (ls.kind == LayerKind::ReLU && l > 0 && options.fuse_relu && spec_.layers[l - 1].has_params()) {
-      alias_[l] = true;
-      continue;
-    }
-    KernelOptions ko;
-    ko.conv = options.conv;
-    ko.fuse_relu = options.fuse_relu && ls.has_params() && l + 1 < layers_ &&
-                   spec_.layers[l + 1].kind == LayerKind::ReLU;
-    const bool hp = ls.has_params();
-    kernels_[l] = make_kernel(k_, ls, spec_.info[l], hp ? params_.data() + w_off_[l] : nullptr,
-                              hp ? params_.data() + b_off_[l] : nullptr, ko);
-    alias_[l] = kernels_[l]->is_view();
+    if (alias_[l] && spec_.layers[l].kind == LayerKind::ReLU) continue;  // fused: no kernel
+    const bool hp = spec_.layers[l].has_params();
+    kernels_[l] = make_kernel(k_, spec_.layers[l], spec_.info[l],
+                              hp ? params_.data() + w_off_[l] : nullptr,
+                              hp ? params_.data() + b_off_[l] : nullptr,
+                              kernel_options(spec_, l, options));
+    scratch[l] = kernels_[l]->scratch_floats();
   }
-
-  // Workspace layout. act[0] is the packed input chunk.
-  act_off_.assign(layers_ + 1, 0);
-  grad_off_.assign(layers_ + 1, 0);
-  scratch_off_.assign(layers_, 0);
-  std::size_t cur = 0;
-  auto take = [&cur](std::size_t n) {
-    const std::size_t at = cur;
-    cur += align_floats(n);
-    return at;
-  };
-  act_off_[0] = take(std::size_t(spec_.input.size()) * kChunk);
-  for (std::size_t l = 0; l < layers_; ++l) {
-    act_off_[l + 1] =
-        alias_[l] ? act_off_[l] : take(std::size_t(spec_.info[l].out.size()) * kChunk);
-    scratch_off_[l] = take(kernels_[l] ? kernels_[l]->scratch_floats() : 0);
-  }
-  grad_off_[layers_] = take(std::size_t(classes_) * kChunk);
-  for (std::size_t l = layers_; l-- > 0;)
-    grad_off_[l] = alias_[l] ? grad_off_[l + 1] : take(std::size_t(spec_.info[l].in.size()) * kChunk);
-  ws_floats_ = cur;
+  ws_floats_ = workspace_layout(spec_, alias_, scratch, act_off_, grad_off_, scratch_off_);
 }
 
 int FastNetwork::threads_for(int nc, double flops) const {
-  const int most = std::min(omp_get_max_threads(), nc);
+  const int most = std::min(max_threads(), nc);
   if (flops_per_thread_ <= 0) return std::max(1, most);
   const double by_work = flops / flops_per_thread_;
   return std::max(1, by_work < most ? static_cast<int>(by_work) : most);
 }
 
-void FastNetwork::reserve(int n) {
-  const std::size_t threads = std::size_t(std::max(1, omp_get_max_threads()));
+void FastNetwork::reserve(int n, bool training) {
+  // One workspace per thread a region over chunk_count(n) chunks can have (threads_for).
+  const std::size_t threads = std::size_t(std::max(1, std::min(max_threads(), chunk_count(n))));
   if (ws_.size() < threads) ws_.resize(threads);
   for (std::size_t t = 0; t < threads; ++t) ws_[t].reserve(ws_floats_);
+  if (!training) return;
   partials_.reserve(std::size_t(chunk_count(n)) * flat_);
   if (losses_.size() < std::size_t(n)) {
     losses_.resize(std::size_t(n));
@@ -196,7 +228,7 @@ StepResult FastNetwork::run(const Batch& batch, const Sgd& sgd, bool update) {
   // Labels in range and finite inputs, before anything changes: a NaN pixel would otherwise be
   // flattened to 0 by a ReLU while the weight gradients turn NaN.
   check_batch(spec_, batch);
-  reserve(n);
+  reserve(n, true);
   const int nc = chunk_count(n);
   float* partials = partials_.data();
   float* params = params_.data();
@@ -261,7 +293,7 @@ Parameters FastNetwork::gradients(const Batch& batch, StepResult* result) {
 
 void FastNetwork::predict_unchecked(const float* images, int n, float* logits) {
   if (n <= 0) return;
-  reserve(n);
+  reserve(n, false);
   const int nc = chunk_count(n);
   const int threads = threads_for(nc, double(spec_.forward_flops()) * n);
 #pragma omp parallel num_threads(threads)
@@ -310,6 +342,20 @@ std::string FastNetwork::describe() const {
 std::unique_ptr<scratchcnn::Network> make_network(const ModelSpec& spec, const Parameters& p,
                                                   const Options& options) {
   return std::make_unique<FastNetwork>(spec, p, options);
+}
+
+Footprint footprint(const ModelSpec& spec, const Options& options) {
+  Footprint f;
+  f.parameter_floats = flat_layout(spec, nullptr, nullptr);
+  const std::vector<bool> alias = aliased_layers(spec, options);
+  std::vector<std::size_t> scratch(spec.layers.size(), 0);
+  const Kernels& table = active_kernels();
+  for (std::size_t l = 0; l < spec.layers.size(); ++l)
+    if (!alias[l])
+      scratch[l] = scratch_floats(table, spec.layers[l], spec.info[l], kernel_options(spec, l, options));
+  std::vector<std::size_t> a, g, s;
+  f.workspace_floats = workspace_layout(spec, alias, scratch, a, g, s);
+  return f;
 }
 
 std::string describe(const scratchcnn::Network& net) {

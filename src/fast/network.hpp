@@ -1,4 +1,5 @@
 #pragma once
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -27,6 +28,16 @@ struct Options {
 // the largest batch size, a step allocates nothing.
 std::unique_ptr<scratchcnn::Network> make_network(const ModelSpec& spec, const Parameters& p,
                                                   const Options& options = {});
+
+// The sizes a fast network of this model allocates (memory.hpp turns them into an estimate):
+// three parameter-sized arrays (parameters, mean gradients, velocities), per training step one
+// more per chunk (partial gradient sums), and one workspace per thread (activations, their
+// gradients and kernel scratch of one chunk).
+struct Footprint {
+  std::size_t parameter_floats = 0;  // one parameter-sized array (aligned layout)
+  std::size_t workspace_floats = 0;  // one thread's workspace
+};
+Footprint footprint(const ModelSpec& spec, const Options& options = {});
 
 // One line per layer of a fast network: its kernel ("conv(1,2,k=3,pad=1): direct +relu", "relu:
 // fused"). Empty for networks of other paths.

@@ -1,0 +1,312 @@
+#include "scratchcnn/memory.hpp"
+
+#include <omp.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <new>
+#include <sstream>
+
+#include "scratchcnn/error.hpp"
+#include "fast/layout.hpp"
+#include "fast/network.hpp"
+#include "reference/network.hpp"
+
+namespace scratchcnn {
+
+int max_threads() { return std::clamp(omp_get_max_threads(), 1, kMaxThreads); }
+
+namespace {
+
+// Sizes are summed in double: a model within the limits of model_spec.hpp times a batch of 2^20
+// can pass 2^64 bytes. Converted back with saturation.
+constexpr double kSaturate = 9.0e18;
+std::uint64_t bytes_of(double b) { return b >= kSaturate ? std::uint64_t(kSaturate) : std::uint64_t(b); }
+
+// What one heap allocation of `bytes` costs with glibc malloc: an 8-byte header, 16-byte
+// granularity, 32 bytes at least. Used for the reference path's many small vectors.
+// Blocks of 128 KiB and more are mapped on their own: whole pages.
+double alloc(double bytes) {
+  if (bytes <= 0) return 0;
+  if (bytes >= 128 * 1024) return std::ceil((bytes + 16) / 4096) * 4096;
+  return std::max(32.0, std::ceil((bytes + 8) / 16) * 16);
+}
+
+// A vector grown by push_back to n elements of `elem` bytes: capacity the next power of two.
+double grown(double n, double elem) {
+  if (n <= 0) return 0;
+  return alloc(std::exp2(std::ceil(std::log2(n))) * elem);
+}
+
+// One AlignedBuffer (fast/layout.hpp) of n floats: 64-byte aligned operator new.
+double aligned(double floats) {
+  return floats <= 0 ? 0 : alloc(double(fast::align_floats(std::size_t(floats))) * 4.0 + 64);
+}
+
+MemoryEstimate estimate_fast(const ModelSpec& spec, int batch, int threads, MemoryUse use) {
+  const fast::Footprint f = fast::footprint(spec);
+  const double chunks = std::ceil(double(batch) / fast::kChunk);
+  const double used_threads = std::max(1.0, std::min<double>(threads, chunks));
+  const double flat = aligned(double(f.parameter_floats));
+  MemoryEstimate e;
+  e.parameters = bytes_of(flat);
+  e.gradients = bytes_of(flat);  // mean_: allocated for inference too
+  e.velocities = bytes_of(flat);
+  if (use == MemoryUse::Training) {
+    e.partials = bytes_of(aligned(chunks * double(f.parameter_floats)));
+    e.other = bytes_of(alloc(double(batch) * 8) + alloc(double(batch)));  // losses, correct flags
+  }
+  e.workspaces = bytes_of(used_threads * aligned(double(f.workspace_floats)) + alloc(used_threads * 16));
+  e.other += bytes_of(double(spec.layers.size()) * 1024 + 65536);  // kernels, offsets, the spec
+  return e;
+}
+
+MemoryEstimate estimate_reference(const ModelSpec& spec, int batch, MemoryUse use) {
+  using T = float;
+  const double t = sizeof(T), b = batch;
+  const bool train = use == MemoryUse::Training;
+  double params = 0, grads = 0, vel = 0, work = 0, other = 0;
+  double transient = 0;  // per-sample tensors alive at once, the largest over the layers
+  for (std::size_t l = 0; l < spec.layers.size(); ++l) {
+    const LayerSpec& ls = spec.layers[l];
+    const LayerInfo& li = spec.info[l];
+    const double fin = double(li.in.size()), fout = double(li.out.size());
+    // Model::forward/backward keep the value and its successor; modules copy them (to_maps,
+    // from_maps, grad = g): a few tensors of both sizes at once.
+    double temp = 4 * alloc((fin + fout) * t);
+    switch (ls.kind) {
+      case LayerKind::Dense: {
+        // Each neuron holds n_in weight Params in one vector and its bias Param (dense.hpp); a
+        // Param is value, velocity and its gradient list (module.hpp).
+        const double n_in = ls.in, n_out = ls.out;
+        other += alloc(n_out * sizeof(reference::LinearNode<T>));
+        params += n_out * alloc(n_in * sizeof(reference::Param<T>));
+        vel += (n_in + 1) * n_out * t;
+        work += n_out * alloc(n_in * t);  // each node remembers its input
+        if (train) {
+          grads += n_out * (n_in + 1) * grown(b, t);  // one list per Param
+          temp += 2 * alloc(n_in * t) + grown(b, t);  // a node's backward vector, a mean's list
+        }
+        break;
+      }
+      case LayerKind::Conv: {
+        // Each output channel holds cin kernels of k*k Params and a bias Param (conv.hpp).
+        const double cin = ls.in, cout = ls.out, kk = double(ls.k) * ls.k;
+        const double hp = double(li.in.h) + 2.0 * ls.pad, wp = double(li.in.w) + 2.0 * ls.pad;
+        const double kernels =
+            alloc(cin * sizeof(std::vector<reference::Param<T>>)) +
+            cin * alloc(kk * sizeof(reference::Param<T>));
+        other += alloc(cout * sizeof(reference::ConvNode<T>));
+        params += cout * kernels;
+        vel += (cin * kk + 1) * cout * t;
+        // Each output channel keeps a zero-padded copy of every input channel.
+        work += cout * (grown(cin, sizeof(reference::Matrix<T>)) + cin * alloc(hp * wp * t));
+        if (train) {
+          grads += cout * (cin * kk + 1) * grown(b, t);  // one list per Param
+          // Backward of one channel: the full convolution pads the kernel by the output size;
+          // the kernel's values as a matrix (ConvNode::kernel) for forward and backward.
+          const double fh = ls.k + 2.0 * (li.out.h - 1), fw = ls.k + 2.0 * (li.out.w - 1);
+          temp += 3 * alloc(fh * fw * t) + 2 * cin * alloc(double(li.in.h) * li.in.w * t) +
+                  4 * alloc(kk * t);
+        }
+        break;
+      }
+      case LayerKind::ReLU:
+      case LayerKind::Sigmoid: work += alloc(fout * t); break;  // the output it remembers
+      case LayerKind::MaxPool: work += alloc(fout * sizeof(std::size_t)); break;  // argmax
+      case LayerKind::Flatten: break;
+    }
+    transient = std::max(transient, temp);
+  }
+  other += double(spec.layers.size()) * 256;  // module objects
+  MemoryEstimate e;
+  e.parameters = bytes_of(params - vel);  // the velocities live inside the Params
+  e.gradients = bytes_of(grads);
+  e.velocities = bytes_of(vel);
+  e.workspaces = bytes_of(work + transient);
+  e.other = bytes_of(other);
+  return e;
+}
+
+std::string mib_text(double v, const char* unit) {
+  char b[32];
+  std::snprintf(b, sizeof b, v < 10 ? "%.2f %s" : v < 100 ? "%.1f %s" : "%.0f %s", v, unit);
+  return b;
+}
+
+// A whole file's first line as an unsigned number; 0 when missing or "max".
+std::uint64_t read_limit_file(const std::string& path) {
+  std::ifstream f(path);
+  std::string line;
+  if (!f || !std::getline(f, line)) return 0;
+  if (line.empty() || !std::isdigit(static_cast<unsigned char>(line[0]))) return 0;
+  try {
+    return std::stoull(line);
+  } catch (...) {
+    return 0;
+  }
+}
+
+// The memory limit of this process's cgroup (v2: memory.max of its own group and its parents as
+// mounted; v1: memory.limit_in_bytes). 0 when none is set.
+std::uint64_t cgroup_limit() {
+  std::uint64_t best = 0;
+  auto take = [&](std::uint64_t v) {
+    // v1 reports "no limit" as a huge number (LONG_MAX rounded to pages).
+    if (v > 0 && v < (std::uint64_t(1) << 60)) best = best == 0 ? v : std::min(best, v);
+  };
+  std::ifstream f("/proc/self/cgroup");
+  std::string line;
+  while (std::getline(f, line)) {
+    const auto a = line.find(':'), b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    const std::string controllers = line.substr(a + 1, b - a - 1);
+    std::string path = line.substr(b + 1);
+    if (controllers.empty()) {  // v2: walk up to the root of the mounted hierarchy
+      for (;;) {
+        take(read_limit_file("/sys/fs/cgroup" + (path == "/" ? "" : path) + "/memory.max"));
+        if (path.empty() || path == "/") break;
+        path = path.substr(0, path.rfind('/'));
+      }
+    } else if (controllers.find("memory") != std::string::npos) {
+      take(read_limit_file("/sys/fs/cgroup/memory" + (path == "/" ? "" : path) +
+                           "/memory.limit_in_bytes"));
+      take(read_limit_file("/sys/fs/cgroup/memory/memory.limit_in_bytes"));
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+std::uint64_t MemoryEstimate::total() const {
+  const double t = double(parameters) + double(gradients) + double(velocities) + double(partials) +
+                   double(workspaces) + double(other) + double(data);
+  return bytes_of(t);
+}
+
+std::string MemoryEstimate::str() const {
+  std::string parts;
+  const std::pair<const char*, std::uint64_t> all[] = {
+      {"parameters", parameters}, {"gradients", gradients},   {"velocities", velocities},
+      {"partial sums", partials}, {"workspaces", workspaces}, {"other", other},
+      {"data and copies", data}};
+  for (const auto& [name, v] : all)
+    if (v > 0) parts += (parts.empty() ? "" : ", ") + std::string(name) + " " + format_bytes(v);
+  return format_bytes(total()) + " (" + parts + ")";
+}
+
+MemoryEstimate estimate_memory(PathKind path, const ModelSpec& spec, int batch, int threads,
+                               MemoryUse use) {
+  if (batch < 1) throw Error("memory estimate: batch size " + std::to_string(batch) + " is below 1");
+  if (threads <= 0) threads = max_threads();
+  threads = std::min(threads, kMaxThreads);
+  return path == PathKind::Fast ? estimate_fast(spec, batch, threads, use)
+                                : estimate_reference(spec, batch, use);
+}
+
+std::uint64_t dataset_bytes(const data::Dataset& d) {
+  return d.images.capacity() * sizeof(float) + d.labels.capacity() * sizeof(int);
+}
+
+std::uint64_t parameters_bytes(const ModelSpec& spec) {
+  return bytes_of(double(spec.param_count()) * sizeof(float) +
+                  double(spec.layers.size()) * (sizeof(LayerParams) + 64));
+}
+
+std::string format_bytes(std::uint64_t bytes) {
+  const double v = double(bytes);
+  if (v < 1024) return std::to_string(bytes) + " B";
+  if (v < 1024.0 * 1024) return mib_text(v / 1024, "KiB");
+  if (v < 1024.0 * 1024 * 1024) return mib_text(v / (1024.0 * 1024), "MiB");
+  if (v < 1024.0 * 1024 * 1024 * 1024) return mib_text(v / (1024.0 * 1024 * 1024), "GiB");
+  return mib_text(v / (1024.0 * 1024 * 1024 * 1024), "TiB");
+}
+
+std::uint64_t parse_memory_size(const std::string& text, const std::string& what) {
+  const std::string bad = what + ": " + excerpt(text) +
+                          " is not a size (a number of bytes with an optional K, M, G or T "
+                          "suffix, e.g. 512M or 8G; 0 = no limit)";
+  std::size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  const std::string number = text.substr(0, i);
+  std::string unit = text.substr(i);
+  for (char& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (number.empty() || number == "." || std::count(number.begin(), number.end(), '.') > 1)
+    throw Error(bad);
+  double scale = 1;
+  if (unit.empty() || unit == "B") scale = 1;
+  else if (unit == "K" || unit == "KB" || unit == "KIB") scale = 1024.0;
+  else if (unit == "M" || unit == "MB" || unit == "MIB") scale = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GB" || unit == "GIB") scale = 1024.0 * 1024 * 1024;
+  else if (unit == "T" || unit == "TB" || unit == "TIB") scale = 1024.0 * 1024 * 1024 * 1024;
+  else throw Error(bad);
+  double v = 0;
+  std::istringstream in(number);
+  in.imbue(std::locale::classic());
+  if (!(in >> v) || !in.eof()) throw Error(bad);
+  const double bytes = v * scale;
+  if (!(bytes < 1.8e19)) throw Error(what + ": " + excerpt(text) + " does not fit 64 bits");
+  return std::uint64_t(bytes);
+}
+
+std::uint64_t SystemMemory::usable() const {
+  std::uint64_t u = physical;
+  for (std::uint64_t v : {cgroup, rlimit})
+    if (v > 0 && (u == 0 || v < u)) u = v;
+  return u;
+}
+
+std::string SystemMemory::source() const {
+  const std::uint64_t u = usable();
+  if (u == 0) return "unknown physical memory";
+  if (u == rlimit && rlimit != physical) return "the address-space limit (ulimit) of " + format_bytes(u);
+  if (u == cgroup && cgroup != physical) return "the cgroup memory limit of " + format_bytes(u);
+  return format_bytes(u) + " of physical memory";
+}
+
+SystemMemory system_memory() {
+  SystemMemory m;
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0) m.physical = std::uint64_t(pages) * std::uint64_t(page);
+  m.cgroup = cgroup_limit();
+  for (int r : {RLIMIT_AS, RLIMIT_DATA}) {
+    struct rlimit rl {};
+    if (::getrlimit(r, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 0)
+      m.rlimit = m.rlimit == 0 ? std::uint64_t(rl.rlim_cur) : std::min<std::uint64_t>(m.rlimit, rl.rlim_cur);
+  }
+  return m;
+}
+
+std::uint64_t default_memory_limit() { return system_memory().usable() / 4 * 3; }
+
+void check_memory(const MemoryEstimate& e, std::uint64_t limit, const std::string& what,
+                  const std::string& note) {
+  if (limit == 0 || e.total() <= limit) return;
+  throw Error(what + " needs an estimated " + e.str() + ", more than the memory limit of " +
+              format_bytes(limit) + (note.empty() ? "" : " (" + note + ")") +
+              "; use a smaller model or batch");
+}
+
+std::unique_ptr<Network> make_network(PathKind path, const ModelSpec& spec, const Parameters& p,
+                                      const MemoryBudget& budget) {
+  MemoryEstimate e = estimate_memory(path, spec, budget.batch, budget.threads, budget.use);
+  e.data = budget.extra;
+  check_memory(e, budget.limit,
+               std::string("the ") + path_name(path) + " path with batch " +
+                   std::to_string(budget.batch) +
+                   (path == PathKind::Fast ? " on " + std::to_string(budget.threads > 0
+                                                                          ? std::min(budget.threads, kMaxThreads)
+                                                                          : max_threads()) +
+                                                 " threads"
+                                           : std::string()),
+               budget.note);
+  return make_network(path, spec, p);
+}
+
+}  // namespace scratchcnn
