@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "scratchcnn/error.hpp"
-#include "dispatch.hpp"
+#include "fast/ops/ops.hpp"
 #include "fast/layout.hpp"
 
 namespace scratchcnn::fast {
@@ -52,7 +52,7 @@ class FastNetwork final : public scratchcnn::Network {
   Parameters export_flat(const float* flat) const;
 
   ModelSpec spec_;
-  const Kernels& k_ = active_kernels();  // the level of every kernel of this network
+  const ops::Table& k_ = ops::active();  // the level of every kernel of this network
   double flops_per_thread_ = 0;
   int classes_ = 0;
   std::size_t layers_ = 0;
