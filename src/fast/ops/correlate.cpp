@@ -129,27 +129,6 @@ void copy_border_window(const Correlation& c, const float* in, int iy, int ix, i
     }
 }
 
-// Prefetches what the block after (y, x) of output channels [o, o + cb) touches first: its output
-// lines (one per output channel and column: too many streams for the hardware prefetcher) and
-// the input row it reads first, one input channel per output block.
-void prefetch_next_block(const Correlation& c, const float* in, float* out, int o, int cb, int y,
-                         int x, int xb) {
-  const std::ptrdiff_t in_plane = std::ptrdiff_t(c.in_h) * c.in_w * kChunk;
-  const std::ptrdiff_t out_plane = std::ptrdiff_t(c.out_h) * c.out_w * kChunk;
-  const int nx = x + xb < c.out_w ? x + xb : 0;
-  const int ny = x + xb < c.out_w ? y : y + 1;
-  if (ny >= c.out_h) return;
-  const int nxe = std::min(c.out_w, nx + xb);
-  for (int b = o; b < std::min(c.out_ch, o + cb); ++b)
-    for (int q = nx; q < nxe; ++q)
-      __builtin_prefetch(out + b * out_plane + (std::ptrdiff_t(ny) * c.out_w + q) * kChunk, 1);
-  const int pr = ny + c.offset + c.k - 1;
-  if (pr >= 0 && pr < c.in_h)
-    for (int i = o * c.in_ch / c.out_ch; i < (o + cb) * c.in_ch / c.out_ch && i < c.in_ch; ++i)
-      for (int q = std::max(0, nx + c.offset); q < std::min(c.in_w, nxe + c.offset + c.k - 1); ++q)
-        __builtin_prefetch(in + i * in_plane + (std::ptrdiff_t(pr) * c.in_w + q) * kChunk, 0);
-}
-
 }  // namespace
 
 void plan_correlation(Correlation& c) {
@@ -199,10 +178,26 @@ void correlate(const Correlation& c, const float* in, const float* bias, bool ac
       } else {
         copy_border_window(c, in, iy, ix, cols, scratch);
       }
+      // The next block's output lines (one per output channel and column: too many streams for
+      // the hardware prefetcher) and the input row it reads first, one channel per output block.
+      // Written out here: in a function of its own, GCC 12 drops the call (prefetches are no
+      // effect it must keep) and the layers that need them lose about 8%.
+      const int nx = x + xb < c.out_w ? x + xb : 0;
+      const int ny = !prefetch ? c.out_h : x + xb < c.out_w ? y : y + 1;
+      const int nxe = std::min(c.out_w, nx + xb);
       for (int o = 0; o < c.out_ch; o += cb) {
         const bool clast = o >= cn;
         const CorrKernel f = xlast ? (clast ? both : xrem) : (clast ? crem : full);
-        if (prefetch) prefetch_next_block(c, in, out, o, cb, y, x, xb);
+        if (ny < c.out_h) {
+          for (int b = o; b < std::min(c.out_ch, o + cb); ++b)
+            for (int q = nx; q < nxe; ++q)
+              __builtin_prefetch(out + b * out_plane + (std::ptrdiff_t(ny) * c.out_w + q) * kChunk, 1);
+          const int pr = ny + c.offset + c.k - 1;
+          if (pr >= 0 && pr < c.in_h)
+            for (int i = o * c.in_ch / c.out_ch; i < (o + cb) * c.in_ch / c.out_ch && i < c.in_ch; ++i)
+              for (int q = std::max(0, nx + c.offset); q < std::min(c.in_w, nxe + c.offset + c.k - 1); ++q)
+                __builtin_prefetch(in + i * in_plane + (std::ptrdiff_t(pr) * c.in_w + q) * kChunk, 0);
+        }
         f(c, win, plane, row, bias, act,
           out + o * out_plane + (std::ptrdiff_t(y) * c.out_w + x) * kChunk, o);
       }
