@@ -20,8 +20,8 @@
 #endif
 
 #define SCRATCHCNN_DECLARE_TABLE(ns, id, cpu_has_features) \
-  namespace scratchcnn::fast::ops::ns {                         \
-  extern const Table table;                                     \
+  namespace scratchcnn::fast::ops::ns {                      \
+  extern const Table table;                                  \
   }
 SCRATCHCNN_FOR_EACH_ISA(SCRATCHCNN_DECLARE_TABLE)
 #undef SCRATCHCNN_DECLARE_TABLE
@@ -33,7 +33,7 @@ using ops::Table;
 
 struct Level {
   const Table* ops;
-  const char* id;                // CMake's name of the level: "sse4_2" for "sse4.2"
+  const char* id;              // CMake's name of the level: "sse4_2" for "sse4.2"
   bool (*cpu_has_features)();  // every feature the copy was compiled for
 };
 

@@ -78,7 +78,8 @@ struct ConvShape {
 // conv_weight_grad read in place. Both give the same bits.
 class DirectConv final : public IsaKernel {
  public:
-  DirectConv(const ops::Table& table, const LayerSpec& s, const LayerInfo& i, const float* w, const float* b, bool relu)
+  DirectConv(const ops::Table& table, const LayerSpec& s, const LayerInfo& i, const float* w,
+             const float* b, bool relu)
       : IsaKernel(table, s, i), c_(s, i), bias_(b), relu_(relu) {
     const int k = c_.k;
     in_place_in_ = !c_.pad || k_.border_in_place(std::size_t(c_.cin) * c_.h * c_.w * kChunk);
@@ -93,7 +94,7 @@ class DirectConv final : public IsaKernel {
     }
     k_.plan_correlation(fwd_);
     // Input gradient = the output gradient, zero-extended by k - 1 on every side, correlated with
-    // the kernels transposed (in <-> out) and rotated by 180 degrees, from offset pad.
+    // the weights transposed (in <-> out) and rotated by 180 degrees, from offset pad.
     in_place_g_ = k == 1 || k_.border_in_place(std::size_t(c_.cout) * c_.oh * c_.ow * kChunk);
     gh_ = c_.oh + 2 * (k - 1);
     gw_ = c_.ow + 2 * (k - 1);
@@ -162,7 +163,8 @@ class DirectConv final : public IsaKernel {
 
 class Im2colConv final : public IsaKernel {
  public:
-  Im2colConv(const ops::Table& table, const LayerSpec& s, const LayerInfo& i, const float* w, const float* b, bool relu)
+  Im2colConv(const ops::Table& table, const LayerSpec& s, const LayerInfo& i, const float* w,
+             const float* b, bool relu)
       : IsaKernel(table, s, i), c_(s, i), w_(w), bias_(b), relu_(relu) {
     kdim_ = c_.cin * c_.k * c_.k;
     // Output rows per tile: an im2col tile of about 64K floats stays in L2 next to the GEMM's
@@ -237,10 +239,11 @@ class Im2colConv final : public IsaKernel {
 };
 
 // out (n_out, kChunk) = W (n_out x n_in) * in (n_in, kChunk) + b: a GEMM whose columns are the
-// chunk's samples, run by the register-blocked correlation kernel as a 1x1 convolution.
+// chunk's samples, run by the correlate op as a 1x1 convolution.
 class Dense final : public IsaKernel {
  public:
-  Dense(const ops::Table& table, const LayerSpec& s, const LayerInfo& i, const float* w, const float* b, bool relu)
+  Dense(const ops::Table& table, const LayerSpec& s, const LayerInfo& i, const float* w,
+        const float* b, bool relu)
       : IsaKernel(table, s, i), bias_(b), relu_(relu) {
     const int nin = s.in, nout = s.out;
     fwd_ = {.out_ch = nout, .in_ch = nin, .w = w, .w_out = nin, .w_in = 1};

@@ -1,6 +1,6 @@
 #pragma once
 // The fast path's ops: the SIMD routines the layers (fast/layer.cpp) and the network are built
-// from. Every file of src/fast/ops/ except this header is compiled once per instruction-set level
+// from. Every .cpp file of src/fast/ops/ is compiled once per instruction-set level
 // (CMakeLists.txt), each copy with its own flags inside its own namespace
 // scratchcnn::fast::ops::isa_<level>, so the copies never share a symbol. Each copy fills one
 // Table with the addresses of its ops; the rest of the library is compiled for the baseline and
