@@ -1,4 +1,4 @@
-// fast::sgemm (BM_Fast) against OpenBLAS cblas_sgemm (BM_OpenBLAS, when found at configure time),
+// fast::ops::sgemm (BM_Fast) against OpenBLAS cblas_sgemm (BM_OpenBLAS, when found at configure time),
 // one thread, on 512^3 and on the calls the fast path's im2col convolution really makes for the
 // seed model, LeNet-5 and a 32->64 3x3 convolution on 28x28. Counters: GFLOP/s (2*M*N*K per call)
 // and peak_fraction, the rate divided by this core's FP32 FMA peak measured once at start-up.
@@ -26,7 +26,7 @@
 #include <benchmark/benchmark.h>
 
 #include "scratchcnn/fast/isa.hpp"
-#include "fast/gemm.hpp"
+#include "fast/ops/ops.hpp"
 #include "fast/layout.hpp"
 #include "fast/peak.hpp"
 
@@ -36,7 +36,7 @@
 
 namespace {
 
-using scratchcnn::fast::Trans;
+using scratchcnn::fast::ops::Trans;
 using scratchcnn::fast::kChunk;
 
 double g_peak_gflops = 0.0;
@@ -108,7 +108,7 @@ void set_counters(benchmark::State& state, const Case& c) {
 void bm_fast(benchmark::State& state, const Case& c) {
   Operands o = make_operands(c);
   for (auto _ : state) {
-    scratchcnn::fast::sgemm(c.ta, c.tb, c.M, c.N, c.K, o.A.data(), c.lda, o.B.data(), c.ldb, c.beta, o.C.data(),
+    scratchcnn::fast::ops::sgemm(c.ta, c.tb, c.M, c.N, c.K, o.A.data(), c.lda, o.B.data(), c.ldb, c.beta, o.C.data(),
                             c.ldc);
     benchmark::DoNotOptimize(o.C.data());
     benchmark::ClobberMemory();

@@ -1,11 +1,11 @@
-# Checks the object files of one instruction-set level's copy of the kernels (src/fast/isa/,
+# Checks the object files of one instruction-set level's copy of the ops (src/fast/ops/,
 # compiled with that level's flags) for what could leak its instructions into the rest of the
 # program, where a CPU without that level would run them:
 #   - a global or weak symbol outside the level's own namespace (e.g. an inline function of the
 #     standard library or xsimd emitted out of line: the linker keeps one copy of each for the
 #     whole program, possibly this level's);
 #   - a static constructor (.init_array/.ctors), which would run at start-up on every CPU.
-# Usage: cmake -DNM=nm -DOBJDUMP=objdump -DNAMESPACE=scratchcnn::fast::isa_avx2::
+# Usage: cmake -DNM=nm -DOBJDUMP=objdump -DNAMESPACE=scratchcnn::fast::ops::isa_avx2::
 #              "-DOBJECTS=a.o|b.o" -P check_isa_objects.cmake
 foreach(var NM OBJDUMP NAMESPACE OBJECTS)
   if(NOT DEFINED ${var} OR "${${var}}" STREQUAL "")

@@ -1,5 +1,5 @@
-// The direct convolution kernels with a virtual zero border (inputs read in place) against the
-// same kernels on zero-padded copies: the same bits, on random reals, for every pass. The
+// The direct convolution ops with a virtual zero border (inputs read in place) against the
+// same ops on zero-padded copies: the same bits, on random reals, for every pass. The
 // network uses the in-place form only for activations larger than L2, so the parity tests reach
 // it only at the 32 -> 64 shape; here it runs on small, awkward shapes (padding wider than the
 // kernel, images smaller than the kernel, no padding).
@@ -11,7 +11,7 @@
 
 #include "test_support.hpp"
 
-#include "fast/kernels.hpp"
+#include "fast/ops/ops.hpp"
 #include "fast/layout.hpp"
 #include "scratchcnn/rng.hpp"
 
@@ -63,44 +63,47 @@ TEST_P(FastKernels, VirtualBorderGivesTheBitsOfAPaddedCopy) {
     AlignedBuffer in = random_chunk(rng, in_n), g = random_chunk(rng, out_n);
 
     // Forward.
-    kernels::Correlation fv{c.cout, c.cin, k, oh, ow, c.h, c.w, -c.pad, w.data(),
-                            std::ptrdiff_t(c.cin) * k * k, std::ptrdiff_t(k) * k, k, 1};
-    kernels::Correlation fp = fv;
+    ops::Correlation fv{.out_ch = c.cout, .in_ch = c.cin, .k = k, .out_h = oh, .out_w = ow,
+                        .in_h = c.h, .in_w = c.w, .offset = -c.pad, .w = w.data(),
+                        .w_out = std::ptrdiff_t(c.cin) * k * k, .w_in = std::ptrdiff_t(k) * k,
+                        .w_ky = k, .w_kx = 1};
+    ops::Correlation fp = fv;
     fp.in_h = hp;
     fp.in_w = wp;
     fp.offset = 0;
-    kernels::plan_correlation(fv);
-    kernels::plan_correlation(fp);
+    ops::plan_correlation(fv);
+    ops::plan_correlation(fp);
     AlignedBuffer padded(std::size_t(c.cin) * hp * wp * kChunk);
-    kernels::pad_copy(in.data(), c.cin, c.h, c.w, c.pad, padded.data());
-    AlignedBuffer tile(kernels::correlate_scratch(fv) + 1), out_v(out_n), out_p(out_n);
-    kernels::correlate(fv, in.data(), bias.data(), true, out_v.data(), tile.data());
-    kernels::correlate(fp, padded.data(), bias.data(), true, out_p.data(), nullptr);
+    ops::pad_copy(in.data(), c.cin, c.h, c.w, c.pad, padded.data());
+    AlignedBuffer tile(ops::correlate_scratch(fv) + 1), out_v(out_n), out_p(out_n);
+    ops::correlate(fv, in.data(), bias.data(), true, out_v.data(), tile.data());
+    ops::correlate(fp, padded.data(), bias.data(), true, out_p.data(), nullptr);
     expect_same_bits(out_v.data(), out_p.data(), out_n, "forward");
 
-    // Backward-data: the output gradient zero-extended by k - 1, the kernels rotated.
+    // Backward-data: the output gradient zero-extended by k - 1, the weights rotated.
     const int gh = oh + 2 * (k - 1), gw = ow + 2 * (k - 1);
-    kernels::Correlation bv{c.cin, c.cout, k, c.h, c.w, oh, ow, c.pad - (k - 1),
-                            w.data() + (k - 1) * k + (k - 1), std::ptrdiff_t(k) * k,
-                            std::ptrdiff_t(c.cin) * k * k, -k, -1};
-    kernels::Correlation bp = bv;
+    ops::Correlation bv{.out_ch = c.cin, .in_ch = c.cout, .k = k, .out_h = c.h, .out_w = c.w,
+                        .in_h = oh, .in_w = ow, .offset = c.pad - (k - 1),
+                        .w = w.data() + (k - 1) * k + (k - 1), .w_out = std::ptrdiff_t(k) * k,
+                        .w_in = std::ptrdiff_t(c.cin) * k * k, .w_ky = -k, .w_kx = -1};
+    ops::Correlation bp = bv;
     bp.in_h = gh;
     bp.in_w = gw;
     bp.offset = c.pad;
-    kernels::plan_correlation(bv);
-    kernels::plan_correlation(bp);
+    ops::plan_correlation(bv);
+    ops::plan_correlation(bp);
     AlignedBuffer gpad(std::size_t(c.cout) * gh * gw * kChunk);
-    kernels::pad_copy(g.data(), c.cout, oh, ow, k - 1, gpad.data());
-    AlignedBuffer btile(kernels::correlate_scratch(bv) + 1), gin_v(in_n), gin_p(in_n);
-    kernels::correlate(bv, g.data(), nullptr, false, gin_v.data(), btile.data());
-    kernels::correlate(bp, gpad.data(), nullptr, false, gin_p.data(), nullptr);
+    ops::pad_copy(g.data(), c.cout, oh, ow, k - 1, gpad.data());
+    AlignedBuffer btile(ops::correlate_scratch(bv) + 1), gin_v(in_n), gin_p(in_n);
+    ops::correlate(bv, g.data(), nullptr, false, gin_v.data(), btile.data());
+    ops::correlate(bp, gpad.data(), nullptr, false, gin_p.data(), nullptr);
     expect_same_bits(gin_v.data(), gin_p.data(), in_n, "backward-data");
 
     // Backward-weights.
     std::vector<float> dw_v(w.size()), dw_p(w.size()), db_v(bias.size()), db_p(bias.size());
-    kernels::conv_weight_grad(c.cout, c.cin, k, c.pad, oh, ow, c.h, c.w, g.data(), in.data(),
+    ops::conv_weight_grad(c.cout, c.cin, k, c.pad, oh, ow, c.h, c.w, g.data(), in.data(),
                               dw_v.data(), db_v.data());
-    kernels::conv_weight_grad(c.cout, c.cin, k, 0, oh, ow, hp, wp, g.data(), padded.data(),
+    ops::conv_weight_grad(c.cout, c.cin, k, 0, oh, ow, hp, wp, g.data(), padded.data(),
                               dw_p.data(), db_p.data());
     expect_same_bits(dw_v.data(), dw_p.data(), dw_v.size(), "weight gradient");
     expect_same_bits(db_v.data(), db_p.data(), db_v.size(), "bias gradient");

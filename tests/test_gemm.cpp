@@ -1,4 +1,4 @@
-// fast::sgemm against plain triple loops: a double-precision one with a tolerance scaled by
+// fast::ops::sgemm against plain triple loops: a double-precision one with a tolerance scaled by
 // sum |a||b|, and float ones that the kernel must match bit for bit (small integers, where every
 // sum is exact, and the documented order: one fma chain over k starting from beta * C).
 #include <cmath>
@@ -13,14 +13,14 @@
 
 #include "test_support.hpp"
 
-#include "fast/gemm.hpp"
+#include "fast/ops/ops.hpp"
 #include "scratchcnn/fast/isa.hpp"
 
 namespace {
 
 using scratchcnn::fast::isa_info;
-using scratchcnn::fast::sgemm;
-using scratchcnn::fast::Trans;
+using scratchcnn::fast::ops::sgemm;
+using scratchcnn::fast::ops::Trans;
 
 // op(A) is M x K, op(B) is K x N; stored row-major with the given leading dimensions.
 struct Problem {

@@ -5,11 +5,13 @@
 #include <cstring>
 #include <string>
 
+#include "fast/ops/ops.hpp"
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/memory.hpp"
-#include "dispatch.hpp"
 
 namespace scratchcnn::fast {
+
+using ops::Trans;
 
 const char* conv_algo_name(ConvAlgo a) {
   switch (a) {
@@ -51,12 +53,12 @@ namespace {
 // its plans and every call of one kernel (and of a network made of them) use the same level.
 class IsaKernel : public LayerKernel {
  public:
-  IsaKernel(const Kernels& table, const LayerSpec& s, const LayerInfo& i)
+  IsaKernel(const ops::Table& table, const LayerSpec& s, const LayerInfo& i)
       : LayerKernel(s, i), k_(table) {}
   const char* isa() const override { return k_.level; }
 
  protected:
-  const Kernels& k_;
+  const ops::Table& k_;
 };
 
 // Shapes of one convolution, per chunk.
@@ -76,15 +78,17 @@ struct ConvShape {
 // alone (w may be null), so that memory estimates (fast::footprint) see the same sizes as a kernel.
 struct DirectPlan {
   bool in_place_in = true, in_place_g = true;
-  kernels::Correlation fwd, bwd;
+  ops::Correlation fwd, bwd;
   int gh = 0, gw = 0;
   std::size_t padded_in = 0, padded_g = 0, tile = 0;
 
-  DirectPlan(const Kernels& k_, const ConvShape& c_, const float* w) {
+  DirectPlan(const ops::Table& k_, const ConvShape& c_, const float* w) {
     const int k = c_.k;
     in_place_in = !c_.pad || k_.border_in_place(std::size_t(c_.cin) * c_.h * c_.w * kChunk);
-    fwd = {c_.cout, c_.cin, k, c_.oh, c_.ow, c_.hp, c_.wp, 0, w,
-           std::ptrdiff_t(c_.cin) * k * k, std::ptrdiff_t(k) * k, k, 1};
+    fwd = {.out_ch = c_.cout, .in_ch = c_.cin, .k = k, .out_h = c_.oh, .out_w = c_.ow,
+           .in_h = c_.hp, .in_w = c_.wp, .offset = 0, .w = w,
+           .w_out = std::ptrdiff_t(c_.cin) * k * k, .w_in = std::ptrdiff_t(k) * k, .w_ky = k,
+           .w_kx = 1};
     if (in_place_in) {
       fwd.in_h = c_.h;
       fwd.in_w = c_.w;
@@ -92,12 +96,14 @@ struct DirectPlan {
     }
     k_.plan_correlation(fwd);
     // Input gradient = the output gradient, zero-extended by k - 1 on every side, correlated with
-    // the kernels transposed (in <-> out) and rotated by 180 degrees, from offset pad.
+    // the weights transposed (in <-> out) and rotated by 180 degrees, from offset pad.
     in_place_g = k == 1 || k_.border_in_place(std::size_t(c_.cout) * c_.oh * c_.ow * kChunk);
     gh = c_.oh + 2 * (k - 1);
     gw = c_.ow + 2 * (k - 1);
-    bwd = {c_.cin, c_.cout, k, c_.h, c_.w, gh, gw, c_.pad, w ? w + (k - 1) * k + (k - 1) : nullptr,
-           std::ptrdiff_t(k) * k, std::ptrdiff_t(c_.cin) * k * k, -k, -1};
+    bwd = {.out_ch = c_.cin, .in_ch = c_.cout, .k = k, .out_h = c_.h, .out_w = c_.w, .in_h = gh,
+           .in_w = gw, .offset = c_.pad, .w = w ? w + (k - 1) * k + (k - 1) : nullptr,
+           .w_out = std::ptrdiff_t(k) * k, .w_in = std::ptrdiff_t(c_.cin) * k * k, .w_ky = -k,
+           .w_kx = -1};
     if (in_place_g) {
       bwd.in_h = c_.oh;
       bwd.in_w = c_.ow;
@@ -113,11 +119,12 @@ struct DirectPlan {
 };
 
 // The padding is either a zero-padded copy of the activation in scratch or, for activations
-// larger than L2 (kernels::border_in_place), a virtual zero border that correlate and
+// larger than L2 (ops::border_in_place), a virtual zero border that correlate and
 // conv_weight_grad read in place. Both give the same bits.
 class DirectConv final : public IsaKernel {
  public:
-  DirectConv(const Kernels& table, const LayerSpec& s, const LayerInfo& i, const float* w, const float* b, bool relu)
+  DirectConv(const ops::Table& table, const LayerSpec& s, const LayerInfo& i, const float* w,
+             const float* b, bool relu)
       : IsaKernel(table, s, i), c_(s, i), bias_(b), relu_(relu) {
     const DirectPlan p(k_, c_, w);
     in_place_in_ = p.in_place_in;
@@ -173,14 +180,15 @@ class DirectConv final : public IsaKernel {
   const float* bias_;
   bool relu_;
   bool in_place_in_ = true, in_place_g_ = true;
-  kernels::Correlation fwd_, bwd_;
+  ops::Correlation fwd_, bwd_;
   int gh_ = 0, gw_ = 0;
   std::size_t padded_in_ = 0, padded_g_ = 0, tile_ = 0;
 };
 
 class Im2colConv final : public IsaKernel {
  public:
-  Im2colConv(const Kernels& table, const LayerSpec& s, const LayerInfo& i, const float* w, const float* b, bool relu)
+  Im2colConv(const ops::Table& table, const LayerSpec& s, const LayerInfo& i, const float* w,
+             const float* b, bool relu)
       : IsaKernel(table, s, i), c_(s, i), w_(w), bias_(b), relu_(relu) {
     kdim_ = c_.cin * c_.k * c_.k;
     tile_rows_ = tile_rows(c_);
@@ -259,14 +267,15 @@ class Im2colConv final : public IsaKernel {
 };
 
 // out (n_out, kChunk) = W (n_out x n_in) * in (n_in, kChunk) + b: a GEMM whose columns are the
-// chunk's samples, run by the register-blocked correlation kernel as a 1x1 convolution.
+// chunk's samples, run by the correlate op as a 1x1 convolution.
 class Dense final : public IsaKernel {
  public:
-  Dense(const Kernels& table, const LayerSpec& s, const LayerInfo& i, const float* w, const float* b, bool relu)
+  Dense(const ops::Table& table, const LayerSpec& s, const LayerInfo& i, const float* w,
+        const float* b, bool relu)
       : IsaKernel(table, s, i), bias_(b), relu_(relu) {
     const int nin = s.in, nout = s.out;
-    fwd_ = {nout, nin, 1, 1, 1, 1, 1, 0, w, nin, 1, 0, 0};
-    bwd_ = {nin, nout, 1, 1, 1, 1, 1, 0, w, 1, nin, 0, 0};
+    fwd_ = {.out_ch = nout, .in_ch = nin, .w = w, .w_out = nin, .w_in = 1};
+    bwd_ = {.out_ch = nin, .in_ch = nout, .w = w, .w_out = 1, .w_in = nin};
     k_.plan_correlation(fwd_);
     k_.plan_correlation(bwd_);
   }
@@ -287,7 +296,7 @@ class Dense final : public IsaKernel {
  private:
   const float* bias_;
   bool relu_;
-  kernels::Correlation fwd_, bwd_;
+  ops::Correlation fwd_, bwd_;
 };
 
 class ReLU final : public IsaKernel {
@@ -341,10 +350,10 @@ class Flatten final : public IsaKernel {
 std::unique_ptr<LayerKernel> make_kernel(const LayerSpec& spec, const LayerInfo& info,
                                          const float* weights, const float* bias,
                                          const KernelOptions& options) {
-  return make_kernel(active_kernels(), spec, info, weights, bias, options);
+  return make_kernel(ops::active(), spec, info, weights, bias, options);
 }
 
-std::size_t scratch_floats(const Kernels& table, const LayerSpec& spec, const LayerInfo& info,
+std::size_t scratch_floats(const ops::Table& table, const LayerSpec& spec, const LayerInfo& info,
                            const KernelOptions& options) {
   switch (spec.kind) {
     case LayerKind::Conv: {
@@ -361,10 +370,10 @@ std::size_t scratch_floats(const Kernels& table, const LayerSpec& spec, const La
 
 std::size_t scratch_floats(const LayerSpec& spec, const LayerInfo& info,
                            const KernelOptions& options) {
-  return scratch_floats(active_kernels(), spec, info, options);
+  return scratch_floats(ops::active(), spec, info, options);
 }
 
-std::unique_ptr<LayerKernel> make_kernel(const Kernels& table, const LayerSpec& spec,
+std::unique_ptr<LayerKernel> make_kernel(const ops::Table& table, const LayerSpec& spec,
                                          const LayerInfo& info, const float* weights,
                                          const float* bias, const KernelOptions& options) {
   if (options.fuse_relu && !spec.has_params())

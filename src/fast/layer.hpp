@@ -15,6 +15,10 @@
 
 namespace scratchcnn::fast {
 
+namespace ops {
+struct Table;  // fast/ops/ops.hpp
+}  // namespace ops
+
 // How a convolution is computed. Direct: register-blocked correlation over the chunk layout
 // (vectorised across the chunk's samples, so it stays efficient with one or two channels).
 // Im2col: im2col over tiles of output rows of a chunk, then fast::sgemm. Auto: choose_conv_algo.
@@ -74,11 +78,19 @@ class LayerKernel {
 std::unique_ptr<LayerKernel> make_kernel(const LayerSpec& spec, const LayerInfo& info,
                                          const float* weights, const float* bias,
                                          const KernelOptions& options = {});
+// The same on the given instruction-set level rather than the active one: a network makes all its
+// layer kernels with the one table it captured.
+std::unique_ptr<LayerKernel> make_kernel(const ops::Table& ops, const LayerSpec& spec,
+                                         const LayerInfo& info, const float* weights,
+                                         const float* bias, const KernelOptions& options);
 
 // The scratch_floats() of the kernel make_kernel would make, from the shapes alone (for memory
 // estimates: no weights needed).
 std::size_t scratch_floats(const LayerSpec& spec, const LayerInfo& info,
                            const KernelOptions& options = {});
+// The same on the given level.
+std::size_t scratch_floats(const ops::Table& ops, const LayerSpec& spec, const LayerInfo& info,
+                           const KernelOptions& options);
 
 // One layer over a batch, with its own copy of the parameters. Chunks run in parallel (OpenMP);
 // parameter gradients are per-chunk sums added in chunk order, so every result is bitwise the

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "scratchcnn/error.hpp"
+#include "fast/ops/ops.hpp"
 #include "scratchcnn/memory.hpp"
-#include "dispatch.hpp"
 #include "fast/layout.hpp"
 
 namespace scratchcnn::fast {
@@ -115,7 +115,7 @@ class FastNetwork final : public scratchcnn::Network {
   Parameters export_flat(const float* flat) const;
 
   ModelSpec spec_;
-  const Kernels& k_ = active_kernels();  // the level of every kernel of this network
+  const ops::Table& k_ = ops::active();  // the level of every kernel of this network
   double flops_per_thread_ = 0;
   int classes_ = 0;
   std::size_t layers_ = 0;
@@ -349,7 +349,7 @@ Footprint footprint(const ModelSpec& spec, const Options& options) {
   f.parameter_floats = flat_layout(spec, nullptr, nullptr);
   const std::vector<bool> alias = aliased_layers(spec, options);
   std::vector<std::size_t> scratch(spec.layers.size(), 0);
-  const Kernels& table = active_kernels();
+  const ops::Table& table = ops::active();
   for (std::size_t l = 0; l < spec.layers.size(); ++l)
     if (!alias[l])
       scratch[l] = scratch_floats(table, spec.layers[l], spec.info[l], kernel_options(spec, l, options));

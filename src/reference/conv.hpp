@@ -1,6 +1,7 @@
 #pragma once
 // The convolution layer of the origin design: a list of nodes, one per output channel (fast
-// twins: src/fast/layer.cpp, DirectConv and Im2colConv).
+// twins: src/fast/layer.cpp, DirectConv and Im2colConv, on the ops of src/fast/ops/correlate.cpp,
+// conv_weight_grad.cpp and im2col.cpp).
 #include <vector>
 
 #include "reference/module.hpp"

@@ -1,5 +1,6 @@
 #pragma once
-// The dense layer of the origin design: a list of neurons (fast twin: src/fast/layer.cpp, Dense).
+// The dense layer of the origin design: a list of neurons (fast twin: src/fast/layer.cpp, Dense,
+// on the ops of src/fast/ops/correlate.cpp and dense.cpp).
 #include <vector>
 
 #include "reference/module.hpp"

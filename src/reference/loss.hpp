@@ -1,5 +1,5 @@
 #pragma once
-// The loss of the origin design (fast twin: the softmax_cross_entropy op of src/fast/isa/).
+// The loss of the origin design (fast twin: the softmax_cross_entropy op, src/fast/ops/loss.cpp).
 #include <algorithm>
 #include <cmath>
 #include <vector>

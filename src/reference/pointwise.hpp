@@ -1,5 +1,6 @@
 #pragma once
-// The element-wise activations of the origin design (fast twins: src/fast/layer.cpp).
+// The element-wise activations of the origin design (fast twins: src/fast/layer.cpp, on the ops of
+// src/fast/ops/pointwise.cpp).
 #include <cmath>
 
 #include "reference/module.hpp"

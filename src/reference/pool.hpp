@@ -1,5 +1,6 @@
 #pragma once
-// Max pooling of the origin design (fast twin: src/fast/layer.cpp, MaxPool).
+// Max pooling of the origin design (fast twin: src/fast/layer.cpp, MaxPool, on the ops of
+// src/fast/ops/pool.cpp).
 #include <cstddef>
 #include <vector>
 
