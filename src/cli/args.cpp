@@ -1,10 +1,61 @@
 #include "args.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 
+#include "scratchcnn/error.hpp"
+
 namespace scratchcnn::cli {
+
+namespace {
+
+// Edit distance (insertions, deletions, substitutions) between two flag names.
+std::size_t distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string suggestion(const std::string& name, const std::set<std::string>& valued,
+                       const std::set<std::string>& switches) {
+  std::vector<std::string> all(valued.begin(), valued.end());
+  all.insert(all.end(), switches.begin(), switches.end());
+  return did_you_mean(name, all);
+}
+
+// 0.1, 1e+06, 3e+38: a bound as a reader writes it.
+std::string readable(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", v);
+  return b;
+}
+
+}  // namespace
+
+std::string did_you_mean(const std::string& name, const std::vector<std::string>& choices) {
+  std::string best;
+  std::size_t best_d = 0;
+  for (const std::string& c : choices) {
+    const std::size_t d = c.rfind(name, 0) == 0 && name.size() >= 3 ? 1 : distance(name, c);
+    if (d <= std::max<std::size_t>(1, (c.size() + 1) / 3) && (best.empty() || d < best_d)) {
+      best = c;
+      best_d = d;
+    }
+  }
+  return best.empty() ? "" : " (did you mean " + best + "?)";
+}
 
 Args::Args(const std::vector<std::string>& argv, const std::set<std::string>& valued,
            const std::set<std::string>& switches) {
@@ -37,7 +88,9 @@ Args::Args(const std::vector<std::string>& argv, const std::set<std::string>& va
       }
       values_[name] = value;
     } else {
-      throw UsageError("unknown flag " + name);
+      const std::string shown = excerpt(name);  // quoted: the quotes are dropped here
+      throw UsageError("unknown flag " + shown.substr(1, shown.size() - 2) +
+                       suggestion(name, valued, switches));
     }
   }
 }
@@ -57,7 +110,7 @@ long long Args::integer(const std::string& flag, long long fallback, long long l
   long long v = 0;
   const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (s.empty() || ec != std::errc() || p != s.data() + s.size())
-    throw UsageError(flag + ": '" + s + "' is not an integer");
+    throw UsageError(flag + ": " + excerpt(s) + " is not an integer");
   if (v < lo || v > hi)
     throw UsageError(flag + ": " + s + " is outside " + std::to_string(lo) + ".." +
                      std::to_string(hi));
@@ -71,7 +124,7 @@ std::uint64_t Args::seed(const std::string& flag, std::uint64_t fallback) const 
   std::uint64_t v = 0;
   const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (s.empty() || ec != std::errc() || p != s.data() + s.size())
-    throw UsageError(flag + ": '" + s + "' is not a non-negative integer");
+    throw UsageError(flag + ": " + excerpt(s) + " is not a non-negative integer");
   return v;
 }
 
@@ -82,10 +135,10 @@ double Args::real(const std::string& flag, double fallback, double lo, double hi
   char* end = nullptr;
   const double v = std::strtod(s.c_str(), &end);
   if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v))
-    throw UsageError(flag + ": '" + s + "' is not a finite number");
+    throw UsageError(flag + ": " + excerpt(s) + " is not a finite number");
   if (v < lo || v > hi)
-    throw UsageError(flag + ": " + s + " is outside " + std::to_string(lo) + ".." +
-                     std::to_string(hi));
+    throw UsageError(flag + ": " + readable(v) + " is outside " + readable(lo) + ".." +
+                     readable(hi));
   return v;
 }
 

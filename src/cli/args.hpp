@@ -16,6 +16,10 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// " (did you mean --lr?)" when one of `choices` is close to `name` (it starts with `name`, or is at
+// most a third of its letters away); else empty.
+std::string did_you_mean(const std::string& name, const std::vector<std::string>& choices);
+
 class Args {
  public:
   // `valued`: flags that take a value; `switches`: flags that do not.

@@ -35,7 +35,8 @@ commands:
   predict   predicted labels (and probabilities) of a checkpoint for an image file
   info      print a model's layers, output shapes, parameter counts and FLOPs
 
-Run 'scratchcnn <command> --help' for the flags of a command.
+Run 'scratchcnn <command> --help' for the flags of a command; 'scratchcnn --version' prints the
+version.
 environment:
   SCRATCHCNN_ISA   instruction-set level of the fast kernels: avx512f, avx2, sse4.2 or auto
                    (default: auto, the best this CPU runs; 'scratchcnn info' prints the choice)
@@ -118,8 +119,12 @@ int cmd_info(const std::vector<std::string>& argv) {
 int main(int argc, char** argv) {
   const std::vector<std::string> all(argv + 1, argv + argc);
   if (all.empty() || all[0] == "--help" || all[0] == "-h" || all[0] == "help") {
-    std::cout << kMainUsage;
+    (all.empty() ? std::cerr : std::cout) << kMainUsage;
     return all.empty() ? 2 : 0;
+  }
+  if (all[0] == "--version") {
+    std::cout << "scratchcnn " << SCRATCHCNN_VERSION << "\n";
+    return 0;
   }
   const std::string cmd = all[0];
   const std::vector<std::string> rest(all.begin() + 1, all.end());
@@ -135,15 +140,16 @@ int main(int argc, char** argv) {
     if (cmd == "eval") return cmd_eval(rest);
     if (cmd == "predict") return cmd_predict(rest);
     if (cmd == "info") return cmd_info(rest);
-    throw UsageError("unknown command '" + cmd + "'");
+    throw UsageError("unknown command " + excerpt(cmd) +
+                     did_you_mean(cmd, {"train", "compare", "eval", "predict", "info"}));
   } catch (const UsageError& e) {
-    std::cerr << "scratchcnn " << cmd << ": " << e.what() << "\n\n";
-    if (cmd == "train") std::cerr << with_flags(kTrainUsage);
-    else if (cmd == "compare") std::cerr << with_flags(kCompareUsage);
-    else if (cmd == "eval") std::cerr << kEvalUsage;
-    else if (cmd == "predict") std::cerr << kPredictUsage;
-    else if (cmd == "info") std::cerr << kInfoUsage;
-    else std::cerr << kMainUsage;
+    // The error and where the flags are listed; the whole usage text would push the error off
+    // the screen.
+    const bool known = cmd == "train" || cmd == "compare" || cmd == "eval" || cmd == "predict" ||
+                       cmd == "info";
+    std::cerr << "scratchcnn" << (known ? " " + cmd : "") << ": " << e.what() << "\n"
+              << "run 'scratchcnn " << (known ? cmd + " --help" : "--help") << "' for the "
+              << (known ? "flags" : "commands") << "\n";
     return 2;
   } catch (const std::bad_alloc&) {
     // The estimate (--max-memory) should have refused this run up front; say what happened and
