@@ -44,6 +44,11 @@ ConvAlgo choose_conv_algo(const LayerSpec& /*spec*/, const LayerInfo& /*info*/) 
   return ConvAlgo::Direct;
 }
 
+int im2col_tile_rows(int kdim, int out_h, int out_w) {
+  const std::int64_t per_row = std::int64_t(kdim) * out_w * kChunk;
+  return int(std::clamp<std::int64_t>(65536 / per_row, 1, out_h));
+}
+
 namespace {
 
 // A LayerKernel bound to the instruction-set level that was active when it was made (isa.hpp), so
@@ -159,11 +164,8 @@ class Im2colConv final : public IsaKernel {
   Im2colConv(const Kernels& table, const LayerSpec& s, const LayerInfo& i, const float* w, const float* b, bool relu)
       : IsaKernel(table, s, i), c_(s, i), w_(w), bias_(b), relu_(relu) {
     kdim_ = c_.cin * c_.k * c_.k;
-    // Output rows per tile: an im2col tile of about 64K floats stays in L2 next to the GEMM's
-    // packed panels.
-    const std::int64_t per_row = std::int64_t(kdim_) * c_.ow * kChunk;
-    tile_rows_ = int(std::clamp<std::int64_t>(65536 / per_row, 1, c_.oh));
-    col_floats_ = std::size_t(per_row) * tile_rows_;
+    tile_rows_ = im2col_tile_rows(kdim_, c_.oh, c_.ow);
+    col_floats_ = std::size_t(kdim_) * c_.ow * kChunk * tile_rows_;
   }
   std::size_t scratch_floats() const override {
     return align_floats(c_.padded_floats()) + align_floats(col_floats_) +
