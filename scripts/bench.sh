@@ -47,7 +47,10 @@ py=/usr/bin/python3
 
 [[ $setup -eq 1 ]] && scripts/setup.sh --bench
 if [[ $do_build -eq 1 ]]; then
-  SCRATCHCNN_BUILD_DIR="$build" scripts/build.sh
+  # The tool (for --isa-levels) and every bench/bench_*.cpp binary; not the tests.
+  targets=(--target scratchcnn-cli)
+  for src in bench/bench_*.cpp; do targets+=(--target "$(basename "$src" .cpp)"); done
+  SCRATCHCNN_BUILD_DIR="$build" scripts/build.sh "${targets[@]}"
 fi
 mkdir -p "$results"
 rm -f "$results"/*.json "$results"/*.log
