@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every benchmark binary (build/bench_*) and the PyTorch baseline, keeps their JSON, and
+# Runs every benchmark binary (build/bench/bench_*) and the PyTorch baseline, keeps their JSON, and
 # writes docs/benchmarks.md with charts in docs/img/ (scripts/bench_report.py).
 #
 #   scripts/bench.sh                 setup --bench, Release build, full run (under 10 minutes)
