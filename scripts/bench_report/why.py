@@ -28,6 +28,22 @@ def load_lines(r):
     return lines
 
 
+def step_line(model, f1, f2):
+    """A training step at one thread and at two: why two do not give twice the speed."""
+    return (f"{model} training step: {f1.med() * 1e3:.3f} ms at one thread, {f2.med() * 1e3:.3f} ms at "
+            f"two ({f1.med() / f2.med():.3g}x). A batch of 128 is 8 chunks of 16; the fast path gives "
+            "a step at most one thread per 16 MFLOP of work (fast::Options::flops_per_thread), "
+            + ("so the seed model's 6.4 MFLOP step runs on one thread even when two are allowed: "
+               "about 70 us of work does not pay for a fork and a barrier. Its gap to PyTorch's "
+               f"{FLOORS['torch_seed_train'].target}x is in that one thread: at 8x8 pixels and 1-4 channels each "
+               "layer's kernel call does little work (34% of one core's peak over the whole step), so the fixed "
+               "cost per layer and chunk (packing, loop set-up, the loss) is what would have to "
+               "shrink, e.g. by fusing the whole seed network per chunk." if model == "seed" else
+               f"so each of the two threads has about {f1.med() / 2 * 1e6:.0f} us of work per "
+               "step; the parallel region's start, its barriers and any descheduling of either "
+               "thread weigh on it."))
+
+
 def thread_lines(r):
     """Two threads against one: spinning vs sleeping waits, and how the work splits."""
     lines = []
@@ -43,18 +59,7 @@ def thread_lines(r):
         f1 = r.train.get(f"BM_Fast/{model}/train_step/threads:1")
         f2 = r.train.get(f"BM_Fast/{model}/train_step/threads:2")
         if f1 and f2:
-            lines.append(f"{model} training step: {f1.med() * 1e3:.3f} ms at one thread, {f2.med() * 1e3:.3f} ms at "
-                         f"two ({f1.med() / f2.med():.3g}x). A batch of 128 is 8 chunks of 16; the fast path gives "
-                         "a step at most one thread per 16 MFLOP of work (fast::Options::flops_per_thread), "
-                         + ("so the seed model's 6.4 MFLOP step runs on one thread even when two are allowed: "
-                            "about 70 us of work does not pay for a fork and a barrier. Its gap to PyTorch's "
-                            "10x is in that one thread: at 8x8 pixels and 1-4 channels each layer's kernel "
-                            "call does little work (34% of one core's peak over the whole step), so the fixed "
-                            "cost per layer and chunk (packing, loop set-up, the loss) is what would have to "
-                            "shrink, e.g. by fusing the whole seed network per chunk." if model == "seed" else
-                            f"so each of the two threads has about {f1.med() / 2 * 1e6:.0f} us of work per "
-                            "step; the parallel region's start, its barriers and any descheduling of either "
-                            "thread weigh on it."))
+            lines.append(step_line(model, f1, f2))
     return lines
 
 
