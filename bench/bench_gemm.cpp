@@ -8,8 +8,9 @@
 // The binary cannot unset those reliably itself: OpenBLAS reads them when the library is loaded.
 //
 // Im2colConv (src/fast/layer.cpp) works on one chunk of kChunk = 16 samples at a time and cuts its
-// output rows into tiles of R rows, R = clamp(65536 / (kdim * OW * 16), 1, OH), kdim = Ci*k*k;
-// a tile has t = R * OW * 16 columns and the chunk's output plane is P = OH * OW * 16 floats:
+// output rows into tiles of R = fast::im2col_tile_rows(kdim, OH, OW) rows, kdim = Ci*k*k (the
+// same function Im2colConv calls); a tile has t = R * OW * 16 columns and the chunk's output plane
+// is P = OH * OW * 16 floats:
 //   forward          out(Co x t)    = W(Co x kdim)      * col(kdim x t)     NN  lda kdim ldb t ldc P
 //   backward weights dW(Co x kdim) += dOut(Co x t)      * col(kdim x t)^T   NT  lda P ldb t ldc kdim
 //   backward data    dcol(kdim x t) = W(Co x kdim)^T    * dOut(Co x t)      TN  lda kdim ldb P ldc t
@@ -17,18 +18,17 @@
 // parameterised layer computes no input gradient, so it has no backward-data call). A batch of
 // 128 makes 8 chunks x ceil(OH / R) tiles of each call. Dense layers run the correlation kernel,
 // not sgemm; bench_layers times them.
-#include <algorithm>
-#include <cstdint>
 #include <random>
 #include <string>
 #include <vector>
 
 #include <benchmark/benchmark.h>
 
-#include "scratchcnn/fast/isa.hpp"
+#include "common.hpp"
+#include "fast/layer.hpp"
 #include "fast/ops/ops.hpp"
+#include "scratchcnn/fast/isa.hpp"
 #include "fast/layout.hpp"
-#include "fast/peak.hpp"
 
 #ifdef SCRATCHCNN_HAVE_OPENBLAS
 #include <cblas.h>
@@ -38,8 +38,6 @@ namespace {
 
 using scratchcnn::fast::ops::Trans;
 using scratchcnn::fast::kChunk;
-
-double g_peak_gflops = 0.0;
 
 struct Case {
   std::string name;
@@ -58,9 +56,7 @@ struct ConvCalls {
 
 void add_conv_cases(std::vector<Case>& cases, const ConvCalls& c) {
   const int kdim = c.ci * c.k * c.k;
-  const std::int64_t per_row = std::int64_t(kdim) * c.ow * kChunk;
-  const int rows = int(std::clamp<std::int64_t>(65536 / per_row, 1, c.oh));
-  const int t = rows * c.ow * kChunk;
+  const int t = scratchcnn::fast::im2col_tile_rows(kdim, c.oh, c.ow) * c.ow * kChunk;
   const int plane = c.oh * c.ow * kChunk;
   const std::string n = c.name;
   cases.push_back({n + "_fwd", Trans::No, Trans::No, c.co, t, kdim, kdim, t, plane, 0.0f});
@@ -98,11 +94,9 @@ Operands make_operands(const Case& c) {
   return o;
 }
 
-void set_counters(benchmark::State& state, const Case& c) {
-  const double flop = 2.0 * c.M * c.N * c.K;
-  state.counters["GFLOP/s"] = benchmark::Counter(flop * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["peak_fraction"] =
-      benchmark::Counter(flop * 1e-9 / g_peak_gflops, benchmark::Counter::kIsIterationInvariantRate);
+// 2*M*N*K per call, over all the timed calls.
+scratchcnn::bench::Work work(const benchmark::State& state, const Case& c) {
+  return {.flop = 2.0 * c.M * c.N * c.K * double(state.iterations())};
 }
 
 void bm_fast(benchmark::State& state, const Case& c) {
@@ -113,7 +107,7 @@ void bm_fast(benchmark::State& state, const Case& c) {
     benchmark::DoNotOptimize(o.C.data());
     benchmark::ClobberMemory();
   }
-  set_counters(state, c);
+  scratchcnn::bench::set_counters(state, work(state, c));
 }
 
 #ifdef SCRATCHCNN_HAVE_OPENBLAS
@@ -127,7 +121,7 @@ void bm_openblas(benchmark::State& state, const Case& c) {
     benchmark::DoNotOptimize(o.C.data());
     benchmark::ClobberMemory();
   }
-  set_counters(state, c);
+  scratchcnn::bench::set_counters(state, work(state, c));
 }
 #endif
 
@@ -140,26 +134,18 @@ std::string case_name(const char* impl, const Case& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  g_peak_gflops = scratchcnn::fast::measure_fma_peak_gflops(0.3);
+  std::vector<std::pair<std::string, std::string>> context;
 #ifdef SCRATCHCNN_HAVE_OPENBLAS
   openblas_set_num_threads(1);
+  context = {{"openblas_config", openblas_get_config()}, {"openblas_core", openblas_get_corename()}};
 #endif
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::AddCustomContext("fma_peak_gflops_one_core", std::to_string(g_peak_gflops));
-  benchmark::AddCustomContext("isa", scratchcnn::fast::isa_summary());
+  return scratchcnn::bench::run_main(argc, argv, /*measure_peak=*/true, [] {
+    for (const Case& c : cases()) {
+      benchmark::RegisterBenchmark(case_name("BM_Fast", c).c_str(), [c](benchmark::State& s) { bm_fast(s, c); });
 #ifdef SCRATCHCNN_HAVE_OPENBLAS
-  benchmark::AddCustomContext("openblas_config", openblas_get_config());
-  benchmark::AddCustomContext("openblas_core", openblas_get_corename());
+      benchmark::RegisterBenchmark(case_name("BM_OpenBLAS", c).c_str(),
+                                   [c](benchmark::State& s) { bm_openblas(s, c); });
 #endif
-  for (const Case& c : cases()) {
-    benchmark::RegisterBenchmark(case_name("BM_Fast", c).c_str(), [c](benchmark::State& s) { bm_fast(s, c); });
-#ifdef SCRATCHCNN_HAVE_OPENBLAS
-    benchmark::RegisterBenchmark(case_name("BM_OpenBLAS", c).c_str(),
-                                 [c](benchmark::State& s) { bm_openblas(s, c); });
-#endif
-  }
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+    }
+  }, context);
 }

@@ -19,18 +19,14 @@
 
 #include <benchmark/benchmark.h>
 
-#include "bench_env.hpp"
-#include "scratchcnn/fast/isa.hpp"
+#include "common.hpp"
 #include "fast/layer.hpp"
-#include "fast/peak.hpp"
 #include "reference/network.hpp"
 #include "scratchcnn/rng.hpp"
 
 namespace {
 
 using namespace scratchcnn;
-
-double g_peak_gflops = 0.0;
 
 struct Case {
   std::string name;
@@ -72,8 +68,8 @@ std::vector<Case> cases() {
   c.push_back({"sigmoid120", sig.layers[2], sig.info[2], 128, 128, {1}});
   const ModelSpec big = parse_model("conv(32,64,k=3,pad=1) flatten dense(50176,10)", Shape{32, 28, 28});
   c.push_back({"conv32x64_28", big.layers[0], big.info[0],
-               scratchcnn::bench::env_int("SCRATCHCNN_BENCH_BATCH", 64, 1, 1 << 16), 1,
-               scratchcnn::bench::env_threads({1, 2})});
+               bench::env_int("SCRATCHCNN_BENCH_BATCH", 64, 1, 1 << 16), 1,
+               bench::env_threads({1, 2})});
   return c;
 }
 
@@ -112,14 +108,13 @@ std::vector<float> random_vec(std::size_t n, Rng& rng) {
   return v;
 }
 
-void set_counters(benchmark::State& state, const Case& c, Pass pass, int n, int threads) {
-  const double flop = pass_flops(c, pass) * n;
-  state.SetItemsProcessed(std::int64_t(state.iterations()) * n);
-  state.counters["GFLOP/s"] = benchmark::Counter(flop * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  if (c.spec.has_params())
-    state.counters["peak_fraction"] = benchmark::Counter(flop * 1e-9 / (g_peak_gflops * threads),
-                                                         benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["threads"] = threads;
+// n samples through `pass` per timed iteration; peak_fraction for conv and dense only.
+bench::Work work(const benchmark::State& state, const Case& c, Pass pass, int n, int threads) {
+  const std::int64_t samples = std::int64_t(state.iterations()) * n;
+  return {.flop = pass_flops(c, pass) * double(samples),
+          .items = samples,
+          .threads = threads,
+          .peak_fraction = c.spec.has_params()};
 }
 
 void run_fast(benchmark::State& state, const Case& c, Pass pass, fast::ConvAlgo algo, int threads) {
@@ -143,7 +138,7 @@ void run_fast(benchmark::State& state, const Case& c, Pass pass, fast::ConvAlgo 
     }
     benchmark::ClobberMemory();
   }
-  set_counters(state, c, pass, n, threads);
+  bench::set_counters(state, work(state, c, pass, n, threads));
   std::string label = layer.kernel().algorithm();
   if (c.spec.kind == LayerKind::Conv && algo == fast::choose_conv_algo(c.spec, c.info)) label += " (auto)";
   state.SetLabel(label);
@@ -177,7 +172,7 @@ void run_reference(benchmark::State& state, const Case& c, Pass pass) {
       state.ResumeTiming();
     }
   }
-  set_counters(state, c, pass, n, 1);
+  bench::set_counters(state, work(state, c, pass, n, 1));
 }
 
 void register_all() {
@@ -211,14 +206,4 @@ void register_all() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  g_peak_gflops = fast::measure_fma_peak_gflops(0.3);
-  register_all();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::AddCustomContext("fma_peak_gflops_one_core", std::to_string(g_peak_gflops));
-  benchmark::AddCustomContext("isa", scratchcnn::fast::isa_summary());
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return bench::run_main(argc, argv, /*measure_peak=*/true, register_all); }

@@ -8,7 +8,7 @@
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
-#include "scratchcnn/fast/isa.hpp"
+#include "common.hpp"
 #include "fast/peak.hpp"
 
 namespace {
@@ -19,8 +19,9 @@ void BM_FmaPeakOneCore(benchmark::State& state) {
   float sink = 0.0f;
   for (auto _ : state) sink += scratchcnn::fast::fma_chains(kFmaIterations, 1.0f);
   benchmark::DoNotOptimize(sink);
-  state.counters["GFLOP/s"] = benchmark::Counter(scratchcnn::fast::fma_chains_flop(kFmaIterations) * 1e-9,
-                                                 benchmark::Counter::kIsIterationInvariantRate);
+  scratchcnn::bench::set_counters(
+      state, {.flop = double(state.iterations()) * scratchcnn::fast::fma_chains_flop(kFmaIterations),
+              .peak_fraction = false});
 }
 BENCHMARK(BM_FmaPeakOneCore)->Unit(benchmark::kMillisecond);
 
@@ -35,9 +36,10 @@ void BM_FmaPeakAllCores(benchmark::State& state) {
     }
   }
   benchmark::DoNotOptimize(sinks.data());
-  state.counters["threads"] = threads;
-  state.counters["GFLOP/s"] = benchmark::Counter(
-      threads * scratchcnn::fast::fma_chains_flop(kFmaIterations) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  scratchcnn::bench::set_counters(
+      state, {.flop = double(state.iterations()) * threads * scratchcnn::fast::fma_chains_flop(kFmaIterations),
+              .threads = threads,
+              .peak_fraction = false});
 }
 BENCHMARK(BM_FmaPeakAllCores)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -75,10 +77,5 @@ BENCHMARK(BM_TriadAllThreads)->Unit(benchmark::kMillisecond)->UseRealTime();
 }  // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::AddCustomContext("isa", scratchcnn::fast::isa_summary());
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return scratchcnn::bench::run_main(argc, argv, /*measure_peak=*/false, [] {});
 }

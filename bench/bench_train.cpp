@@ -25,10 +25,8 @@
 
 #include <benchmark/benchmark.h>
 
-#include "bench_env.hpp"
-#include "scratchcnn/fast/isa.hpp"
+#include "common.hpp"
 #include "fast/network.hpp"
-#include "fast/peak.hpp"
 #include "reference/network.hpp"
 #include "scratchcnn/rng.hpp"
 #include "scratchcnn/trainer.hpp"
@@ -36,8 +34,6 @@
 namespace {
 
 using namespace scratchcnn;
-
-double g_peak_gflops = 0.0;
 
 int g_batch = 128;  // SCRATCHCNN_BENCH_BATCH (bench_env.hpp)
 constexpr float kLearningRate = 0.1f;
@@ -119,13 +115,9 @@ class Feeder {
   int pos_ = 0, epoch_ = 0;
 };
 
-void set_counters(benchmark::State& state, std::int64_t images, double flop_per_image, int threads) {
-  state.SetItemsProcessed(std::int64_t(state.iterations()) * images);
-  const double gflop = double(images) * flop_per_image * 1e-9;
-  state.counters["GFLOP/s"] = benchmark::Counter(gflop, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["peak_fraction"] =
-      benchmark::Counter(gflop / (g_peak_gflops * threads), benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["threads"] = threads;
+// `images` images of `flop_per_image` each, over all the timed iterations.
+bench::Work work(std::int64_t images, double flop_per_image, int threads) {
+  return {.flop = double(images) * flop_per_image, .items = images, .threads = threads};
 }
 
 // Restarts the network from its initial parameters every kResetEpochs epochs (untimed).
@@ -153,11 +145,7 @@ void bm_train_step(benchmark::State& state, Path path, const std::string& model,
     images += b.n;
   }
   // Rates from the images actually seen: the seed data's last batch of an epoch has 111.
-  const double gflop = double(images) * double(spec.train_flops()) * 1e-9;
-  state.SetItemsProcessed(images);
-  state.counters["GFLOP/s"] = benchmark::Counter(gflop, benchmark::Counter::kIsRate);
-  state.counters["peak_fraction"] = benchmark::Counter(gflop / (g_peak_gflops * threads), benchmark::Counter::kIsRate);
-  state.counters["threads"] = threads;
+  bench::set_counters(state, work(images, double(spec.train_flops()), threads));
 }
 
 void bm_epoch(benchmark::State& state, Path path, const std::string& model, int threads) {
@@ -171,7 +159,7 @@ void bm_epoch(benchmark::State& state, Path path, const std::string& model, int 
     maybe_reset(state, path, spec, feed, net);
     for (int i = 0; i < batches; ++i) benchmark::DoNotOptimize(net->train_step(feed.next(), kLearningRate));
   }
-  set_counters(state, d.n, double(spec.train_flops()), threads);
+  bench::set_counters(state, work(std::int64_t(state.iterations()) * d.n, double(spec.train_flops()), threads));
 }
 
 void bm_predict(benchmark::State& state, Path path, const std::string& model, int threads) {
@@ -187,7 +175,7 @@ void bm_predict(benchmark::State& state, Path path, const std::string& model, in
     benchmark::DoNotOptimize(logits.data());
     benchmark::ClobberMemory();
   }
-  set_counters(state, g_batch, double(spec.forward_flops()), threads);
+  bench::set_counters(state, work(std::int64_t(state.iterations()) * g_batch, double(spec.forward_flops()), threads));
 }
 
 using BenchFn = void (*)(benchmark::State&, Path, const std::string&, int);
@@ -197,7 +185,7 @@ void add(const std::string& what, BenchFn fn, const std::string& model) {
                                [fn, model](benchmark::State& s) { fn(s, Path::Reference, model, 1); })
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
-  for (int t : scratchcnn::bench::env_threads({1, 2}))
+  for (int t : bench::env_threads({1, 2}))
     benchmark::RegisterBenchmark(("BM_Fast/" + model + "/" + what + "/threads:" + std::to_string(t)).c_str(),
                                  [fn, model, t](benchmark::State& s) { fn(s, Path::Fast, model, t); })
         ->Unit(benchmark::kMillisecond)
@@ -207,22 +195,16 @@ void add(const std::string& what, BenchFn fn, const std::string& model) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  g_batch = scratchcnn::bench::env_int("SCRATCHCNN_BENCH_BATCH", 128, 1, 1 << 16);
-  g_peak_gflops = fast::measure_fma_peak_gflops(0.3);
-  for (const char* model : {"seed", "lenet5"}) {
-    add("train_step", bm_train_step, model);
-    add("predict", bm_predict, model);
-  }
-  add("epoch", bm_epoch, "seed");
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::AddCustomContext("fma_peak_gflops_one_core", std::to_string(g_peak_gflops));
-  benchmark::AddCustomContext("batch", std::to_string(g_batch));
-  benchmark::AddCustomContext("seed_train_flops_per_image", std::to_string(model_from_name("seed").train_flops()));
-  benchmark::AddCustomContext("lenet5_train_flops_per_image",
-                              std::to_string(model_from_name("lenet5").train_flops()));
-  benchmark::AddCustomContext("isa", scratchcnn::fast::isa_summary());
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  g_batch = bench::env_int("SCRATCHCNN_BENCH_BATCH", 128, 1, 1 << 16);
+  const auto register_all = [] {
+    for (const char* model : {"seed", "lenet5"}) {
+      add("train_step", bm_train_step, model);
+      add("predict", bm_predict, model);
+    }
+    add("epoch", bm_epoch, "seed");
+  };
+  return bench::run_main(argc, argv, /*measure_peak=*/true, register_all,
+                         {{"batch", std::to_string(g_batch)},
+                          {"seed_train_flops_per_image", std::to_string(model_from_name("seed").train_flops())},
+                          {"lenet5_train_flops_per_image", std::to_string(model_from_name("lenet5").train_flops())}});
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every benchmark binary (build/bench_*) and the PyTorch baseline, keeps their JSON, and
+# Runs every benchmark binary (build/bench/bench_*) and the PyTorch baseline, keeps their JSON, and
 # writes docs/benchmarks.md with charts in docs/img/ (scripts/bench_report.py).
 #
 #   scripts/bench.sh                 setup --bench, Release build, full run (under 10 minutes)
@@ -47,7 +47,10 @@ py=/usr/bin/python3
 
 [[ $setup -eq 1 ]] && scripts/setup.sh --bench
 if [[ $do_build -eq 1 ]]; then
-  SCRATCHCNN_BUILD_DIR="$build" scripts/build.sh
+  # The tool (for --isa-levels) and every bench/bench_*.cpp binary; not the tests.
+  targets=(--target scratchcnn-cli)
+  for src in bench/bench_*.cpp; do targets+=(--target "$(basename "$src" .cpp)"); done
+  SCRATCHCNN_BUILD_DIR="$build" scripts/build.sh "${targets[@]}"
 fi
 mkdir -p "$results"
 rm -f "$results"/*.json "$results"/*.log

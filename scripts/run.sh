@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job: installs what is missing, builds (Release), gets the optdigits data, trains the
+# The main job: installs what is missing, builds the command-line tool (Release, in build/ or
+# $SCRATCHCNN_BUILD_DIR; not the tests or benchmarks), gets the optdigits data, trains the
 # seed model of the origin write-up (10 epochs, batch 128, lr 0.1) on the fast path and on the
 # reference path, prints the per-epoch tables and writes out/loss.png and out/accuracy.png.
 # Extra arguments go to both `scratchcnn train` runs (e.g. --seed 2).
@@ -7,7 +8,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 scripts/setup.sh
-scripts/build.sh
+scripts/build.sh --target scratchcnn-cli
 data=$(scripts/data.sh)
 build="${SCRATCHCNN_BUILD_DIR:-$repo/build}"
 mkdir -p out

@@ -27,7 +27,8 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 results="${results:-$build/scaling}"
-[[ $do_build -eq 1 ]] && SCRATCHCNN_BUILD_DIR="$build" scripts/build.sh >/dev/null
+[[ $do_build -eq 1 ]] && SCRATCHCNN_BUILD_DIR="$build" scripts/build.sh --target bench_peak \
+  --target bench_train --target bench_layers >/dev/null
 mkdir -p "$results"
 export SCRATCHCNN_BENCH_THREADS="$threads"
 common=(--benchmark_repetitions=3 --benchmark_min_time=0.1 --benchmark_display_aggregates_only=true

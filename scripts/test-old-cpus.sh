@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the Release build (build/, or $SCRATCHCNN_BUILD_DIR) on emulated older CPUs with QEMU's
-# user-mode emulator (Debian's qemu-user), which raises an illegal-instruction fault for any
-# instruction the emulated CPU model lacks:
+# Runs the test build (build-test/ from scripts/test.sh, or $SCRATCHCNN_BUILD_DIR: the tool and the
+# tests) on emulated older CPUs with QEMU's user-mode emulator (Debian's qemu-user), which raises an
+# illegal-instruction fault for any instruction the emulated CPU model lacks:
 #   Nehalem (SSE4.2, no AVX)       the library must choose sse4.2, and run it without one AVX
 #                                  instruction: `info`, the parity and fast-network tests, and
 #                                  `compare` on the origin data;
@@ -12,7 +12,10 @@
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
-build="${SCRATCHCNN_BUILD_DIR:-$repo/build}"
+build="${SCRATCHCNN_BUILD_DIR:-$repo/build-test}"
+for f in scratchcnn tests/test_parity tests/test_fast_kernels tests/test_fast_network; do
+  [[ -x "$build/$f" ]] || { echo "test-old-cpus: $build/$f missing (run scripts/test.sh --quick first)" >&2; exit 1; }
+done
 command -v qemu-x86_64 >/dev/null || { echo "test-old-cpus: qemu-x86_64 missing (scripts/setup.sh)" >&2; exit 1; }
 data=$(scripts/data.sh)
 fail() { echo "test-old-cpus: $*" >&2; exit 1; }

@@ -16,12 +16,16 @@ case "${1:-}" in
   *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
 esac
 scripts/setup.sh
+# Its own build folder (build-test/, or $SCRATCHCNN_TEST_BUILD_DIR), apart from the main job's
+# build/, so that scripts/run.sh and this script never rebuild each other's objects. Exported for
+# the scripts below (bench.sh, test-old-cpus.sh).
+export SCRATCHCNN_BUILD_DIR="${SCRATCHCNN_TEST_BUILD_DIR:-$repo/build-test}"
 scripts/build.sh -DSCRATCHCNN_WERROR=ON
 # Tests use ../shared/data/optdigits when present, else data/ (filled here).
 if [[ ! -f ../shared/data/optdigits/optdigits.tra ]]; then
   scripts/data.sh >/dev/null
 fi
-build="${SCRATCHCNN_BUILD_DIR:-$repo/build}"
+build="$SCRATCHCNN_BUILD_DIR"
 ctest --test-dir "$build" --output-on-failure -j 2
 scripts/bench.sh --quick --no-setup --no-build
 [[ $quick == 1 ]] && exit 0

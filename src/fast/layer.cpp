@@ -47,6 +47,11 @@ ConvAlgo choose_conv_algo(const LayerSpec& /*spec*/, const LayerInfo& /*info*/) 
   return ConvAlgo::Direct;
 }
 
+int im2col_tile_rows(int kdim, int out_h, int out_w) {
+  const std::int64_t per_row = std::int64_t(kdim) * out_w * kChunk;
+  return int(std::clamp<std::int64_t>(65536 / per_row, 1, out_h));
+}
+
 namespace {
 
 // A LayerKernel bound to the instruction-set level that was active when it was made (isa.hpp), so
@@ -191,17 +196,12 @@ class Im2colConv final : public IsaKernel {
              const float* b, bool relu)
       : IsaKernel(table, s, i), c_(s, i), w_(w), bias_(b), relu_(relu) {
     kdim_ = c_.cin * c_.k * c_.k;
-    tile_rows_ = tile_rows(c_);
+    tile_rows_ = im2col_tile_rows(kdim_, c_.oh, c_.ow);
     col_floats_ = std::size_t(kdim_) * c_.ow * kChunk * tile_rows_;
   }
-  // Output rows per tile: an im2col tile of about 64K floats stays in L2 next to the GEMM's
-  // packed panels.
-  static int tile_rows(const ConvShape& c) {
-    const std::int64_t per_row = std::int64_t(c.cin) * c.k * c.k * c.ow * kChunk;
-    return int(std::clamp<std::int64_t>(65536 / per_row, 1, c.oh));
-  }
   static std::size_t scratch_floats(const ConvShape& c) {
-    const std::size_t col = std::size_t(c.cin) * c.k * c.k * c.ow * kChunk * tile_rows(c);
+    const std::size_t col = std::size_t(c.cin) * c.k * c.k * c.ow * kChunk *
+                            im2col_tile_rows(c.cin * c.k * c.k, c.oh, c.ow);
     return align_floats(c.padded_floats()) + align_floats(col) + (c.pad ? c.padded_floats() : 0);
   }
   std::size_t scratch_floats() const override { return scratch_floats(c_); }

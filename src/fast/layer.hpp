@@ -27,6 +27,11 @@ const char* conv_algo_name(ConvAlgo a);  // "auto", "direct", "im2col"
 // The algorithm Auto stands for at this shape (Direct or Im2col).
 ConvAlgo choose_conv_algo(const LayerSpec& spec, const LayerInfo& info);
 
+// Output rows per tile of the im2col convolution on one chunk: an im2col tile (kdim = Ci*k*k rows
+// of rows * out_w * kChunk floats) of about 64K floats stays in L2 next to the GEMM's packed
+// panels. Between 1 and out_h.
+int im2col_tile_rows(int kdim, int out_h, int out_w);
+
 struct KernelOptions {
   ConvAlgo conv = ConvAlgo::Auto;
   // conv and dense only: apply the ReLU that follows the layer inside its forward (a fused

@@ -1,0 +1,132 @@
+"""Measured facts that explain missed floors; each line names the figures it rests on."""
+import statistics
+
+from .floors import FLOORS, gemm_square
+
+
+def cpu_share(run):
+    """Main thread's CPU time over wall time (UseRealTime benchmarks)."""
+    c = [row["cpu_time"] / row["real_time"] for row in run.rows if row.get("real_time")]
+    return statistics.median(c) if c else None
+
+
+def load_lines(r):
+    m = r.machine
+    lines = [f"Load: the 1-minute load average was {m.get('load_before', 'n/a')} before the run and "
+             f"{m.get('load_after', 'n/a')} after, on {r.cores()} cores. "
+             + ("Other processes were competing for the cores, so every two-thread figure (and the "
+                "floors built on it) shows what a shared machine gives, not two free cores: an OpenMP "
+                "barrier waits for the thread that was descheduled." if r.loaded() else
+                "The machine was mostly idle.")]
+    shares = [(k, cpu_share(run)) for k, run in r.train.items() if k.endswith("threads:2")]
+    shares = [(k, v) for k, v in shares if v is not None]
+    if shares:
+        lo = min(shares, key=lambda kv: kv[1])
+        lines.append(f"Two-thread runs: the timing thread was on a CPU for as little as {100 * lo[1]:.0f}% of the "
+                     f"wall time ({lo[0]}); the median over all two-thread whole-model runs was "
+                     f"{100 * statistics.median(v for _, v in shares):.0f}%.")
+    return lines
+
+
+def step_line(model, f1, f2):
+    """A training step at one thread and at two: why two do not give twice the speed."""
+    return (f"{model} training step: {f1.med() * 1e3:.3f} ms at one thread, {f2.med() * 1e3:.3f} ms at "
+            f"two ({f1.med() / f2.med():.3g}x). A batch of 128 is 8 chunks of 16; the fast path gives "
+            "a step at most one thread per 16 MFLOP of work (fast::Options::flops_per_thread), "
+            + ("so the seed model's 6.4 MFLOP step runs on one thread even when two are allowed: "
+               "about 70 us of work does not pay for a fork and a barrier. Its gap to PyTorch's "
+               f"{FLOORS['torch_seed_train'].target}x is in that one thread: at 8x8 pixels and 1-4 channels each "
+               "layer's kernel call does little work (34% of one core's peak over the whole step), so the fixed "
+               "cost per layer and chunk (packing, loop set-up, the loss) is what would have to "
+               "shrink, e.g. by fusing the whole seed network per chunk." if model == "seed" else
+               f"so each of the two threads has about {f1.med() / 2 * 1e6:.0f} us of work per "
+               "step; the parallel region's start, its barriers and any descheduling of either "
+               "thread weigh on it."))
+
+
+def thread_lines(r):
+    """Two threads against one: spinning vs sleeping waits, and how the work splits."""
+    lines = []
+    for model in ("seed", "lenet5"):
+        f2 = r.train.get(f"BM_Fast/{model}/predict/threads:2")
+        p2 = r.passive.get(f"BM_Fast/{model}/predict/threads:2") if r.passive else None
+        if f2 and p2:
+            lines.append(f"{model} inference at 2 threads: {f2.med() * 1e3:.3f} ms with spinning waits, "
+                         f"{p2.med() * 1e3:.3f} ms with OMP_WAIT_POLICY=passive. A spinning thread that shares "
+                         "a core with another process (or with its own team-mate) burns the time slice the "
+                         "thread with work needs; milliseconds per parallel region follow.")
+    for model in ("seed", "lenet5"):
+        f1 = r.train.get(f"BM_Fast/{model}/train_step/threads:1")
+        f2 = r.train.get(f"BM_Fast/{model}/train_step/threads:2")
+        if f1 and f2:
+            lines.append(step_line(model, f1, f2))
+    return lines
+
+
+def gemm_lines(r):
+    sq, ob = gemm_square(r.gemm, "BM_Fast"), gemm_square(r.gemm, "BM_OpenBLAS")
+    if not (sq and r.peak_one):
+        return []
+    return [f"sgemm 512^3: {sq.med('GFLOP/s'):.0f} GFLOP/s = {sq.med('peak_fraction'):.2f} of the "
+            f"{r.peak_one:.0f} GFLOP/s FMA peak"
+            + (f"; OpenBLAS (its Cooperlake kernel) {ob.med('GFLOP/s'):.0f} GFLOP/s" if ob else "")
+            + ". On Zen 5 a full-width FMA issues on two pipes per cycle, so the micro-kernel must keep "
+              "two FMAs per cycle fed from packed panels; loads, packing and the loop edges are what "
+              "separate the figure from the peak (the profile below shows the split)."]
+
+
+GEMM_FOR = {"forward": "conv32x64_fwd", "backward_data": "conv32x64_bwdd", "backward_weights": "conv32x64_bwdw"}
+
+
+def im2col_line(pas, run, tile_name, tile):
+    """The im2col layer against the one sgemm call it is made of."""
+    lg, tg = run.med("GFLOP/s"), tile.med("GFLOP/s")
+    floor = FLOORS["conv_peak"].target
+    return (f"conv 32->64 {pas.replace('_', ' ')} with im2col, one thread: the layer runs at "
+            f"{lg:.0f} GFLOP/s ({run.med('peak_fraction'):.2f} of peak); the sgemm call it is made "
+            f"of, alone at the same tile shape ({tile_name[8:]}), "
+            f"at {tg:.0f} GFLOP/s ({tile.med('peak_fraction'):.2f}). "
+            + (f"So about {100 * (1 - lg / tg):.0f}% of the layer's time goes to the work around "
+               "the GEMM (im2col / col2im, padding, bias, ReLU mask)" if lg < tg else
+               "The layer is as fast as its GEMM")
+            + (f"; and the GEMM alone is already below {floor} of peak at this tile shape."
+               if tile.med("peak_fraction") < floor else "."))
+
+
+def conv_lines(r):
+    default = r.conv_default
+    if not default:
+        return []
+    lines = []
+    for pas in GEMM_FOR:
+        run = r.layers.get(f"BM_Fast/conv32x64_28/{default}/{pas}/threads:1")
+        if run:
+            lines.append(f"conv 32->64 {pas.replace('_', ' ')} with the default {default} kernel, one "
+                         f"thread: {run.med('GFLOP/s'):.0f} GFLOP/s, {run.med('peak_fraction'):.2f} of peak "
+                         f"(profile below: conv32x64_{default}_{pas}).")
+    for pas, g in GEMM_FOR.items():
+        run = r.layers.get(f"BM_Fast/conv32x64_28/im2col/{pas}/threads:1")
+        tile_name = next((k for k in r.gemm if k.startswith(f"BM_Fast/{g}/")), None)
+        if run and tile_name:
+            lines.append(im2col_line(pas, run, tile_name, r.gemm[tile_name]))
+    return lines
+
+
+def torch_lines(r):
+    pt = r.pytorch
+    if not (pt and "1" in pt["threads"] and "2" in pt["threads"]):
+        return []
+    p1, p2 = pt["threads"]["1"], pt["threads"]["2"]
+
+    def speedup(model, what):
+        return p1[model][what]["seconds_median"] / p2[model][what]["seconds_median"]
+
+    return ["PyTorch itself at two threads vs one: LeNet-5 step "
+            f"{speedup('lenet5', 'train_step'):.2f}x, "
+            f"seed step {speedup('seed', 'train_step'):.2f}x, "
+            f"seed 10 epochs {speedup('seed', 'ten_epochs'):.2f}x: "
+            "the baseline is exposed to the same load."]
+
+
+def why(r):
+    return load_lines(r) + thread_lines(r) + gemm_lines(r) + conv_lines(r) + torch_lines(r)

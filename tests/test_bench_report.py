@@ -1,0 +1,85 @@
+#!/usr/bin/python3
+"""scripts/bench_report/: the floors, stated once, drive the table of floors and the verdicts.
+Run by ctest (tests/CMakeLists.txt) or directly."""
+import json
+import os
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+from bench_report import floors  # noqa: E402
+from bench_report.load import Results  # noqa: E402
+from bench_report.render import report  # noqa: E402
+
+# The table as the report printed it before the floors became records (the old FLOORS_TEXT).
+FLOORS_TABLE = """\
+| Floor | Target |
+|---|---|
+| seed training step, batch 128, fast at 2 threads vs reference | >= 30x |
+| LeNet-5 training step, batch 128, fast at 2 threads vs reference | >= 50x |
+| sgemm 512^3, one thread | >= 0.90 of measured FMA peak, >= 1.05x OpenBLAS |
+| conv 32->64 3x3 28x28 batch 64, one thread: forward, backward data, backward weights | >= 0.85 of peak each |
+| the same at 2 threads | >= 1.8x the one-thread rate each |
+| vs PyTorch at 2 threads: LeNet-5 training, seed training, LeNet-5 inference | >= 2x, >= 10x, >= 2x |
+"""
+
+
+def row(name, ms, **counters):
+    return dict({"name": name, "run_name": name, "run_type": "iteration", "real_time": ms, "cpu_time": ms,
+                 "time_unit": "ms"}, **counters)
+
+
+def results(folder, seed_fast_ms, sgemm_peak_fraction, load="0.00 0.00 0.00"):
+    """A results folder: the seed step (reference 30 ms) and sgemm 512^3 at the given figures, the
+    LeNet-5 step well above its floor (60x)."""
+    train = [row("BM_Reference/seed/train_step/real_time", 30.0),
+             row("BM_Fast/seed/train_step/threads:1/real_time", 2 * seed_fast_ms),
+             row("BM_Fast/seed/train_step/threads:2/real_time", seed_fast_ms),
+             row("BM_Reference/lenet5/train_step/real_time", 60.0),
+             row("BM_Fast/lenet5/train_step/threads:2/real_time", 1.0)]
+    gemm = [row("BM_Fast/square512/512x512x512_NN", 1.0, **{"GFLOP/s": 200.0,
+                                                             "peak_fraction": sgemm_peak_fraction})]
+    for name, rows in (("train.json", train), ("gemm.json", gemm)):
+        with open(os.path.join(folder, name), "w") as f:
+            json.dump({"context": {}, "benchmarks": rows}, f)
+    with open(os.path.join(folder, "machine.json"), "w") as f:
+        json.dump({"cores": 2, "load_before": load}, f)
+    return Results(folder)
+
+
+def verdicts(r):
+    return {c.label: (c.target, c.verdict) for c in floors.all_checks(r)}
+
+
+class Floors(unittest.TestCase):
+    def test_table_of_floors_is_written_from_the_records(self):
+        self.assertEqual(floors.floors_table(), FLOORS_TABLE)
+
+    def test_verdicts_judge_against_the_same_records(self):
+        step = "seed training step, batch 128: fast (2 threads) vs reference"
+        sgemm = "sgemm 512^3, one thread: fraction of FMA peak"
+        with tempfile.TemporaryDirectory() as d:
+            v = verdicts(results(d, seed_fast_ms=1.0, sgemm_peak_fraction=0.90))  # 30x, 0.90: on the floor
+            self.assertEqual(v[step], (">= 30x", "**met**"))
+            self.assertEqual(v[sgemm], (">= 0.90", "**met**"))
+            v = verdicts(results(d, seed_fast_ms=1.01, sgemm_peak_fraction=0.89))  # 29.7x, 0.89: just below
+            self.assertEqual(v[step], (">= 30x", "**NOT met**"))
+            self.assertEqual(v[sgemm], (">= 0.90", "**NOT met**"))
+            self.assertEqual(v["seed training step, batch 128: fast (1 thread) vs reference"], ("", "-"))
+
+    def test_a_loaded_machine_marks_two_thread_verdicts_only(self):
+        with tempfile.TemporaryDirectory() as d:
+            r = results(d, seed_fast_ms=1.0, sgemm_peak_fraction=0.95, load="1.50 1.00 1.00")
+            v = verdicts(r)
+            self.assertEqual(v["seed training step, batch 128: fast (2 threads) vs reference"][1],
+                             "**met** (2 threads under load: unreliable)")
+            self.assertEqual(v["sgemm 512^3, one thread: fraction of FMA peak"][1], "**met**")
+            page = report(r, charts_made=[])
+            self.assertIn("3 of 3 checks met", page)
+            self.assertIn("Every floor is met.", page)
+            self.assertTrue(page.rstrip("\n").endswith(FLOORS_TABLE.rstrip("\n")))
+
+
+if __name__ == "__main__":
+    unittest.main()
