@@ -167,6 +167,15 @@ Checkpoint deserialize_checkpoint(const std::string& bytes, const std::string& w
     m.train_accuracy = r.get<double>("metrics");
     m.test_accuracy = r.get<double>("metrics");
     m.seconds = std::numeric_limits<double>::quiet_NaN();
+    // A mean loss is finite and not negative, an accuracy a fraction: anything else was not
+    // written by a run (a resumed run would carry it into --metrics).
+    const auto bad = [](double v, double hi) { return !(v >= 0 && v <= hi); };
+    if (bad(m.loss, std::numeric_limits<double>::max()) || bad(m.train_accuracy, 1) ||
+        bad(m.test_accuracy, 1))
+      throw Error(where + ": corrupted checkpoint (the metrics of epoch " + std::to_string(m.epoch) +
+                  ": loss " + std::to_string(m.loss) + ", train accuracy " +
+                  std::to_string(m.train_accuracy) + ", test accuracy " +
+                  std::to_string(m.test_accuracy) + ")");
     c.state.history.push_back(m);
   }
   return c;

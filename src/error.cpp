@@ -26,4 +26,59 @@ std::string excerpt(std::string_view text, std::size_t max) {
   return out;
 }
 
+namespace {
+
+// The length of the valid UTF-8 sequence at s[i], or 0 when it is not one.
+std::size_t utf8_length(std::string_view s, std::size_t i) {
+  const unsigned char c = static_cast<unsigned char>(s[i]);
+  std::size_t n = 0;
+  unsigned min = 0;  // the smallest code point of that length: no overlong forms
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+    min = 0x80;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    min = 0x800;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  unsigned cp = c & (0x7f >> n);
+  for (std::size_t k = 1; k < n; ++k) {
+    const unsigned char d = static_cast<unsigned char>(s[i + k]);
+    if ((d & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (d & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  return n;
+}
+
+}  // namespace
+
+std::string terminal_safe(std::string_view message, std::size_t max) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < message.size() && out.size() < max) {
+    const unsigned char c = static_cast<unsigned char>(message[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+      ++i;
+    } else if (const std::size_t n = c >= 0x80 ? utf8_length(message, i) : 0; n > 0) {
+      out.append(message.substr(i, n));
+      i += n;
+    } else {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\x%02x", c);
+      out += b;
+      ++i;
+    }
+  }
+  if (i < message.size())
+    out += "... (" + std::to_string(message.size()) + " bytes)";
+  return out;
+}
+
 }  // namespace scratchcnn

@@ -521,3 +521,34 @@ TEST(CheckpointValues, EvalShowsTheRecordedLevel) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(has(r.out, "level     trained at reference, evaluated at reference\n")) << r.out;
 }
+
+// The per-epoch metrics at the end of a checkpoint are checked too: a re-sealed file whose history
+// holds a NaN or negative loss or an accuracy outside 0..1 resumed with exit 0 and carried the
+// values into --metrics.
+TEST(CheckpointValues, ResealedImpossibleMetricsAreRefused) {
+  const Sample s;
+  const std::string good = serialize_checkpoint(s.spec, s.params, s.state);
+  ASSERT_EQ(s.state.history.size(), 2u);
+  // The last epoch's loss, train accuracy and test accuracy: the 24 bytes before the checksum.
+  const std::size_t loss = good.size() - 8 - 24, train = loss + 8, test = loss + 16;
+  double d = 0;
+  std::memcpy(&d, good.data() + loss, 8);
+  ASSERT_EQ(d, s.state.history.back().loss);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  for (const auto& [at, value] : std::vector<std::pair<std::size_t, double>>{
+           {loss, nan}, {loss, -5.0}, {loss, inf}, {train, 7.0}, {train, -0.1}, {test, inf},
+           {test, nan}}) {
+    std::string bad = good;
+    patch<double>(bad, at, value);
+    EXPECT_TRUE(has(error_of([&] { deserialize_checkpoint(resealed(bad), "c.bin"); }),
+                    "c.bin: corrupted checkpoint (the metrics of epoch 2"))
+        << at << " " << value;
+  }
+  // Edge values a run can write still load.
+  std::string edge = good;
+  patch<double>(edge, loss, 0.0);
+  patch<double>(edge, train, 1.0);
+  patch<double>(edge, test, 0.0);
+  EXPECT_EQ(deserialize_checkpoint(resealed(edge), "c.bin").state.history.back().train_accuracy, 1.0);
+}

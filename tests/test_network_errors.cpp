@@ -8,6 +8,7 @@
 
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/network.hpp"
+#include "test_support.hpp"
 
 using namespace scratchcnn;
 
@@ -67,4 +68,28 @@ TEST(Excerpt, QuotesEscapesAndCuts) {
   const std::string big(50 << 20, '7');
   const std::string e = scratchcnn::excerpt(big, 4);
   EXPECT_EQ(e, "'7777...' (52428800 bytes)");
+}
+
+TEST(Excerpt, TerminalSafeEscapesControlBytesAndBadUtf8AndCuts) {
+  using scratchcnn::terminal_safe;
+  EXPECT_EQ(terminal_safe("data/caf\xc3\xa9.csv: no such file"), "data/caf\xc3\xa9.csv: no such file");
+  EXPECT_EQ(terminal_safe("\x1b[2Jx\n\a"), "\\x1b[2Jx\\x0a\\x07");
+  EXPECT_EQ(terminal_safe("a\xff\xc3"), "a\\xff\\xc3");        // invalid and truncated sequences
+  EXPECT_EQ(terminal_safe("\xc0\xaf"), "\\xc0\\xaf");          // an overlong '/'
+  EXPECT_EQ(terminal_safe(std::string(100000, 'x'), 10), "xxxxxxxxxx... (100000 bytes)");
+}
+
+TEST(Excerpt, TheToolPrintsErrorsTerminalSafe) {
+  // A file name with escape sequences (ESC [2J clears the screen) and a 100,000-byte value.
+  auto r = scratchcnn::test::cli("eval --checkpoint \"$(printf 'x\\033[2J\\007y')\"");
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_TRUE(scratchcnn::test::has(r.err, "x\\x1b[2J\\x07y")) << r.err;
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos);
+  r = scratchcnn::test::cli("train --metrics " + std::string(100000, 'm') + "/x --epochs 1");
+  EXPECT_EQ(r.code, 1) << r.err.substr(0, 300);
+  EXPECT_LT(r.err.size(), 2200u);
+  r = scratchcnn::test::run_command(std::string("SCRATCHCNN_ISA=\"$(printf '\\033[31mzz')\" '") +
+                                    SCRATCHCNN_CLI_PATH + "' info");
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;
 }

@@ -147,7 +147,7 @@ int main(int argc, char** argv) {
     // the screen.
     const bool known = cmd == "train" || cmd == "compare" || cmd == "eval" || cmd == "predict" ||
                        cmd == "info";
-    std::cerr << "scratchcnn" << (known ? " " + cmd : "") << ": " << e.what() << "\n"
+    std::cerr << "scratchcnn" << (known ? " " + cmd : "") << ": " << terminal_safe(e.what()) << "\n"
               << "run 'scratchcnn " << (known ? cmd + " --help" : "--help") << "' for the "
               << (known ? "flags" : "commands") << "\n";
     return 2;
@@ -159,7 +159,7 @@ int main(int argc, char** argv) {
               << "this machine can give so that such a run is refused before it starts\n";
     return 1;
   } catch (const std::exception& e) {
-    std::cerr << "scratchcnn " << cmd << ": error: " << e.what() << "\n";
+    std::cerr << "scratchcnn " << cmd << ": error: " << terminal_safe(e.what()) << "\n";
     return 1;
   }
 }

@@ -30,9 +30,12 @@ namespace {
 
 // What a file named on the command line is, for comparing: an existing regular file by device and
 // inode; an output not there yet by its resolved path. Devices, FIFOs and the like hold no content
-// a write could destroy, and two outputs may share one (--json /dev/stdout --csv /dev/stdout).
+// a write could destroy. An output written through a descriptor (/dev/stdout, /proc/self/fd/N)
+// may still land in a regular file (`>> input`, `5<> input`): it is that file, for comparing with
+// inputs and with outputs that replace files; two such outputs may share one (--json /dev/stdout
+// --csv /dev/stdout > report), since each appends.
 struct Identity {
-  bool regular = false, missing = false;
+  bool regular = false, missing = false, direct = false;
   std::uint64_t dev = 0, ino = 0;
   std::string resolved;
 };
@@ -42,9 +45,16 @@ Identity output_identity(const FileArg& f) {
   Identity id;
   id.regular = t.exists && !t.direct;
   id.missing = !t.exists;
+  id.direct = t.direct;
   id.dev = t.dev;
   id.ino = t.ino;
   id.resolved = t.resolved();
+  struct stat st {};
+  if (t.direct && ::stat(f.path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+    id.regular = true;
+    id.dev = st.st_dev;
+    id.ino = st.st_ino;
+  }
   return id;
 }
 
@@ -60,6 +70,7 @@ Identity input_identity(const FileArg& f) {
 }
 
 bool same(const Identity& a, const Identity& b) {
+  if (a.direct && b.direct) return false;
   if (a.regular && b.regular) return a.dev == b.dev && a.ino == b.ino;
   return a.missing && b.missing && a.resolved == b.resolved;
 }
