@@ -587,6 +587,13 @@ TEST(CliOutputs, AnOutputOnAnInputOrAnotherOutputIsRefused) {
       {"eval" + d + " --checkpoint r.ckpt --json e.out --csv e.out", "--json", "--csv", ""},
       {"eval" + d + " --checkpoint r.ckpt --csv " + data + "/optdigits.tes", "--csv", "--data",
        data + "/optdigits.tes"},
+      // Outputs written through a descriptor that is open on an input (found by a hostile test).
+      {"train" + d + " --epochs 1 --init r.ckpt --metrics /proc/self/fd/5 5<>r.ckpt", "--metrics",
+       "--init", "r.ckpt"},
+      {"eval" + d + " --checkpoint r.ckpt --json /dev/fd/5 5>>r.ckpt", "--json", "--checkpoint",
+       "r.ckpt"},
+      {"train" + d + " --epochs 1 --metrics /dev/fd/5 --save o.ckpt 5>>o.ckpt", "--save",
+       "--metrics", ""},
   };
   for (const auto& c : cases) {
     const std::string kept = c.kept.empty() ? "" : (c.kept[0] == '/' ? c.kept : dir + "/" + c.kept);
