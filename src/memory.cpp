@@ -285,6 +285,50 @@ SystemMemory system_memory() {
 
 std::uint64_t default_memory_limit() { return system_memory().usable() / 4 * 3; }
 
+namespace {
+
+struct InputLimit {
+  std::mutex m;
+  bool set = false;
+  std::uint64_t bytes = 0;
+  std::string source;
+};
+
+InputLimit& input_limit() {
+  static InputLimit l;
+  return l;
+}
+
+}  // namespace
+
+std::uint64_t input_memory_limit() {
+  InputLimit& l = input_limit();
+  const std::lock_guard<std::mutex> lock(l.m);
+  return l.set ? l.bytes : default_memory_limit();
+}
+
+void set_input_memory_limit(std::uint64_t bytes, const std::string& source) {
+  InputLimit& l = input_limit();
+  const std::lock_guard<std::mutex> lock(l.m);
+  l.set = true;
+  l.bytes = bytes;
+  l.source = source;
+}
+
+void check_input_size(const std::string& where, const std::string& what, std::uint64_t bytes) {
+  const std::uint64_t limit = input_memory_limit();
+  if (limit == 0 || bytes <= limit) return;
+  std::string source;
+  {
+    InputLimit& l = input_limit();
+    const std::lock_guard<std::mutex> lock(l.m);
+    source = l.set ? l.source : "the default: 3/4 of " + system_memory().source();
+  }
+  throw Error(where + ": " + what + " need " + format_bytes(bytes) +
+              " in memory, more than the memory limit of " + format_bytes(limit) + " (" + source +
+              ")");
+}
+
 void check_memory(const MemoryEstimate& e, std::uint64_t limit, const std::string& what,
                   const std::string& note) {
   if (limit == 0 || e.total() <= limit) return;

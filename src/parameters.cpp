@@ -227,6 +227,10 @@ std::string read_model_file(InputFile& in) {
   if (count > (std::uint64_t(1) << 56))
     throw Error(where + ": corrupted " + kind + " (value count " + std::to_string(count) + ")");
   const std::uint64_t values = count * sizeof(float);
+  check_input_size(where, "the " + std::to_string(count) + " values" +
+                              (checkpoint ? " and velocities" : "") + " of model " +
+                              excerpt(spec.full_text(), 60),
+                   checkpoint ? 2 * values : values);
   const std::uint64_t rest = checkpoint ? 2 * values + kMaxCheckpointTail : values + 8;
   b += in.read(static_cast<std::size_t>(rest));
   if (checkpoint && b.size() == 24 + std::size_t(len) + rest)

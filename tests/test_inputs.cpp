@@ -28,6 +28,7 @@
 #include "scratchcnn/data/optdigits.hpp"
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/files.hpp"
+#include "scratchcnn/memory.hpp"
 #include "scratchcnn/parameters.hpp"
 #include "scratchcnn/rng.hpp"
 #include "test_support.hpp"
@@ -505,4 +506,80 @@ TEST(CliInputs, DevZeroAsCheckpointAndInput) {
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(has(r.err, "/dev/zero:1: line longer than 65536 bytes")) << r.err;
   EXPECT_LT(r.err.size(), 400u);
+}
+
+// ---- the memory limit every input is read under (found by a hostile test) ---------------------
+
+namespace {
+
+// Sets the input memory limit for one test and restores the default afterwards.
+struct InputLimit {
+  explicit InputLimit(std::uint64_t bytes) { set_input_memory_limit(bytes, "the test's limit"); }
+  ~InputLimit() { set_input_memory_limit(default_memory_limit(), "the default"); }
+};
+
+}  // namespace
+
+// Before, a 10 MB gzip whose header promised 3,000,000 images reached 2.1 GB before anything said
+// no, and a checkpoint header of a 2-million-wide dense layer read 1.2 GB of a sparse file.
+TEST(InputLimits, HeadersPromisingMoreThanTheLimitAreRefusedBeforeReading) {
+  const std::string dir = test::temp_dir("in-limit");
+  const InputLimit limit(std::uint64_t(1) << 20);  // 1 MiB
+  // 100,000 images of 28x28 are 299 MiB as floats; the file holds only the header.
+  const std::string images = write(dir + "/images.gz", gzip(images_header(100000, 28, 28)));
+  EXPECT_EQ(error_of([&] { data::load_idx_images(images); }),
+            images + ": the header's 100000 images of 28x28 (as floats) need 299 MiB in memory, "
+                     "more than the memory limit of 1.00 MiB (the test's limit)");
+  std::string labels_header;
+  be32(labels_header, 0x00000801);
+  be32(labels_header, 1u << 30);
+  const std::string labels = write(dir + "/labels", labels_header);
+  EXPECT_TRUE(has(error_of([&] { data::load_idx_labels(labels); }),
+                  "the header's 1073741824 labels need 4.00 GiB in memory"));
+  // A checkpoint header of a model too big for the limit, and nothing after it.
+  const ModelSpec big = model_from_name("flatten dense(64,100000) relu dense(100000,10)");
+  TrainingState state;
+  state.velocity = Parameters::zeros(big);
+  std::string ckpt = serialize_checkpoint(big, Parameters::zeros(big), state);
+  ckpt.resize(16 + big.full_text().size() + 8);  // magic, version, text, value count: no values
+  const std::string file = write(dir + "/big.ckpt", ckpt);
+  EXPECT_TRUE(has(error_of([&] { load_checkpoint(file); }),
+                  file + ": the 7500010 values and velocities of model '1x8x8: flatten "
+                         "dense(64,100000) relu dense(100000,10)' need 57.2 MiB in memory"));
+  // optdigits rows have no header: they are counted as they arrive.
+  const std::string rows = write(dir + "/rows.csv", optdigits_rows(5000));
+  EXPECT_TRUE(has(error_of([&] { data::load_optdigits(rows); }),
+                  rows + ": 4096 rows and more need 1.02 MiB in memory"));
+  // Within the limit everything still loads.
+  const InputLimit roomy(std::uint64_t(64) << 20);
+  EXPECT_EQ(data::load_optdigits(rows).size(), 5000);
+}
+
+// An IDX labels header is checked against the images before a label is read: before, a labels
+// file promising 2^30 labels for 5 images was read (or waited for) to its end first.
+TEST(InputLimits, LabelCountIsCheckedAgainstTheImagesFirst) {
+  const std::string dir = test::temp_dir("in-labels");
+  const std::string images = write(dir + "/images", images_bytes(5));
+  std::string labels_header;
+  be32(labels_header, 0x00000801);
+  be32(labels_header, 1u << 30);
+  const std::string labels = write(dir + "/labels", labels_header);  // no labels at all
+  EXPECT_EQ(error_of([&] { data::load_idx(images, labels); }),
+            images + " holds 5 images but " + labels + " holds 1073741824 labels");
+}
+
+TEST(InputLimits, TheToolReadsUnderMaxMemory) {
+  const std::string dir = test::temp_dir("in-limit-cli");
+  const std::string data = dir + "/data";
+  std::filesystem::create_directory(data);
+  write(data + "/train-images-idx3-ubyte.gz", gzip(images_header(3000000, 28, 28)));
+  write(data + "/train-labels-idx1-ubyte", labels_bytes(10));
+  write(data + "/t10k-images-idx3-ubyte", images_bytes(10));
+  write(data + "/t10k-labels-idx1-ubyte", labels_bytes(10));
+  const auto r = test::cli("train --model lenet5 --data " + data + " --max-memory 100M");
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_TRUE(has(r.err, "train-images-idx3-ubyte.gz: the header's 3000000 images of 28x28 (as "
+                         "floats) need 8.76 GiB in memory, more than the memory limit of 100 MiB "
+                         "(--max-memory)"))
+      << r.err;
 }

@@ -74,6 +74,17 @@ SystemMemory system_memory();
 // the OpenMP threads' stacks, the C++ runtime and the rest of the system). 0 when unknown.
 std::uint64_t default_memory_limit();
 
+// The most memory one input file may fill. Every reader checks what the file's header promises
+// (the values of a parameter file or checkpoint, the pixels of IDX images as floats, the labels)
+// and, for optdigits rows, what it has read so far, against it before reading on, so a small file
+// that claims a huge payload costs nothing. Default: default_memory_limit(); the tool sets it to
+// --max-memory. 0: no limit. `source` names where the limit comes from, for messages.
+std::uint64_t input_memory_limit();
+void set_input_memory_limit(std::uint64_t bytes, const std::string& source);
+// Throws Error "<where>: <what> need <bytes>, more than the memory limit of <limit> (<source>)"
+// when bytes exceed input_memory_limit().
+void check_input_size(const std::string& where, const std::string& what, std::uint64_t bytes);
+
 // Throws Error when limit > 0 and e.total() > limit: "<what> needs an estimated <e.str()>, more
 // than the memory limit of <limit> (<note>); use a smaller model or batch".
 void check_memory(const MemoryEstimate& e, std::uint64_t limit, const std::string& what,

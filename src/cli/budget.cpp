@@ -27,19 +27,25 @@ int read_threads(const Args& a) {
   return threads;
 }
 
-std::uint64_t read_max_memory(const Args& a) {
-  if (!a.has("--max-memory")) return default_memory_limit();
-  try {
-    return parse_memory_size(a.str("--max-memory", ""), "--max-memory");
-  } catch (const Error& e) {
-    throw UsageError(e.what());
-  }
-}
-
 std::string memory_limit_note(const Args& a) {
   if (a.has("--max-memory")) return "--max-memory";
   return "the default: 3/4 of " + system_memory().source() + "; --max-memory SIZE sets another, 0 none";
 }
+
+std::uint64_t read_max_memory(const Args& a) {
+  std::uint64_t limit = default_memory_limit();
+  if (a.has("--max-memory")) {
+    try {
+      limit = parse_memory_size(a.str("--max-memory", ""), "--max-memory");
+    } catch (const Error& e) {
+      throw UsageError(e.what());
+    }
+  }
+  // The readers hold every input file to the same limit before it is read.
+  set_input_memory_limit(limit, memory_limit_note(a));
+  return limit;
+}
+
 
 void check_command_memory(const Args& a, std::uint64_t limit, const ModelSpec& spec,
                           const std::vector<PathKind>& paths, int batch, int threads,

@@ -135,6 +135,7 @@ int cmd_train(const std::vector<std::string>& argv) {
   if (!save.empty()) check_output_path("--save", save);
   Checkpoint ckpt;
   const std::string resume = a.has("--resume") ? a.str("--resume", "") : "";
+  read_max_memory(a);  // the limit every input is read under, set before the first one
   if (!resume.empty()) ckpt = load_checkpoint(resume);
   // The data folder's default depends on the model, which a checkpoint brings along.
   const std::string model_name = resume.empty() ? a.str("--model", "seed") : builtin_name(ckpt.spec);

@@ -8,6 +8,7 @@
 
 #include "scratchcnn/data/dataset.hpp"
 #include "scratchcnn/error.hpp"
+#include "scratchcnn/memory.hpp"
 #include "scratchcnn/files.hpp"
 
 namespace scratchcnn::data {
@@ -125,6 +126,9 @@ Images load_idx_images(InputFile& in) {
                 std::to_string(kMaxSide) + ")");
   if (n > 0x7fffffffU) throw Error(path + ": the header says " + std::to_string(n) + " images");
   const std::uint64_t want = std::uint64_t(n) * rows * cols;
+  check_input_size(path, "the header's " + size_text(n, "image") + " of " + std::to_string(rows) +
+                             "x" + std::to_string(cols) + " (as floats)",
+                   want * sizeof(float));
   Images im;
   im.n = static_cast<int>(n);
   im.h = static_cast<int>(rows);
@@ -151,11 +155,20 @@ std::vector<int> load_idx_labels(const std::string& path, int classes) {
 }
 
 std::vector<int> load_idx_labels(InputFile& in, int classes) {
+  return load_idx_labels(in, classes, -1, {});
+}
+
+std::vector<int> load_idx_labels(InputFile& in, int classes, int expected,
+                                 const std::string& images) {
   const std::string& path = in.name();
   const std::string b = read_header(in, kLabelsHeader, kLabelsMagic, "an IDX labels file");
   const std::uint32_t n = be32(b, 4);
   if (n == 0) throw Error(path + ": the header says 0 labels");
   if (n > 0x7fffffffU) throw Error(path + ": the header says " + std::to_string(n) + " labels");
+  if (expected >= 0 && n != std::uint64_t(expected))
+    throw Error(images + " holds " + size_text(std::uint64_t(expected), "image") + " but " + path +
+                " holds " + size_text(n, "label"));
+  check_input_size(path, "the header's " + size_text(n, "label"), std::uint64_t(n) * sizeof(int));
   std::vector<int> labels;
   const auto left = in.remaining();
   labels.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(n, left ? *left : kChunk)));
@@ -181,7 +194,8 @@ Dataset load_idx(const std::string& images_path, const std::string& labels_path)
 
 Dataset load_idx(InputFile& images, InputFile& labels_in) {
   Images im = load_idx_images(images);
-  std::vector<int> labels = load_idx_labels(labels_in);
+  // The labels' header is checked against the images before a label is read.
+  std::vector<int> labels = load_idx_labels(labels_in, 10, im.n, images.name());
   if (labels.size() != std::size_t(im.n))
     throw Error(images.name() + " holds " + size_text(std::uint64_t(im.n), "image") + " but " +
                 labels_in.name() + " holds " + size_text(labels.size(), "label"));

@@ -6,6 +6,7 @@
 #include "scratchcnn/data/dataset.hpp"
 #include "scratchcnn/data/optdigits.hpp"
 #include "scratchcnn/error.hpp"
+#include "scratchcnn/memory.hpp"
 #include "scratchcnn/files.hpp"
 
 namespace scratchcnn::data {
@@ -164,6 +165,9 @@ Dataset load_optdigits(InputFile& in) {
     if (!row.empty() && row.back() == '\r') row.remove_suffix(1);
     const std::string where = path + ":" + std::to_string(line_no);
     if (trim(row).empty()) throw Error(where + ": blank line, expected 65 comma-separated fields");
+    if (line_no % 4096 == 0)  // checked as the rows arrive: the file has no header to promise them
+      check_input_size(path, std::to_string(line_no) + " rows and more",
+                       std::uint64_t(line_no) * (64 * sizeof(float) + sizeof(int)));
     parse_row(row, where, ds);
   }
   if (line_no == 0) throw Error(path + ": empty file, expected rows of 64 pixels and a label");

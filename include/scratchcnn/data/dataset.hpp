@@ -53,6 +53,10 @@ Images load_idx_images(const std::string& path);
 Images load_idx_images(InputFile& in);
 std::vector<int> load_idx_labels(const std::string& path, int classes = 10);
 std::vector<int> load_idx_labels(InputFile& in, int classes = 10);
+// The same, refusing right after the header when it does not promise `expected` labels (the image
+// count of `images`, named in the message).
+std::vector<int> load_idx_labels(InputFile& in, int classes, int expected,
+                                 const std::string& images);
 // An images file and its labels file as one Dataset (c = 1); throws Error naming both files when
 // their counts differ.
 Dataset load_idx(const std::string& images_path, const std::string& labels_path);
