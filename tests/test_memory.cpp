@@ -343,8 +343,9 @@ TEST(MemoryCli, MaxMemoryFlag) {
   EXPECT_EQ(ev.code, 1);
   EXPECT_TRUE(has(ev.err, "evaluating '1x8x8:")) << ev.err;
   EXPECT_EQ(sh(kCli + " eval --checkpoint " + dir + "/s.ckpt --max-memory 64M" + data).code, 0);
-  const ShellRun pr = sh(kCli + " predict --checkpoint " + dir + "/s.ckpt --max-memory 10K '" +
-                    optdigits_dir() + "/optdigits.tes'");
+  // 30K: the checkpoint (19.6 KiB of values) is read, the prediction (network and rows) refused.
+  const ShellRun pr = sh(kCli + " predict --checkpoint " + dir + "/s.ckpt --max-memory 30K '" +
+                    optdigits_rows_file() + "'");
   EXPECT_EQ(pr.code, 1);
   EXPECT_TRUE(has(pr.err, "predicting with '1x8x8:")) << pr.err;
 }

@@ -102,7 +102,7 @@ TEST(PredictApi, CliEvalAndPredictRefuseInfiniteLogits) {
   EXPECT_TRUE(has(r.err, "is infinite")) << r.err;
   EXPECT_FALSE(has(r.out, "accuracy")) << r.out;
   // Before, predict printed a label per row (class 0 for every NaN row) and exited 0.
-  r = cli("predict --checkpoint " + dir + "/p.bin " + data + "/optdigits.tes");
+  r = cli("predict --checkpoint " + dir + "/p.bin " + test::optdigits_rows_file());
   EXPECT_EQ(r.code, 1) << r.out << r.err;
   EXPECT_TRUE(has(r.err, "is infinite")) << r.err;
   EXPECT_EQ(r.out, "");
@@ -113,7 +113,7 @@ TEST(PredictApi, CliEvalAndPredictRefuseInfiniteLogits) {
 // the wrong pixels with exit 0.
 TEST(PredictApi, ExampleClassifyRefusesAModelOfAnotherShape) {
   const std::string dir = test::temp_dir("classify_shapes");
-  const std::string rows = test::optdigits_dir() + "/optdigits.tes";
+  const std::string rows = test::optdigits_rows_file();
   const std::string classify = SCRATCHCNN_EXAMPLE_CLASSIFY_PATH;
   struct Case {
     const char* model;

@@ -50,6 +50,14 @@ std::string optdigits_dir() {
   return {};
 }
 
+std::string optdigits_rows_file() {
+  const std::string dir = optdigits_dir();
+  for (const char* name : {"optdigits.tes", "digits.csv.gz", "digits.csv"})
+    if (fs::is_regular_file(fs::path(dir) / name)) return (fs::path(dir) / name).string();
+  ADD_FAILURE() << "no optdigits rows in " << dir;
+  return {};
+}
+
 std::string temp_dir(const std::string& tag) {
   const fs::path base = fs::temp_directory_path();
   for (int i = 0;; ++i) {

@@ -15,6 +15,10 @@ namespace scratchcnn::test {
 // folder that scripts/fetch-data.sh fills. Fails the calling test (never skips) when none has data.
 std::string optdigits_dir();
 
+// One file of optdigits rows in that folder: optdigits.tes where the UCI pair is there, else
+// digits.csv.gz or digits.csv (a fresh machine without the UCI files).
+std::string optdigits_rows_file();
+
 // A fresh empty temporary folder, removed at process exit.
 std::string temp_dir(const std::string& tag);
 
