@@ -82,7 +82,7 @@ void check_data_fits(const ModelSpec& spec, const data::Dataset& d) {
   const Shape s{d.c, d.h, d.w, false};
   if (!(s == spec.input))
     throw Error("data " + d.source + " holds " + s.str() + " images, model '" + spec.text() +
-                "' takes " + spec.input.str() + " (set --input or choose another model)");
+                "' takes " + spec.input.str());
   if (spec.classes() != d.classes)
     throw Error("model '" + spec.text() + "' outputs " + std::to_string(spec.classes()) +
                 " classes, data " + d.source + " has " + std::to_string(d.classes));

@@ -223,8 +223,12 @@ Setup read_setup(const Args& a, const std::vector<PathKind>& paths, const Checkp
   }
   s.opt.max_loss = a.has("--max-loss") ? max_loss : 10.0 * std::log(double(s.spec.classes()));
   s.split = data::load_data_dir(a.str("--data", defaults_for(s.model_name).data), s.opt.seed);
-  check_data_fits(s.spec, s.split.train);
-  check_data_fits(s.spec, s.split.test);
+  try {
+    check_data_fits(s.spec, s.split.train);
+    check_data_fits(s.spec, s.split.test);
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + " (set --input or choose another --model)");
+  }
   const DataFingerprint f = fingerprint(s.split);
   if (resume && !(f == resume->state.data))
     throw Error(resume_path + " was trained on data with " +
