@@ -26,6 +26,7 @@ using test::cli;
 using test::CliResult;
 using test::error_of;
 using test::has;
+using test::EnvVar;
 using test::slurp;
 
 namespace {
@@ -128,27 +129,6 @@ std::string version1(const Sample& s) {
   return b;
 }
 
-// Sets an environment variable for the test's duration (the CLI runs inherit it).
-class EnvVar {
- public:
-  EnvVar(const char* name, const char* value) : name_(name) {
-    const char* old = std::getenv(name);
-    had_ = old != nullptr;
-    if (had_) old_ = old;
-    ::setenv(name, value, 1);
-  }
-  ~EnvVar() {
-    if (had_)
-      ::setenv(name_, old_.c_str(), 1);
-    else
-      ::unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  bool had_ = false;
-  std::string old_;
-};
 
 // A small optdigits folder (60 training, 30 test rows) in a fresh temporary folder.
 std::string tiny_data() {

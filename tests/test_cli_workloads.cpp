@@ -26,9 +26,8 @@ using namespace scratchcnn::test;
 
 namespace {
 
-void be32(std::string& out, std::uint32_t v) {
-  for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<char>((v >> s) & 0xff));
-}
+using test::be32;
+
 
 // Learnable side x side images: label l lights every pixel whose index is l modulo 10.
 void write_idx(const std::string& images, const std::string& labels, int n, int side,

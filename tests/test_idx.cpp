@@ -19,9 +19,8 @@ using test::has;
 
 namespace {
 
-void be32(std::string& out, std::uint32_t v) {
-  for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<char>((v >> s) & 0xff));
-}
+using test::be32;
+
 
 // Images: pixel (i, y, x) = (i * 7 + y * 3 + x) % 256.
 std::string images_bytes(std::uint32_t n, std::uint32_t rows, std::uint32_t cols) {

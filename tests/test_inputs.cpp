@@ -50,9 +50,8 @@ using test::has;
 
 namespace {
 
-void be32(std::string& out, std::uint32_t v) {
-  for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<char>((v >> s) & 0xff));
-}
+using test::be32;
+
 
 std::string images_header(std::uint32_t n, std::uint32_t rows, std::uint32_t cols) {
   std::string b;

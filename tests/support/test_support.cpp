@@ -50,6 +50,24 @@ std::string optdigits_dir() {
   return {};
 }
 
+void be32(std::string& out, std::uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<char>((v >> s) & 0xff));
+}
+
+EnvVar::EnvVar(const char* name, const char* value) : name_(name) {
+  const char* old = std::getenv(name);
+  had_ = old != nullptr;
+  if (had_) old_ = old;
+  ::setenv(name, value, 1);
+}
+
+EnvVar::~EnvVar() {
+  if (had_)
+    ::setenv(name_, old_.c_str(), 1);
+  else
+    ::unsetenv(name_);
+}
+
 std::string optdigits_rows_file() {
   const std::string dir = optdigits_dir();
   for (const char* name : {"optdigits.tes", "digits.csv.gz", "digits.csv"})

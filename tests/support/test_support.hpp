@@ -36,6 +36,23 @@ std::string slurp(const std::string& path);
 std::vector<float> random_images(Rng& rng, int n, const Shape& s);
 std::vector<int> random_labels(Rng& rng, int n, int classes);
 
+// Appends v big-endian (the IDX headers' byte order).
+void be32(std::string& out, std::uint32_t v);
+
+// Sets an environment variable for the scope's duration (the CLI runs inherit it), then restores it.
+class EnvVar {
+ public:
+  EnvVar(const char* name, const char* value);
+  ~EnvVar();
+  EnvVar(const EnvVar&) = delete;
+  EnvVar& operator=(const EnvVar&) = delete;
+
+ private:
+  const char* name_;
+  bool had_ = false;
+  std::string old_;
+};
+
 // One run of the command-line tool: exit code (-1 when it did not exit normally) and output.
 struct CliResult {
   int code = -1;
