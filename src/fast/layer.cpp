@@ -22,29 +22,26 @@ const char* conv_algo_name(ConvAlgo a) {
   return "?";
 }
 
-ConvAlgo choose_conv_algo(const LayerSpec& /*spec*/, const LayerInfo& /*info*/) {
-  // Direct at every measured shape: one thread, AVX-512 (Zen 5), bench_layers, forward + backward
-  // time per batch (128; 64 for the last), direct vs im2col: seed conv1 9.3 vs 19.6 us, seed conv2
-  // 22.7 vs 57.1 us, lenet5 conv1 0.51 vs 0.92 ms, lenet5 conv2 1.01 vs 1.60 ms, conv 32 -> 64 on
-  // 28x28 24.3 vs 32.9 ms. Im2col only wins lenet5 conv2's backward-data alone (376 vs 490 us).
-  //
-  // Both algorithms are equally faithful to the double oracle; neither tracks it through a whole
-  // run by construction. A float path leaves it wherever a max-pool window holds two values
-  // closer than their rounding error (the conv sums cancel: partial sums near 1 carry errors of
-  // ~1e-7 while the outputs are ~0.08), because then the argmax, and with it where that sample's
-  // gradient goes, depends on the summation order. In the origin experiment (seed 1) such a window
-  // occurs at epoch 2 batch 20, sample 5 (training row 2856), channel 2, window (1, 2): in double
-  // its two values are 0.07742012 and 0.07742029; with the direct kernel's parameters at that step
-  // direct picks the second like double, im2col and the float reference the first; one flipped
-  // sample moves the mean gradient by 2.4e-4, the parameters by 2.4e-5, and the run diverges from
-  // there (that was with the bias added before the sum in the direct kernel; now both add it after,
-  // as the reference does, and seed 1 runs within ~1e-6 of the double oracle with either). Over 24
-  // (init seed, shuffle seed) pairs of that experiment, the float reference leaves the double one
-  // (by > 1e-5) in 11, direct in 13 and im2col in 12, mostly at different events; the per-epoch
-  // 1e-3 loss rule against the float reference fails for 9 pairs with direct and 10 with im2col.
-  // Exact ties (identical neighbourhoods: 2,190 windows in the seed-1 run) are computed
-  // identically by every path and follow the first-maximum rule.
-  return ConvAlgo::Direct;
+namespace {
+
+// The convolution implementations, best first (docs/architecture.md, "Choosing a convolution":
+// the measurements behind the order). Auto takes the first that applies to the shape; both run
+// every shape the model text allows today (stride 1, any kernel, padding and channel count).
+struct ConvImpl {
+  ConvAlgo algo;
+  bool (*applies)(const LayerSpec& spec, const LayerInfo& info);
+};
+constexpr ConvImpl kConvImpls[] = {
+    {ConvAlgo::Direct, [](const LayerSpec& s, const LayerInfo&) { return s.kind == LayerKind::Conv; }},
+    {ConvAlgo::Im2col, [](const LayerSpec& s, const LayerInfo&) { return s.kind == LayerKind::Conv; }},
+};
+
+}  // namespace
+
+ConvAlgo choose_conv_algo(const LayerSpec& spec, const LayerInfo& info) {
+  for (const ConvImpl& impl : kConvImpls)
+    if (impl.applies(spec, info)) return impl.algo;
+  throw Error("fast: no convolution implementation applies to " + spec.text());
 }
 
 int im2col_tile_rows(int kdim, int out_h, int out_w) {
