@@ -94,9 +94,7 @@ double pass_flops(const Case& c, Pass p) {
 LayerParams random_params(const Case& c, Rng& rng) {
   LayerParams p;
   if (!c.spec.has_params()) return p;
-  const std::size_t nw = c.spec.kind == LayerKind::Conv
-                             ? std::size_t(c.spec.out) * c.spec.in * c.spec.k * c.spec.k
-                             : std::size_t(c.spec.out) * c.spec.in;
+  const auto nw = static_cast<std::size_t>(c.spec.weight_count());
   for (std::size_t i = 0; i < nw; ++i) p.weights.push_back(float(rng.uniform() - 0.5));
   for (int i = 0; i < c.spec.out; ++i) p.bias.push_back(float(rng.uniform() - 0.5));
   return p;

@@ -254,9 +254,9 @@ void infer_shapes(ModelSpec& spec) {
                       (i > 0 ? " (the output of layer " + std::to_string(i) + " '" +
                                    spec.layers[i - 1].text() + "')"
                              : std::string(" (the model input)")));
-        within(std::int64_t(l.out) * l.in + l.out, kMaxLayerParams, where, "parameters", kWhyParams);
+        within(l.weight_count() + l.bias_count(), kMaxLayerParams, where, "parameters", kWhyParams);
         info.out = Shape{l.out, 1, 1, true};
-        info.params = std::int64_t(l.out) * l.in + l.out;
+        info.params = l.weight_count() + l.bias_count();
         info.flops = 2 * std::int64_t(l.out) * l.in;
         break;
       case LayerKind::ReLU:

@@ -20,13 +20,8 @@ Parameters Parameters::zeros(const ModelSpec& spec) {
   }
   for (const auto& l : spec.layers) try {
     LayerParams lp;
-    if (l.kind == LayerKind::Conv) {
-      lp.weights.assign(std::size_t(l.out) * l.in * l.k * l.k, 0.0f);
-      lp.bias.assign(l.out, 0.0f);
-    } else if (l.kind == LayerKind::Dense) {
-      lp.weights.assign(std::size_t(l.out) * l.in, 0.0f);
-      lp.bias.assign(l.out, 0.0f);
-    }
+    lp.weights.assign(static_cast<std::size_t>(l.weight_count()), 0.0f);
+    lp.bias.assign(static_cast<std::size_t>(l.bias_count()), 0.0f);
     p.layers.push_back(std::move(lp));
   } catch (const std::bad_alloc&) {
     throw Error("out of memory: could not allocate " +
@@ -43,8 +38,7 @@ Parameters Parameters::he_uniform(const ModelSpec& spec, std::uint64_t seed) {
   for (std::size_t i = 0; i < spec.layers.size(); ++i) {
     const LayerSpec& l = spec.layers[i];
     if (!l.has_params()) continue;
-    const double fan_in = l.kind == LayerKind::Conv ? double(l.in) * l.k * l.k : double(l.in);
-    const double bound = std::sqrt(6.0 / fan_in);
+    const double bound = std::sqrt(6.0 / double(l.fan_in()));
     for (float& w : p.layers[i].weights) w = static_cast<float>((2.0 * rng.uniform() - 1.0) * bound);
   }
   return p;

@@ -78,11 +78,7 @@ LayerCase pool_case(int k, Shape s) {
   return c;
 }
 
-std::size_t weight_count(const LayerSpec& l) {
-  if (l.kind == LayerKind::Conv) return std::size_t(l.out) * l.in * l.k * l.k;
-  if (l.kind == LayerKind::Dense) return std::size_t(l.out) * l.in;
-  return 0;
-}
+std::size_t weight_count(const LayerSpec& l) { return static_cast<std::size_t>(l.weight_count()); }
 
 // Integers in [lo, hi], never 0 when nonzero is set (no ReLU input or gradient exactly at 0).
 std::vector<float> ints(Rng& rng, std::size_t n, int lo, int hi, bool nonzero = false) {

@@ -127,13 +127,8 @@ void check_module_gradients(const LayerSpec& l, Shape in, std::uint64_t seed,
   Rng rng(seed);
   auto uni = [&](double a) { return (2 * rng.uniform() - 1) * a; };
   LayerParams p;
-  if (l.kind == LayerKind::Conv) {
-    p.weights.resize(std::size_t(l.out) * l.in * l.k * l.k);
-    p.bias.resize(l.out);
-  } else if (l.kind == LayerKind::Dense) {
-    p.weights.resize(std::size_t(l.out) * l.in);
-    p.bias.resize(l.out);
-  }
+  p.weights.resize(static_cast<std::size_t>(l.weight_count()));
+  p.bias.resize(static_cast<std::size_t>(l.bias_count()));
   for (float& w : p.weights) w = static_cast<float>(uni(1));
   for (float& b : p.bias) b = static_cast<float>(uni(1));
   Tensor<double> x(in);

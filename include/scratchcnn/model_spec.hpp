@@ -43,6 +43,15 @@ struct LayerSpec {
   int pad = 0;          // conv padding (stride is always 1)
   std::string text() const;  // canonical text, e.g. "conv(1,2,k=3,pad=1)"
   bool has_params() const { return kind == LayerKind::Conv || kind == LayerKind::Dense; }
+  // The one place the parameter counts are written (for a spec that passed shape inference):
+  // inputs per output (He init's fan-in) in * k * k for conv and in for dense; out * fan_in()
+  // weights and out biases; 0 for layers without parameters.
+  std::int64_t fan_in() const {
+    if (kind == LayerKind::Conv) return std::int64_t(in) * k * k;
+    return kind == LayerKind::Dense ? in : 0;
+  }
+  std::int64_t weight_count() const { return std::int64_t(out) * fan_in(); }
+  std::int64_t bias_count() const { return has_params() ? out : 0; }
 };
 
 // What shape inference says about one layer, per sample.
