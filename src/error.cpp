@@ -56,6 +56,17 @@ std::size_t utf8_length(std::string_view s, std::size_t i) {
   return n;
 }
 
+// Valid UTF-8 that a terminal may still act on: the C1 controls U+0080..U+009F (U+009B is CSI)
+// and the bidirectional overrides and isolates U+202A..U+202E, U+2066..U+2069.
+bool is_control_sequence(std::string_view s) {
+  if (s.size() == 2) return static_cast<unsigned char>(s[0]) == 0xc2 &&
+                            static_cast<unsigned char>(s[1]) < 0xa0;
+  if (s.size() != 3) return false;
+  const unsigned char a = static_cast<unsigned char>(s[0]), b = static_cast<unsigned char>(s[1]),
+                      c = static_cast<unsigned char>(s[2]);
+  return a == 0xe2 && ((b == 0x80 && c >= 0xaa && c <= 0xae) || (b == 0x81 && c >= 0xa6 && c <= 0xa9));
+}
+
 }  // namespace
 
 std::string terminal_safe(std::string_view message, std::size_t max) {
@@ -66,7 +77,8 @@ std::string terminal_safe(std::string_view message, std::size_t max) {
     if (c >= 0x20 && c < 0x7f) {
       out += static_cast<char>(c);
       ++i;
-    } else if (const std::size_t n = c >= 0x80 ? utf8_length(message, i) : 0; n > 0) {
+    } else if (const std::size_t n = c >= 0x80 ? utf8_length(message, i) : 0;
+               n > 0 && !is_control_sequence(message.substr(i, n))) {
       out.append(message.substr(i, n));
       i += n;
     } else {

@@ -252,6 +252,8 @@ std::uint64_t parse_memory_size(const std::string& text, const std::string& what
   if (!(in >> v) || !in.eof()) throw Error(bad);
   const double bytes = v * scale;
   if (!(bytes < 1.8e19)) throw Error(what + ": " + excerpt(text) + " does not fit 64 bits");
+  // 0 means no limit: a size that rounds down to it would silently turn the limit off.
+  if (v > 0 && bytes < 1) throw Error(what + ": " + excerpt(text) + " is less than one byte");
   return std::uint64_t(bytes);
 }
 

@@ -226,15 +226,19 @@ std::string read_model_file(InputFile& in) {
                               excerpt(spec.full_text(), 60),
                    checkpoint ? 2 * values : values);
   const std::uint64_t rest = checkpoint ? 2 * values + kMaxCheckpointTail : values + 8;
-  b += in.read(static_cast<std::size_t>(rest));
-  if (checkpoint && b.size() == 24 + std::size_t(len) + rest)
+  // Read in place (one copy of the values in memory, within the size just checked), one byte
+  // more than a checkpoint may hold to tell "at most" from "more than".
+  const std::size_t head = b.size();
+  b.resize(head + static_cast<std::size_t>(rest) + (checkpoint ? 1 : 0));
+  b.resize(head + in.read(b.data() + head, b.size() - head));
+  if (checkpoint && b.size() > head + rest)
     throw Error(where + ": corrupted checkpoint (more than " + std::to_string(kMaxCheckpointTail) +
                 " bytes of training state after its values)");
   if (const std::uint64_t more = in.skip(std::uint64_t(1) << 20)) {
     const std::string extra = more > (std::uint64_t(1) << 20) ? "more than 1048576 bytes"
                                                                : std::to_string(more) + " bytes";
     throw Error(where + ": corrupted " + kind + " (" + extra +
-                " after the end its value count implies)");
+                " after the end of what its value count implies)");
   }
   return b;
 }

@@ -49,7 +49,12 @@ void check_option(TrainOption option, double value, const std::string& label) {
   if (!std::isfinite(value)) throw Error(label + " " + text + " is not a finite number");
   if (r.integer && value != std::floor(value))
     throw Error(label + " " + text + " is not a whole number");
-  if (value < r.lo || value > r.hi)
+  // Real options are held as floats (max_loss aside, for which it changes nothing): compared in
+  // float, so that --lr 3e38, which rounds up to 3.0000000055e38f, stays inside 0..3e38 when a
+  // checkpoint brings it back.
+  const double v = r.integer ? value : double(float(value));
+  const double hi = r.integer ? r.hi : double(float(r.hi));
+  if (v < r.lo || v > hi)
     throw Error(label + " " + text + " is outside " + number(r.lo, r.integer) + ".." +
                 number(r.hi, r.integer));
 }
@@ -136,7 +141,9 @@ std::vector<EpochMetrics> train(Network& net, const data::Dataset& train_set,
   const std::string path_name = net.name();
   const bool known_path = path_name == "fast" || path_name == "reference";
   const auto estimate = [&] {
-    MemoryEstimate e = estimate_memory(parse_path(path_name), net.spec(), opt.batch);
+    // The network allocates for the largest batch it sees: no more than the training set.
+    MemoryEstimate e = estimate_memory(parse_path(path_name), net.spec(),
+                                       std::min(opt.batch, std::max(train_set.size(), 1)));
     e.data = dataset_bytes(train_set) + dataset_bytes(test_set) +
              std::uint64_t(opt.batch) * (std::uint64_t(train_set.sample_size()) * 4 + 4);
     return e;

@@ -368,3 +368,21 @@ TEST(MemoryCli, InfoPrintsTheEstimate) {
   EXPECT_TRUE(has(r.out, "estimated memory, batch 32")) << r.out;
   EXPECT_TRUE(has(r.out, "reference  training")) << r.out;
 }
+
+// Found in review: "--max-memory 0.5" rounded to 0, which means no limit.
+TEST(MemorySize, ASizeBelowOneByteIsRefusedNotTakenForNoLimit) {
+  EXPECT_TRUE(has(error_of([] { (void)parse_memory_size("0.5", "--max-memory"); }),
+                  "--max-memory: '0.5' is less than one byte"));
+  EXPECT_EQ(parse_memory_size("0", "--max-memory"), 0u);
+  EXPECT_EQ(parse_memory_size("1", "--max-memory"), 1u);
+}
+
+// Found in review: --lr 3e38 was accepted by the flag but, as the float it becomes
+// (3.0000000055e38), refused by the checkpoint reader: a saved run could not be resumed.
+TEST(MemorySize, TheLargestLearningRateSurvivesItsFloat) {
+  TrainOptions o;
+  o.lr = static_cast<float>(3.0e38);
+  EXPECT_NO_THROW(validate(o));
+  o.lr = 3.2e38f;
+  EXPECT_TRUE(has(error_of([&] { validate(o); }), "learning rate 3.19999998e+38 is outside 0..3e+38"));
+}

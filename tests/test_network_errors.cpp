@@ -76,6 +76,8 @@ TEST(Excerpt, TerminalSafeEscapesControlBytesAndBadUtf8AndCuts) {
   EXPECT_EQ(terminal_safe("\x1b[2Jx\n\a"), "\\x1b[2Jx\\x0a\\x07");
   EXPECT_EQ(terminal_safe("a\xff\xc3"), "a\\xff\\xc3");        // invalid and truncated sequences
   EXPECT_EQ(terminal_safe("\xc0\xaf"), "\\xc0\\xaf");          // an overlong '/'
+  EXPECT_EQ(terminal_safe("a\xc2\x9b" "2Jb"), "a\\xc2\\x9b2Jb");  // C1 CSI
+  EXPECT_EQ(terminal_safe("x\xe2\x80\xaey"), "x\\xe2\\x80\\xaey");  // right-to-left override
   EXPECT_EQ(terminal_safe(std::string(100000, 'x'), 10), "xxxxxxxxxx... (100000 bytes)");
 }
 

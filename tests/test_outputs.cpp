@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <cstdlib>
 #include <climits>
 #include <cstring>
 #include <filesystem>
@@ -679,4 +681,39 @@ TEST(CliOutputs, FolderPermissionsOfANormalUser) {
   ::chmod((dir + "/ro").c_str(), 0755);
   EXPECT_EQ(load_checkpoint(dir + "/wx/c.ckpt").state.epoch, 1);
   EXPECT_EQ(names_in(dir + "/wx"), std::vector<std::string>{"c.ckpt"});
+}
+
+// Found in review: "-" (standard input) was compared as a file named "-", so an output could
+// replace the very file fed on standard input; a FIFO with no reader hung the run at its end;
+// a block device was written to in place.
+TEST(CliOutputs, StandardInputFifosWithoutReadersAndBlockDevices) {
+  const std::string data = tiny_data();
+  const std::string dir = temp_dir("c-stdin");
+  ASSERT_EQ(run_cli(dir, "train --data " + data + " --epochs 1 --save r.ckpt").code, 0);
+  const std::string before = slurp(dir + "/r.ckpt");
+  const std::string cmd = "cd '" + dir + "' && '" + SCRATCHCNN_CLI_PATH +
+                          "' eval --data " + data + " --checkpoint - --json r.ckpt < r.ckpt" +
+                          " >stdout 2>stderr";
+  const int status = std::system(cmd.c_str());
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_TRUE(has(slurp(dir + "/stderr"), "--json r.ckpt is the same file as --checkpoint -"))
+      << slurp(dir + "/stderr");
+  EXPECT_EQ(slurp(dir + "/r.ckpt"), before);
+
+  // A FIFO nobody reads: an error naming it, at once, not a hang.
+  ASSERT_EQ(::mkfifo((dir + "/fifo").c_str(), 0600), 0);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(error_of([&] { write_file_atomic(dir + "/fifo", "x"); }),
+            dir + "/fifo: a FIFO that no process reads from");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_TRUE(fs::is_fifo(dir + "/fifo"));
+
+  // A block device is never an output (as root, this would have overwritten a disk).
+  for (const char* disk : {"/dev/loop0", "/dev/sda", "/dev/vda", "/dev/nvme0n1"}) {
+    struct stat st {};
+    if (::stat(disk, &st) != 0 || !S_ISBLK(st.st_mode)) continue;
+    EXPECT_EQ(error_of([&] { check_output(disk); }),
+              std::string(disk) + ": a block device (a disk), not a file to write");
+    break;
+  }
 }

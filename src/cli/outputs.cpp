@@ -1,5 +1,6 @@
 // The command's output files, checked before any work starts (common.hpp).
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <string>
@@ -61,7 +62,9 @@ Identity output_identity(const FileArg& f) {
 Identity input_identity(const FileArg& f) {
   Identity id;
   struct stat st {};
-  if (::stat(f.path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+  // "-" is standard input (InputFile), which may be a redirected file: `--resume - < r.ckpt`.
+  const int got = f.path == "-" ? ::fstat(STDIN_FILENO, &st) : ::stat(f.path.c_str(), &st);
+  if (got == 0 && S_ISREG(st.st_mode)) {
     id.regular = true;
     id.dev = st.st_dev;
     id.ino = st.st_ino;

@@ -142,6 +142,10 @@ Images load_idx_images(InputFile& in) {
             size_text(n, "image") + " of " + std::to_string(rows) + "x" + std::to_string(cols),
             [&](const unsigned char* src, std::size_t k, std::uint64_t) {
               const std::size_t at = im.pixels.size();
+              // Grown by doubling, but never past the promise: at most what was checked.
+              if (at + k > im.pixels.capacity())
+                im.pixels.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(
+                    want, std::max<std::uint64_t>(2 * im.pixels.capacity(), at + k))));
               im.pixels.resize(at + k);
               float* dst = im.pixels.data() + at;
               for (std::size_t i = 0; i < k; ++i) dst[i] = static_cast<float>(src[i]) / 255.0f;
@@ -174,6 +178,9 @@ std::vector<int> load_idx_labels(InputFile& in, int classes, int expected,
   labels.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(n, left ? *left : kChunk)));
   read_body(in, n, size_text(n, "label"),
             [&](const unsigned char* src, std::size_t k, std::uint64_t at) {
+              if (labels.size() + k > labels.capacity())
+                labels.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(
+                    n, std::max<std::uint64_t>(2 * labels.capacity(), labels.size() + k))));
               for (std::size_t i = 0; i < k; ++i) {
                 const int v = src[i];
                 if (v >= classes)

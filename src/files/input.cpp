@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -305,7 +306,7 @@ std::uint64_t InputFile::skip(std::uint64_t limit) {
 
 std::string read_file(const std::string& path, std::size_t max) {
   InputFile in(path);
-  std::string bytes = in.read(max + 1);
+  std::string bytes = in.read(max == std::numeric_limits<std::size_t>::max() ? max : max + 1);
   if (bytes.size() > max)
     throw Error(in.name() + ": larger than " + std::to_string(max) + " bytes, the most read here");
   return bytes;

@@ -1,5 +1,6 @@
 // The output writer (files.hpp).
 #include <fcntl.h>
+#include <signal.h>
 #include <linux/magic.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -170,18 +171,45 @@ int own_descriptor(const std::string& dir, const std::string& name) {
 // truncated or renamed over. One of this process's own descriptors (/dev/stdout) is written
 // through, so that its offset moves on as for anything else written to it; anything else is opened
 // for appending.
+void check_descriptor(const OutputTarget& t) {
+  const int flags = ::fcntl(t.fd, F_GETFL);
+  if (flags < 0 || (flags & O_ACCMODE) == O_RDONLY)
+    throw Error(t.path + ": descriptor " + std::to_string(t.fd) + " is not open for writing");
+}
+
+// Opens a device or FIFO for appending. A FIFO is opened without blocking, so that one nobody
+// reads from is an error now rather than a run that hangs at its end.
+int open_direct(const OutputTarget& t) {
+  const int fd = ::open(t.path.c_str(), O_WRONLY | O_APPEND | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENXIO) throw Error(t.path + ": a FIFO that no process reads from");
+    throw Error(t.path + ": cannot open for writing (" + reason(err) + ")");
+  }
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags >= 0) (void)::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  return fd;
+}
+
 void write_direct(const OutputTarget& t, const std::string& bytes) {
   Fd opened;
   int fd = t.fd;
   if (fd >= 0) {
-    const int flags = ::fcntl(fd, F_GETFL);
-    if (flags < 0 || (flags & O_ACCMODE) == O_RDONLY)
-      throw Error(t.path + ": descriptor " + std::to_string(fd) + " is not open for writing");
+    check_descriptor(t);
   } else {
-    opened.fd = fd = ::open(t.path.c_str(), O_WRONLY | O_APPEND | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0) throw Error(t.path + ": cannot open for writing (" + reason(errno) + ")");
+    opened.fd = fd = open_direct(t);
   }
-  write_all(fd, bytes, t.path);
+  // A FIFO whose reader went away: EPIPE (an Error naming the file), not a silent SIGPIPE death.
+  struct sigaction ignore {}, old {};
+  ignore.sa_handler = SIG_IGN;
+  const bool swapped = ::sigaction(SIGPIPE, &ignore, &old) == 0;
+  try {
+    write_all(fd, bytes, t.path);
+  } catch (...) {
+    if (swapped) ::sigaction(SIGPIPE, &old, nullptr);
+    throw;
+  }
+  if (swapped) ::sigaction(SIGPIPE, &old, nullptr);
   struct stat st {};
   if (::fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) && ::fsync(fd) != 0 &&
       errno != EINVAL)
@@ -246,6 +274,9 @@ OutputTarget resolve_output(const std::string& path) {
   t.folder = real;
   t.name = name;
   if (found) {
+    // A block device holds a file system, a socket takes no open(): neither is an output.
+    if (S_ISBLK(st.st_mode)) throw Error(path + ": a block device (a disk), not a file to write");
+    if (S_ISSOCK(st.st_mode)) throw Error(path + ": a socket, not a file to write");
     t.exists = true;
     t.direct = !S_ISREG(st.st_mode);
     t.dev = st.st_dev;
@@ -295,8 +326,12 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
 OutputTarget check_output(const std::string& path) {
   const OutputTarget t = resolve_output(path);
   if (t.direct) {
-    if (::faccessat(AT_FDCWD, path.c_str(), W_OK, AT_EACCESS) != 0)
+    if (t.fd >= 0) {
+      check_descriptor(t);  // how the descriptor is open, not the mode of what it points to
+    } else if (::faccessat(AT_FDCWD, path.c_str(), W_OK, AT_EACCESS) != 0) {
+      // Not opened here: opening and closing a FIFO would end its reader's input.
       throw Error(path + ": cannot open for writing (" + reason(errno) + ")");
+    }
     return t;
   }
   Folder folder;
