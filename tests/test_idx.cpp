@@ -20,6 +20,7 @@ using test::has;
 namespace {
 
 using test::be32;
+using test::labels_bytes;
 
 
 // Images: pixel (i, y, x) = (i * 7 + y * 3 + x) % 256.
@@ -35,13 +36,6 @@ std::string images_bytes(std::uint32_t n, std::uint32_t rows, std::uint32_t cols
   return b;
 }
 
-std::string labels_bytes(std::uint32_t n) {
-  std::string b;
-  be32(b, 0x00000801);
-  be32(b, n);
-  for (std::uint32_t i = 0; i < n; ++i) b.push_back(static_cast<char>(i % 10));
-  return b;
-}
 
 void write(const std::string& path, const std::string& bytes, bool gzip = false) {
   if (gzip) {

@@ -51,6 +51,7 @@ using test::has;
 namespace {
 
 using test::be32;
+using test::labels_bytes;
 
 
 std::string images_header(std::uint32_t n, std::uint32_t rows, std::uint32_t cols) {
@@ -69,13 +70,6 @@ std::string images_bytes(std::uint32_t n) {
   return b;
 }
 
-std::string labels_bytes(std::uint32_t n) {
-  std::string b;
-  be32(b, 0x00000801);
-  be32(b, n);
-  for (std::uint32_t i = 0; i < n; ++i) b.push_back(static_cast<char>(i % 10));
-  return b;
-}
 
 // One gzip member holding `head` followed by `zeros` zero bytes, compressed as it goes (so a
 // gigabyte of zeros never exists in memory).

@@ -54,6 +54,14 @@ void be32(std::string& out, std::uint32_t v) {
   for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<char>((v >> s) & 0xff));
 }
 
+std::string labels_bytes(std::uint32_t n) {
+  std::string b;
+  be32(b, 0x00000801);
+  be32(b, n);
+  for (std::uint32_t i = 0; i < n; ++i) b.push_back(static_cast<char>(i % 10));
+  return b;
+}
+
 EnvVar::EnvVar(const char* name, const char* value) : name_(name) {
   const char* old = std::getenv(name);
   had_ = old != nullptr;

@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -38,6 +39,9 @@ std::vector<int> random_labels(Rng& rng, int n, int classes);
 
 // Appends v big-endian (the IDX headers' byte order).
 void be32(std::string& out, std::uint32_t v);
+
+// An IDX labels file of n labels, label i = i % 10.
+std::string labels_bytes(std::uint32_t n);
 
 // Sets an environment variable for the scope's duration (the CLI runs inherit it), then restores it.
 class EnvVar {
