@@ -22,7 +22,6 @@ namespace {
 using test::be32;
 using test::labels_bytes;
 
-
 // Images: pixel (i, y, x) = (i * 7 + y * 3 + x) % 256.
 std::string images_bytes(std::uint32_t n, std::uint32_t rows, std::uint32_t cols) {
   std::string b;

@@ -35,13 +35,6 @@
 
 // AddressSanitizer reserves terabytes of shadow address space, so an RLIMIT_AS limit cannot be
 // set under it: the tests that need one are skipped in sanitizer builds (and only those).
-#if defined(__SANITIZE_ADDRESS__)
-#define SCRATCHCNN_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SCRATCHCNN_ASAN 1
-#endif
-#endif
 
 namespace fs = std::filesystem;
 using namespace scratchcnn;
@@ -52,7 +45,6 @@ namespace {
 
 using test::be32;
 using test::labels_bytes;
-
 
 std::string images_header(std::uint32_t n, std::uint32_t rows, std::uint32_t cols) {
   std::string b;
@@ -164,11 +156,9 @@ std::string under_memory_limit(std::uint64_t extra, const std::function<void()>&
 
 constexpr std::uint64_t kLimit = std::uint64_t(256) << 20;
 
-#ifdef SCRATCHCNN_ASAN
-#define SKIP_UNDER_ASAN() GTEST_SKIP() << "RLIMIT_AS cannot be set under AddressSanitizer"
-#else
-#define SKIP_UNDER_ASAN() (void)0
-#endif
+#define SKIP_UNDER_ASAN()                                                   \
+  if (test::kAddressSanitizer)                                               \
+  GTEST_SKIP() << "RLIMIT_AS cannot be set under AddressSanitizer"
 
 // Writes `bytes` into the FIFO at `path` from a thread, once a reader has opened it (gives up after
 // 20 s without one, so a reader that never opens does not hang the test).

@@ -24,17 +24,7 @@
 
 // AddressSanitizer reserves terabytes of address space for its shadow memory, so an instrumented
 // tool cannot start under `ulimit -v`: the tests that set one do without it, or skip, there.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAsan = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAsan = true;
-#else
-constexpr bool kAsan = false;
-#endif
-#else
-constexpr bool kAsan = false;
-#endif
+constexpr bool kAsan = scratchcnn::test::kAddressSanitizer;
 
 // ---- heap accounting: every operator new of this test binary, live bytes and their peak ---------
 

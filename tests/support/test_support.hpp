@@ -11,6 +11,20 @@
 
 namespace scratchcnn::test {
 
+// Whether this build runs under AddressSanitizer (gcc defines __SANITIZE_ADDRESS__, clang has
+// __has_feature): its shadow memory rules out address-space limits (RLIMIT_AS, ulimit -v).
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kAddressSanitizer = true;
+#else
+inline constexpr bool kAddressSanitizer = false;
+#endif
+#else
+inline constexpr bool kAddressSanitizer = false;
+#endif
+
 // The optdigits folder the data-dependent tests use: $SCRATCHCNN_TEST_DATA if set, else the
 // full UCI files in ../shared/data/optdigits beside the checkout when present, else the data/
 // folder that scripts/fetch-data.sh fills. Fails the calling test (never skips) when none has data.
