@@ -88,8 +88,7 @@ Args::Args(const std::vector<std::string>& argv, const std::set<std::string>& va
       }
       values_[name] = value;
     } else {
-      const std::string shown = excerpt(name);  // quoted: the quotes are dropped here
-      throw UsageError("unknown flag " + shown.substr(1, shown.size() - 2) +
+      throw UsageError("unknown flag " + terminal_safe(name, 40) +
                        suggestion(name, valued, switches));
     }
   }

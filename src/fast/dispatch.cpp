@@ -121,7 +121,7 @@ const Table& resolve() {
   const char* env = std::getenv("SCRATCHCNN_ISA");
   if (env && *env) {
     const std::string_view name = env;
-    k = &level_named(name, "SCRATCHCNN_ISA=" + excerpt(env).substr(1, excerpt(env).size() - 2));
+    k = &level_named(name, "SCRATCHCNN_ISA=" + terminal_safe(env, 40));
     g_chosen_by = name == "auto" ? kAuto : "SCRATCHCNN_ISA";
   } else {
     k = &best_level();
