@@ -192,7 +192,7 @@ void register_all() {
       for (ConvAlgo a : algos)
         for (int t : c.threads) {
           std::string name = "BM_Fast/" + c.name + "/";
-          if (a != ConvAlgo::Auto) name += std::string(fast::conv_algo_name(a)) + "/";
+          if (a != ConvAlgo::Auto) name += std::string(conv_algo_name(a)) + "/";
           name += std::string(pass_name(p)) + "/threads:" + std::to_string(t);
           benchmark::RegisterBenchmark(name.c_str(), [c, p, a, t](benchmark::State& s) { run_fast(s, c, p, a, t); })
               ->Unit(benchmark::kMicrosecond)

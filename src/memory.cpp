@@ -340,7 +340,7 @@ void check_memory(const MemoryEstimate& e, std::uint64_t limit, const std::strin
 }
 
 std::unique_ptr<Network> make_network(PathKind path, const ModelSpec& spec, const Parameters& p,
-                                      const MemoryBudget& budget) {
+                                      const MemoryBudget& budget, const NetworkOptions& options) {
   MemoryEstimate e = estimate_memory(path, spec, budget.batch, budget.threads, budget.use);
   e.data = budget.extra;
   check_memory(e, budget.limit,
@@ -352,7 +352,7 @@ std::unique_ptr<Network> make_network(PathKind path, const ModelSpec& spec, cons
                                                  " threads"
                                            : std::string()),
                budget.note);
-  return make_network(path, spec, p);
+  return make_network(path, spec, p, options);
 }
 
 }  // namespace scratchcnn

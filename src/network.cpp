@@ -86,11 +86,30 @@ PathKind parse_path(const std::string& text) {
 
 const char* path_name(PathKind p) { return p == PathKind::Reference ? "reference" : "fast"; }
 
-std::unique_ptr<Network> make_network(PathKind path, const ModelSpec& spec, const Parameters& p) {
+const char* conv_algo_name(ConvAlgo a) {
+  switch (a) {
+    case ConvAlgo::Auto: return "auto";
+    case ConvAlgo::Direct: return "direct";
+    case ConvAlgo::Im2col: return "im2col";
+  }
+  return "?";
+}
+
+ConvAlgo parse_conv_algo(const std::string& text) {
+  for (ConvAlgo a : {ConvAlgo::Auto, ConvAlgo::Direct, ConvAlgo::Im2col})
+    if (text == conv_algo_name(a)) return a;
+  throw Error("--conv-algo: " + excerpt(text) +
+              " is not a convolution algorithm (auto, direct or im2col)");
+}
+
+std::unique_ptr<Network> make_network(PathKind path, const ModelSpec& spec, const Parameters& p,
+                                      const NetworkOptions& options) {
   check_parameters(spec, p);
   try {
     if (path == PathKind::Reference) return std::make_unique<reference::Network<float>>(spec, p);
-    return fast::make_network(spec, p);
+    fast::Options fo;
+    fo.conv = options.conv;
+    return fast::make_network(spec, p, fo);
   } catch (const std::bad_alloc&) {
     throw Error(std::string("out of memory building the ") + path_name(path) + " network of '" +
                 spec.full_text() + "' (it needs an estimated " +

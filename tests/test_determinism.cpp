@@ -94,7 +94,7 @@ TEST_P(Determinism, Lenet5StepsAnyThreadCount) {
   const std::vector<float> images = test::random_images(rng, n, spec.input);
   const std::vector<int> labels = test::random_labels(rng, n, 10);
   for (fast::ConvAlgo a : {fast::ConvAlgo::Direct, fast::ConvAlgo::Im2col}) {
-    SCOPED_TRACE(fast::conv_algo_name(a));
+    SCOPED_TRACE(conv_algo_name(a));
     const Outcome one = train(spec, p0, images, labels, 64, 4, 1, a);
     for (int t : {2, 3, 4})
       EXPECT_TRUE(train(spec, p0, images, labels, 64, 4, t, a) == one) << t << " threads";

@@ -210,7 +210,7 @@ void check_exact(const LayerCase& c, int n, std::uint64_t seed) {
   const std::vector<float> g = ints(rng, n * fo, -2, 2);
   const RefResult<float> ref = run_reference<float>(c, p, x, g, n);
   for (ConvAlgo a : algos_for(c)) {
-    SCOPED_TRACE(c.name + ", batch " + std::to_string(n) + ", " + fast::conv_algo_name(a));
+    SCOPED_TRACE(c.name + ", batch " + std::to_string(n) + ", " + conv_algo_name(a));
     const FastResult f = run_fast(c, p, x, g, n, a);
     expect_exact(f.out, ref.out, "forward");
     expect_exact(f.grad_in, ref.grad_in, "input gradient");
@@ -234,7 +234,7 @@ void check_close(const LayerCase& c, int n, std::uint64_t seed) {
   const std::vector<float> g = reals(rng, n * fo, -1, 1);
   const RefResult<double> ref = run_reference<double>(c, p, x, g, n);
   for (ConvAlgo a : algos_for(c)) {
-    SCOPED_TRACE(c.name + ", batch " + std::to_string(n) + ", " + fast::conv_algo_name(a));
+    SCOPED_TRACE(c.name + ", batch " + std::to_string(n) + ", " + conv_algo_name(a));
     const FastResult f = run_fast(c, p, x, g, n, a);
     expect_close(f.out, ref.out, "forward");
     expect_close(f.grad_in, ref.grad_in, "input gradient");
@@ -423,7 +423,7 @@ TEST_P(ToleranceParity, SeedModelEveryOption) {
   const ModelSpec spec = model_from_name("seed");
   for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::Im2col})
     for (bool fuse : {false, true}) {
-      SCOPED_TRACE(std::string(fast::conv_algo_name(a)) + (fuse ? " fused" : " unfused"));
+      SCOPED_TRACE(std::string(conv_algo_name(a)) + (fuse ? " fused" : " unfused"));
       check_step(spec, 40, 9, fast::Options{a, fuse});
     }
 }
@@ -481,7 +481,7 @@ TEST_P(ExactParity, BiasIsAddedAfterTheSum) {
   const RefResult<float> rc = run_reference<float>(conv, pc, xc, gc, 1);
   ASSERT_EQ(rc.out[0], double(want));
   for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::Im2col}) {
-    SCOPED_TRACE(fast::conv_algo_name(a));
+    SCOPED_TRACE(conv_algo_name(a));
     expect_exact(run_fast(conv, pc, xc, gc, 1, a).out, rc.out, "conv forward");
   }
 

@@ -105,6 +105,7 @@ struct MemoryBudget {
 // parts and the limit) rather than start allocating. Like make_network, it turns a failed
 // allocation into an Error naming the size asked for.
 std::unique_ptr<Network> make_network(PathKind path, const ModelSpec& spec, const Parameters& p,
-                                      const MemoryBudget& budget);
+                                      const MemoryBudget& budget,
+                                      const NetworkOptions& options = {});
 
 }  // namespace scratchcnn

@@ -64,7 +64,22 @@ enum class PathKind { Reference, Fast };
 PathKind parse_path(const std::string& text);  // "reference" | "fast"; throws Error otherwise
 const char* path_name(PathKind);
 
+// How the fast path computes a convolution. Direct: register-blocked correlation vectorised across
+// the samples of a chunk (efficient with one or two channels). Im2col: im2col over tiles of output
+// rows, then a GEMM. Auto: the first implementation of an ordered list that accepts the layer's
+// shape (docs/architecture.md). The two round differently, so a run's bits depend on the choice;
+// the reference path has one algorithm and ignores it.
+enum class ConvAlgo { Auto, Direct, Im2col };
+const char* conv_algo_name(ConvAlgo a);  // "auto", "direct", "im2col"
+// "auto" | "direct" | "im2col"; throws Error otherwise.
+ConvAlgo parse_conv_algo(const std::string& text);
+
+struct NetworkOptions {
+  ConvAlgo conv = ConvAlgo::Auto;  // every convolution of the model (fast path)
+};
+
 // Builds a network of either path from the same spec and parameters.
-std::unique_ptr<Network> make_network(PathKind path, const ModelSpec& spec, const Parameters& p);
+std::unique_ptr<Network> make_network(PathKind path, const ModelSpec& spec, const Parameters& p,
+                                      const NetworkOptions& options = {});
 
 }  // namespace scratchcnn

@@ -13,15 +13,6 @@ namespace scratchcnn::fast {
 
 using ops::Trans;
 
-const char* conv_algo_name(ConvAlgo a) {
-  switch (a) {
-    case ConvAlgo::Auto: return "auto";
-    case ConvAlgo::Direct: return "direct";
-    case ConvAlgo::Im2col: return "im2col";
-  }
-  return "?";
-}
-
 namespace {
 
 // The convolution implementations, best first (docs/architecture.md, "Choosing a convolution":

@@ -11,6 +11,7 @@
 
 #include "fast/layout.hpp"
 #include "scratchcnn/model_spec.hpp"
+#include "scratchcnn/network.hpp"
 #include "scratchcnn/parameters.hpp"
 
 namespace scratchcnn::fast {
@@ -19,11 +20,8 @@ namespace ops {
 struct Table;  // fast/ops/ops.hpp
 }  // namespace ops
 
-// How a convolution is computed. Direct: register-blocked correlation over the chunk layout
-// (vectorised across the chunk's samples, so it stays efficient with one or two channels).
-// Im2col: im2col over tiles of output rows of a chunk, then fast::sgemm. Auto: choose_conv_algo.
-enum class ConvAlgo { Auto, Direct, Im2col };
-const char* conv_algo_name(ConvAlgo a);  // "auto", "direct", "im2col"
+// How a convolution is computed (scratchcnn/network.hpp). Auto: choose_conv_algo.
+using scratchcnn::ConvAlgo;
 // The algorithm Auto stands for at this shape (Direct or Im2col).
 ConvAlgo choose_conv_algo(const LayerSpec& spec, const LayerInfo& info);
 
