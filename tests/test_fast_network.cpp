@@ -54,7 +54,7 @@ TEST_P(FastNetwork, NameSpecAndParametersRoundTrip) {
   EXPECT_EQ(net->name(), "fast");
   EXPECT_EQ(net->spec().text(), spec.text());
   EXPECT_TRUE(net->parameters() == p);
-  const std::string d = fast::describe(*net);
+  const std::string d = net->describe();
   EXPECT_NE(d.find("relu: fused"), std::string::npos) << d;
 }
 

@@ -29,6 +29,10 @@ class Network {
   virtual ~Network() = default;
   virtual const ModelSpec& spec() const = 0;
   virtual std::string name() const = 0;  // "reference", "fast"
+  // One line per layer, "<layer>: <how it runs>\n": on the fast path the kernel and the
+  // instruction-set level it chose ("conv(1,2,k=3,pad=1): direct +relu, avx2", "relu: fused into
+  // the layer before"), on the reference path "reference".
+  virtual std::string describe() const = 0;
 
   // Forward and backward over the batch, then the Sgd update (scratchcnn/sgd.hpp).
   // If the loss is NaN or infinite, throws Error and leaves parameters and velocities unchanged.

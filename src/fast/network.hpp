@@ -1,7 +1,6 @@
 #pragma once
 #include <cstddef>
 #include <memory>
-#include <string>
 
 #include "fast/layer.hpp"
 #include "scratchcnn/network.hpp"
@@ -38,9 +37,5 @@ struct Footprint {
   std::size_t workspace_floats = 0;  // one thread's workspace
 };
 Footprint footprint(const ModelSpec& spec, const Options& options = {});
-
-// One line per layer of a fast network: its kernel ("conv(1,2,k=3,pad=1): direct +relu", "relu:
-// fused"). Empty for networks of other paths.
-std::string describe(const scratchcnn::Network& net);
 
 }  // namespace scratchcnn::fast
