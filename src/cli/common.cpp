@@ -66,12 +66,6 @@ std::string fixed(double v, int decimals) {
   return b;
 }
 
-std::string with_commas(long long v) {
-  std::string s = std::to_string(v < 0 ? -v : v);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
-  return v < 0 ? "-" + s : s;
-}
-
 
 Defaults defaults_for(const std::string& model_name) {
   if (model_name == "lenet5") return Defaults{5, 32, 0.05, 0, "/usr/share/datasets/fashion-mnist"};

@@ -48,7 +48,6 @@ std::vector<FileArg> data_inputs(const std::string& dir);
 void check_aliases(const std::vector<FileArg>& outputs, const std::vector<FileArg>& inputs,
                    const std::vector<std::pair<std::string, std::string>>& allowed = {});
 std::string fixed(double v, int decimals);
-std::string with_commas(long long v);
 std::string fmt_g(double v);
 std::string shortest(float v);
 std::string json_string(const std::string& s);
