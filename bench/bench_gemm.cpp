@@ -3,7 +3,8 @@
 // seed model, LeNet-5 and a 32->64 3x3 convolution on 28x28. Counters: GFLOP/s (2*M*N*K per call)
 // and peak_fraction, the rate divided by this core's FP32 FMA peak measured once at start-up.
 //
-// Benchmark OpenBLAS single-threaded with its own CPU detection (see docs baselines.md):
+// Benchmark OpenBLAS single-threaded with its own CPU detection (as on a user's machine, not a
+// core type or cache size forced by the shell):
 //   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 ./bench_gemm
 // The binary cannot unset those reliably itself: OpenBLAS reads them when the library is loaded.
 //

@@ -12,7 +12,8 @@
 # A full run also compares the instruction-set levels (SCRATCHCNN_ISA=avx512f, avx2, sse4.2 on the
 # default dispatched build) with a -DSCRATCHCNN_NATIVE=ON build (in $build-native) on a few cases.
 # OpenBLAS and PyTorch run with OPENBLAS_NUM_THREADS=1 and with OPENBLAS_CORETYPE and
-# OPENBLAS_L2_SIZE unset for their commands only (docs baselines.md).
+# OPENBLAS_L2_SIZE unset for their commands only, so that OpenBLAS picks its kernel by its own CPU
+# detection, as on a user's machine, rather than a core type or cache size forced by the shell.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"

@@ -10,8 +10,9 @@ Weights are He-uniform (bound sqrt(6 / fan_in)) with zero biases, as Parameters:
 Each figure is the median of --repeats runs; min and max are kept as the spread. Writes JSON.
 
 Run with Debian's python3 (python3-torch 1.13), OPENBLAS_NUM_THREADS=1 and OPENBLAS_CORETYPE /
-OPENBLAS_L2_SIZE unset (docs baselines.md): PyTorch's dense layers go to OpenBLAS, whose own
-thread pool ignores torch.set_num_threads. scripts/bench.sh does that.
+OPENBLAS_L2_SIZE unset (OpenBLAS then picks its kernel by its own CPU detection, as on a user's
+machine): PyTorch's dense layers go to OpenBLAS, whose own thread pool ignores
+torch.set_num_threads. scripts/bench.sh does that.
 """
 import argparse
 import json

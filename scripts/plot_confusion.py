@@ -15,11 +15,17 @@ import json
 import sys
 from pathlib import Path
 
+from plot_common import PlotError, fail, pyplot, save_png
+
 FASHION_MNIST = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                  "Sneaker", "Bag", "Ankle boot"]
 
 
 class BadInput(Exception):
+    pass
+
+
+class BadNames(Exception):
     pass
 
 
@@ -71,6 +77,46 @@ def read_matrix(path):
     return matrix, accuracy
 
 
+def class_names(option, k):
+    """The names of k classes from --names (None: the class numbers); BadNames (exit 2) when the
+    count differs."""
+    if option is None:
+        names = [str(i) for i in range(k)]
+    elif option == "fashion-mnist":
+        names = FASHION_MNIST
+    else:
+        names = [n.strip() for n in option.split(",")]
+    if len(names) != k:
+        raise BadNames(f"--names gives {len(names)} names for {k} classes")
+    return names
+
+
+def draw(plt, matrix, names, rotate, title):
+    """The figure: cells coloured by the share of their row, each labelled with its count."""
+    k = len(matrix)
+    shares = []
+    for row in matrix:
+        total = sum(row)
+        shares.append([v / total if total else 0.0 for v in row])
+    size = max(5.0, 0.6 * k + 2.5)
+    fig, ax = plt.subplots(figsize=(size, size * 0.9))
+    image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    ax.set_xticks(range(k))
+    ax.set_yticks(range(k))
+    ax.set_xticklabels(names, rotation=45 if rotate else 0, ha="right" if rotate else "center")
+    ax.set_yticklabels(names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    for t in range(k):
+        for p in range(k):
+            ax.text(p, t, str(matrix[t][p]), ha="center", va="center", fontsize=8,
+                    color="white" if shares[t][p] > 0.5 else "black")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("input", help="JSON or CSV written by scratchcnn eval")
@@ -80,62 +126,18 @@ def main(argv=None):
     ap.add_argument("--title", help="plot title (default: the input's file name, and the accuracy)")
     args = ap.parse_args(argv)
 
-    try:
-        matrix, accuracy = read_matrix(args.input)
-    except BadInput as e:
-        print(f"plot_confusion: error: {e}", file=sys.stderr)
-        return 1
-    k = len(matrix)
-    if args.names is None:
-        names = [str(i) for i in range(k)]
-    elif args.names == "fashion-mnist":
-        names = FASHION_MNIST
-    else:
-        names = [n.strip() for n in args.names.split(",")]
-    if len(names) != k:
-        print(f"plot_confusion: error: --names gives {len(names)} names for {k} classes",
-              file=sys.stderr)
-        return 2
-
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("plot_confusion: error: matplotlib is missing (Debian: apt-get install "
-              "python3-matplotlib, then run with /usr/bin/python3)", file=sys.stderr)
-        return 1
-
-    shares = []
-    for row in matrix:
-        total = sum(row)
-        shares.append([v / total if total else 0.0 for v in row])
-
-    size = max(5.0, 0.6 * k + 2.5)
-    fig, ax = plt.subplots(figsize=(size, size * 0.9))
-    image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
-    ax.set_xticks(range(k))
-    ax.set_yticks(range(k))
-    ax.set_xticklabels(names, rotation=45 if args.names else 0, ha="right" if args.names else "center")
-    ax.set_yticklabels(names)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    for t in range(k):
-        for p in range(k):
-            ax.text(p, t, str(matrix[t][p]), ha="center", va="center", fontsize=8,
-                    color="white" if shares[t][p] > 0.5 else "black")
-    title = args.title or Path(args.input).name
-    if args.title is None and accuracy is not None:
-        title += f" (accuracy {accuracy:.4f})"
-    ax.set_title(title)
-    fig.tight_layout()
     output = args.output or str(Path(args.input).with_suffix(".png"))
     try:
-        fig.savefig(output, dpi=120)
-    except OSError as e:
-        print(f"plot_confusion: error: {output}: cannot write: {e.strerror or e}", file=sys.stderr)
-        return 1
+        matrix, accuracy = read_matrix(args.input)
+        names = class_names(args.names, len(matrix))
+        title = args.title or Path(args.input).name
+        if args.title is None and accuracy is not None:
+            title += f" (accuracy {accuracy:.4f})"
+        save_png(draw(pyplot(), matrix, names, bool(args.names), title), output)
+    except BadNames as e:
+        return fail("plot_confusion", e, 2)
+    except (BadInput, PlotError) as e:
+        return fail("plot_confusion", e)
     print(f"wrote {output}")
     return 0
 

@@ -11,9 +11,10 @@ when `python3` on PATH is another interpreter.
 
 import argparse
 import math
-import os
 import sys
 from pathlib import Path
+
+from plot_common import PlotError, fail, pyplot, save_png
 
 HEADER = ["epoch", "loss", "train_accuracy", "test_accuracy", "seconds"]
 
@@ -90,11 +91,27 @@ def finish_epoch_plot(fig, ax, title, ylabel):
     fig.tight_layout()
 
 
-def save(fig, path):
-    # Written under a temporary name first, so an interrupted run leaves no half-written PNG.
-    tmp = str(path) + ".tmp"
-    fig.savefig(tmp, format="png", dpi=120)
-    os.replace(tmp, path)
+def plot_loss(plt, runs, labels):
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (run, label) in enumerate(zip(runs, labels)):
+        ax.plot(run["epoch"], run["loss"], marker="o", markersize=3,
+                color=colors[i % len(colors)], label=label)
+    finish_epoch_plot(fig, ax, "Training loss per epoch", "mean training loss")
+    return fig
+
+
+def plot_accuracy(plt, runs, labels):
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (run, label) in enumerate(zip(runs, labels)):
+        color = colors[i % len(colors)]
+        ax.plot(run["epoch"], run["train_accuracy"], marker="o", markersize=3, color=color,
+                label=f"{label} train")
+        ax.plot(run["epoch"], run["test_accuracy"], marker="s", markersize=3, color=color,
+                linestyle="--", label=f"{label} test")
+    finish_epoch_plot(fig, ax, "Accuracy per epoch (solid: train, dashed: test)", "accuracy")
+    return fig
 
 
 def main(argv):
@@ -106,56 +123,20 @@ def main(argv):
                         "(default: the folder of the first CSV)")
     args = parser.parse_args(argv)
 
-    runs = []
     try:
-        for path in args.csv:
-            runs.append(read_metrics(path))
-    except BadCsv as e:
-        print(f"plot_metrics: error: {e}", file=sys.stderr)
-        return 1
-
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print(f"plot_metrics: error: matplotlib is not available to {sys.executable}; install "
-              "python3-matplotlib and run this script with /usr/bin/python3", file=sys.stderr)
-        return 1
-
-    out = Path(args.out) if args.out else Path(args.csv[0]).resolve().parent
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        print(f"plot_metrics: error: cannot create {out}: {e.strerror or e}", file=sys.stderr)
-        return 1
-
-    labels = labels_for(args.csv)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, (run, label) in enumerate(zip(runs, labels)):
-        ax.plot(run["epoch"], run["loss"], marker="o", markersize=3,
-                color=colors[i % len(colors)], label=label)
-    finish_epoch_plot(fig, ax, "Training loss per epoch", "mean training loss")
-    loss_png = out / "loss.png"
-
-    fig2, ax2 = plt.subplots(figsize=(7, 4.5))
-    for i, (run, label) in enumerate(zip(runs, labels)):
-        color = colors[i % len(colors)]
-        ax2.plot(run["epoch"], run["train_accuracy"], marker="o", markersize=3, color=color,
-                 label=f"{label} train")
-        ax2.plot(run["epoch"], run["test_accuracy"], marker="s", markersize=3, color=color,
-                 linestyle="--", label=f"{label} test")
-    finish_epoch_plot(fig2, ax2, "Accuracy per epoch (solid: train, dashed: test)", "accuracy")
-    accuracy_png = out / "accuracy.png"
-
-    try:
-        save(fig, loss_png)
-        save(fig2, accuracy_png)
-    except OSError as e:
-        print(f"plot_metrics: error: cannot write to {out}: {e.strerror or e}", file=sys.stderr)
-        return 1
+        runs = [read_metrics(path) for path in args.csv]
+        plt = pyplot()
+        out = Path(args.out) if args.out else Path(args.csv[0]).resolve().parent
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise PlotError(f"cannot create {out}: {e.strerror or e}") from None
+        labels = labels_for(args.csv)
+        loss_png, accuracy_png = out / "loss.png", out / "accuracy.png"
+        save_png(plot_loss(plt, runs, labels), loss_png)
+        save_png(plot_accuracy(plt, runs, labels), accuracy_png)
+    except (BadCsv, PlotError) as e:
+        return fail("plot_metrics", e)
     print(f"wrote {loss_png} and {accuracy_png}")
     return 0
 

@@ -66,11 +66,55 @@ MemoryEstimate estimate_fast(const ModelSpec& spec, int batch, int threads, Memo
   return e;
 }
 
+// The reference path's bytes, summed over the layers. `temp` is one layer's per-sample tensors
+// alive at once.
+struct ReferenceBytes {
+  double params = 0, grads = 0, vel = 0, work = 0, other = 0, temp = 0;
+};
+
+using RefT = float;
+constexpr double kRefT = sizeof(RefT);
+
+void add_dense_reference(ReferenceBytes& r, const LayerSpec& ls, double b, bool train) {
+  // Each neuron holds n_in weight Params in one vector and its bias Param (dense.hpp); a
+  // Param is value, velocity and its gradient list (module.hpp).
+  const double t = kRefT, n_in = ls.in, n_out = ls.out;
+  r.other += alloc(n_out * sizeof(reference::LinearNode<RefT>));
+  r.params += n_out * alloc(n_in * sizeof(reference::Param<RefT>));
+  r.vel += (n_in + 1) * n_out * t;
+  r.work += n_out * alloc(n_in * t);  // each node remembers its input
+  if (train) {
+    r.grads += n_out * (n_in + 1) * grown(b, t);  // one list per Param
+    r.temp += 2 * alloc(n_in * t) + grown(b, t);  // a node's backward vector, a mean's list
+  }
+}
+
+void add_conv_reference(ReferenceBytes& r, const LayerSpec& ls, const LayerInfo& li, double b,
+                        bool train) {
+  // Each output channel holds cin kernels of k*k Params and a bias Param (conv.hpp).
+  const double t = kRefT, cin = ls.in, cout = ls.out, kk = double(ls.k) * ls.k;
+  const double hp = double(li.in.h) + 2.0 * ls.pad, wp = double(li.in.w) + 2.0 * ls.pad;
+  const double kernels = alloc(cin * sizeof(std::vector<reference::Param<RefT>>)) +
+                         cin * alloc(kk * sizeof(reference::Param<RefT>));
+  r.other += alloc(cout * sizeof(reference::ConvNode<RefT>));
+  r.params += cout * kernels;
+  r.vel += (cin * kk + 1) * cout * t;
+  // Each output channel keeps a zero-padded copy of every input channel.
+  r.work += cout * (grown(cin, sizeof(reference::Matrix<RefT>)) + cin * alloc(hp * wp * t));
+  if (train) {
+    r.grads += cout * (cin * kk + 1) * grown(b, t);  // one list per Param
+    // Backward of one channel: the full convolution pads the kernel by the output size;
+    // the kernel's values as a matrix (ConvNode::kernel) for forward and backward.
+    const double fh = ls.k + 2.0 * (li.out.h - 1), fw = ls.k + 2.0 * (li.out.w - 1);
+    r.temp += 3 * alloc(fh * fw * t) + 2 * cin * alloc(double(li.in.h) * li.in.w * t) +
+              4 * alloc(kk * t);
+  }
+}
+
 MemoryEstimate estimate_reference(const ModelSpec& spec, int batch, MemoryUse use) {
-  using T = float;
-  const double t = sizeof(T), b = batch;
+  const double t = kRefT, b = batch;
   const bool train = use == MemoryUse::Training;
-  double params = 0, grads = 0, vel = 0, work = 0, other = 0;
+  ReferenceBytes r;
   double transient = 0;  // per-sample tensors alive at once, the largest over the layers
   for (std::size_t l = 0; l < spec.layers.size(); ++l) {
     const LayerSpec& ls = spec.layers[l];
@@ -78,58 +122,24 @@ MemoryEstimate estimate_reference(const ModelSpec& spec, int batch, MemoryUse us
     const double fin = double(li.in.size()), fout = double(li.out.size());
     // Model::forward/backward keep the value and its successor; modules copy them (to_maps,
     // from_maps, grad = g): a few tensors of both sizes at once.
-    double temp = 4 * alloc((fin + fout) * t);
+    r.temp = 4 * alloc((fin + fout) * t);
     switch (ls.kind) {
-      case LayerKind::Dense: {
-        // Each neuron holds n_in weight Params in one vector and its bias Param (dense.hpp); a
-        // Param is value, velocity and its gradient list (module.hpp).
-        const double n_in = ls.in, n_out = ls.out;
-        other += alloc(n_out * sizeof(reference::LinearNode<T>));
-        params += n_out * alloc(n_in * sizeof(reference::Param<T>));
-        vel += (n_in + 1) * n_out * t;
-        work += n_out * alloc(n_in * t);  // each node remembers its input
-        if (train) {
-          grads += n_out * (n_in + 1) * grown(b, t);  // one list per Param
-          temp += 2 * alloc(n_in * t) + grown(b, t);  // a node's backward vector, a mean's list
-        }
-        break;
-      }
-      case LayerKind::Conv: {
-        // Each output channel holds cin kernels of k*k Params and a bias Param (conv.hpp).
-        const double cin = ls.in, cout = ls.out, kk = double(ls.k) * ls.k;
-        const double hp = double(li.in.h) + 2.0 * ls.pad, wp = double(li.in.w) + 2.0 * ls.pad;
-        const double kernels =
-            alloc(cin * sizeof(std::vector<reference::Param<T>>)) +
-            cin * alloc(kk * sizeof(reference::Param<T>));
-        other += alloc(cout * sizeof(reference::ConvNode<T>));
-        params += cout * kernels;
-        vel += (cin * kk + 1) * cout * t;
-        // Each output channel keeps a zero-padded copy of every input channel.
-        work += cout * (grown(cin, sizeof(reference::Matrix<T>)) + cin * alloc(hp * wp * t));
-        if (train) {
-          grads += cout * (cin * kk + 1) * grown(b, t);  // one list per Param
-          // Backward of one channel: the full convolution pads the kernel by the output size;
-          // the kernel's values as a matrix (ConvNode::kernel) for forward and backward.
-          const double fh = ls.k + 2.0 * (li.out.h - 1), fw = ls.k + 2.0 * (li.out.w - 1);
-          temp += 3 * alloc(fh * fw * t) + 2 * cin * alloc(double(li.in.h) * li.in.w * t) +
-                  4 * alloc(kk * t);
-        }
-        break;
-      }
+      case LayerKind::Dense: add_dense_reference(r, ls, b, train); break;
+      case LayerKind::Conv: add_conv_reference(r, ls, li, b, train); break;
       case LayerKind::ReLU:
-      case LayerKind::Sigmoid: work += alloc(fout * t); break;  // the output it remembers
-      case LayerKind::MaxPool: work += alloc(fout * sizeof(std::size_t)); break;  // argmax
+      case LayerKind::Sigmoid: r.work += alloc(fout * t); break;  // the output it remembers
+      case LayerKind::MaxPool: r.work += alloc(fout * sizeof(std::size_t)); break;  // argmax
       case LayerKind::Flatten: break;
     }
-    transient = std::max(transient, temp);
+    transient = std::max(transient, r.temp);
   }
-  other += double(spec.layers.size()) * 256;  // module objects
+  r.other += double(spec.layers.size()) * 256;  // module objects
   MemoryEstimate e;
-  e.parameters = bytes_of(params - vel);  // the velocities live inside the Params
-  e.gradients = bytes_of(grads);
-  e.velocities = bytes_of(vel);
-  e.workspaces = bytes_of(work + transient);
-  e.other = bytes_of(other);
+  e.parameters = bytes_of(r.params - r.vel);  // the velocities live inside the Params
+  e.gradients = bytes_of(r.grads);
+  e.velocities = bytes_of(r.vel);
+  e.workspaces = bytes_of(r.work + transient);
+  e.other = bytes_of(r.other);
   return e;
 }
 

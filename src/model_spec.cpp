@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "scratchcnn/error.hpp"
+#include "text.hpp"
 
 namespace scratchcnn {
 
@@ -81,13 +82,6 @@ int parse_int(std::string_view s, int lo, int hi, const std::string& what) {
   return v;
 }
 
-std::string trim(std::string_view s) {
-  std::size_t a = 0, b = s.size();
-  while (a < b && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
-  while (b > a && std::isspace(static_cast<unsigned char>(s[b - 1]))) --b;
-  return std::string(s.substr(a, b - a));
-}
-
 // Splits model text into layer tokens: a word, optionally followed by a parenthesised argument
 // list (which may contain spaces).
 std::vector<std::string> tokenize(const std::string& text) {
@@ -119,6 +113,27 @@ std::vector<std::string> tokenize(const std::string& text) {
   return tokens;
 }
 
+// A conv layer's k=K (required) and pad=P (optional, last): args[2] and on.
+void parse_conv_window(LayerSpec& l, const std::vector<std::string>& args, const std::string& where,
+                       const char* form) {
+  bool have_k = false;
+  for (std::size_t a = 2; a < args.size(); ++a) {
+    const std::string_view arg = args[a];
+    const auto eq = arg.find('=');
+    const std::string key(eq == arg.npos ? "" : trim(arg.substr(0, eq)));
+    const std::string val(eq == arg.npos ? "" : trim(arg.substr(eq + 1)));
+    if (key == "k" && !have_k) {
+      l.k = parse_int(val, 1, kMaxWindow, where + " kernel size k");
+      have_k = true;
+    } else if (key == "pad" && a == 3) {
+      l.pad = parse_int(val, 0, kMaxWindow, where + " padding");
+    } else {
+      throw Error(where + ": unexpected argument " + excerpt(args[a]) + ", expects the form " + form);
+    }
+  }
+  if (!have_k) throw Error(where + ": missing k=K, expects the form " + form);
+}
+
 LayerSpec parse_layer(const std::string& token, int index) {
   const std::string where = "layer " + std::to_string(index) + " " + excerpt(token);
   const auto open = token.find('(');
@@ -128,7 +143,7 @@ LayerSpec parse_layer(const std::string& token, int index) {
     const std::string inner = token.substr(open + 1, token.size() - open - 2);
     std::stringstream ss(inner);
     std::string a;
-    while (std::getline(ss, a, ',')) args.push_back(trim(a));
+    while (std::getline(ss, a, ',')) args.emplace_back(trim(a));
     if (!inner.empty() && inner.back() == ',') args.push_back("");
   }
   auto want_args = [&](std::size_t lo, std::size_t hi, const char* form) {
@@ -144,21 +159,7 @@ LayerSpec parse_layer(const std::string& token, int index) {
     l.kind = LayerKind::Conv;
     l.in = parse_int(args[0], 1, kMaxDim, where + " input channels");
     l.out = parse_int(args[1], 1, kMaxDim, where + " output channels");
-    bool have_k = false;
-    for (std::size_t a = 2; a < args.size(); ++a) {
-      const auto eq = args[a].find('=');
-      const std::string key = eq == std::string::npos ? "" : trim(args[a].substr(0, eq));
-      const std::string val = eq == std::string::npos ? "" : trim(args[a].substr(eq + 1));
-      if (key == "k" && !have_k) {
-        l.k = parse_int(val, 1, kMaxWindow, where + " kernel size k");
-        have_k = true;
-      } else if (key == "pad" && a == 3) {
-        l.pad = parse_int(val, 0, kMaxWindow, where + " padding");
-      } else {
-        throw Error(where + ": unexpected argument " + excerpt(args[a]) + ", expects the form " + form);
-      }
-    }
-    if (!have_k) throw Error(where + ": missing k=K, expects the form " + form);
+    parse_conv_window(l, args, where, form);
   } else if (name == "dense") {
     want_args(2, 2, "dense(in,out)");
     l.kind = LayerKind::Dense;
@@ -201,6 +202,99 @@ constexpr const char* kWhyValues = "the fast path indexes 16 samples of them wit
 constexpr const char* kWhyParams = "per layer, so that a 32-bit int indexes every weight";
 constexpr const char* kWhyFlops = "per layer, so that totals fit 64 bits";
 
+// Conv: channels must match and the kernel fit the padded input; the weights, the FLOPs and the
+// fast path's zero-padded copies of the input and of the output gradient are bounded.
+LayerInfo infer_conv(const LayerSpec& l, Shape s, const std::string& where) {
+  const std::string got = s.str();
+  if (s.flat)
+    throw Error(where + ": expects a CxHxW input with " + std::to_string(l.in) +
+                " channels, gets a flat vector of " + got);
+  if (s.c != l.in)
+    throw Error(where + ": expects " + std::to_string(l.in) + " input channels, gets " +
+                std::to_string(s.c) + " (input " + got + ")");
+  const std::int64_t hp = std::int64_t(s.h) + 2 * std::int64_t(l.pad);
+  const std::int64_t wp = std::int64_t(s.w) + 2 * std::int64_t(l.pad);
+  const std::int64_t ho = hp - l.k + 1, wo = wp - l.k + 1;
+  if (ho < 1 || wo < 1)
+    throw Error(where + ": kernel " + std::to_string(l.k) + " with padding " +
+                std::to_string(l.pad) + " does not fit input " + got);
+  LayerInfo info;
+  info.in = s;
+  // ho <= h + 2 pad <= kMaxDimension + 2 kMaxWindow: an int.
+  info.out = Shape{l.out, static_cast<int>(ho), static_cast<int>(wo), false};
+  within(info.out.size(), kMaxSampleValues, where, "output values per sample", kWhyValues);
+  const std::int64_t weights = mul(mul(std::int64_t(l.out) * l.in, l.k, where, "weight count"),
+                                   l.k, where, "weight count");
+  info.params = weights + l.out;
+  within(info.params, kMaxLayerParams, where, "parameters", kWhyParams);
+  // The fast path keeps a zero-padded copy of the input and of the output gradient (for
+  // the input gradient, padded by k - 1 on every side): the same bound as the activations.
+  within(mul(mul(l.in, hp, where, "padded input"), wp, where, "padded input"),
+         kMaxSampleValues, where, "padded input values", kWhyValues);
+  const std::int64_t gh = ho + 2 * std::int64_t(l.k - 1), gw = wo + 2 * std::int64_t(l.k - 1);
+  within(mul(mul(l.out, gh, where, "padded gradient"), gw, where, "padded gradient"),
+         kMaxSampleValues, where, "padded output-gradient values", kWhyValues);
+  info.flops = mul(mul(2 * ho, wo, where, "FLOP count"), weights, where, "FLOP count");
+  return info;
+}
+
+// Dense layer i of spec: a flat input of its width; names what feeds it when the widths differ.
+LayerInfo infer_dense(const ModelSpec& spec, std::size_t i, Shape s, const std::string& where) {
+  const LayerSpec& l = spec.layers[i];
+  if (!s.flat)
+    throw Error(where + ": expects a flat vector of " + std::to_string(l.in) +
+                ", gets " + s.str() + " (add 'flatten' before it)");
+  if (s.c != l.in)
+    throw Error(where + ": expects " + std::to_string(l.in) + " inputs, gets " +
+                std::to_string(s.c) +
+                (i > 0 ? " (the output of layer " + std::to_string(i) + " '" +
+                             spec.layers[i - 1].text() + "')"
+                       : std::string(" (the model input)")));
+  within(l.weight_count() + l.bias_count(), kMaxLayerParams, where, "parameters", kWhyParams);
+  LayerInfo info;
+  info.in = s;
+  info.out = Shape{l.out, 1, 1, true};
+  info.params = l.weight_count() + l.bias_count();
+  info.flops = 2 * std::int64_t(l.out) * l.in;
+  return info;
+}
+
+// The layers without parameters: pointwise, max-pool, flatten.
+LayerInfo infer_parameterless(const LayerSpec& l, Shape s, const std::string& where) {
+  const std::string got = s.str();
+  LayerInfo info;
+  info.in = s;
+  if (l.kind == LayerKind::MaxPool) {
+    if (s.flat) throw Error(where + ": expects a CxHxW input, gets a flat vector of " + got);
+    if (s.h % l.k != 0 || s.w % l.k != 0)
+      throw Error(where + ": input height and width must be divisible by " +
+                  std::to_string(l.k) + ", gets " + got);
+    info.out = Shape{s.c, s.h / l.k, s.w / l.k, false};
+    info.flops = s.size();
+  } else if (l.kind == LayerKind::Flatten) {
+    if (s.flat) throw Error(where + ": input is already flat (" + got + ")");
+    // s.size() is 64-bit and was checked against kMaxSampleValues (< 2^31) when s was made.
+    within(s.size(), kMaxSampleValues, where, "flattened size", kWhyValues);
+    info.out = Shape{static_cast<int>(s.size()), 1, 1, true};
+  } else {  // ReLU, Sigmoid
+    info.out = s;
+    info.flops = s.size();
+  }
+  return info;
+}
+
+LayerInfo infer_layer(const ModelSpec& spec, std::size_t i, Shape s) {
+  const LayerSpec& l = spec.layers[i];
+  const std::string where = "layer " + std::to_string(i + 1) + " '" + l.text() + "'";
+  LayerInfo info = l.kind == LayerKind::Conv    ? infer_conv(l, s, where)
+                   : l.kind == LayerKind::Dense ? infer_dense(spec, i, s, where)
+                                                : infer_parameterless(l, s, where);
+  // Every size must fit the int arithmetic of both paths.
+  within(info.out.size(), kMaxSampleValues, where, "output values per sample", kWhyValues);
+  within(info.flops, kMaxLayerFlops, where, "FLOPs per sample", kWhyFlops);
+  return info;
+}
+
 // Shape inference: fills spec.info, or throws naming the layer and both sizes. Every size is
 // computed in 64 bits and checked against the limits of model_spec.hpp before it is narrowed.
 void infer_shapes(ModelSpec& spec) {
@@ -208,82 +302,8 @@ void infer_shapes(ModelSpec& spec) {
   Shape s = spec.input;
   within(s.size(), kMaxSampleValues, "model input " + s.str(), "values per sample", kWhyValues);
   for (std::size_t i = 0; i < spec.layers.size(); ++i) {
-    const LayerSpec& l = spec.layers[i];
-    const std::string where = "layer " + std::to_string(i + 1) + " '" + l.text() + "'";
-    const std::string got = s.str();
-    LayerInfo info;
-    info.in = s;
-    switch (l.kind) {
-      case LayerKind::Conv: {
-        if (s.flat)
-          throw Error(where + ": expects a CxHxW input with " + std::to_string(l.in) +
-                      " channels, gets a flat vector of " + got);
-        if (s.c != l.in)
-          throw Error(where + ": expects " + std::to_string(l.in) + " input channels, gets " +
-                      std::to_string(s.c) + " (input " + got + ")");
-        const std::int64_t hp = std::int64_t(s.h) + 2 * std::int64_t(l.pad);
-        const std::int64_t wp = std::int64_t(s.w) + 2 * std::int64_t(l.pad);
-        const std::int64_t ho = hp - l.k + 1, wo = wp - l.k + 1;
-        if (ho < 1 || wo < 1)
-          throw Error(where + ": kernel " + std::to_string(l.k) + " with padding " +
-                      std::to_string(l.pad) + " does not fit input " + got);
-        // ho <= h + 2 pad <= kMaxDimension + 2 kMaxWindow: an int.
-        info.out = Shape{l.out, static_cast<int>(ho), static_cast<int>(wo), false};
-        within(info.out.size(), kMaxSampleValues, where, "output values per sample", kWhyValues);
-        const std::int64_t weights = mul(mul(std::int64_t(l.out) * l.in, l.k, where, "weight count"),
-                                         l.k, where, "weight count");
-        info.params = weights + l.out;
-        within(info.params, kMaxLayerParams, where, "parameters", kWhyParams);
-        // The fast path keeps a zero-padded copy of the input and of the output gradient (for
-        // the input gradient, padded by k - 1 on every side): the same bound as the activations.
-        within(mul(mul(l.in, hp, where, "padded input"), wp, where, "padded input"),
-               kMaxSampleValues, where, "padded input values", kWhyValues);
-        const std::int64_t gh = ho + 2 * std::int64_t(l.k - 1), gw = wo + 2 * std::int64_t(l.k - 1);
-        within(mul(mul(l.out, gh, where, "padded gradient"), gw, where, "padded gradient"),
-               kMaxSampleValues, where, "padded output-gradient values", kWhyValues);
-        info.flops = mul(mul(2 * ho, wo, where, "FLOP count"), weights, where, "FLOP count");
-        break;
-      }
-      case LayerKind::Dense:
-        if (!s.flat)
-          throw Error(where + ": expects a flat vector of " + std::to_string(l.in) +
-                      ", gets " + got + " (add 'flatten' before it)");
-        if (s.c != l.in)
-          throw Error(where + ": expects " + std::to_string(l.in) + " inputs, gets " +
-                      std::to_string(s.c) +
-                      (i > 0 ? " (the output of layer " + std::to_string(i) + " '" +
-                                   spec.layers[i - 1].text() + "')"
-                             : std::string(" (the model input)")));
-        within(l.weight_count() + l.bias_count(), kMaxLayerParams, where, "parameters", kWhyParams);
-        info.out = Shape{l.out, 1, 1, true};
-        info.params = l.weight_count() + l.bias_count();
-        info.flops = 2 * std::int64_t(l.out) * l.in;
-        break;
-      case LayerKind::ReLU:
-      case LayerKind::Sigmoid:
-        info.out = s;
-        info.flops = s.size();
-        break;
-      case LayerKind::MaxPool:
-        if (s.flat) throw Error(where + ": expects a CxHxW input, gets a flat vector of " + got);
-        if (s.h % l.k != 0 || s.w % l.k != 0)
-          throw Error(where + ": input height and width must be divisible by " +
-                      std::to_string(l.k) + ", gets " + got);
-        info.out = Shape{s.c, s.h / l.k, s.w / l.k, false};
-        info.flops = s.size();
-        break;
-      case LayerKind::Flatten:
-        if (s.flat) throw Error(where + ": input is already flat (" + got + ")");
-        // s.size() is 64-bit and was checked against kMaxSampleValues (< 2^31) when s was made.
-        within(s.size(), kMaxSampleValues, where, "flattened size", kWhyValues);
-        info.out = Shape{static_cast<int>(s.size()), 1, 1, true};
-        break;
-    }
-    // Every size must fit the int arithmetic of both paths.
-    within(info.out.size(), kMaxSampleValues, where, "output values per sample", kWhyValues);
-    within(info.flops, kMaxLayerFlops, where, "FLOPs per sample", kWhyFlops);
-    spec.info.push_back(info);
-    s = info.out;
+    spec.info.push_back(infer_layer(spec, i, s));
+    s = spec.info.back().out;
   }
   if (spec.layers.empty()) throw Error("model text: no layers");
   if (!s.flat)
@@ -338,8 +358,8 @@ ModelSpec parse_full_text(const std::string& full_text) {
   const auto colon = full_text.find(':');
   if (colon == std::string::npos)
     throw Error("model record " + excerpt(full_text) + " has no input shape");
-  return parse_model(full_text.substr(colon + 1), parse_shape(trim(full_text.substr(0, colon)),
-                                                              "recorded input shape"));
+  const std::string shape(trim(std::string_view(full_text).substr(0, colon)));
+  return parse_model(full_text.substr(colon + 1), parse_shape(shape, "recorded input shape"));
 }
 
 }  // namespace scratchcnn

@@ -145,7 +145,8 @@ std::vector<EpochMetrics> train(Network& net, const data::Dataset& train_set,
     MemoryEstimate e = estimate_memory(parse_path(path_name), net.spec(),
                                        std::min(opt.batch, std::max(train_set.size(), 1)));
     e.data = dataset_bytes(train_set) + dataset_bytes(test_set) +
-             std::uint64_t(opt.batch) * (std::uint64_t(train_set.sample_size()) * 4 + 4);
+             std::uint64_t(std::min(opt.batch, train_set.size())) *
+                 (std::uint64_t(train_set.sample_size()) * 4 + 4);
     return e;
   };
   if (opt.max_memory > 0 && known_path)

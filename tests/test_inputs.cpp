@@ -461,7 +461,7 @@ TEST(CliInputs, PredictReadsStandardInputLikeTheFile) {
   EXPECT_TRUE(has(lb.err, "against the labels of standard input")) << lb.err;
   const test::CliResult twice = shell("CLI predict --checkpoint - - </dev/null");
   EXPECT_EQ(twice.code, 2);
-  EXPECT_TRUE(has(twice.err, "standard input (-) can be only one of")) << twice.err;
+  EXPECT_TRUE(has(twice.err, "standard input (-, /dev/stdin) can be only one of")) << twice.err;
 }
 
 TEST(CliInputs, FoldersAreNamedAsFolders) {

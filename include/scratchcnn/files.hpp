@@ -51,6 +51,11 @@ OutputTarget check_output(const std::string& path);
 // (plus one byte, to refuse trailing data): no input is read whole before it is checked, so
 // /dev/zero, an endless FIFO, a sparse file or a gzip bomb costs at most what its header claims.
 
+// Whether `path` names this process's standard input: "-", or a name that leads through symbolic
+// links to its descriptor 0 (/dev/stdin, /dev/fd/0, /proc/self/fd/0). A command that reads
+// several inputs lets at most one of them be standard input: a second read would find it consumed.
+bool is_standard_input(const std::string& path);
+
 // An input opened for reading: a file, a FIFO, a character device, or standard input ("-").
 // Move-only; the descriptor is closed (standard input is left open) on destruction.
 class InputFile {

@@ -75,24 +75,39 @@ def floors_section(r, checks):
     return out
 
 
+def table_head(*columns):
+    """A Markdown table's header row and its separator row."""
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
+def table_row(*cells):
+    return "| " + " | ".join(cells) + " |"
+
+
+def model_rows(row):
+    """The rows row(model, what) gives for each model and work of MODELS_WORK (None: no row)."""
+    return [line for line in (row(model, what) for model, what in MODELS_WORK) if line is not None]
+
+
+def whole_models_row(r, model, what):
+    ref = r.train.get(f"BM_Reference/{model}/{what}")
+    f1 = r.train.get(f"BM_Fast/{model}/{what}/threads:1")
+    f2 = r.train.get(f"BM_Fast/{model}/{what}/threads:2")
+    if not (ref or f1 or f2):
+        return None
+    return table_row(model, what.replace("_", " "), ms(ref), ms(f1), ms(f2), fmt_ratio(time_ratio(ref, f1)),
+                     fmt_ratio(time_ratio(ref, f2)), fmt(f2.med("items_per_second")) if f2 else "n/a",
+                     fmt(f2.med("GFLOP/s")) if f2 else "n/a", pct(f1.med("peak_fraction")) if f1 else "n/a")
+
+
 def whole_models(r):
     out = ["## Whole models: fast vs reference\n",
            "Batch 128, lr 0.1, synthetic data with a fixed seed (`bench/bench_train.cpp`). Times in ms; GFLOP/s "
            "from `ModelSpec::train_flops()` / `forward_flops()` per image (as `scratchcnn info`), % of peak per "
-           "thread.\n",
-           "| Model | Work | Reference ms | Fast 1 thread ms | Fast 2 threads ms | Speedup 1 thread | Speedup 2 "
-           "threads | Fast 2 threads img/s | GFLOP/s (2 threads) | % peak (1 thread) |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
-    for model, what in MODELS_WORK:
-        ref = r.train.get(f"BM_Reference/{model}/{what}")
-        f1 = r.train.get(f"BM_Fast/{model}/{what}/threads:1")
-        f2 = r.train.get(f"BM_Fast/{model}/{what}/threads:2")
-        if not (ref or f1 or f2):
-            continue
-        out.append(f"| {model} | {what.replace('_', ' ')} | {ms(ref)} | {ms(f1)} | {ms(f2)} | "
-                   f"{fmt_ratio(time_ratio(ref, f1))} | {fmt_ratio(time_ratio(ref, f2))} | "
-                   f"{fmt(f2.med('items_per_second')) if f2 else 'n/a'} | "
-                   f"{fmt(f2.med('GFLOP/s')) if f2 else 'n/a'} | {pct(f1.med('peak_fraction')) if f1 else 'n/a'} |")
+           "thread.\n"]
+    out += table_head("Model", "Work", "Reference ms", "Fast 1 thread ms", "Fast 2 threads ms", "Speedup 1 thread",
+                      "Speedup 2 threads", "Fast 2 threads img/s", "GFLOP/s (2 threads)", "% peak (1 thread)")
+    out += model_rows(lambda model, what: whole_models_row(r, model, what))
     return out + ["", "![speedups](img/speedup_models.png)\n"]
 
 
@@ -107,23 +122,25 @@ def torch_ms(src, model, what):
     return fmt(pt["seconds_median"] * 1e3 / (10 if what == "epoch" else 1))
 
 
+def passive_row(r, model, what):
+    p2 = r.passive.get(f"BM_Fast/{model}/{what}/threads:2")
+    if not p2:
+        return None
+    return table_row(model, what.replace("_", " "), ms(r.train.get(f"BM_Fast/{model}/{what}/threads:1")),
+                     ms(r.train.get(f"BM_Fast/{model}/{what}/threads:2")), ms(p2),
+                     fmt_ratio(time_ratio(r.train.get(f"BM_Reference/{model}/{what}"), p2)),
+                     torch_ms(r.pytorch, model, what), torch_ms(r.pytorch_passive, model, what))
+
+
 def passive(r):
     if not r.passive:
         return []
     out = ["### Two threads: spinning vs sleeping OpenMP waits\n",
            "libgomp's threads spin while they wait for work (the default). The two-thread runs are repeated with "
-           "`OMP_WAIT_POLICY=passive` (waiting threads sleep), for us and for PyTorch. Times in ms.\n",
-           "| Model | Work | Fast 1 thread | Fast 2 threads, spinning | Fast 2 threads, passive | "
-           "Speedup vs reference, passive | PyTorch 2 threads, spinning | PyTorch 2 threads, passive |",
-           "|---|---|---|---|---|---|---|---|"]
-    for model, what in MODELS_WORK:
-        p2 = r.passive.get(f"BM_Fast/{model}/{what}/threads:2")
-        if not p2:
-            continue
-        out.append(f"| {model} | {what.replace('_', ' ')} | {ms(r.train.get(f'BM_Fast/{model}/{what}/threads:1'))} | "
-                   f"{ms(r.train.get(f'BM_Fast/{model}/{what}/threads:2'))} | {ms(p2)} | "
-                   f"{fmt_ratio(time_ratio(r.train.get(f'BM_Reference/{model}/{what}'), p2))} | "
-                   f"{torch_ms(r.pytorch, model, what)} | {torch_ms(r.pytorch_passive, model, what)} |")
+           "`OMP_WAIT_POLICY=passive` (waiting threads sleep), for us and for PyTorch. Times in ms.\n"]
+    out += table_head("Model", "Work", "Fast 1 thread", "Fast 2 threads, spinning", "Fast 2 threads, passive",
+                      "Speedup vs reference, passive", "PyTorch 2 threads, spinning", "PyTorch 2 threads, passive")
+    out += model_rows(lambda model, what: passive_row(r, model, what))
     return out + ["", "(PyTorch's epoch figure is its 10-epoch time / 10.)\n"]
 
 
@@ -149,7 +166,7 @@ def against_torch(r):
            f"PyTorch {pt['torch_version']} (`scripts/bench_pytorch.py`): the same two models, He-uniform "
            "weights and zero biases, SGD lr 0.1, softmax cross-entropy, batch 128, `torch.set_num_threads(n)`, "
            "OPENBLAS_NUM_THREADS=1. Images per second (seed 10 epochs: seconds).\n",
-           "| Model | Work | Threads | scratchcnn | PyTorch | Ratio |\n|---|---|---|---|---|---|"]
+           *table_head("Model", "Work", "Threads", "scratchcnn", "PyTorch", "Ratio")]
     for model, what, ours_name in TORCH_ROWS:
         for t in (1, 2):
             run = r.train.get(f"BM_Fast/{model}/{ours_name}/threads:{t}")
@@ -167,8 +184,8 @@ def gemm(r):
            "16-sample chunk, with its real leading dimensions. The fast path makes these calls only where a "
            f"convolution runs im2col (the default here is `{r.conv_default or 'n/a'}`); dense layers never use "
            "sgemm. OpenBLAS runs with its own CPU detection and one thread.\n",
-           "| Shape (M x N x K, op) | ours GFLOP/s | ours % peak | OpenBLAS GFLOP/s | ours / OpenBLAS |",
-           "|---|---|---|---|---|"]
+           *table_head("Shape (M x N x K, op)", "ours GFLOP/s", "ours % peak", "OpenBLAS GFLOP/s",
+                       "ours / OpenBLAS")]
     for k, run in r.gemm.items():
         if not k.startswith("BM_Fast/"):
             continue
@@ -210,8 +227,7 @@ def isa(r):
            "`-DSCRATCHCNN_NATIVE=ON` build (kernels compiled once with `-march=native`), one after the other on "
            "the same cases, one thread. Times in ms (GEMM: GFLOP/s); the last column is native time / dispatched "
            f"`{best}` time (1.00 = equally fast; below 1 the native build is faster).\n",
-           "| Case | " + " | ".join(f"`{lv}`" for lv in levels) + f" | native / `{best}` |",
-           "|---|" + "---|" * (len(levels) + 1)]
+           *table_head("Case", *(f"`{lv}`" for lv in levels), f"native / `{best}`")]
     worst = []
     for name, per in r.isa_runs.items():
         cells = [isa_cell(name, per.get(lv)) for lv in levels]
@@ -252,8 +268,8 @@ def layers(r):
            "model, 16 for LeNet-5, 1 for conv 32->64; rates are per sample), a sigmoid on 120 features, and conv "
            "32->64 3x3 on 28x28 at batch 64. Fast at one thread unless marked. Backward = input gradient + "
            "parameter gradients.\n",
-           "| Layer | Pass | Fast variant | Reference img/s | Fast img/s | Speedup | Fast GFLOP/s | % peak |",
-           "|---|---|---|---|---|---|---|---|"]
+           *table_head("Layer", "Pass", "Fast variant", "Reference img/s", "Fast img/s", "Speedup", "Fast GFLOP/s",
+                       "% peak")]
     out += [layer_row(r, k, run) for k, run in r.layers.items() if k.startswith("BM_Fast/")]
     return out + ["", "![conv](img/conv32x64.png)\n", "![layers](img/layers.png)\n"]
 

@@ -66,12 +66,6 @@ std::string fixed(double v, int decimals) {
   return b;
 }
 
-std::string with_commas(long long v) {
-  std::string s = std::to_string(v < 0 ? -v : v);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
-  return v < 0 ? "-" + s : s;
-}
-
 
 Defaults defaults_for(const std::string& model_name) {
   if (model_name == "lenet5") return Defaults{5, 32, 0.05, 0, "/usr/share/datasets/fashion-mnist"};
@@ -145,8 +139,8 @@ double option_flag(const Args& a, TrainOption option, double fallback) {
 }  // namespace
 
 // `resume`: the checkpoint of --resume, already read (train only).
-Setup read_setup(const Args& a, const std::vector<PathKind>& paths, const Checkpoint* resume,
-                 const std::string& resume_path) {
+Setup read_setup(const Args& a, std::uint64_t max_memory, const std::vector<PathKind>& paths,
+                 const Checkpoint* resume, const std::string& resume_path) {
   Setup s;
   if (a.has("--input")) (void)read_input(a);  // a malformed shape is a usage error, checked first
   const int epochs = static_cast<int>(option_flag(a, TrainOption::Epochs, 0));
@@ -157,18 +151,32 @@ Setup read_setup(const Args& a, const std::vector<PathKind>& paths, const Checkp
   const std::uint64_t seed = a.seed("--seed", 1);
   const double max_loss = option_flag(a, TrainOption::MaxLoss, 0);
   s.threads = read_threads(a);
-  const std::uint64_t max_memory = read_max_memory(a);
-  // Before any parameter array exists, then again with the data loaded.
-  const auto check_memory = [&](std::uint64_t data) {
+  // Before any parameter array exists (check_before_data), then again with the data loaded.
+  const auto check_memory = [&](std::uint64_t data, int batch) {
     // Copies the command holds besides the networks: the initial parameters and the velocities of
     // the training state (train); compare keeps the reference's parameters and velocities of every
     // epoch; a checkpoint write exports both and serialises them.
     const std::uint64_t copies =
         paths.size() > 1 ? 3 + 2 * std::uint64_t(std::max(s.opt.epochs, 0) + 1)
                          : a.has("--save") ? 7 : 3;
-    check_command_memory(a, max_memory, s.spec, paths, s.opt.batch, s.threads, MemoryUse::Training,
+    check_command_memory(a, max_memory, s.spec, paths, batch, s.threads, MemoryUse::Training,
                          copies * parameters_bytes(s.spec) + data * (paths.size() > 1 ? 2 : 1),
                          "training");
+  };
+  // The data may hold fewer samples than --batch, and a batch never holds more than the data: so
+  // before it is loaded, refuse only what even a batch of 1 does not fit (naming --batch).
+  const auto check_before_data = [&] {
+    try {
+      check_memory(0, s.opt.batch);
+    } catch (const Error&) {
+      bool fits_one = true;
+      try {
+        check_memory(0, 1);
+      } catch (const Error&) {
+        fits_one = false;
+      }
+      if (!fits_one) throw;
+    }
   };
 
   if (resume) {
@@ -201,7 +209,7 @@ Setup read_setup(const Args& a, const std::vector<PathKind>& paths, const Checkp
                   " already holds " + std::to_string(resume->state.epoch) +
                   " epochs (--epochs counts from the run's start)");
     s.opt.first_epoch = resume->state.epoch + 1;
-    check_memory(0);
+    check_before_data();
     s.init = resume->params;
     s.resumed_from = resume_path;
     s.resumed = resume->state;
@@ -215,7 +223,7 @@ Setup read_setup(const Args& a, const std::vector<PathKind>& paths, const Checkp
     s.opt.momentum = a.has("--momentum") ? momentum : static_cast<float>(d.momentum);
     s.opt.weight_decay = decay;
     s.opt.seed = seed;
-    check_memory(0);
+    check_before_data();
     s.init = a.has("--init") ? load_parameters(a.str("--init", ""), s.spec)
                              : Parameters::he_uniform(s.spec, s.opt.seed);
     s.resumed.options = s.opt;
@@ -238,7 +246,8 @@ Setup read_setup(const Args& a, const std::vector<PathKind>& paths, const Checkp
                 s.split.train.source + " has " + std::to_string(f.train) + " and " +
                 std::to_string(f.test) + " (labels hash " + std::to_string(f.labels) + ")");
   s.resumed.data = f;
-  check_memory(dataset_bytes(s.split.train) + dataset_bytes(s.split.test));
+  check_memory(dataset_bytes(s.split.train) + dataset_bytes(s.split.test),
+               std::min(s.opt.batch, s.split.train.size()));
   s.opt.max_memory = max_memory;
   return s;
 }

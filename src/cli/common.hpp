@@ -48,7 +48,6 @@ std::vector<FileArg> data_inputs(const std::string& dir);
 void check_aliases(const std::vector<FileArg>& outputs, const std::vector<FileArg>& inputs,
                    const std::vector<std::pair<std::string, std::string>>& allowed = {});
 std::string fixed(double v, int decimals);
-std::string with_commas(long long v);
 std::string fmt_g(double v);
 std::string shortest(float v);
 std::string json_string(const std::string& s);
@@ -96,8 +95,9 @@ void check_command_memory(const Args& a, std::uint64_t limit, const ModelSpec& s
 Shape read_input(const Args& a);
 ModelSpec read_model(const Args& a, const std::string& name);
 // `resume`: the checkpoint of --resume, already read (train only).
-// `paths`: the paths the command builds networks of (for the memory check).
-Setup read_setup(const Args& a, const std::vector<PathKind>& paths,
+// `paths`: the paths the command builds networks of, `max_memory` the limit (read_max_memory)
+// they are checked against.
+Setup read_setup(const Args& a, std::uint64_t max_memory, const std::vector<PathKind>& paths,
                  const Checkpoint* resume = nullptr, const std::string& resume_path = {});
 void print_header(const Setup& s, const std::string& path);
 

@@ -55,7 +55,8 @@ Prints one line per sample of INPUT: the predicted class, then with --probs the 
 probability of every class. INPUT is an IDX images file (plain or gzip; MNIST format) or an
 optdigits file (rows of 64 pixels and a label, plain or gzip), told apart by its first bytes; a
 file, a FIFO, or - for standard input. When labels are known (an optdigits file, or --labels),
-the accuracy goes to stderr. INPUT, --labels and --checkpoint accept - (one of them at most).
+the accuracy goes to stderr. INPUT, --labels and --checkpoint accept - (one of them at most; a
+name for standard input such as /dev/stdin counts as -).
 
   --checkpoint FILE  a checkpoint or parameter file written by train --save (required)
   --labels FILE      IDX labels file for an IDX INPUT (optional)
@@ -226,8 +227,10 @@ int cmd_predict(const std::vector<std::string>& argv) {
   const std::string labels_file = a.has("--labels") ? a.str("--labels", "") : "";
 
   const std::string checkpoint = a.str("--checkpoint", "");
-  if (int(checkpoint == "-") + int(input == "-") + int(labels_file == "-") > 1)
-    throw UsageError("standard input (-) can be only one of --checkpoint, --labels and INPUT");
+  if (int(is_standard_input(checkpoint)) + int(is_standard_input(input)) +
+          int(is_standard_input(labels_file)) > 1)
+    throw UsageError("standard input (-, /dev/stdin) can be only one of --checkpoint, --labels "
+                     "and INPUT");
 
   const Loaded l = load_model_file(checkpoint);
   data::Dataset d;

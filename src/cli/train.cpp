@@ -135,7 +135,8 @@ int cmd_train(const std::vector<std::string>& argv) {
   if (!save.empty()) check_output_path("--save", save);
   Checkpoint ckpt;
   const std::string resume = a.has("--resume") ? a.str("--resume", "") : "";
-  read_max_memory(a);  // the limit every input is read under, set before the first one
+  // The limit every input is read under, set before the first one.
+  const std::uint64_t max_memory = read_max_memory(a);
   if (!resume.empty()) ckpt = load_checkpoint(resume);
   // The data folder's default depends on the model, which a checkpoint brings along.
   const std::string model_name = resume.empty() ? a.str("--model", "seed") : builtin_name(ckpt.spec);
@@ -143,7 +144,7 @@ int cmd_train(const std::vector<std::string>& argv) {
   inputs.push_back({"--resume", resume});
   inputs.push_back({"--init", a.has("--init") ? a.str("--init", "") : ""});
   check_aliases({{"--save", save}, {"--metrics", metrics}}, inputs, {{"--save", "--resume"}});
-  Setup s = read_setup(a, {path}, resume.empty() ? nullptr : &ckpt, resume);
+  Setup s = read_setup(a, max_memory, {path}, resume.empty() ? nullptr : &ckpt, resume);
   print_header(s, path_name(path));
   auto net = make_network(path, s.spec, s.init);
   TrainingState state = s.resumed;
@@ -201,7 +202,8 @@ int cmd_compare(const std::vector<std::string>& argv) {
   auto inputs = data_inputs(a.str("--data", defaults_for(a.str("--model", "seed")).data));
   inputs.push_back({"--init", a.has("--init") ? a.str("--init", "") : ""});
   check_aliases({{"--json", json}}, inputs);
-  Setup s = read_setup(a, {PathKind::Reference, PathKind::Fast, PathKind::Fast});
+  Setup s =
+      read_setup(a, read_max_memory(a), {PathKind::Reference, PathKind::Fast, PathKind::Fast});
   print_header(s, "reference and fast");
 
   std::cout << "training the reference path...\n" << std::flush;

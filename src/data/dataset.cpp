@@ -15,17 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// 1797 -> "1,797": the counts in notes are read by people.
-std::string grouped(long long n) {
-  std::string digits = std::to_string(n < 0 ? -n : n);
-  std::string out;
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return n < 0 ? "-" + out : out;
-}
-
 // Whether anything is there under that name: a file, a FIFO or a device is read, and a folder or
 // a dangling link is then reported by name by the reader rather than taken for a missing file.
 bool is_present(const fs::path& p) {
@@ -94,11 +83,84 @@ Split stratified_split(const Dataset& all, double test_fraction, std::uint64_t s
   }
   const long long test_pct = std::llround(test_fraction * 100.0);
   s.note = "seeded stratified " + std::to_string(100 - test_pct) + "/" + std::to_string(test_pct) +
-           " split of " + all.source + " (" + grouped(all.size()) + " rows, seed " +
-           std::to_string(seed) + "): " + grouped(s.train.size()) + " train, " +
-           grouped(s.test.size()) + " test";
+           " split of " + all.source + " (" + with_commas(all.size()) + " rows, seed " +
+           std::to_string(seed) + "): " + with_commas(s.train.size()) + " train, " +
+           with_commas(s.test.size()) + " test";
   return s;
 }
+
+namespace {
+
+// The four MNIST-style IDX files of a folder, each as itself or gzipped (the plain one wins when
+// both are there), and the names of those missing.
+struct IdxFiles {
+  std::string path[4];
+  std::vector<std::string> missing;
+};
+
+IdxFiles find_idx_files(const fs::path& d) {
+  IdxFiles f;
+  for (int i = 0; i < 4; ++i) {
+    for (const std::string& name : {std::string(kIdxFiles[i]), std::string(kIdxFiles[i]) + ".gz"})
+      if (f.path[i].empty() && is_present(d / name)) f.path[i] = (d / name).string();
+    if (f.path[i].empty()) f.missing.push_back(std::string(kIdxFiles[i]) + "[.gz]");
+  }
+  return f;
+}
+
+Split load_idx_pair(const std::string& dir, const IdxFiles& f) {
+  Split s{load_idx(f.path[0], f.path[1]), load_idx(f.path[2], f.path[3]), {}};
+  if (s.train.h != s.test.h || s.train.w != s.test.w)
+    throw Error("data folder " + dir + ": training images are " + std::to_string(s.train.h) +
+                "x" + std::to_string(s.train.w) + " but test images are " +
+                std::to_string(s.test.h) + "x" + std::to_string(s.test.w));
+  return s;
+}
+
+// One of the UCI pair when only one is there: "optdigits.tra" and "optdigits.tes", or the reverse.
+std::pair<std::string, std::string> half_pair(bool have_tra) {
+  return have_tra ? std::pair<std::string, std::string>{"optdigits.tra", "optdigits.tes"}
+                  : std::pair<std::string, std::string>{"optdigits.tes", "optdigits.tra"};
+}
+
+// digits.csv(.gz), split 80/20; `half` says which half of the UCI pair is there, if one is.
+Split load_digits_csv(const fs::path& p, std::uint64_t seed, bool half, bool have_tra) {
+  const Dataset all = load_optdigits(p.string());
+  Split s = stratified_split(all, 0.2, seed);
+  std::string half_note;
+  if (half) {
+    const auto [there, not_there] = half_pair(have_tra);
+    half_note = " (" + there + " is there but not " + not_there + ")";
+  }
+  s.note = "only the " + with_commas(all.size()) + " rows of " + p.string() +
+           " were found, not the UCI pair optdigits.tra + optdigits.tes" + half_note +
+           ": using a seeded stratified 80/20 split (seed " + std::to_string(seed) + "): " +
+           with_commas(s.train.size()) + " train, " + with_commas(s.test.size()) + " test rows";
+  return s;
+}
+
+[[noreturn]] void throw_no_data(const std::string& dir, bool half, bool have_tra,
+                                const IdxFiles& idx) {
+  std::string found;
+  if (half) {
+    const auto [there, not_there] = half_pair(have_tra);
+    found = "; found " + there + " without " + not_there;
+  }
+  if (idx.missing.size() < 4) {
+    found += "; found some IDX files but not ";
+    for (std::size_t i = 0; i < idx.missing.size(); ++i)
+      found += (i ? ", " : "") + idx.missing[i];
+  }
+  throw Error("no data in folder " + dir +
+              ": looked for optdigits.tra + optdigits.tes, then the four MNIST-style IDX files "
+              "(train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+              "t10k-labels-idx1-ubyte, each optionally .gz), then digits.csv.gz, then digits.csv" +
+              found +
+              " (scripts/fetch-data.sh fills <repo>/data with optdigits; scripts/fetch-data.sh "
+              "fashion-mnist installs /usr/share/datasets/fashion-mnist)");
+}
+
+}  // namespace
 
 Split load_data_dir(const std::string& dir, std::uint64_t seed) {
   const fs::path d(dir);
@@ -110,62 +172,16 @@ Split load_data_dir(const std::string& dir, std::uint64_t seed) {
   const fs::path tes = d / "optdigits.tes";
   const bool have_tra = is_present(tra);
   const bool have_tes = is_present(tes);
-  if (have_tra && have_tes) {
-    Split s{load_optdigits(tra.string()), load_optdigits(tes.string()), {}};
-    return s;
-  }
+  if (have_tra && have_tes)
+    return Split{load_optdigits(tra.string()), load_optdigits(tes.string()), {}};
+  const bool half = have_tra != have_tes;
 
-  // MNIST-style IDX files, each as itself or gzipped (the plain one wins when both are there).
-  std::string idx[4];
-  std::vector<std::string> idx_missing;
-  for (int i = 0; i < 4; ++i) {
-    for (const std::string& name : {std::string(kIdxFiles[i]), std::string(kIdxFiles[i]) + ".gz"})
-      if (idx[i].empty() && is_present(d / name)) idx[i] = (d / name).string();
-    if (idx[i].empty()) idx_missing.push_back(std::string(kIdxFiles[i]) + "[.gz]");
-  }
-  if (idx_missing.empty()) {
-    Split s{load_idx(idx[0], idx[1]), load_idx(idx[2], idx[3]), {}};
-    if (s.train.h != s.test.h || s.train.w != s.test.w)
-      throw Error("data folder " + dir + ": training images are " + std::to_string(s.train.h) +
-                  "x" + std::to_string(s.train.w) + " but test images are " +
-                  std::to_string(s.test.h) + "x" + std::to_string(s.test.w));
-    return s;
-  }
-  const bool some_idx = idx_missing.size() < 4;
+  const IdxFiles idx = find_idx_files(d);
+  if (idx.missing.empty()) return load_idx_pair(dir, idx);
 
-  for (const char* name : {"digits.csv.gz", "digits.csv"}) {
-    const fs::path p = d / name;
-    if (!is_present(p)) continue;
-    const Dataset all = load_optdigits(p.string());
-    Split s = stratified_split(all, 0.2, seed);
-    std::string half_pair;
-    if (have_tra != have_tes) {
-      half_pair = std::string(" (") + (have_tra ? "optdigits.tra" : "optdigits.tes") +
-                  " is there but not " + (have_tra ? "optdigits.tes" : "optdigits.tra") + ")";
-    }
-    s.note = "only the " + grouped(all.size()) + " rows of " + p.string() +
-             " were found, not the UCI pair optdigits.tra + optdigits.tes" + half_pair +
-             ": using a seeded stratified 80/20 split (seed " + std::to_string(seed) + "): " +
-             grouped(s.train.size()) + " train, " + grouped(s.test.size()) + " test rows";
-    return s;
-  }
-
-  std::string found;
-  if (have_tra != have_tes) {
-    found = std::string("; found ") + (have_tra ? "optdigits.tra" : "optdigits.tes") +
-            " without " + (have_tra ? "optdigits.tes" : "optdigits.tra");
-  }
-  if (some_idx) {
-    found += "; found some IDX files but not ";
-    for (std::size_t i = 0; i < idx_missing.size(); ++i) found += (i ? ", " : "") + idx_missing[i];
-  }
-  throw Error("no data in folder " + dir +
-              ": looked for optdigits.tra + optdigits.tes, then the four MNIST-style IDX files "
-              "(train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
-              "t10k-labels-idx1-ubyte, each optionally .gz), then digits.csv.gz, then digits.csv" +
-              found +
-              " (scripts/fetch-data.sh fills <repo>/data with optdigits; scripts/fetch-data.sh "
-              "fashion-mnist installs /usr/share/datasets/fashion-mnist)");
+  for (const char* name : {"digits.csv.gz", "digits.csv"})
+    if (is_present(d / name)) return load_digits_csv(d / name, seed, half, have_tra);
+  throw_no_data(dir, half, have_tra, idx);
 }
 
 }  // namespace scratchcnn::data

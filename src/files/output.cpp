@@ -218,49 +218,63 @@ void write_direct(const OutputTarget& t, const std::string& bytes) {
     throw Error(t.path + ": write failed (" + reason(errno) + ")");
 }
 
-}  // namespace
-
-OutputTarget resolve_output(const std::string& path) {
+// /dev/stdout, /dev/fd/N, /proc/self/fd/N (the link `name` in procfs folder `dir`): the open file
+// itself, written as it is through this process's descriptor.
+OutputTarget procfs_target(const std::string& path, const std::string& dir,
+                           const std::string& name) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    throw Error(path + ": cannot write there (" + reason(errno) + ")");
+  if (S_ISDIR(st.st_mode)) throw Error(path + ": is a folder");
   OutputTarget t;
   t.path = path;
-  if (path.empty()) throw Error("an empty file name");
+  t.exists = t.direct = true;
+  t.dev = st.st_dev;
+  t.ino = st.st_ino;
+  t.folder = dir;
+  t.name = name;
+  t.fd = own_descriptor(dir, name);
+  return t;
+}
+
+// The path the symbolic link `p` (in folder `dir`) points to.
+std::string link_target(const std::string& path, const std::string& p, const std::string& dir) {
+  std::string target(PATH_MAX + 1, '\0');
+  const ssize_t n = ::readlink(p.c_str(), target.data(), target.size());
+  if (n < 0) throw Error(path + ": cannot read the symbolic link '" + p + "' (" + reason(errno) + ")");
+  if (n == 0 || static_cast<std::size_t>(n) > PATH_MAX)
+    throw Error(path + ": the symbolic link '" + p + "' cannot be followed");
+  target.resize(static_cast<std::size_t>(n));
+  return target[0] == '/' ? target : (dir == "/" ? "/" : dir + "/") + target;
+}
+
+// Follows `path` through its symbolic links to the name a write lands on (which need not exist),
+// or to a link into procfs (/proc/self/fd/N: a handle to an open file, not a name to follow).
+struct Walked {
+  std::string p;
+  bool procfs = false;
+};
+
+Walked walk_links(const std::string& path) {
   std::string p = path;
   struct stat st {};
   for (int hops = 0;; ++hops) {
     if (hops > 40) throw Error(path + ": too many levels of symbolic links");
     if (::lstat(p.c_str(), &st) != 0) {
       const int err = errno;
-      if (err == ENOENT) break;
+      if (err == ENOENT) return {p, false};
       if (err == ENOTDIR) throw Error(path + ": a part of the path is not a folder");
       throw Error(path + ": cannot write there (" + reason(err) + ")");
     }
-    if (!S_ISLNK(st.st_mode)) break;
+    if (!S_ISLNK(st.st_mode)) return {p, false};
     const auto [dir, name] = split_path(p);
-    if (on_procfs(dir)) {
-      // /dev/stdout, /dev/fd/N, /proc/self/fd/N: the open file itself, written as it is.
-      if (::stat(path.c_str(), &st) != 0)
-        throw Error(path + ": cannot write there (" + reason(errno) + ")");
-      if (S_ISDIR(st.st_mode)) throw Error(path + ": is a folder");
-      t.exists = t.direct = true;
-      t.dev = st.st_dev;
-      t.ino = st.st_ino;
-      t.folder = dir;
-      t.name = name;
-      t.fd = own_descriptor(dir, name);
-      return t;
-    }
-    std::string target(PATH_MAX + 1, '\0');
-    const ssize_t n = ::readlink(p.c_str(), target.data(), target.size());
-    if (n < 0) throw Error(path + ": cannot read the symbolic link '" + p + "' (" + reason(errno) + ")");
-    if (n == 0 || static_cast<std::size_t>(n) > PATH_MAX)
-      throw Error(path + ": the symbolic link '" + p + "' cannot be followed");
-    target.resize(static_cast<std::size_t>(n));
-    p = target[0] == '/' ? target : (dir == "/" ? "/" : dir + "/") + target;
+    if (on_procfs(dir)) return {p, true};
+    p = link_target(path, p, dir);
   }
-  const bool found = ::lstat(p.c_str(), &st) == 0;
-  if (found && S_ISDIR(st.st_mode)) throw Error(path + ": is a folder");
-  const auto [dir, name] = split_path(p);
-  if (name.empty() || name == "." || name == "..") throw Error(path + ": names a folder, not a file");
+}
+
+// The folder `dir` of the resolved name, symlinks resolved; it must exist.
+std::string real_folder(const std::string& path, const std::string& dir) {
   char real[PATH_MAX];
   if (::realpath(dir.c_str(), real) == nullptr) {
     const int err = errno;
@@ -271,7 +285,27 @@ OutputTarget resolve_output(const std::string& path) {
   struct stat ds {};
   if (::stat(real, &ds) != 0 || !S_ISDIR(ds.st_mode))
     throw Error(path + ": '" + dir + "' is not a folder");
-  t.folder = real;
+  return real;
+}
+
+}  // namespace
+
+OutputTarget resolve_output(const std::string& path) {
+  if (path.empty()) throw Error("an empty file name");
+  const Walked w = walk_links(path);
+  if (w.procfs) {
+    const auto [dir, name] = split_path(w.p);
+    return procfs_target(path, dir, name);
+  }
+  const std::string& p = w.p;
+  OutputTarget t;
+  t.path = path;
+  struct stat st {};
+  const bool found = ::lstat(p.c_str(), &st) == 0;
+  if (found && S_ISDIR(st.st_mode)) throw Error(path + ": is a folder");
+  const auto [dir, name] = split_path(p);
+  if (name.empty() || name == "." || name == "..") throw Error(path + ": names a folder, not a file");
+  t.folder = real_folder(path, dir);
   t.name = name;
   if (found) {
     // A block device holds a file system, a socket takes no open(): neither is an output.
@@ -283,6 +317,19 @@ OutputTarget resolve_output(const std::string& path) {
     t.ino = st.st_ino;
   }
   return t;
+}
+
+bool is_standard_input(const std::string& path) {
+  if (path == "-") return true;
+  if (path.empty()) return false;
+  try {
+    const Walked w = walk_links(path);
+    if (!w.procfs) return false;
+    const auto [dir, name] = split_path(w.p);
+    return own_descriptor(dir, name) == STDIN_FILENO;
+  } catch (const Error&) {
+    return false;  // a broken name is refused when it is opened
+  }
 }
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {
