@@ -54,10 +54,34 @@ void be32(std::string& out, std::uint32_t v) {
   for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<char>((v >> s) & 0xff));
 }
 
-std::string labels_bytes(std::uint32_t n) {
+std::string idx_images_header(std::uint32_t n, std::uint32_t rows, std::uint32_t cols) {
+  std::string b;
+  be32(b, 0x00000803);
+  be32(b, n);
+  be32(b, rows);
+  be32(b, cols);
+  return b;
+}
+
+std::string idx_labels_header(std::uint32_t n) {
   std::string b;
   be32(b, 0x00000801);
   be32(b, n);
+  return b;
+}
+
+std::string idx_images_bytes(std::uint32_t n, std::uint32_t rows, std::uint32_t cols,
+                             const std::function<unsigned char(std::uint32_t i, std::uint32_t y,
+                                                               std::uint32_t x)>& pixel) {
+  std::string b = idx_images_header(n, rows, cols);
+  for (std::uint32_t i = 0; i < n; ++i)
+    for (std::uint32_t y = 0; y < rows; ++y)
+      for (std::uint32_t x = 0; x < cols; ++x) b.push_back(static_cast<char>(pixel(i, y, x)));
+  return b;
+}
+
+std::string labels_bytes(std::uint32_t n) {
+  std::string b = idx_labels_header(n);
   for (std::uint32_t i = 0; i < n; ++i) b.push_back(static_cast<char>(i % 10));
   return b;
 }

@@ -54,6 +54,14 @@ std::vector<int> random_labels(Rng& rng, int n, int classes);
 // Appends v big-endian (the IDX headers' byte order).
 void be32(std::string& out, std::uint32_t v);
 
+// IDX files (the MNIST format, docs/file-formats.md): big-endian headers, then unsigned bytes.
+// The headers alone: images (magic 0x803, count, rows, columns) and labels (0x801, count).
+std::string idx_images_header(std::uint32_t n, std::uint32_t rows, std::uint32_t cols);
+std::string idx_labels_header(std::uint32_t n);
+// An IDX images file of n rows x cols images, pixel (i, y, x) = pixel(i, y, x), called in file order.
+std::string idx_images_bytes(std::uint32_t n, std::uint32_t rows, std::uint32_t cols,
+                             const std::function<unsigned char(std::uint32_t i, std::uint32_t y,
+                                                               std::uint32_t x)>& pixel);
 // An IDX labels file of n labels, label i = i % 10.
 std::string labels_bytes(std::uint32_t n);
 
