@@ -82,23 +82,9 @@ std::string version1(const Sample& s) {
 
 
 // A small optdigits folder (60 training, 30 test rows) in a fresh temporary folder.
-std::string tiny_data() {
-  const std::string dir = test::temp_dir("ckv-data");
-  Rng rng(11);
-  for (const auto& [name, rows] : {std::pair{"optdigits.tra", 60}, std::pair{"optdigits.tes", 30}}) {
-    std::ofstream f(dir + "/" + name);
-    for (int r = 0; r < rows; ++r) {
-      const int label = r % 10;
-      for (int i = 0; i < 64; ++i) f << ((i % 10 == label) ? 16 : int(rng.below(4))) << ",";
-      f << label << "\n";
-    }
-  }
-  return dir;
-}
+std::string tiny_data() { return test::learnable_optdigits("ckv-data", 11); }
 
-void write(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-}
+void write(const std::string& path, const std::string& bytes) { test::write_file(path, bytes); }
 
 }  // namespace
 

@@ -35,7 +35,7 @@ void write(const std::string& path, const std::string& bytes, bool gzip = false)
     ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())), int(bytes.size()));
     ASSERT_EQ(gzclose(f), Z_OK);
   } else {
-    std::ofstream(path, std::ios::binary) << bytes;
+    test::write_file(path, bytes);
   }
 }
 

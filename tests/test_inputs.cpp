@@ -85,8 +85,7 @@ std::string gzip(const std::string& head, std::uint64_t zeros = 0) {
 }
 
 std::string write(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-  return path;
+  return test::write_file(path, bytes);
 }
 
 std::string optdigits_rows(int n) {

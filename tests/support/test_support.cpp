@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <utility>
 #include <vector>
 
 #include "scratchcnn/error.hpp"
@@ -143,6 +144,25 @@ std::string slurp(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+std::string write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  return path;
+}
+
+std::string learnable_optdigits(const std::string& tag, std::uint64_t seed, int train, int test) {
+  const std::string dir = temp_dir(tag);
+  Rng rng(seed);
+  for (const auto& [name, rows] : {std::pair{"optdigits.tra", train}, std::pair{"optdigits.tes", test}}) {
+    std::ofstream f(dir + "/" + name);
+    for (int r = 0; r < rows; ++r) {
+      const int label = r % 10;
+      for (int i = 0; i < 64; ++i) f << ((i % 10 == label) ? 16 : int(rng.below(4))) << ",";
+      f << label << "\n";
+    }
+  }
+  return dir;
 }
 
 CliResult run_command(const std::string& command) {
