@@ -9,6 +9,7 @@
 
 #include "scratchcnn/checkpoint.hpp"
 #include "scratchcnn/error.hpp"
+#include "checkpoint_bytes.hpp"
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;
@@ -18,39 +19,13 @@ using test::has;
 
 namespace {
 
-struct Sample {
-  ModelSpec spec = model_from_name("conv(1,2,k=3,pad=1) relu maxpool(2) flatten dense(32,10)");
-  Parameters params = Parameters::he_uniform(spec, 3);
-  TrainingState state;
-  Sample() {
-    state.epoch = 2;
-    state.options.epochs = 7;
-    state.options.batch = 16;
-    state.options.lr = 0.05f;
-    state.options.momentum = 0.9f;
-    state.options.weight_decay = 1e-4f;
-    state.options.seed = 12345678901ULL;
-    state.data = DataFingerprint{60, 30, 0x1234567890abcdefULL};
-    state.velocity = Parameters::he_uniform(spec, 4);
-    for (int e = 1; e <= 2; ++e) {
-      EpochMetrics m;
-      m.epoch = e;
-      m.loss = 1.5 / e;
-      m.train_accuracy = 0.3 * e;
-      m.test_accuracy = 0.25 * e;
-      m.seconds = 17.0 * e;  // not stored
-      state.history.push_back(m);
-    }
-  }
-};
+using test::resealed;
 
-// Recomputes the trailing checksum after an edit, so the edit itself is what gets judged.
-std::string resealed(std::string bytes) {
-  bytes.resize(bytes.size() - 8);
-  const std::uint64_t h = fnv1a64(bytes.data(), bytes.size());
-  bytes.append(reinterpret_cast<const char*>(&h), 8);
-  return bytes;
-}
+// Seed 12345678901 (more than 32 bits), history 1.5 / e, 0.3 e, 0.25 e, 17 e seconds (not stored).
+struct Sample : test::CheckpointSample {
+  Sample() : CheckpointSample(12345678901ULL, EpochMetrics{.loss = 1.5, .train_accuracy = 0.3,
+                                                           .test_accuracy = 0.25, .seconds = 17.0}) {}
+};
 
 }  // namespace
 

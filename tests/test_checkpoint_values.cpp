@@ -19,6 +19,7 @@
 #include "scratchcnn/network.hpp"
 #include "scratchcnn/rng.hpp"
 #include "scratchcnn/trainer.hpp"
+#include "checkpoint_bytes.hpp"
 #include "test_support.hpp"
 
 using namespace scratchcnn;
@@ -31,67 +32,17 @@ using test::slurp;
 
 namespace {
 
-// FNV-1a 64, written here from its definition so that the files below do not depend on the code
-// under test for their checksum.
-std::uint64_t fnv(const std::string& s) {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (const char ch : s) {
-    h ^= static_cast<unsigned char>(ch);
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
+using test::edited_and_resealed;
+using test::FieldEdit;
+using test::patch;
+using test::put;
+using test::resealed;
 
-template <class T>
-void put(std::string& out, T v) {
-  char b[sizeof(T)];
-  std::memcpy(b, &v, sizeof(T));
-  out.append(b, sizeof(T));
-}
-
-template <class T>
-void patch(std::string& bytes, std::size_t at, T v) {
-  ASSERT_LE(at + sizeof(T), bytes.size() - 8);
-  std::memcpy(bytes.data() + at, &v, sizeof(T));
-}
-
-// Recomputes the trailing checksum, as anyone editing a checkpoint can.
-std::string resealed(std::string bytes) {
-  bytes.resize(bytes.size() - 8);
-  put<std::uint64_t>(bytes, fnv(bytes));
-  return bytes;
-}
-
-const char* const kModel = "conv(1,2,k=3,pad=1) relu maxpool(2) flatten dense(32,10)";
-
-struct Sample {
-  ModelSpec spec = model_from_name(kModel);
-  Parameters params = Parameters::he_uniform(spec, 3);
-  TrainingState state;
-  Sample() {
-    state.epoch = 2;
-    state.options.epochs = 7;
-    state.options.batch = 16;
-    state.options.lr = 0.05f;
-    state.options.momentum = 0.9f;
-    state.options.weight_decay = 1e-4f;
-    state.options.seed = 99;
-    state.data = DataFingerprint{60, 30, 0x1234567890abcdefULL};
+// Seed 99, level avx2, history 1 / e, 0.25 e, 0.125 e.
+struct Sample : test::CheckpointSample {
+  Sample()
+      : CheckpointSample(99, EpochMetrics{.loss = 1.0, .train_accuracy = 0.25, .test_accuracy = 0.125}) {
     state.isa = "avx2";
-    state.velocity = Parameters::he_uniform(spec, 4);
-    for (int e = 1; e <= 2; ++e) {
-      EpochMetrics m;
-      m.epoch = e;
-      m.loss = 1.0 / e;
-      m.train_accuracy = 0.25 * e;
-      m.test_accuracy = 0.125 * e;
-      state.history.push_back(m);
-    }
-  }
-  // Offset of the u32 epoch, from the documented layout: magic, version, text length, text,
-  // value count, then the parameters and as many velocities.
-  std::size_t epoch_at() const {
-    return 8 + 4 + 4 + spec.full_text().size() + 8 + 2 * std::size_t(spec.param_count()) * 4;
   }
 };
 
@@ -125,28 +76,71 @@ std::string version1(const Sample& s) {
     put<double>(b, m.train_accuracy);
     put<double>(b, m.test_accuracy);
   }
-  put<std::uint64_t>(b, fnv(b));
+  put<std::uint64_t>(b, test::fnv1a64_of(b));
   return b;
 }
 
 
 // A small optdigits folder (60 training, 30 test rows) in a fresh temporary folder.
-std::string tiny_data() {
-  const std::string dir = test::temp_dir("ckv-data");
-  Rng rng(11);
-  for (const auto& [name, rows] : {std::pair{"optdigits.tra", 60}, std::pair{"optdigits.tes", 30}}) {
-    std::ofstream f(dir + "/" + name);
-    for (int r = 0; r < rows; ++r) {
-      const int label = r % 10;
-      for (int i = 0; i < 64; ++i) f << ((i % 10 == label) ? 16 : int(rng.below(4))) << ",";
-      f << label << "\n";
-    }
-  }
-  return dir;
+std::string tiny_data() { return test::learnable_optdigits("ckv-data", 11); }
+
+void write(const std::string& path, const std::string& bytes) { test::write_file(path, bytes); }
+
+}  // namespace
+
+namespace {
+
+// Where the sample's options lie in its file.
+struct OptionOffsets {
+  std::size_t epoch, epochs, batch, lr, momentum, decay;
+};
+OptionOffsets option_offsets(const Sample& s) {
+  const std::size_t at = s.epoch_at();
+  return {at, at + 4, at + 8, at + 12, at + 16, at + 20};
 }
 
-void write(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+struct RangeCase {
+  FieldEdit edit;
+  std::string message;
+};
+
+std::vector<RangeCase> out_of_range_cases(const OptionOffsets& o) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  return {
+      {{o.batch, false, 0}, "c.bin: batch size 0 is outside 1..1048576"},
+      {{o.batch, false, 2147483647.0}, "c.bin: batch size 2147483647 is outside 1..1048576"},
+      {{o.batch, false, 4294967295.0}, "c.bin: batch size 4294967295 is outside 1..1048576"},
+      {{o.batch, false, 1048577}, "c.bin: batch size 1048577 is outside 1..1048576"},
+      {{o.epochs, false, 2147483648.0}, "c.bin: epochs 2147483648 is outside 0..1000000"},
+      {{o.epochs, false, 1000001}, "c.bin: epochs 1000001 is outside 0..1000000"},
+      {{o.epoch, false, 8}, "c.bin: epochs completed 8 is outside 0..epochs (7)"},
+      {{o.epochs, false, 1}, "c.bin: epochs completed 2 is outside 0..epochs (1)"},
+      {{o.lr, true, -1}, "c.bin: learning rate -1 is outside 0..3e+38"},
+      {{o.lr, true, nan}, "c.bin: learning rate nan is not a finite number"},
+      {{o.lr, true, inf}, "c.bin: learning rate inf is not a finite number"},
+      {{o.lr, true, 3.2e38}, "c.bin: learning rate 3.19999998e+38 is outside 0..3e+38"},
+      {{o.momentum, true, 2}, "c.bin: momentum 2 is outside 0..1"},
+      {{o.momentum, true, -0.5}, "c.bin: momentum -0.5 is outside 0..1"},
+      {{o.decay, true, -0.5}, "c.bin: weight decay -0.5 is outside 0..1"},
+      {{o.decay, true, nan}, "c.bin: weight decay nan is not a finite number"},
+      {{o.decay, true, -nan}, "c.bin: weight decay nan is not a finite number"},
+      {{o.momentum, true, -inf}, "c.bin: momentum -inf is not a finite number"},
+  };
+}
+
+// The edges of the ranges are values the flags accept: they load.
+void expect_range_edges_load(const std::string& good, const OptionOffsets& o) {
+  std::string edge = good;
+  patch<std::uint32_t>(edge, o.epochs, 1000000);
+  patch<std::uint32_t>(edge, o.batch, 1u << 20);
+  patch<float>(edge, o.lr, 0);
+  patch<float>(edge, o.momentum, 1);
+  patch<float>(edge, o.decay, 1);
+  const Checkpoint c = deserialize_checkpoint(resealed(edge), "c.bin");
+  EXPECT_EQ(c.state.options.epochs, 1000000);
+  EXPECT_EQ(c.state.options.batch, 1 << 20);
+  EXPECT_EQ(c.state.options.momentum, 1.0f);
 }
 
 }  // namespace
@@ -156,66 +150,19 @@ void write(const std::string& path, const std::string& bytes) {
 TEST(CheckpointValues, ResealedOutOfRangeOptionsAreRefusedNamingTheField) {
   const Sample s;
   const std::string good = serialize_checkpoint(s.spec, s.params, s.state);
-  const std::size_t at = s.epoch_at();
-  const std::size_t epoch = at, epochs = at + 4, batch = at + 8, lr = at + 12, momentum = at + 16,
-                    decay = at + 20;
+  const OptionOffsets o = option_offsets(s);
   // The offsets are right: the good file holds the sample's values there.
   std::uint32_t u = 0;
-  std::memcpy(&u, good.data() + batch, 4);
+  std::memcpy(&u, good.data() + o.batch, 4);
   ASSERT_EQ(u, 16u);
   float f = 0;
-  std::memcpy(&f, good.data() + momentum, 4);
+  std::memcpy(&f, good.data() + o.momentum, 4);
   ASSERT_EQ(f, 0.9f);
-
-  struct Case {
-    std::size_t at;
-    bool is_float;
-    double value;
-    std::string message;
-  };
-  const float nan = std::numeric_limits<float>::quiet_NaN();
-  const float inf = std::numeric_limits<float>::infinity();
-  const Case cases[] = {
-      {batch, false, 0, "c.bin: batch size 0 is outside 1..1048576"},
-      {batch, false, 2147483647.0, "c.bin: batch size 2147483647 is outside 1..1048576"},
-      {batch, false, 4294967295.0, "c.bin: batch size 4294967295 is outside 1..1048576"},
-      {batch, false, 1048577, "c.bin: batch size 1048577 is outside 1..1048576"},
-      {epochs, false, 2147483648.0, "c.bin: epochs 2147483648 is outside 0..1000000"},
-      {epochs, false, 1000001, "c.bin: epochs 1000001 is outside 0..1000000"},
-      {epoch, false, 8, "c.bin: epochs completed 8 is outside 0..epochs (7)"},
-      {epochs, false, 1, "c.bin: epochs completed 2 is outside 0..epochs (1)"},
-      {lr, true, -1, "c.bin: learning rate -1 is outside 0..3e+38"},
-      {lr, true, nan, "c.bin: learning rate nan is not a finite number"},
-      {lr, true, inf, "c.bin: learning rate inf is not a finite number"},
-      {lr, true, 3.2e38, "c.bin: learning rate 3.19999998e+38 is outside 0..3e+38"},
-      {momentum, true, 2, "c.bin: momentum 2 is outside 0..1"},
-      {momentum, true, -0.5, "c.bin: momentum -0.5 is outside 0..1"},
-      {decay, true, -0.5, "c.bin: weight decay -0.5 is outside 0..1"},
-      {decay, true, nan, "c.bin: weight decay nan is not a finite number"},
-      {decay, true, -nan, "c.bin: weight decay nan is not a finite number"},
-      {momentum, true, -inf, "c.bin: momentum -inf is not a finite number"},
-  };
-  for (const auto& c : cases) {
-    std::string bad = good;
-    if (c.is_float)
-      patch<float>(bad, c.at, static_cast<float>(c.value));
-    else
-      patch<std::uint32_t>(bad, c.at, static_cast<std::uint32_t>(c.value));
-    const std::string msg = error_of([&] { deserialize_checkpoint(resealed(bad), "c.bin"); });
-    EXPECT_EQ(msg, c.message);
+  for (const auto& c : out_of_range_cases(o)) {
+    const std::string bad = edited_and_resealed(good, c.edit);
+    EXPECT_EQ(error_of([&] { deserialize_checkpoint(bad, "c.bin"); }), c.message);
   }
-
-  // The edges of the ranges are values the flags accept: they load.
-  std::string edge = good;
-  patch<std::uint32_t>(edge, epochs, 1000000);
-  patch<std::uint32_t>(edge, batch, 1u << 20);
-  patch<float>(edge, lr, 0);
-  patch<float>(edge, momentum, 1);
-  patch<float>(edge, decay, 1);
-  const Checkpoint c = deserialize_checkpoint(resealed(edge), "c.bin");
-  EXPECT_EQ(c.state.options.epochs, 1000000);
-  EXPECT_EQ(c.state.options.batch, 1 << 20);
-  EXPECT_EQ(c.state.options.momentum, 1.0f);
+  expect_range_edges_load(good, o);
 }
 
 // The writer refuses what the reader would: no file that cannot be read back.
@@ -314,7 +261,7 @@ TEST(CheckpointValues, Version1FilesStillLoad) {
   expect[8] = 2;
   const std::size_t history_at = expect.size() - 4 - 2 * 24;
   expect.insert(history_at, std::string(4, '\0'));
-  put<std::uint64_t>(expect, fnv(expect));
+  put<std::uint64_t>(expect, test::fnv1a64_of(expect));
   EXPECT_EQ(v2, expect);
 }
 
@@ -368,30 +315,23 @@ TEST(CheckpointValues, ResumeOfAResealedOutOfRangeCheckpointExitsOne) {
   const std::size_t batch_at = 8 + 4 + 4 + c.spec.full_text().size() + 8 +
                                2 * std::size_t(c.spec.param_count()) * 4 + 8;
   struct Case {
-    std::size_t at;
-    bool is_float;
-    double value;
+    FieldEdit edit;
     std::string flag, flag_message, file_message;
   };
   const Case cases[] = {
-      {batch_at, false, 2147483647.0, "--batch 2147483647", "--batch: 2147483647 is outside 1..1048576",
+      {{batch_at, false, 2147483647.0}, "--batch 2147483647", "--batch: 2147483647 is outside 1..1048576",
        "c.bin: batch size 2147483647 is outside 1..1048576"},
-      {batch_at - 4, false, 2147483648.0, "--epochs 2147483648",
+      {{batch_at - 4, false, 2147483648.0}, "--epochs 2147483648",
        "--epochs: 2147483648 is outside 0..1000000", "c.bin: epochs 2147483648 is outside 0..1000000"},
-      {batch_at + 4, true, -1, "--lr -1", "--lr: -1 is outside 0..3e+38",
+      {{batch_at + 4, true, -1}, "--lr -1", "--lr: -1 is outside 0..3e+38",
        "c.bin: learning rate -1 is outside 0..3e+38"},
-      {batch_at + 8, true, 2, "--momentum 2", "--momentum: 2 is outside 0..1",
+      {{batch_at + 8, true, 2}, "--momentum 2", "--momentum: 2 is outside 0..1",
        "c.bin: momentum 2 is outside 0..1"},
-      {batch_at + 12, true, -0.5, "--weight-decay -0.5", "--weight-decay: -0.5 is outside 0..1",
+      {{batch_at + 12, true, -0.5}, "--weight-decay -0.5", "--weight-decay: -0.5 is outside 0..1",
        "c.bin: weight decay -0.5 is outside 0..1"},
   };
   for (const auto& k : cases) {
-    std::string bad = good;
-    if (k.is_float)
-      patch<float>(bad, k.at, static_cast<float>(k.value));
-    else
-      patch<std::uint32_t>(bad, k.at, static_cast<std::uint32_t>(k.value));
-    bad = resealed(bad);
+    const std::string bad = edited_and_resealed(good, k.edit);
     write(ck, bad);
     const CliResult r = cli("train --data " + data + " --resume " + ck + " --save " + ck);
     EXPECT_EQ(r.code, 1) << r.err;
@@ -443,7 +383,7 @@ TEST(CheckpointValues, ResumeOnAnotherLevelWarns) {
   const std::size_t level_at = v1.size() - 4 - 24 - 4 - 9;
   ASSERT_EQ(v1.substr(level_at + 4, 9), "reference");
   v1.erase(level_at, 4 + 9);
-  put<std::uint64_t>(v1, fnv(v1));
+  put<std::uint64_t>(v1, test::fnv1a64_of(v1));
   write(ck, v1);
   EXPECT_EQ(load_checkpoint(ck).state.isa, "");
   r = cli("train --path reference --data " + data + " --resume " + ck + " --epochs 2");

@@ -16,20 +16,7 @@ namespace {
 
 // A small optdigits-format data folder: `train` and `test` rows of learnable patterns.
 std::string tiny_data(int train = 60, int test = 30) {
-  const std::string dir = test::temp_dir("cli-data");
-  Rng rng(5);
-  for (const auto& [name, rows] : {std::pair{"optdigits.tra", train}, std::pair{"optdigits.tes", test}}) {
-    std::ofstream f(dir + "/" + name);
-    for (int r = 0; r < rows; ++r) {
-      const int label = r % 10;
-      for (int i = 0; i < 64; ++i) {
-        const int v = (i % 10 == label) ? 16 : static_cast<int>(rng.below(4));
-        f << v << ",";
-      }
-      f << label << "\n";
-    }
-  }
-  return dir;
+  return test::learnable_optdigits("cli-data", 5, train, test);
 }
 
 }  // namespace

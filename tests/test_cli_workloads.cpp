@@ -26,28 +26,17 @@ using namespace scratchcnn::test;
 
 namespace {
 
-using test::be32;
-
-
-// Learnable side x side images: label l lights every pixel whose index is l modulo 10.
+// Learnable side x side images: label l = i % 10 lights every pixel whose index is l modulo 10.
 void write_idx(const std::string& images, const std::string& labels, int n, int side,
                std::uint64_t seed) {
   Rng rng(seed);
-  std::string im, lb;
-  be32(im, 0x803);
-  be32(im, std::uint32_t(n));
-  be32(im, std::uint32_t(side));
-  be32(im, std::uint32_t(side));
-  be32(lb, 0x801);
-  be32(lb, std::uint32_t(n));
-  for (int i = 0; i < n; ++i) {
-    const int label = i % 10;
-    for (int p = 0; p < side * side; ++p)
-      im.push_back(static_cast<char>(p % 10 == label ? 255 : static_cast<int>(rng.below(60))));
-    lb.push_back(static_cast<char>(label));
-  }
-  std::ofstream(images, std::ios::binary) << im;
-  std::ofstream(labels, std::ios::binary) << lb;
+  const auto s = std::uint32_t(side);
+  std::ofstream(images, std::ios::binary)
+      << idx_images_bytes(std::uint32_t(n), s, s, [&](std::uint32_t i, std::uint32_t y, std::uint32_t x) {
+           const bool lit = (y * s + x) % 10 == i % 10;
+           return static_cast<unsigned char>(lit ? 255 : static_cast<int>(rng.below(60)));
+         });
+  std::ofstream(labels, std::ios::binary) << labels_bytes(std::uint32_t(n));
 }
 
 // An MNIST-style folder of side x side images.
@@ -243,14 +232,16 @@ TEST(CliWorkloads, KilledRunLeavesALoadableCheckpointThatResumes) {
   EXPECT_EQ(slurp(ck), slurp(out + "/whole.bin"));
 }
 
-TEST(CliWorkloads, EvalAndPredictReadCheckpointsAndParameterFiles) {
-  const std::string data = idx_data();
-  const std::string out = test::temp_dir("wl-eval");
-  ASSERT_EQ(cli("train --data " + data + " --epochs 3 --batch 16 --save " + out + "/c.bin").code, 0);
+namespace {
 
-  CliResult r = cli("eval --checkpoint " + out + "/c.bin --data " + data + " --json " + out +
-                 "/e.json --csv " + out + "/e.csv");
+// eval of checkpoint c.bin on data: the report, its CSV confusion matrix and its JSON. Sets the
+// report and "(right of 30)" for the later steps.
+void check_eval_report(const std::string& data, const std::string& out, std::string& report,
+                       std::string& acc) {
+  const CliResult r = cli("eval --checkpoint " + out + "/c.bin --data " + data + " --json " + out +
+                          "/e.json --csv " + out + "/e.csv");
   ASSERT_EQ(r.code, 0) << r.err;
+  report = r.out;
   EXPECT_TRUE(has(r.out, "accuracy  ")) << r.out;
   EXPECT_TRUE(has(r.out, "class  precision  recall  support")) << r.out;
   EXPECT_TRUE(has(r.out, "confusion matrix (rows: true class, columns: predicted class)")) << r.out;
@@ -273,25 +264,32 @@ TEST(CliWorkloads, EvalAndPredictReadCheckpointsAndParameterFiles) {
   for (const char* key : {"\"accuracy\": ", "\"precision\": [", "\"recall\": [", "\"support\": [",
                           "\"confusion\": ["})
     EXPECT_TRUE(has(json, key)) << key << "\n" << json;
-  char acc[64];
-  std::snprintf(acc, sizeof acc, "(%ld of 30)", diagonal);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "(%ld of 30)", diagonal);
+  acc = buf;
   EXPECT_TRUE(has(r.out, acc)) << r.out;
+}
 
-  // A plain parameter file of the same weights gives the same report, less the checkpoint's
-  // instruction-set level line.
+// A plain parameter file p.bin of the same weights gives the same report, less the checkpoint's
+// instruction-set level line.
+void check_parameter_file_report(const std::string& data, const std::string& out,
+                                 const std::string& checkpoint_report) {
   const Checkpoint c = load_checkpoint(out + "/c.bin");
   save_parameters(out + "/p.bin", c.spec, c.params);
   const CliResult rp = cli("eval --checkpoint " + out + "/p.bin --data " + data);
   ASSERT_EQ(rp.code, 0) << rp.err;
-  std::string report = r.out.substr(0, r.out.find("wrote "));
+  std::string report = checkpoint_report.substr(0, checkpoint_report.find("wrote "));
   const std::size_t level = report.find("\nlevel     trained at ");
   ASSERT_NE(level, std::string::npos) << report;
   report.erase(level + 1, report.find('\n', level + 1) - level);
   EXPECT_EQ(rp.out, report);
+}
 
-  // predict: one line per sample, the same right answers as eval.
+// predict: one line per sample, the same right answers (acc) as eval; --probs rows sum to 1 and
+// their largest is the predicted label.
+void check_predict(const std::string& data, const std::string& out, const std::string& acc) {
   const std::string images = data + "/t10k-images-idx3-ubyte", labels = data + "/t10k-labels-idx1-ubyte";
-  r = cli("predict --checkpoint " + out + "/c.bin " + images + " --labels " + labels);
+  CliResult r = cli("predict --checkpoint " + out + "/c.bin " + images + " --labels " + labels);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(lines(r.out).size(), 30u);
   EXPECT_TRUE(has(r.err, acc)) << r.err;
@@ -313,7 +311,11 @@ TEST(CliWorkloads, EvalAndPredictReadCheckpointsAndParameterFiles) {
     EXPECT_NEAR(sum, 1.0, 1e-5) << row;
     EXPECT_EQ(label, best_at) << row;
   }
-  // An optdigits file (8x8, labels in the rows) works too.
+}
+
+// An optdigits file (8x8, labels in the rows) works too; then the failures: a file that is
+// neither, a model that does not fit, a missing checkpoint.
+void check_predict_optdigits_and_failures(const std::string& data, const std::string& out) {
   {
     std::ofstream f(out + "/rows.csv");
     for (int r2 = 0; r2 < 5; ++r2) {
@@ -321,11 +323,10 @@ TEST(CliWorkloads, EvalAndPredictReadCheckpointsAndParameterFiles) {
       f << r2 << "\n";
     }
   }
-  r = cli("predict --checkpoint " + out + "/c.bin " + out + "/rows.csv");
+  CliResult r = cli("predict --checkpoint " + out + "/c.bin " + out + "/rows.csv");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(lines(r.out).size(), 5u);
   EXPECT_TRUE(has(r.err, "of 5) against the labels of")) << r.err;
-  // Failures: a file that is neither, a model that does not fit, a missing checkpoint.
   std::ofstream(out + "/junk.txt") << "hello\n";
   r = cli("predict --checkpoint " + out + "/c.bin " + out + "/junk.txt");
   EXPECT_EQ(r.code, 1);
@@ -336,11 +337,10 @@ TEST(CliWorkloads, EvalAndPredictReadCheckpointsAndParameterFiles) {
   r = cli("eval --checkpoint " + out + "/none.bin --data " + data);
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(has(r.err, "none.bin: cannot open")) << r.err;
+}
 
-  // scripts/plot_confusion.py, where Debian's matplotlib is there to draw with.
-  if (std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") != 0) {
-    GTEST_SKIP() << "/usr/bin/python3 has no matplotlib: plot_confusion.py not tried";
-  }
+// scripts/plot_confusion.py draws both of eval's files.
+void check_plot_confusion(const std::string& out) {
   for (const char* in : {"e.json", "e.csv"}) {
     const std::string cmd = std::string("/usr/bin/python3 '") + SCRATCHCNN_SOURCE_DIR +
                             "/scripts/plot_confusion.py' " + out + "/" + in + " -o " + out +
@@ -348,4 +348,22 @@ TEST(CliWorkloads, EvalAndPredictReadCheckpointsAndParameterFiles) {
     EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
     EXPECT_EQ(slurp(out + "/" + in + ".png").substr(0, 4), "\x89PNG") << in;
   }
+}
+
+}  // namespace
+
+TEST(CliWorkloads, EvalAndPredictReadCheckpointsAndParameterFiles) {
+  const std::string data = idx_data();
+  const std::string out = test::temp_dir("wl-eval");
+  ASSERT_EQ(cli("train --data " + data + " --epochs 3 --batch 16 --save " + out + "/c.bin").code, 0);
+  std::string report, acc;
+  ASSERT_NO_FATAL_FAILURE(check_eval_report(data, out, report, acc));
+  ASSERT_NO_FATAL_FAILURE(check_parameter_file_report(data, out, report));
+  ASSERT_NO_FATAL_FAILURE(check_predict(data, out, acc));
+  ASSERT_NO_FATAL_FAILURE(check_predict_optdigits_and_failures(data, out));
+  // Where Debian's matplotlib is there to draw with.
+  if (std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "/usr/bin/python3 has no matplotlib: plot_confusion.py not tried";
+  }
+  check_plot_confusion(out);
 }

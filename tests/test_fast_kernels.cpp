@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "compare.hpp"
 #include "test_support.hpp"
 
 #include "fast/ops/ops.hpp"
@@ -35,11 +36,84 @@ AlignedBuffer random_chunk(Rng& rng, std::size_t n) {
   return b;
 }
 
-void expect_same_bits(const float* a, const float* b, std::size_t n, const std::string& what) {
-  std::size_t bad = 0;
-  for (std::size_t i = 0; i < n; ++i)
-    if (!(a[i] == b[i])) ++bad;
-  EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << n << " differ";
+using test::expect_equal_values;
+
+// One case's data: random weights, biases, input and output gradient (one chunk of samples), and
+// the input zero-padded by pad.
+struct KernelData {
+  ConvCase c;
+  int oh = 0, ow = 0, hp = 0, wp = 0;
+  std::size_t in_n = 0, out_n = 0;
+  std::vector<float> w{}, bias{};
+  AlignedBuffer in{}, g{}, padded{};
+};
+
+KernelData kernel_data(Rng& rng, const ConvCase& c) {
+  KernelData d{.c = c, .oh = c.h + 2 * c.pad - c.k + 1, .ow = c.w + 2 * c.pad - c.k + 1,
+               .hp = c.h + 2 * c.pad, .wp = c.w + 2 * c.pad};
+  d.w.resize(std::size_t(c.cout) * c.cin * c.k * c.k);
+  d.bias.resize(std::size_t(c.cout));
+  for (float& v : d.w) v = float(rng.uniform() - 0.5);
+  for (float& v : d.bias) v = float(rng.uniform() - 0.5);
+  d.in_n = std::size_t(c.cin) * c.h * c.w * kChunk;
+  d.out_n = std::size_t(c.cout) * d.oh * d.ow * kChunk;
+  d.in = random_chunk(rng, d.in_n);
+  d.g = random_chunk(rng, d.out_n);
+  d.padded = AlignedBuffer(std::size_t(c.cin) * d.hp * d.wp * kChunk);
+  ops::pad_copy(d.in.data(), c.cin, c.h, c.w, c.pad, d.padded.data());
+  return d;
+}
+
+void expect_forward_same(KernelData& d) {
+  const ConvCase& c = d.c;
+  const int k = c.k;
+  ops::Correlation fv{.out_ch = c.cout, .in_ch = c.cin, .k = k, .out_h = d.oh, .out_w = d.ow,
+                      .in_h = c.h, .in_w = c.w, .offset = -c.pad, .w = d.w.data(),
+                      .w_out = std::ptrdiff_t(c.cin) * k * k, .w_in = std::ptrdiff_t(k) * k,
+                      .w_ky = k, .w_kx = 1};
+  ops::Correlation fp = fv;
+  fp.in_h = d.hp;
+  fp.in_w = d.wp;
+  fp.offset = 0;
+  ops::plan_correlation(fv);
+  ops::plan_correlation(fp);
+  AlignedBuffer tile(ops::correlate_scratch(fv) + 1), out_v(d.out_n), out_p(d.out_n);
+  ops::correlate(fv, d.in.data(), d.bias.data(), true, out_v.data(), tile.data());
+  ops::correlate(fp, d.padded.data(), d.bias.data(), true, out_p.data(), nullptr);
+  expect_equal_values(out_v.data(), out_p.data(), d.out_n, "forward");
+}
+
+// Backward-data: the output gradient zero-extended by k - 1, the weights rotated.
+void expect_backward_data_same(KernelData& d) {
+  const ConvCase& c = d.c;
+  const int k = c.k, gh = d.oh + 2 * (k - 1), gw = d.ow + 2 * (k - 1);
+  ops::Correlation bv{.out_ch = c.cin, .in_ch = c.cout, .k = k, .out_h = c.h, .out_w = c.w,
+                      .in_h = d.oh, .in_w = d.ow, .offset = c.pad - (k - 1),
+                      .w = d.w.data() + (k - 1) * k + (k - 1), .w_out = std::ptrdiff_t(k) * k,
+                      .w_in = std::ptrdiff_t(c.cin) * k * k, .w_ky = -k, .w_kx = -1};
+  ops::Correlation bp = bv;
+  bp.in_h = gh;
+  bp.in_w = gw;
+  bp.offset = c.pad;
+  ops::plan_correlation(bv);
+  ops::plan_correlation(bp);
+  AlignedBuffer gpad(std::size_t(c.cout) * gh * gw * kChunk);
+  ops::pad_copy(d.g.data(), c.cout, d.oh, d.ow, k - 1, gpad.data());
+  AlignedBuffer btile(ops::correlate_scratch(bv) + 1), gin_v(d.in_n), gin_p(d.in_n);
+  ops::correlate(bv, d.g.data(), nullptr, false, gin_v.data(), btile.data());
+  ops::correlate(bp, gpad.data(), nullptr, false, gin_p.data(), nullptr);
+  expect_equal_values(gin_v.data(), gin_p.data(), d.in_n, "backward-data");
+}
+
+void expect_weight_gradients_same(KernelData& d) {
+  const ConvCase& c = d.c;
+  std::vector<float> dw_v(d.w.size()), dw_p(d.w.size()), db_v(d.bias.size()), db_p(d.bias.size());
+  ops::conv_weight_grad(c.cout, c.cin, c.k, c.pad, d.oh, d.ow, c.h, c.w, d.g.data(), d.in.data(),
+                        dw_v.data(), db_v.data());
+  ops::conv_weight_grad(c.cout, c.cin, c.k, 0, d.oh, d.ow, d.hp, d.wp, d.g.data(), d.padded.data(),
+                        dw_p.data(), db_p.data());
+  expect_equal_values(dw_v.data(), dw_p.data(), dw_v.size(), "weight gradient");
+  expect_equal_values(db_v.data(), db_p.data(), db_v.size(), "bias gradient");
 }
 
 class FastKernels : public scratchcnn::test::IsaTest {};
@@ -53,60 +127,10 @@ TEST_P(FastKernels, VirtualBorderGivesTheBitsOfAPaddedCopy) {
   Rng rng(17);
   for (const ConvCase& c : cases) {
     SCOPED_TRACE(name(c));
-    const int k = c.k, oh = c.h + 2 * c.pad - k + 1, ow = c.w + 2 * c.pad - k + 1;
-    const int hp = c.h + 2 * c.pad, wp = c.w + 2 * c.pad;
-    std::vector<float> w(std::size_t(c.cout) * c.cin * k * k), bias(std::size_t(c.cout));
-    for (float& v : w) v = float(rng.uniform() - 0.5);
-    for (float& v : bias) v = float(rng.uniform() - 0.5);
-    const std::size_t in_n = std::size_t(c.cin) * c.h * c.w * kChunk;
-    const std::size_t out_n = std::size_t(c.cout) * oh * ow * kChunk;
-    AlignedBuffer in = random_chunk(rng, in_n), g = random_chunk(rng, out_n);
-
-    // Forward.
-    ops::Correlation fv{.out_ch = c.cout, .in_ch = c.cin, .k = k, .out_h = oh, .out_w = ow,
-                        .in_h = c.h, .in_w = c.w, .offset = -c.pad, .w = w.data(),
-                        .w_out = std::ptrdiff_t(c.cin) * k * k, .w_in = std::ptrdiff_t(k) * k,
-                        .w_ky = k, .w_kx = 1};
-    ops::Correlation fp = fv;
-    fp.in_h = hp;
-    fp.in_w = wp;
-    fp.offset = 0;
-    ops::plan_correlation(fv);
-    ops::plan_correlation(fp);
-    AlignedBuffer padded(std::size_t(c.cin) * hp * wp * kChunk);
-    ops::pad_copy(in.data(), c.cin, c.h, c.w, c.pad, padded.data());
-    AlignedBuffer tile(ops::correlate_scratch(fv) + 1), out_v(out_n), out_p(out_n);
-    ops::correlate(fv, in.data(), bias.data(), true, out_v.data(), tile.data());
-    ops::correlate(fp, padded.data(), bias.data(), true, out_p.data(), nullptr);
-    expect_same_bits(out_v.data(), out_p.data(), out_n, "forward");
-
-    // Backward-data: the output gradient zero-extended by k - 1, the weights rotated.
-    const int gh = oh + 2 * (k - 1), gw = ow + 2 * (k - 1);
-    ops::Correlation bv{.out_ch = c.cin, .in_ch = c.cout, .k = k, .out_h = c.h, .out_w = c.w,
-                        .in_h = oh, .in_w = ow, .offset = c.pad - (k - 1),
-                        .w = w.data() + (k - 1) * k + (k - 1), .w_out = std::ptrdiff_t(k) * k,
-                        .w_in = std::ptrdiff_t(c.cin) * k * k, .w_ky = -k, .w_kx = -1};
-    ops::Correlation bp = bv;
-    bp.in_h = gh;
-    bp.in_w = gw;
-    bp.offset = c.pad;
-    ops::plan_correlation(bv);
-    ops::plan_correlation(bp);
-    AlignedBuffer gpad(std::size_t(c.cout) * gh * gw * kChunk);
-    ops::pad_copy(g.data(), c.cout, oh, ow, k - 1, gpad.data());
-    AlignedBuffer btile(ops::correlate_scratch(bv) + 1), gin_v(in_n), gin_p(in_n);
-    ops::correlate(bv, g.data(), nullptr, false, gin_v.data(), btile.data());
-    ops::correlate(bp, gpad.data(), nullptr, false, gin_p.data(), nullptr);
-    expect_same_bits(gin_v.data(), gin_p.data(), in_n, "backward-data");
-
-    // Backward-weights.
-    std::vector<float> dw_v(w.size()), dw_p(w.size()), db_v(bias.size()), db_p(bias.size());
-    ops::conv_weight_grad(c.cout, c.cin, k, c.pad, oh, ow, c.h, c.w, g.data(), in.data(),
-                              dw_v.data(), db_v.data());
-    ops::conv_weight_grad(c.cout, c.cin, k, 0, oh, ow, hp, wp, g.data(), padded.data(),
-                              dw_p.data(), db_p.data());
-    expect_same_bits(dw_v.data(), dw_p.data(), dw_v.size(), "weight gradient");
-    expect_same_bits(db_v.data(), db_p.data(), db_v.size(), "bias gradient");
+    KernelData d = kernel_data(rng, c);
+    expect_forward_same(d);
+    expect_backward_data_same(d);
+    expect_weight_gradients_same(d);
   }
 }
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,18 @@ using namespace scratchcnn;
 
 using test::random_images;
 using test::random_labels;
+
+// The seed model with He-uniform parameters (seed 2) on the fast path, and n random images drawn
+// from Rng(rng_seed) (which the test may go on drawing from).
+struct SeedSetup {
+  ModelSpec spec = model_from_name("seed");
+  Parameters p = Parameters::he_uniform(spec, 2);
+  std::unique_ptr<Network> net = fast::make_network(spec, p);
+  Rng rng;
+  std::vector<float> x;
+  explicit SeedSetup(std::uint64_t rng_seed = 0, int n = 0)
+      : rng(rng_seed), x(random_images(rng, n, spec.input)) {}
+};
 
 class FastNetwork : public scratchcnn::test::IsaTest {};
 SCRATCHCNN_TEST_EVERY_ISA(FastNetwork);
@@ -48,24 +61,20 @@ TEST(FastLayout, PackUnpackRoundTrip) {
 }
 
 TEST_P(FastNetwork, NameSpecAndParametersRoundTrip) {
-  const ModelSpec spec = model_from_name("seed");
-  const Parameters p = Parameters::he_uniform(spec, 2);
-  auto net = fast::make_network(spec, p);
-  EXPECT_EQ(net->name(), "fast");
-  EXPECT_EQ(net->spec().text(), spec.text());
-  EXPECT_TRUE(net->parameters() == p);
-  const std::string d = net->describe();
+  const SeedSetup s;
+  EXPECT_EQ(s.net->name(), "fast");
+  EXPECT_EQ(s.net->spec().text(), s.spec.text());
+  EXPECT_TRUE(s.net->parameters() == s.p);
+  const std::string d = s.net->describe();
   EXPECT_NE(d.find("relu: fused"), std::string::npos) << d;
 }
 
 TEST_P(FastNetwork, RejectsBadLabelsWithoutTouchingParameters) {
-  const ModelSpec spec = model_from_name("seed");
-  const Parameters p = Parameters::he_uniform(spec, 2);
-  auto net = fast::make_network(spec, p);
-  Rng rng(1);
-  const std::vector<float> x = random_images(rng, 20, spec.input);
+  SeedSetup s(1, 20);
+  const std::vector<float>& x = s.x;
+  auto& net = s.net;
   for (int bad : {-1, 10, 1000}) {
-    std::vector<int> labels = random_labels(rng, 20, 10);
+    std::vector<int> labels = random_labels(s.rng, 20, 10);
     labels[17] = bad;
     try {
       net->train_step(Batch{x.data(), labels.data(), 20}, 0.1f);
@@ -77,7 +86,7 @@ TEST_P(FastNetwork, RejectsBadLabelsWithoutTouchingParameters) {
     }
     EXPECT_THROW(net->gradients(Batch{x.data(), labels.data(), 20}), Error);
   }
-  EXPECT_TRUE(net->parameters() == p);
+  EXPECT_TRUE(net->parameters() == s.p);
 }
 
 TEST_P(FastNetwork, NonFiniteLossThrowsAndLeavesParameters) {
@@ -148,14 +157,12 @@ TEST_P(FastNetwork, FusionAndAlgorithmAreExactWithIntegerData) {
 }
 
 TEST_P(FastNetwork, BatchSizesGrowAndShrink) {
-  const ModelSpec spec = model_from_name("seed");
-  const Parameters p = Parameters::he_uniform(spec, 2);
-  auto a = fast::make_network(spec, p);
-  Rng rng(4);
-  const std::vector<float> x = random_images(rng, 200, spec.input);
-  const std::vector<int> labels = random_labels(rng, 200, 10);
+  SeedSetup s(4, 200);
+  const std::vector<float>& x = s.x;
+  auto& a = s.net;
+  const std::vector<int> labels = random_labels(s.rng, 200, 10);
   // Same batch computed after a larger and a smaller one gives the same gradients as fresh.
-  const Parameters g0 = fast::make_network(spec, p)->gradients(Batch{x.data(), labels.data(), 50});
+  const Parameters g0 = fast::make_network(s.spec, s.p)->gradients(Batch{x.data(), labels.data(), 50});
   a->gradients(Batch{x.data(), labels.data(), 200});
   a->gradients(Batch{x.data(), labels.data(), 3});
   EXPECT_TRUE(a->gradients(Batch{x.data(), labels.data(), 50}) == g0);

@@ -19,22 +19,14 @@ using test::has;
 
 namespace {
 
-using test::be32;
 using test::labels_bytes;
 
 // Images: pixel (i, y, x) = (i * 7 + y * 3 + x) % 256.
 std::string images_bytes(std::uint32_t n, std::uint32_t rows, std::uint32_t cols) {
-  std::string b;
-  be32(b, 0x00000803);
-  be32(b, n);
-  be32(b, rows);
-  be32(b, cols);
-  for (std::uint32_t i = 0; i < n; ++i)
-    for (std::uint32_t y = 0; y < rows; ++y)
-      for (std::uint32_t x = 0; x < cols; ++x) b.push_back(static_cast<char>((i * 7 + y * 3 + x) % 256));
-  return b;
+  return test::idx_images_bytes(n, rows, cols, [](std::uint32_t i, std::uint32_t y, std::uint32_t x) {
+    return static_cast<unsigned char>((i * 7 + y * 3 + x) % 256);
+  });
 }
-
 
 void write(const std::string& path, const std::string& bytes, bool gzip = false) {
   if (gzip) {
@@ -43,7 +35,7 @@ void write(const std::string& path, const std::string& bytes, bool gzip = false)
     ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())), int(bytes.size()));
     ASSERT_EQ(gzclose(f), Z_OK);
   } else {
-    std::ofstream(path, std::ios::binary) << bytes;
+    test::write_file(path, bytes);
   }
 }
 
@@ -72,11 +64,7 @@ TEST(Idx, ReadsImagesAndLabelsPlainAndGzip) {
   EXPECT_FALSE(data::is_idx_file(dir + "/text.csv"));
   EXPECT_FALSE(data::is_idx_file(dir + "/missing"));
   // Pixel 255 is exactly 1.
-  std::string b;
-  be32(b, 0x803);
-  be32(b, 1);
-  be32(b, 1);
-  be32(b, 1);
+  std::string b = test::idx_images_header(1, 1, 1);
   b.push_back(static_cast<char>(255));
   write(dir + "/white", b);
   EXPECT_EQ(data::load_idx_images(dir + "/white").pixels, std::vector<float>{1.0f});

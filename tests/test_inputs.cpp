@@ -43,25 +43,15 @@ using test::has;
 
 namespace {
 
-using test::be32;
+using test::idx_images_header;
 using test::labels_bytes;
 
-std::string images_header(std::uint32_t n, std::uint32_t rows, std::uint32_t cols) {
-  std::string b;
-  be32(b, 0x00000803);
-  be32(b, n);
-  be32(b, rows);
-  be32(b, cols);
-  return b;
-}
-
-// n images of 8x8, pixel values 0..255.
+// n images of 8x8, pixel values 0..255: byte j of the pixels is (j * 37) % 256.
 std::string images_bytes(std::uint32_t n) {
-  std::string b = images_header(n, 8, 8);
-  for (std::uint32_t i = 0; i < n * 64; ++i) b.push_back(static_cast<char>((i * 37) % 256));
-  return b;
+  return test::idx_images_bytes(n, 8, 8, [](std::uint32_t i, std::uint32_t y, std::uint32_t x) {
+    return static_cast<unsigned char>(((i * 64 + y * 8 + x) * 37) % 256);
+  });
 }
-
 
 // One gzip member holding `head` followed by `zeros` zero bytes, compressed as it goes (so a
 // gigabyte of zeros never exists in memory).
@@ -95,8 +85,7 @@ std::string gzip(const std::string& head, std::uint64_t zeros = 0) {
 }
 
 std::string write(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-  return path;
+  return test::write_file(path, bytes);
 }
 
 std::string optdigits_rows(int n) {
@@ -236,7 +225,7 @@ TEST(InputFile, ReadFileRefusesMoreThanItsLimit) {
 TEST(GzipInputs, BombStopsAfterWhatTheHeaderPromises) {
   SKIP_UNDER_ASAN();
   const std::string dir = test::temp_dir("in-bomb");
-  const std::string bomb = write(dir + "/bomb.gz", gzip(images_header(1, 4, 4), std::uint64_t(1) << 30));
+  const std::string bomb = write(dir + "/bomb.gz", gzip(idx_images_header(1, 4, 4), std::uint64_t(1) << 30));
   ASSERT_LT(fs::file_size(bomb), std::uintmax_t(8) << 20);  // 4.7 MB: 1:230
   const std::string msg = under_memory_limit(kLimit, [&] { data::load_idx_images(bomb); });
   EXPECT_EQ(msg, bomb + ": more than 1048576 bytes after the 1 image of 4x4 the header promises "
@@ -299,7 +288,7 @@ TEST(UnboundedInputs, DevZeroAsEveryInputEndsWithAMessage) {
 // holds; a plain regular file's size is compared with the promise before any data is read.
 TEST(UnboundedInputs, IdxSizeIsCheckedAgainstThePromise) {
   const std::string dir = test::temp_dir("in-idx");
-  const std::string big = write(dir + "/big", images_header(1000000, 28, 28) + std::string(10, 'x'));
+  const std::string big = write(dir + "/big", idx_images_header(1000000, 28, 28) + std::string(10, 'x'));
   EXPECT_EQ(error_of([&] { data::load_idx_images(big); }),
             big + ": truncated: the header promises 1000000 images of 28x28 (784000000 bytes), the "
                   "file holds 10 bytes");
@@ -510,13 +499,11 @@ TEST(InputLimits, HeadersPromisingMoreThanTheLimitAreRefusedBeforeReading) {
   const std::string dir = test::temp_dir("in-limit");
   const InputLimit limit(std::uint64_t(1) << 20);  // 1 MiB
   // 100,000 images of 28x28 are 299 MiB as floats; the file holds only the header.
-  const std::string images = write(dir + "/images.gz", gzip(images_header(100000, 28, 28)));
+  const std::string images = write(dir + "/images.gz", gzip(idx_images_header(100000, 28, 28)));
   EXPECT_EQ(error_of([&] { data::load_idx_images(images); }),
             images + ": the header's 100000 images of 28x28 (as floats) need 299 MiB in memory, "
                      "more than the memory limit of 1.00 MiB (the test's limit)");
-  std::string labels_header;
-  be32(labels_header, 0x00000801);
-  be32(labels_header, 1u << 30);
+  const std::string labels_header = test::idx_labels_header(1u << 30);
   const std::string labels = write(dir + "/labels", labels_header);
   EXPECT_TRUE(has(error_of([&] { data::load_idx_labels(labels); }),
                   "the header's 1073741824 labels need 4.00 GiB in memory"));
@@ -544,9 +531,7 @@ TEST(InputLimits, HeadersPromisingMoreThanTheLimitAreRefusedBeforeReading) {
 TEST(InputLimits, LabelCountIsCheckedAgainstTheImagesFirst) {
   const std::string dir = test::temp_dir("in-labels");
   const std::string images = write(dir + "/images", images_bytes(5));
-  std::string labels_header;
-  be32(labels_header, 0x00000801);
-  be32(labels_header, 1u << 30);
+  const std::string labels_header = test::idx_labels_header(1u << 30);
   const std::string labels = write(dir + "/labels", labels_header);  // no labels at all
   EXPECT_EQ(error_of([&] { data::load_idx(images, labels); }),
             images + " holds 5 images but " + labels + " holds 1073741824 labels");
@@ -556,7 +541,7 @@ TEST(InputLimits, TheToolReadsUnderMaxMemory) {
   const std::string dir = test::temp_dir("in-limit-cli");
   const std::string data = dir + "/data";
   std::filesystem::create_directory(data);
-  write(data + "/train-images-idx3-ubyte.gz", gzip(images_header(3000000, 28, 28)));
+  write(data + "/train-images-idx3-ubyte.gz", gzip(idx_images_header(3000000, 28, 28)));
   write(data + "/train-labels-idx1-ubyte", labels_bytes(10));
   write(data + "/t10k-images-idx3-ubyte", images_bytes(10));
   write(data + "/t10k-labels-idx1-ubyte", labels_bytes(10));

@@ -13,6 +13,7 @@
 #include "scratchcnn/network.hpp"
 #include "reference/network.hpp"
 #include "scratchcnn/rng.hpp"
+#include "compare.hpp"
 
 using namespace scratchcnn;
 
@@ -37,25 +38,7 @@ Data make_data(const ModelSpec& spec, int n, std::uint64_t seed) {
   return d;
 }
 
-std::vector<float> flat(const Parameters& p) {
-  std::vector<float> v;
-  for (const auto& l : p.layers) {
-    v.insert(v.end(), l.weights.begin(), l.weights.end());
-    v.insert(v.end(), l.bias.begin(), l.bias.end());
-  }
-  return v;
-}
-
-// The parity rule: max |a - b| <= 1e-5 * max(1, max |b|).
-void expect_close(const std::vector<float>& a, const std::vector<float>& b, const std::string& what) {
-  ASSERT_EQ(a.size(), b.size()) << what;
-  double diff = 0, scale = 1;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    diff = std::max(diff, std::abs(double(a[i]) - double(b[i])));
-    scale = std::max(scale, std::abs(double(b[i])));
-  }
-  EXPECT_LE(diff, 1e-5 * scale) << what << ": max difference " << diff << ", scale " << scale;
-}
+using test::flat;
 
 std::unique_ptr<Network> make(PathKind path, const ModelSpec& spec, const Parameters& p) {
   return make_network(path, spec, p);
@@ -128,10 +111,11 @@ TEST(SgdParity, ReferenceAndFastAgreeOverOneAndSeveralSteps) {
       const Batch b = d.batch(s * n, n);
       const StepResult rr = ref.sgd_step(b, sgd), fr = fast->sgd_step(b, sgd);
       EXPECT_NEAR(fr.loss, rr.loss, 1e-5 * std::max(1.0, rr.loss)) << "step " << s + 1;
-      expect_close(flat(fast->parameters()), flat(ref.parameters()),
-                   "parameters after step " + std::to_string(s + 1));
-      expect_close(flat(fast->velocity()), flat(ref.velocity()),
-                   "velocities after step " + std::to_string(s + 1));
+      // The parity rule: max |a - b| <= 1e-5 * max(1, max |b|).
+      test::expect_within_tolerance(flat(fast->parameters()), flat(ref.parameters()),
+                                    "parameters after step " + std::to_string(s + 1));
+      test::expect_within_tolerance(flat(fast->velocity()), flat(ref.velocity()),
+                                    "velocities after step " + std::to_string(s + 1));
     }
   }
 }

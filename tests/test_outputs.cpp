@@ -182,17 +182,10 @@ ToolRun run_cli(const std::string& cwd, const std::string& args, bool normal_use
 
 // A small optdigits-format data folder (readable by everyone).
 std::string tiny_data() {
-  const std::string dir = temp_dir("outputs-data");
+  const std::string dir = learnable_optdigits("outputs-data", 5);
   fs::permissions(dir, fs::perms(0755));
-  Rng rng(5);
-  for (const auto& [name, rows] : {std::pair{"optdigits.tra", 60}, std::pair{"optdigits.tes", 30}}) {
-    std::ofstream f(dir + "/" + name);
-    for (int r = 0; r < rows; ++r) {
-      for (int i = 0; i < 64; ++i) f << ((i % 10 == r % 10) ? 16 : int(rng.below(4))) << ",";
-      f << r % 10 << "\n";
-    }
+  for (const char* name : {"optdigits.tra", "optdigits.tes"})
     fs::permissions(dir + "/" + name, fs::perms(0644));
-  }
   return dir;
 }
 

@@ -2,8 +2,10 @@
 // checks in double precision.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
+#include <string>
 
 #include "scratchcnn/error.hpp"
 #include "reference/network.hpp"
@@ -118,71 +120,81 @@ TEST(ReferenceForward, SoftmaxCrossEntropyDoesNotOverflow) {
 
 namespace {
 
-// Central-difference check of one module: the scalar objective is L = sum(r .* forward(x)) for a
-// fixed random r. Checks the input gradient and, for modules with parameters, the mean parameter
-// gradients, each element within 1e-6 relative (with an absolute floor far below the gradients'
-// size, for entries that are 0).
-void check_module_gradients(const LayerSpec& l, Shape in, std::uint64_t seed,
-                            double kink_margin = 0) {
-  Rng rng(seed);
-  auto uni = [&](double a) { return (2 * rng.uniform() - 1) * a; };
-  LayerParams p;
-  p.weights.resize(static_cast<std::size_t>(l.weight_count()));
-  p.bias.resize(static_cast<std::size_t>(l.bias_count()));
-  for (float& w : p.weights) w = static_cast<float>(uni(1));
-  for (float& b : p.bias) b = static_cast<float>(uni(1));
-  Tensor<double> x(in);
-  for (double& v : x.data) {
-    do v = uni(2);
-    while (std::abs(v) < kink_margin);
-  }
-  auto m = make_module<double>(l, LayerInfo{}, p);
-  const Tensor<double> y0 = m->forward(x);
-  Tensor<double> r = y0;
-  for (double& v : r.data) v = uni(1);
-  const Tensor<double> gx = m->backward(r);
-  std::vector<double> gw, gb;
-  const bool has_params = m->mean_gradients(gw, gb);
+double uniform_in(Rng& rng, double a) { return (2 * rng.uniform() - 1) * a; }
 
-  auto objective = [&](const Tensor<double>& xin, const LayerParams& pp) {
-    auto mm = make_module<double>(l, LayerInfo{}, pp);
-    const Tensor<double> y = mm->forward(xin);
+// The finite-difference criterion, per element: |analytic - numeric| <= 1e-6 * max(|analytic|,
+// |numeric|) + 1e-9 (an absolute floor far below the gradients' size, for entries that are 0).
+void expect_relatively_close(double analytic, double numeric, const std::string& what) {
+  EXPECT_LE(std::abs(analytic - numeric), 1e-6 * std::max(std::abs(analytic), std::abs(numeric)) + 1e-9)
+      << what << ": analytic " << analytic << ", numeric " << numeric;
+}
+
+// The scalar objective L = sum(r .* forward(x)) of one layer, for a fixed r.
+struct LinearObjective {
+  LayerSpec l;
+  Tensor<double> r;
+  double operator()(const Tensor<double>& x, const LayerParams& p) const {
+    auto m = make_module<double>(l, LayerInfo{}, p);
+    const Tensor<double> y = m->forward(x);
     double s = 0;
     for (std::size_t i = 0; i < y.data.size(); ++i) s += r.data[i] * y.data[i];
     return s;
-  };
+  }
+};
+
+void check_input_gradient(const LinearObjective& L, const Tensor<double>& x, const LayerParams& p,
+                          const Tensor<double>& gx) {
   const double eps = 1e-5;
-  auto expect_close = [&](double analytic, double numeric, const std::string& what) {
-    EXPECT_LE(std::abs(analytic - numeric), 1e-6 * std::max(std::abs(analytic), std::abs(numeric)) + 1e-9)
-        << l.text() << " " << what << ": analytic " << analytic << ", numeric " << numeric;
-  };
   for (std::size_t i = 0; i < x.data.size(); ++i) {
     Tensor<double> xp = x, xm = x;
     xp.data[i] += eps;
     xm.data[i] -= eps;
-    expect_close(gx.data[i], (objective(xp, p) - objective(xm, p)) / (2 * eps),
-                 "input gradient " + std::to_string(i));
+    expect_relatively_close(gx.data[i], (L(xp, p) - L(xm, p)) / (2 * eps),
+                            L.l.text() + " input gradient " + std::to_string(i));
   }
-  if (!has_params) return;
-  // L is linear in every weight and bias (x fixed), so a central difference with a step exact in
-  // float gives the derivative without truncation error.
-  for (std::size_t i = 0; i < p.weights.size(); ++i) {
+}
+
+// L is linear in every weight and bias (x fixed), so a central difference with a step exact in
+// float gives the derivative without truncation error.
+void check_parameter_gradient(const LinearObjective& L, const Tensor<double>& x, const LayerParams& p,
+                              std::vector<float> LayerParams::*part, const std::vector<double>& analytic,
+                              const std::string& what) {
+  for (std::size_t i = 0; i < (p.*part).size(); ++i) {
     LayerParams pp = p, pm = p;
     const float step = 0.25f;
-    pp.weights[i] += step;
-    pm.weights[i] -= step;
-    const double numeric = (objective(x, pp) - objective(x, pm)) /
-                           (double(pp.weights[i]) - double(pm.weights[i]));
-    expect_close(gw[i], numeric, "weight gradient " + std::to_string(i));
+    (pp.*part)[i] += step;
+    (pm.*part)[i] -= step;
+    const double numeric = (L(x, pp) - L(x, pm)) / (double((pp.*part)[i]) - double((pm.*part)[i]));
+    expect_relatively_close(analytic[i], numeric, L.l.text() + " " + what + " " + std::to_string(i));
   }
-  for (std::size_t i = 0; i < p.bias.size(); ++i) {
-    LayerParams pp = p, pm = p;
-    pp.bias[i] += 0.25f;
-    pm.bias[i] -= 0.25f;
-    const double numeric =
-        (objective(x, pp) - objective(x, pm)) / (double(pp.bias[i]) - double(pm.bias[i]));
-    expect_close(gb[i], numeric, "bias gradient " + std::to_string(i));
+}
+
+// Central-difference check of one module on the objective L above with a random r: the input
+// gradient and, for modules with parameters, the mean parameter gradients. Weights and biases
+// are uniform in [-1, 1], inputs in [-2, 2] at least kink_margin away from 0.
+void check_module_gradients(const LayerSpec& l, Shape in, std::uint64_t seed,
+                            double kink_margin = 0) {
+  Rng rng(seed);
+  LayerParams p;
+  p.weights.resize(static_cast<std::size_t>(l.weight_count()));
+  p.bias.resize(static_cast<std::size_t>(l.bias_count()));
+  for (float& w : p.weights) w = static_cast<float>(uniform_in(rng, 1));
+  for (float& b : p.bias) b = static_cast<float>(uniform_in(rng, 1));
+  Tensor<double> x(in);
+  for (double& v : x.data) {
+    do v = uniform_in(rng, 2);
+    while (std::abs(v) < kink_margin);
   }
+  auto m = make_module<double>(l, LayerInfo{}, p);
+  LinearObjective L{l, m->forward(x)};
+  for (double& v : L.r.data) v = uniform_in(rng, 1);
+  const Tensor<double> gx = m->backward(L.r);
+  std::vector<double> gw, gb;
+  const bool has_params = m->mean_gradients(gw, gb);
+  check_input_gradient(L, x, p, gx);
+  if (!has_params) return;
+  check_parameter_gradient(L, x, p, &LayerParams::weights, gw, "weight gradient");
+  check_parameter_gradient(L, x, p, &LayerParams::bias, gb, "bias gradient");
 }
 
 }  // namespace
@@ -244,76 +256,103 @@ bool away_from_kinks(Model<double>& model, const Tensor<double>& x, const ModelS
 
 }  // namespace
 
-// The whole model: mean softmax cross-entropy of a few samples against every parameter and every
-// input pixel, by central differences in double.
-void check_model_gradients(const ModelSpec& spec, int samples, std::uint64_t seed) {
-  // Nonzero biases, so that no pre-activation is exactly 0 where a whole input window is 0.
-  Parameters p = Parameters::he_uniform(spec, seed);
-  Rng rng(seed * 7919 + 1);
-  for (auto& l : p.layers)
-    for (float& b : l.bias) b = static_cast<float>(0.2 * (2 * rng.uniform() - 1));
-  Model<double> model(spec, p);
+// A model with nonzero biases (so that no pre-activation is exactly 0 where a whole input window
+// is 0) and `samples` random inputs away from its kinks, with random labels.
+struct ModelCase {
+  Rng rng;  // first: the biases and then the samples come from it
+  Model<double> model;
   std::vector<Tensor<double>> xs;
   std::vector<int> labels;
-  while (static_cast<int>(xs.size()) < samples) {
-    Tensor<double> x(spec.input);
-    for (double& v : x.data) v = rng.uniform();
-    if (!away_from_kinks(model, x, spec, 1e-3)) continue;
-    xs.push_back(x);
-    labels.push_back(static_cast<int>(rng.below(spec.classes())));
+
+  static Parameters biased(const ModelSpec& spec, std::uint64_t seed, Rng& rng) {
+    Parameters p = Parameters::he_uniform(spec, seed);
+    for (auto& l : p.layers)
+      for (float& b : l.bias) b = static_cast<float>(0.2 * (2 * rng.uniform() - 1));
+    return p;
   }
-  auto mean_loss = [&] {
+  ModelCase(const ModelSpec& spec, int samples, std::uint64_t seed)
+      : rng(seed * 7919 + 1), model(spec, biased(spec, seed, rng)) {
+    while (static_cast<int>(xs.size()) < samples) {
+      Tensor<double> x(spec.input);
+      for (double& v : x.data) v = rng.uniform();
+      if (!away_from_kinks(model, x, spec, 1e-3)) continue;
+      xs.push_back(x);
+      labels.push_back(static_cast<int>(rng.below(spec.classes())));
+    }
+  }
+  double loss(std::size_t i) {
+    return softmax_cross_entropy(model.forward(xs[i]), labels[i], static_cast<Tensor<double>*>(nullptr));
+  }
+  double mean_loss() {
     double s = 0;
-    for (int i = 0; i < samples; ++i) s += softmax_cross_entropy(model.forward(xs[i]), labels[i], static_cast<Tensor<double>*>(nullptr));
-    return s / samples;
-  };
-  std::vector<std::vector<double>> grad_in;
-  for (int i = 0; i < samples; ++i) {
-    Tensor<double> g;
-    softmax_cross_entropy(model.forward(xs[i]), labels[i], &g);
-    grad_in.push_back(model.backward(g).data);
+    for (std::size_t i = 0; i < xs.size(); ++i) s += loss(i);
+    return s / double(xs.size());
   }
-  const double eps = 1e-5;
+};
+
+// The relative error of a central difference, with a floor of 1e-3 on the scale.
+double relative_error(double numeric, double analytic) {
+  return std::abs(numeric - analytic) / std::max({std::abs(numeric), std::abs(analytic), 1e-3});
+}
+
+// Every parameter against the mean loss; returns the worst relative error.
+double check_model_parameter_gradients(ModelCase& mc, const ModelSpec& spec, double eps) {
   double worst = 0;
   int checked = 0;
-  for (auto& m : model.modules()) {
+  for (auto& m : mc.model.modules()) {
     std::vector<double> gw, gb;
     if (!m->mean_gradients(gw, gb)) continue;
     std::vector<double> analytic = gw;
     analytic.insert(analytic.end(), gb.begin(), gb.end());
     const std::vector<double*> params = m->parameter_pointers();
-    ASSERT_EQ(params.size(), analytic.size());
+    EXPECT_EQ(params.size(), analytic.size());
+    if (params.size() != analytic.size()) return worst;
     for (std::size_t i = 0; i < params.size(); ++i) {
       const double keep = *params[i];
       *params[i] = keep + eps;
-      const double up = mean_loss();
+      const double up = mc.mean_loss();
       *params[i] = keep - eps;
-      const double down = mean_loss();
+      const double down = mc.mean_loss();
       *params[i] = keep;
       const double numeric = (up - down) / (2 * eps);
-      const double err = std::abs(numeric - analytic[i]) /
-                         std::max({std::abs(numeric), std::abs(analytic[i]), 1e-3});
+      const double err = relative_error(numeric, analytic[i]);
       worst = std::max(worst, err);
       ++checked;
       EXPECT_LE(err, 1e-6) << "parameter " << i << ": analytic " << analytic[i] << ", numeric "
                            << numeric;
     }
   }
-  // Input gradient of the first sample (the model's loss for sample 0 alone).
-  for (std::size_t i = 0; i < xs[0].data.size(); ++i) {
-    const double keep = xs[0].data[i];
-    auto loss0 = [&] { return softmax_cross_entropy(model.forward(xs[0]), labels[0], static_cast<Tensor<double>*>(nullptr)); };
-    xs[0].data[i] = keep + eps;
-    const double up = loss0();
-    xs[0].data[i] = keep - eps;
-    const double down = loss0();
-    xs[0].data[i] = keep;
-    const double numeric = (up - down) / (2 * eps);
-    const double err =
-        std::abs(numeric - grad_in[0][i]) / std::max({std::abs(numeric), std::abs(grad_in[0][i]), 1e-3});
-    EXPECT_LE(err, 1e-6) << "input " << i;
-  }
   EXPECT_EQ(checked, spec.param_count());
+  return worst;
+}
+
+// The input gradient of the first sample (the model's loss for sample 0 alone).
+void check_model_input_gradient(ModelCase& mc, const std::vector<double>& grad_in0, double eps) {
+  std::vector<double>& x0 = mc.xs[0].data;
+  for (std::size_t i = 0; i < x0.size(); ++i) {
+    const double keep = x0[i];
+    x0[i] = keep + eps;
+    const double up = mc.loss(0);
+    x0[i] = keep - eps;
+    const double down = mc.loss(0);
+    x0[i] = keep;
+    EXPECT_LE(relative_error((up - down) / (2 * eps), grad_in0[i]), 1e-6) << "input " << i;
+  }
+}
+
+// The whole model: mean softmax cross-entropy of a few samples against every parameter and every
+// input pixel, by central differences in double.
+void check_model_gradients(const ModelSpec& spec, int samples, std::uint64_t seed) {
+  ModelCase mc(spec, samples, seed);
+  std::vector<std::vector<double>> grad_in;
+  for (int i = 0; i < samples; ++i) {
+    Tensor<double> g;
+    softmax_cross_entropy(mc.model.forward(mc.xs[i]), mc.labels[i], &g);
+    grad_in.push_back(mc.model.backward(g).data);
+  }
+  const double eps = 1e-5;
+  const double worst = check_model_parameter_gradients(mc, spec, eps);
+  check_model_input_gradient(mc, grad_in[0], eps);
   ::testing::Test::RecordProperty("worst_relative_error", std::to_string(worst));
 }
 

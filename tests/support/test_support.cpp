@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <utility>
 #include <vector>
 
 #include "scratchcnn/error.hpp"
@@ -54,10 +55,34 @@ void be32(std::string& out, std::uint32_t v) {
   for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<char>((v >> s) & 0xff));
 }
 
-std::string labels_bytes(std::uint32_t n) {
+std::string idx_images_header(std::uint32_t n, std::uint32_t rows, std::uint32_t cols) {
+  std::string b;
+  be32(b, 0x00000803);
+  be32(b, n);
+  be32(b, rows);
+  be32(b, cols);
+  return b;
+}
+
+std::string idx_labels_header(std::uint32_t n) {
   std::string b;
   be32(b, 0x00000801);
   be32(b, n);
+  return b;
+}
+
+std::string idx_images_bytes(std::uint32_t n, std::uint32_t rows, std::uint32_t cols,
+                             const std::function<unsigned char(std::uint32_t i, std::uint32_t y,
+                                                               std::uint32_t x)>& pixel) {
+  std::string b = idx_images_header(n, rows, cols);
+  for (std::uint32_t i = 0; i < n; ++i)
+    for (std::uint32_t y = 0; y < rows; ++y)
+      for (std::uint32_t x = 0; x < cols; ++x) b.push_back(static_cast<char>(pixel(i, y, x)));
+  return b;
+}
+
+std::string labels_bytes(std::uint32_t n) {
+  std::string b = idx_labels_header(n);
   for (std::uint32_t i = 0; i < n; ++i) b.push_back(static_cast<char>(i % 10));
   return b;
 }
@@ -119,6 +144,25 @@ std::string slurp(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+std::string write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  return path;
+}
+
+std::string learnable_optdigits(const std::string& tag, std::uint64_t seed, int train, int test) {
+  const std::string dir = temp_dir(tag);
+  Rng rng(seed);
+  for (const auto& [name, rows] : {std::pair{"optdigits.tra", train}, std::pair{"optdigits.tes", test}}) {
+    std::ofstream f(dir + "/" + name);
+    for (int r = 0; r < rows; ++r) {
+      const int label = r % 10;
+      for (int i = 0; i < 64; ++i) f << ((i % 10 == label) ? 16 : int(rng.below(4))) << ",";
+      f << label << "\n";
+    }
+  }
+  return dir;
 }
 
 CliResult run_command(const std::string& command) {

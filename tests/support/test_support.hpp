@@ -46,6 +46,15 @@ std::string error_of(const std::function<void()>& f);
 
 // The bytes of a file, read in binary mode; empty when it cannot be opened.
 std::string slurp(const std::string& path);
+// Writes (replaces) a file with `bytes`, in binary mode; returns the path.
+std::string write_file(const std::string& path, const std::string& bytes);
+
+// A small learnable optdigits folder in a fresh temporary folder (temp_dir(tag)): `train` rows in
+// optdigits.tra, then `test` rows in optdigits.tes; row r has label r % 10, 16 at the pixels
+// whose index is the label modulo 10 and rng.below(4) elsewhere, rng = Rng(seed), drawn in file
+// order.
+std::string learnable_optdigits(const std::string& tag, std::uint64_t seed, int train = 60,
+                                int test = 30);
 
 // n images of shape s, pixels uniform in [0, 1) from rng; n labels uniform in 0..classes-1.
 std::vector<float> random_images(Rng& rng, int n, const Shape& s);
@@ -54,6 +63,14 @@ std::vector<int> random_labels(Rng& rng, int n, int classes);
 // Appends v big-endian (the IDX headers' byte order).
 void be32(std::string& out, std::uint32_t v);
 
+// IDX files (the MNIST format, docs/file-formats.md): big-endian headers, then unsigned bytes.
+// The headers alone: images (magic 0x803, count, rows, columns) and labels (0x801, count).
+std::string idx_images_header(std::uint32_t n, std::uint32_t rows, std::uint32_t cols);
+std::string idx_labels_header(std::uint32_t n);
+// An IDX images file of n rows x cols images, pixel (i, y, x) = pixel(i, y, x), called in file order.
+std::string idx_images_bytes(std::uint32_t n, std::uint32_t rows, std::uint32_t cols,
+                             const std::function<unsigned char(std::uint32_t i, std::uint32_t y,
+                                                               std::uint32_t x)>& pixel);
 // An IDX labels file of n labels, label i = i % 10.
 std::string labels_bytes(std::uint32_t n);
 
