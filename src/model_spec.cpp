@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "scratchcnn/error.hpp"
+#include "text.hpp"
 
 namespace scratchcnn {
 
@@ -81,13 +82,6 @@ int parse_int(std::string_view s, int lo, int hi, const std::string& what) {
   return v;
 }
 
-std::string trim(std::string_view s) {
-  std::size_t a = 0, b = s.size();
-  while (a < b && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
-  while (b > a && std::isspace(static_cast<unsigned char>(s[b - 1]))) --b;
-  return std::string(s.substr(a, b - a));
-}
-
 // Splits model text into layer tokens: a word, optionally followed by a parenthesised argument
 // list (which may contain spaces).
 std::vector<std::string> tokenize(const std::string& text) {
@@ -107,7 +101,7 @@ std::vector<std::string> tokenize(const std::string& text) {
     if (k < text.size() && text[k] == '(') {
       const std::size_t close = text.find(')', k);
       if (close == std::string::npos)
-        throw Error("model text: unclosed '(' in " + excerpt(trim(text.substr(i))));
+        throw Error("model text: unclosed '(' in " + excerpt(std::string(trim(text.substr(i)))));
       std::string tok = text.substr(i, j - i) + text.substr(k, close + 1 - k);
       tokens.push_back(tok);
       i = close + 1;
@@ -128,7 +122,7 @@ LayerSpec parse_layer(const std::string& token, int index) {
     const std::string inner = token.substr(open + 1, token.size() - open - 2);
     std::stringstream ss(inner);
     std::string a;
-    while (std::getline(ss, a, ',')) args.push_back(trim(a));
+    while (std::getline(ss, a, ',')) args.emplace_back(trim(a));
     if (!inner.empty() && inner.back() == ',') args.push_back("");
   }
   auto want_args = [&](std::size_t lo, std::size_t hi, const char* form) {
@@ -147,8 +141,8 @@ LayerSpec parse_layer(const std::string& token, int index) {
     bool have_k = false;
     for (std::size_t a = 2; a < args.size(); ++a) {
       const auto eq = args[a].find('=');
-      const std::string key = eq == std::string::npos ? "" : trim(args[a].substr(0, eq));
-      const std::string val = eq == std::string::npos ? "" : trim(args[a].substr(eq + 1));
+      const std::string key = eq == std::string::npos ? "" : std::string(trim(args[a].substr(0, eq)));
+      const std::string val = eq == std::string::npos ? "" : std::string(trim(args[a].substr(eq + 1)));
       if (key == "k" && !have_k) {
         l.k = parse_int(val, 1, kMaxWindow, where + " kernel size k");
         have_k = true;
@@ -338,7 +332,7 @@ ModelSpec parse_full_text(const std::string& full_text) {
   const auto colon = full_text.find(':');
   if (colon == std::string::npos)
     throw Error("model record " + excerpt(full_text) + " has no input shape");
-  return parse_model(full_text.substr(colon + 1), parse_shape(trim(full_text.substr(0, colon)),
+  return parse_model(full_text.substr(colon + 1), parse_shape(std::string(trim(full_text.substr(0, colon))),
                                                               "recorded input shape"));
 }
 

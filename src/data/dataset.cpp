@@ -7,6 +7,7 @@
 
 #include "scratchcnn/data/dataset.hpp"
 #include "scratchcnn/error.hpp"
+#include "text.hpp"
 #include "scratchcnn/rng.hpp"
 
 namespace scratchcnn::data {
@@ -14,17 +15,6 @@ namespace scratchcnn::data {
 namespace {
 
 namespace fs = std::filesystem;
-
-// 1797 -> "1,797": the counts in notes are read by people.
-std::string grouped(long long n) {
-  std::string digits = std::to_string(n < 0 ? -n : n);
-  std::string out;
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return n < 0 ? "-" + out : out;
-}
 
 // Whether anything is there under that name: a file, a FIFO or a device is read, and a folder or
 // a dangling link is then reported by name by the reader rather than taken for a missing file.
@@ -94,9 +84,9 @@ Split stratified_split(const Dataset& all, double test_fraction, std::uint64_t s
   }
   const long long test_pct = std::llround(test_fraction * 100.0);
   s.note = "seeded stratified " + std::to_string(100 - test_pct) + "/" + std::to_string(test_pct) +
-           " split of " + all.source + " (" + grouped(all.size()) + " rows, seed " +
-           std::to_string(seed) + "): " + grouped(s.train.size()) + " train, " +
-           grouped(s.test.size()) + " test";
+           " split of " + all.source + " (" + with_commas(all.size()) + " rows, seed " +
+           std::to_string(seed) + "): " + with_commas(s.train.size()) + " train, " +
+           with_commas(s.test.size()) + " test";
   return s;
 }
 
@@ -143,10 +133,10 @@ Split load_data_dir(const std::string& dir, std::uint64_t seed) {
       half_pair = std::string(" (") + (have_tra ? "optdigits.tra" : "optdigits.tes") +
                   " is there but not " + (have_tra ? "optdigits.tes" : "optdigits.tra") + ")";
     }
-    s.note = "only the " + grouped(all.size()) + " rows of " + p.string() +
+    s.note = "only the " + with_commas(all.size()) + " rows of " + p.string() +
              " were found, not the UCI pair optdigits.tra + optdigits.tes" + half_pair +
              ": using a seeded stratified 80/20 split (seed " + std::to_string(seed) + "): " +
-             grouped(s.train.size()) + " train, " + grouped(s.test.size()) + " test rows";
+             with_commas(s.train.size()) + " train, " + with_commas(s.test.size()) + " test rows";
     return s;
   }
 

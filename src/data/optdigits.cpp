@@ -6,6 +6,7 @@
 #include "scratchcnn/data/dataset.hpp"
 #include "scratchcnn/data/optdigits.hpp"
 #include "scratchcnn/error.hpp"
+#include "text.hpp"
 #include "scratchcnn/memory.hpp"
 #include "scratchcnn/files.hpp"
 
@@ -85,12 +86,6 @@ bool parse_value(std::string_view s, long& out) {
   return true;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // A field that parsed as a number, for a message: as it is, unless it is long (leading zeros).
 std::string number_text(std::string_view s) {
   return s.size() <= 40 ? std::string(s) : excerpt(s);
@@ -108,7 +103,7 @@ void parse_row(std::string_view line, const std::string& where, Dataset& ds) {
     const std::size_t end = field < kFields ? line.find(',', begin) : line.size();
     const std::string_view raw = line.substr(begin, end - begin);
     begin = end + 1;
-    const std::string_view text = trim(raw);
+    const std::string_view text = trim(raw, " \t");
     long v = 0;
     if (!parse_value(text, v)) {
       throw Error(where + ": field " + std::to_string(field) +
@@ -164,7 +159,7 @@ Dataset load_optdigits(InputFile& in) {
     std::string_view row(line);
     if (!row.empty() && row.back() == '\r') row.remove_suffix(1);
     const std::string where = path + ":" + std::to_string(line_no);
-    if (trim(row).empty()) throw Error(where + ": blank line, expected 65 comma-separated fields");
+    if (trim(row, " \t").empty()) throw Error(where + ": blank line, expected 65 comma-separated fields");
     if (line_no % 4096 == 0)  // checked as the rows arrive: the file has no header to promise them
       check_input_size(path, std::to_string(line_no) + " rows and more",
                        std::uint64_t(line_no) * (64 * sizeof(float) + sizeof(int)));

@@ -1,0 +1,14 @@
+#pragma once
+// Small text helpers shared by the library and the command-line tool.
+#include <string>
+#include <string_view>
+
+namespace scratchcnn {
+
+// 1797 -> "1,797": counts read by people.
+std::string with_commas(long long v);
+
+// `s` without the leading and trailing characters of `chars` (default: ASCII whitespace).
+std::string_view trim(std::string_view s, std::string_view chars = " \t\n\v\f\r");
+
+}  // namespace scratchcnn
