@@ -117,6 +117,14 @@ TEST(CliPolish, QuietTrainPrintsNothingAndWritesTheSameFiles) {
   const std::string a = slurp(dir + "/a.csv"), b = slurp(dir + "/b.csv");
   EXPECT_EQ(a.substr(0, a.find('\n')), b.substr(0, b.find('\n')));
   EXPECT_EQ(std::count(b.begin(), b.end(), '\n'), 3) << b;
+  // No note either, such as the one on a capped OMP_NUM_THREADS.
+  {
+    const EnvVar omp("OMP_NUM_THREADS", "2000");
+    ASSERT_TRUE(has(run_cli("train --epochs 0 --data " + data).err, "asks for 2000 threads"));
+    const CliResult capped = run_cli("train --quiet --epochs 0 --data " + data);
+    EXPECT_EQ(capped.code, 0) << capped.err;
+    EXPECT_EQ(capped.out + capped.err, "");
+  }
   // Errors still reach stderr.
   const CliResult bad = run_cli("train --quiet --epochs 1 --data " + dir + "/no-such-folder");
   EXPECT_EQ(bad.code, 1);
