@@ -184,6 +184,7 @@ TEST(CliPolish, ModelFromAFile) {
   EXPECT_EQ(missing.code, 1);
   EXPECT_TRUE(has(missing.err, "--model")) << missing.err;
   EXPECT_TRUE(has(missing.err, dir + "/none.txt")) << missing.err;
+  EXPECT_FALSE(has(missing.err, "--model: --model")) << missing.err;
   // Train takes it too, with the same result as the inline text.
   const std::string data = small_data(), run = "train --data " + data + " --epochs 1 --batch 16 ";
   ASSERT_EQ(run_cli(run + "--model @" + dir + "/m.txt --save " + dir + "/a.ckpt").code, 0);

@@ -80,9 +80,10 @@ int cmd_info(const std::vector<std::string>& argv) {
       throw UsageError(e.what());
     }
   }
+  const std::string model = model_value(a);  // its file errors name --model already
   ModelSpec spec;
   try {
-    spec = model_from_name(model_value(a), a.has("--input") ? &input : nullptr);
+    spec = model_from_name(model, a.has("--input") ? &input : nullptr);
   } catch (const Error& e) {
     throw Error(std::string("--model: ") + e.what());
   }
