@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "scratchcnn/checkpoint.hpp"
 #include "scratchcnn/data/dataset.hpp"
 #include "scratchcnn/network.hpp"
-#include "scratchcnn/parameters.hpp"
 #include "scratchcnn/trainer.hpp"
 
 int main(int argc, char** argv) {
@@ -21,9 +21,7 @@ int main(int argc, char** argv) {
   try {
     // The file records its model, so none needs to be named here. It is read bounded by its own
     // header, so a wrong file is refused early and cheaply.
-    const std::string bytes = scratchcnn::read_model_file(argv[1]);
-    const scratchcnn::ModelSpec spec = scratchcnn::parameter_file_model(bytes, argv[1]);
-    const scratchcnn::Parameters params = scratchcnn::deserialize_parameters(bytes, spec, argv[1]);
+    const auto [spec, params, is_checkpoint, seed, isa] = scratchcnn::load_model(argv[1]);
     const scratchcnn::data::Dataset images = scratchcnn::data::load_optdigits(argv[2]);
     // The model must take these images (shape and classes): a LeNet-5 file and 8x8 rows do not
     // fit, and the error says so instead of predicting from the wrong pixels.

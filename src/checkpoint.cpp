@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include "binary_io.hpp"
 #include "scratchcnn/error.hpp"
@@ -189,6 +190,24 @@ void save_checkpoint(const std::string& path, const ModelSpec& spec, const Param
 Checkpoint load_checkpoint(const std::string& path) {
   InputFile in(path);
   return deserialize_checkpoint(read_model_file(in), in.name());
+}
+
+LoadedModel load_model(const std::string& path) {
+  InputFile in(path);
+  const std::string bytes = read_model_file(in);
+  LoadedModel l;
+  if (is_checkpoint(bytes)) {
+    Checkpoint c = deserialize_checkpoint(bytes, in.name());
+    l.spec = std::move(c.spec);
+    l.params = std::move(c.params);
+    l.is_checkpoint = true;
+    l.seed = c.state.options.seed;
+    l.isa = c.state.isa;
+  } else {
+    l.spec = parameter_file_model(bytes, in.name());
+    l.params = deserialize_parameters(bytes, l.spec, in.name());
+  }
+  return l;
 }
 
 }  // namespace scratchcnn

@@ -93,12 +93,4 @@ std::string terminal_safe(std::string_view message, std::size_t max) {
   return out;
 }
 
-std::string with_commas(long long n) {
-  // The magnitude in unsigned arithmetic: -LLONG_MIN does not fit a long long.
-  const unsigned long long m = n < 0 ? 0ull - static_cast<unsigned long long>(n) : n;
-  std::string s = std::to_string(m);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
-  return n < 0 ? "-" + s : s;
-}
-
 }  // namespace scratchcnn

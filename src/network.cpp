@@ -5,6 +5,7 @@
 #include <limits>
 #include <new>
 
+#include "fast/layout.hpp"
 #include "fast/network.hpp"
 #include "reference/network.hpp"
 #include "scratchcnn/error.hpp"
@@ -116,6 +117,12 @@ std::unique_ptr<Network> make_network(PathKind path, const ModelSpec& spec, cons
                 format_bytes(estimate_memory(path, spec, 1, 0, MemoryUse::Inference).total()) +
                 " before its first step)");
   }
+}
+
+int step_threads(PathKind path, const ModelSpec& spec, int batch, int threads) {
+  if (path == PathKind::Reference) return 1;
+  return fast::region_threads(threads, fast::chunk_count(batch), double(spec.train_flops()) * batch,
+                              fast::Options{}.flops_per_thread);
 }
 
 }  // namespace scratchcnn

@@ -1,15 +1,14 @@
-// Text helpers shared by the library's parsers (internal).
 #pragma once
+// Small text helpers shared by the library and the command-line tool.
+#include <string>
 #include <string_view>
 
 namespace scratchcnn {
 
-// `s` without its leading and trailing characters of `chars` (by default white space as
-// std::isspace has it in the C locale).
-inline std::string_view trim(std::string_view s, std::string_view chars = " \t\n\v\f\r") {
-  const std::size_t a = s.find_first_not_of(chars);
-  if (a == std::string_view::npos) return {};
-  return s.substr(a, s.find_last_not_of(chars) - a + 1);
-}
+// 1797 -> "1,797": counts read by people.
+std::string with_commas(long long v);
+
+// `s` without the leading and trailing characters of `chars` (default: ASCII whitespace).
+std::string_view trim(std::string_view s, std::string_view chars = " \t\n\v\f\r");
 
 }  // namespace scratchcnn

@@ -73,4 +73,17 @@ void save_checkpoint(const std::string& path, const ModelSpec& spec, const Param
                      const TrainingState& state);
 Checkpoint load_checkpoint(const std::string& path);
 
+// The model and parameters of a file written by `scratchcnn train --save` or save_parameters:
+// a checkpoint or a parameter file, told apart by its magic; for a checkpoint also its seed and
+// instruction-set level. Read bounded by the file's own header (read_model_file); "-" is standard
+// input. Throws Error naming the file for anything it refuses.
+struct LoadedModel {
+  ModelSpec spec;
+  Parameters params;
+  bool is_checkpoint = false;
+  std::uint64_t seed = 1;  // a checkpoint's seed (1 for a parameter file)
+  std::string isa;         // a checkpoint's instruction-set level (empty: none recorded)
+};
+LoadedModel load_model(const std::string& path);
+
 }  // namespace scratchcnn

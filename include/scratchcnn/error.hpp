@@ -25,7 +25,4 @@ std::string excerpt(std::string_view text, std::size_t max = 40);
 // name, flag value or environment variable can move the cursor or fill the screen.
 std::string terminal_safe(std::string_view message, std::size_t max = 2000);
 
-// A count as messages and reports print it, in groups of three digits: 1797 -> "1,797".
-std::string with_commas(long long n);
-
 }  // namespace scratchcnn

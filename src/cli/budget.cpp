@@ -17,9 +17,10 @@ int read_threads(const Args& a) {
   int fallback = max_threads();
   if (!a.has("--threads") && omp_get_max_threads() > kMaxThreads) {
     const char* env = std::getenv("OMP_NUM_THREADS");
-    std::cerr << "note: " << (env ? "OMP_NUM_THREADS=" + excerpt(env, 20) : std::string("OpenMP"))
-              << " asks for " << omp_get_max_threads() << " threads; using " << kMaxThreads
-              << ", the most --threads allows\n";
+    if (!a.has("--quiet"))
+      std::cerr << "note: " << (env ? "OMP_NUM_THREADS=" + excerpt(env, 20) : std::string("OpenMP"))
+                << " asks for " << omp_get_max_threads() << " threads; using " << kMaxThreads
+                << ", the most --threads allows\n";
     fallback = kMaxThreads;
   }
   const int threads = static_cast<int>(a.integer("--threads", fallback, 1, kMaxThreads));

@@ -94,8 +94,8 @@ int cmd_eval(const std::vector<std::string>& argv) {
   if (!csv.empty()) check_output_path("--csv", csv);
 
   const std::string file = a.str("--checkpoint", "");
-  const Loaded l = load_model_file(file);
-  const std::uint64_t seed = a.seed("--seed", l.has_seed ? l.seed : 1);
+  const LoadedModel l = load_model(file);
+  const std::uint64_t seed = a.seed("--seed", l.seed);
   const std::string name = builtin_name(l.spec);
   const std::string data_dir = a.str("--data", defaults_for(name).data);
   auto inputs = data_inputs(data_dir);
@@ -232,7 +232,7 @@ int cmd_predict(const std::vector<std::string>& argv) {
     throw UsageError("standard input (-, /dev/stdin) can be only one of --checkpoint, --labels "
                      "and INPUT");
 
-  const Loaded l = load_model_file(checkpoint);
+  const LoadedModel l = load_model(checkpoint);
   data::Dataset d;
   bool labelled = true;
   // Opened once: the format is told from the first bytes, which the loader then reads again (a

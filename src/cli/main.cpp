@@ -23,20 +23,15 @@ using namespace scratchcnn::cli;
 
 namespace {
 
-const char* kMainUsage = R"TXT(usage: scratchcnn <command> [flags]
+const char* const kMainUsage = R"TXT(usage: scratchcnn <command> [flags]
 
 Trains small convolutional networks on a CPU, on a slow reference path (the oracle) or the fast
 path (SIMD convolution and GEMM kernels, OpenMP across the minibatch), and compares the two.
 
 commands:
-  train     train a model and print per-epoch loss and accuracy; checkpoint and resume
-  compare   train the reference and the fast path from the same weights on the same batches
-  eval      accuracy, per-class precision and recall, and the confusion matrix of a checkpoint
-  predict   predicted labels (and probabilities) of a checkpoint for an image file
-  info      print a model's layers, output shapes, parameter counts and FLOPs
-
-Run 'scratchcnn <command> --help' for the flags of a command; 'scratchcnn --version' prints the
-version.
+%s
+Run 'scratchcnn <command> --help' or 'scratchcnn help <command>' for the flags of a command;
+'scratchcnn --version' prints the version.
 environment:
   SCRATCHCNN_ISA   instruction-set level of the fast kernels: avx512f, avx2, sse4.2 or auto
                    (default: auto, the best this CPU runs; 'scratchcnn info' prints the choice)
@@ -57,6 +52,8 @@ totals, the instruction-set level the fast kernels run on (SCRATCHCNN_ISA, else 
 supports; also the levels compiled in and those this CPU runs), and the OpenMP thread count.
 Then the estimated memory of training and of predicting with --batch samples (default 128) on each
 path, at the thread count OpenMP would use (OMP_NUM_THREADS, capped at 1024).
+--model takes what train's does: seed (default), lenet5, model text, or @FILE (a FILE that
+exists also works without the @ unless it is a built-in name or has a '(').
 With --isa-levels, prints only the instruction-set levels this CPU runs, best first, one per line
 (the values SCRATCHCNN_ISA accepts here, besides auto).
 )TXT";
@@ -83,9 +80,10 @@ int cmd_info(const std::vector<std::string>& argv) {
       throw UsageError(e.what());
     }
   }
+  const std::string model = model_value(a);  // its file errors name --model already
   ModelSpec spec;
   try {
-    spec = model_from_name(a.str("--model", "seed"), a.has("--input") ? &input : nullptr);
+    spec = model_from_name(model, a.has("--input") ? &input : nullptr);
   } catch (const Error& e) {
     throw Error(std::string("--model: ") + e.what());
   }
@@ -114,12 +112,73 @@ int cmd_info(const std::vector<std::string>& argv) {
   return 0;
 }
 
+// Every command: its name, the summary of the main usage text, what runs it and its --help text.
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(const std::vector<std::string>& argv);
+  std::string (*usage)();
+};
+
+const Command kCommands[] = {
+    {"train", "train a model and print per-epoch loss and accuracy; checkpoint and resume",
+     cmd_train, [] { return with_flags(kTrainUsage); }},
+    {"compare", "train the reference and the fast path from the same weights on the same batches",
+     cmd_compare, [] { return with_flags(kCompareUsage); }},
+    {"eval",
+     "accuracy, per-class precision and recall, and the confusion matrix of a checkpoint",
+     cmd_eval, [] { return std::string(kEvalUsage); }},
+    {"predict", "predicted labels (and probabilities) of a checkpoint for an image file",
+     cmd_predict, [] { return std::string(kPredictUsage); }},
+    {"info", "print a model's layers, output shapes, parameter counts and FLOPs", cmd_info,
+     [] { return std::string(kInfoUsage); }},
+};
+
+const Command* find_command(const std::string& name) {
+  for (const Command& c : kCommands)
+    if (name == c.name) return &c;
+  return nullptr;
+}
+
+std::string main_usage() {
+  std::string list;
+  for (const Command& c : kCommands) {
+    const std::string name = c.name;
+    list += "  " + name + std::string(name.size() < 10 ? 10 - name.size() : 1, ' ') + c.summary + "\n";
+  }
+  std::vector<char> buf(std::string(kMainUsage).size() + list.size() + 1);
+  std::snprintf(buf.data(), buf.size(), kMainUsage, list.c_str());
+  return buf.data();
+}
+
+// Runs the command `cmd` of the table (a UsageError for an unknown one).
+int dispatch(const std::string& cmd, const std::vector<std::string>& rest) {
+  const Command* c = find_command(cmd);
+  if (!c) {
+    std::vector<std::string> names;
+    for (const Command& k : kCommands) names.push_back(k.name);
+    throw UsageError("unknown command " + excerpt(cmd) + did_you_mean(cmd, names));
+  }
+  if (!rest.empty() && (rest[0] == "--help" || rest[0] == "-h")) {
+    std::cout << c->usage();
+    return 0;
+  }
+  // A bad SCRATCHCNN_ISA fails every command before it does any work, not only the fast path;
+  // --help further on is the command's (after its flags are parsed: "--save --help" lacks a value).
+  if (std::find(rest.begin(), rest.end(), "--help") == rest.end()) fast::active_isa();
+  return c->run(rest);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const std::vector<std::string> all(argv + 1, argv + argc);
+  if (all.size() == 2 && all[0] == "help" && find_command(all[1])) {
+    std::cout << find_command(all[1])->usage();  // scratchcnn help COMMAND
+    return 0;
+  }
   if (all.empty() || all[0] == "--help" || all[0] == "-h" || all[0] == "help") {
-    (all.empty() ? std::cerr : std::cout) << kMainUsage;
+    (all.empty() ? std::cerr : std::cout) << main_usage();
     return all.empty() ? 2 : 0;
   }
   if (all[0] == "--version") {
@@ -127,26 +186,12 @@ int main(int argc, char** argv) {
     return 0;
   }
   const std::string cmd = all[0];
-  const std::vector<std::string> rest(all.begin() + 1, all.end());
   try {
-    // A bad SCRATCHCNN_ISA fails every command before it does any work, not only the fast path.
-    const bool help = std::find(rest.begin(), rest.end(), "--help") != rest.end() ||
-                      std::find(rest.begin(), rest.end(), "-h") != rest.end();
-    if (!help && (cmd == "train" || cmd == "compare" || cmd == "eval" || cmd == "predict" ||
-                  cmd == "info"))
-      fast::active_isa();
-    if (cmd == "train") return cmd_train(rest);
-    if (cmd == "compare") return cmd_compare(rest);
-    if (cmd == "eval") return cmd_eval(rest);
-    if (cmd == "predict") return cmd_predict(rest);
-    if (cmd == "info") return cmd_info(rest);
-    throw UsageError("unknown command " + excerpt(cmd) +
-                     did_you_mean(cmd, {"train", "compare", "eval", "predict", "info"}));
+    return dispatch(cmd, std::vector<std::string>(all.begin() + 1, all.end()));
   } catch (const UsageError& e) {
     // The error and where the flags are listed; the whole usage text would push the error off
     // the screen.
-    const bool known = cmd == "train" || cmd == "compare" || cmd == "eval" || cmd == "predict" ||
-                       cmd == "info";
+    const bool known = find_command(cmd) != nullptr;
     std::cerr << "scratchcnn" << (known ? " " + cmd : "") << ": " << terminal_safe(e.what()) << "\n"
               << "run 'scratchcnn " << (known ? cmd + " --help" : "--help") << "' for the "
               << (known ? "flags" : "commands") << "\n";

@@ -46,6 +46,8 @@ output:
   --metrics FILE   write the per-epoch table as CSV: epoch,loss,train_accuracy,test_accuracy,seconds
                    when training succeeds; a resumed run writes every epoch since the run's start,
                    with seconds 'nan' for the epochs of the checkpoint (not training state)
+  --quiet          print nothing but errors and warnings: no header, per-epoch table, progress
+                   bar, notes or summary; --save and --metrics are written as without it
 A failed run never writes --metrics; --save holds the last complete epoch.
 Outputs replace their file atomically (through a symlink, keeping its permissions); /dev/null,
 /dev/stdout and FIFOs are written in place. An output that is an input or another output is an
@@ -112,10 +114,63 @@ void warn_level_change(const std::string& file, const std::string& saved, const 
 
 }  // namespace
 
+namespace {
+
+// The files of a train command line, checked before any work: outputs writable, no output that
+// is an input or another output, and the --resume checkpoint read (`ckpt`).
+struct TrainFiles {
+  std::string metrics, save, resume;
+  Checkpoint ckpt;
+  std::uint64_t max_memory = 0;  // --max-memory, read once
+};
+
+TrainFiles train_files(const Args& a) {
+  TrainFiles f;
+  f.metrics = a.str("--metrics", "");
+  f.save = a.has("--save") ? a.str("--save", "") : "";
+  if (!f.metrics.empty()) check_output_path("--metrics", f.metrics);
+  if (!f.save.empty()) check_output_path("--save", f.save);
+  f.resume = a.has("--resume") ? a.str("--resume", "") : "";
+  // The limit every input is read under, set before the first one.
+  f.max_memory = read_max_memory(a);
+  if (!f.resume.empty()) f.ckpt = load_checkpoint(f.resume);
+  // The data folder's default depends on the model, which a checkpoint brings along.
+  const std::string model = f.resume.empty() ? model_value(a) : builtin_name(f.ckpt.spec);
+  auto inputs = data_inputs(a.str("--data", defaults_for(model).data));
+  inputs.push_back({"--resume", f.resume});
+  inputs.push_back({"--init", a.has("--init") ? a.str("--init", "") : ""});
+  check_aliases({{"--save", f.save}, {"--metrics", f.metrics}}, inputs, {{"--save", "--resume"}});
+  return f;
+}
+
+// The summary after training and the --metrics file; `written`: the epochs this run trained.
+void finish_training(const std::vector<EpochMetrics>& written, const TrainingState& state,
+                     const TrainFiles& f, bool quiet) {
+  double total = 0;
+  for (const auto& m : written) total += m.seconds;
+  std::ostringstream o;
+  o << "trained " << written.size() << " epoch" << (written.size() == 1 ? "" : "s");
+  if (!written.empty() && written.front().epoch != 1)
+    o << " (" << written.front().epoch << ".." << written.back().epoch << ")";
+  o << " in " << fixed(total, 3) << " s";
+  if (!state.history.empty())
+    o << "; final test accuracy " << fixed(state.history.back().test_accuracy, 4);
+  if (!quiet) std::cout << o.str() << "\n";
+  if (!f.metrics.empty()) {
+    std::cout << std::flush;  // what was printed comes first when the output is /dev/stdout
+    write_file_atomic(f.metrics, metrics_csv(state.history));
+    if (!quiet) std::cout << "wrote " << f.metrics << "\n";
+  }
+  if (!f.save.empty() && !quiet)
+    std::cout << "wrote " << f.save << " (checkpoint after epoch " << state.epoch << ")\n";
+}
+
+}  // namespace
+
 int cmd_train(const std::vector<std::string>& argv) {
   auto valued = kTrainValued;
   valued.insert({"--path", "--metrics", "--save", "--resume"});
-  const Args a(argv, valued, {"--help"});
+  const Args a(argv, valued, {"--help", "--quiet"});
   if (a.has("--help")) {
     std::cout << with_flags(kTrainUsage);
     return 0;
@@ -124,27 +179,9 @@ int cmd_train(const std::vector<std::string>& argv) {
   if (a.has("--resume") && a.has("--init"))
     throw UsageError("--init and --resume exclude each other (--resume continues a run, --init "
                      "starts a new one)");
-  PathKind path;
-  try {
-    path = parse_path(a.str("--path", "fast"));
-  } catch (const Error& e) {
-    throw UsageError(e.what());
-  }
-  const std::string metrics = a.str("--metrics", ""), save = a.has("--save") ? a.str("--save", "") : "";
-  if (!metrics.empty()) check_output_path("--metrics", metrics);
-  if (!save.empty()) check_output_path("--save", save);
-  Checkpoint ckpt;
-  const std::string resume = a.has("--resume") ? a.str("--resume", "") : "";
-  // The limit every input is read under, set before the first one.
-  const std::uint64_t max_memory = read_max_memory(a);
-  if (!resume.empty()) ckpt = load_checkpoint(resume);
-  // The data folder's default depends on the model, which a checkpoint brings along.
-  const std::string model_name = resume.empty() ? a.str("--model", "seed") : builtin_name(ckpt.spec);
-  auto inputs = data_inputs(a.str("--data", defaults_for(model_name).data));
-  inputs.push_back({"--resume", resume});
-  inputs.push_back({"--init", a.has("--init") ? a.str("--init", "") : ""});
-  check_aliases({{"--save", save}, {"--metrics", metrics}}, inputs, {{"--save", "--resume"}});
-  Setup s = read_setup(a, max_memory, {path}, resume.empty() ? nullptr : &ckpt, resume);
+  const PathKind path = read_path(a);
+  const TrainFiles f = train_files(a);
+  Setup s = read_setup(a, f.max_memory, {path}, f.resume.empty() ? nullptr : &f.ckpt, f.resume);
   print_header(s, path_name(path));
   auto net = make_network(path, s.spec, s.init);
   TrainingState state = s.resumed;
@@ -153,41 +190,25 @@ int cmd_train(const std::vector<std::string>& argv) {
   // The level this run trains at, recorded in the checkpoints of the epochs it trains (one that
   // trains nothing keeps the resumed checkpoint's).
   const std::string level = path == PathKind::Reference ? "reference" : fast::active_isa();
-  if (!resume.empty() && s.opt.first_epoch <= s.opt.epochs)
-    warn_level_change(resume, s.resumed.isa, level);
-  if (resume.empty()) state.isa = level;
+  if (!f.resume.empty() && s.opt.first_epoch <= s.opt.epochs)
+    warn_level_change(f.resume, s.resumed.isa, level);
+  if (f.resume.empty()) state.isa = level;
+  const auto save = [&] {
+    state.velocity = net->velocity();
+    save_checkpoint(f.save, s.spec, net->parameters(), state);
+  };
   const auto written = run_training(*net, s, true, [&](const EpochMetrics& m) {
     state.epoch = m.epoch;
     state.isa = level;
     state.history.push_back(m);
-    if (save.empty()) return;
-    state.velocity = net->velocity();
-    save_checkpoint(save, s.spec, net->parameters(), state);
+    if (!f.save.empty()) save();
   });
-  double total = 0;
-  for (const auto& m : written) total += m.seconds;
-  std::cout << "trained " << written.size() << " epoch" << (written.size() == 1 ? "" : "s");
-  if (!written.empty() && written.front().epoch != 1)
-    std::cout << " (" << written.front().epoch << ".." << written.back().epoch << ")";
-  std::cout << " in " << fixed(total, 3) << " s";
-  if (!state.history.empty())
-    std::cout << "; final test accuracy " << fixed(state.history.back().test_accuracy, 4);
-  std::cout << "\n";
-  if (!metrics.empty()) {
-    std::cout << std::flush;  // what was printed comes first when the output is /dev/stdout
-    write_file_atomic(metrics, metrics_csv(state.history));
-    std::cout << "wrote " << metrics << "\n";
-  }
-  if (!save.empty()) {
-    // A run that trained no epoch still leaves its (initial or resumed) state.
-    if (written.empty()) {
-      state.velocity = net->velocity();
-      save_checkpoint(save, s.spec, net->parameters(), state);
-    }
-    std::cout << "wrote " << save << " (checkpoint after epoch " << state.epoch << ")\n";
-  }
+  // A run that trained no epoch still leaves its (initial or resumed) state.
+  if (!f.save.empty() && written.empty()) save();
+  finish_training(written, state, f, s.quiet);
   return 0;
 }
+
 int cmd_compare(const std::vector<std::string>& argv) {
   auto valued = kTrainValued;
   valued.insert("--json");
@@ -199,7 +220,7 @@ int cmd_compare(const std::vector<std::string>& argv) {
   if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
   const std::string json = a.has("--json") ? a.str("--json", "") : "";
   if (!json.empty()) check_output_path("--json", json);
-  auto inputs = data_inputs(a.str("--data", defaults_for(a.str("--model", "seed")).data));
+  auto inputs = data_inputs(a.str("--data", defaults_for(model_value(a)).data));
   inputs.push_back({"--init", a.has("--init") ? a.str("--init", "") : ""});
   check_aliases({{"--json", json}}, inputs);
   Setup s =

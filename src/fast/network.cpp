@@ -91,10 +91,7 @@ FastNetwork::FastNetwork(const ModelSpec& spec, const Parameters& p, const Optio
 }
 
 int FastNetwork::threads_for(int nc, double flops) const {
-  const int most = std::min(max_threads(), nc);
-  if (flops_per_thread_ <= 0) return std::max(1, most);
-  const double by_work = flops / flops_per_thread_;
-  return std::max(1, by_work < most ? static_cast<int>(by_work) : most);
+  return region_threads(max_threads(), nc, flops, flops_per_thread_);
 }
 
 void FastNetwork::reserve(int n, bool training) {
@@ -244,6 +241,13 @@ std::string FastNetwork::describe() const {
 }
 
 }  // namespace
+
+int region_threads(int most, int chunks, double flops, double flops_per_thread) {
+  most = std::min(most, chunks);
+  if (flops_per_thread <= 0) return std::max(1, most);
+  const double by_work = flops / flops_per_thread;
+  return std::max(1, by_work < most ? static_cast<int>(by_work) : most);
+}
 
 std::unique_ptr<scratchcnn::Network> make_network(const ModelSpec& spec, const Parameters& p,
                                                   const Options& options) {

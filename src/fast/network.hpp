@@ -16,6 +16,11 @@ struct Options {
   double flops_per_thread = 16e6;
 };
 
+// Threads of a parallel region over `chunks` chunks doing `flops` of work when OpenMP allows
+// `most`: at most one per chunk and one per `flops_per_thread` (no such limit when it is 0), at
+// least 1. FastNetwork runs its steps on this many; step_threads (network.hpp) reports it.
+int region_threads(int most, int chunks, double flops, double flops_per_thread);
+
 // The fast path behind the Network interface.
 //
 // A step runs in one OpenMP parallel region: the batch is cut into chunks of kChunk samples

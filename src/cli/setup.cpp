@@ -1,0 +1,352 @@
+// The model, data and training options of train and compare (setup.hpp).
+#include "setup.hpp"
+
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <limits>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "budget.hpp"
+#include "format.hpp"
+#include "scratchcnn/error.hpp"
+#include "scratchcnn/files.hpp"
+#include "scratchcnn/memory.hpp"
+
+namespace scratchcnn::cli {
+
+const char* const kTrainFlags = R"TXT(model:
+  --model M        seed (default), lenet5, or model text such as
+                   "conv(1,2,k=3,pad=1) relu maxpool(2) flatten dense(32,10)"; @FILE reads the
+                   model text from FILE, and so does a FILE that exists when M is neither a
+                   built-in name nor model text (which always has a '(')
+  --input CxHxW    input shape (default: 1x8x8 for seed and model text, 1x28x28 for lenet5)
+  --init FILE      start from the parameters of a file written by --save (a checkpoint or a
+                   parameter file; its optimizer state is not used). Default: He-uniform from --seed
+data:
+  --data DIR       a folder with optdigits.tra + optdigits.tes; or the four MNIST-style IDX files
+                   train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
+                   t10k-labels-idx1-ubyte (each may be .gz; Fashion-MNIST, 28x28); or digits.csv[.gz]
+                   (1,797 rows, then split 80/20, stratified and seeded). Default: data for seed and
+                   model text (see scripts/fetch-data.sh), /usr/share/datasets/fashion-mnist for
+                   lenet5 (scripts/fetch-data.sh fashion-mnist)
+training (defaults per model: seed and model text | lenet5):
+  --epochs N       epochs, counted from the run's start (default 10 | 5)
+  --batch N        minibatch size (default 128 | 32; the last partial batch is used)
+  --lr X           SGD learning rate (default 0.1 | 0.05)
+  --momentum X     SGD momentum, 0 = plain SGD (default 0)
+  --weight-decay X L2 weight decay, added to the gradient as X * w (default 0)
+                   The update per parameter: g = mean gradient + X * w; v = momentum * v + g;
+                   w = w - lr * v (w = w - lr * g when momentum is 0)
+  --seed N         seed for initial weights, shuffling and the data split (default 1)
+  --max-loss X     divergence guard: stop with an error (naming the epoch and batch) when a
+                   batch's mean loss exceeds X; default 10 * ln(classes) (23.0 for 10 classes), 0
+                   = stop only on a NaN or infinite loss. Checkpoints already written stay as they are
+  --threads N      OpenMP threads for the fast path, 1..1024 (default: all cores, or
+                   OMP_NUM_THREADS, capped at 1024)
+  --max-memory S   refuse up front a run whose estimated memory (network, batch, threads, data)
+                   exceeds S bytes, e.g. 512M or 8G; 0 = no limit (default: 3/4 of physical
+                   memory, or of the cgroup or ulimit limit when lower)
+)TXT";
+
+std::string with_flags(const char* usage) {
+  std::vector<char> buf(16384);
+  std::snprintf(buf.data(), buf.size(), usage, kTrainFlags);
+  return buf.data();
+}
+
+const std::set<std::string> kTrainValued = {"--model",    "--input",        "--init", "--data",
+                                            "--epochs",   "--batch",        "--lr",   "--seed",
+                                            "--threads",  "--momentum",     "--weight-decay",
+                                            "--max-loss", "--max-memory"};
+
+Defaults defaults_for(const std::string& model_name) {
+  if (model_name == "lenet5") return Defaults{5, 32, 0.05, 0, "/usr/share/datasets/fashion-mnist"};
+  return Defaults{};
+}
+
+std::string builtin_name(const ModelSpec& spec) {
+  for (const char* name : {"seed", "lenet5"})
+    if (model_from_name(name).full_text() == spec.full_text()) return name;
+  return {};
+}
+
+namespace {
+
+// The model text of a file, at most kMaxModelText bytes, without a final newline.
+std::string read_model_text(const std::string& path) {
+  try {
+    InputFile in(path);
+    std::string text = in.read(std::size_t(kMaxModelText) + 1);
+    if (text.size() > kMaxModelText)
+      throw Error(in.name() + ": longer than " + std::to_string(kMaxModelText) +
+                  " bytes, the most model text may have");
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    return text;
+  } catch (const Error& e) {
+    throw Error(std::string("--model: ") + e.what());
+  }
+}
+
+bool is_file(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(path, ec);
+}
+
+}  // namespace
+
+std::string model_value(const Args& a) {
+  const std::string v = a.str("--model", "seed");
+  // Read once per value: train and compare ask again, and a FIFO or - could not be read twice.
+  static std::map<std::string, std::string> read;
+  if (const auto it = read.find(v); it != read.end()) return it->second;
+  std::string text = v;
+  if (!v.empty() && v[0] == '@') text = read_model_text(v.substr(1));
+  else if (v != "seed" && v != "lenet5" && v.find('(') == std::string::npos && is_file(v))
+    text = read_model_text(v);
+  return read[v] = text;
+}
+
+Shape read_input(const Args& a) {
+  try {
+    return parse_shape(a.str("--input", ""), "--input");
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+}
+
+ModelSpec read_model(const Args& a, const std::string& value) {
+  const bool has_input = a.has("--input");
+  const Shape input = has_input ? read_input(a) : Shape{};
+  try {
+    return model_from_name(value, has_input ? &input : nullptr);
+  } catch (const Error& e) {
+    throw Error(std::string("--model: ") + e.what());
+  }
+}
+
+PathKind read_path(const Args& a) {
+  try {
+    return parse_path(a.str("--path", "fast"));
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+}
+
+namespace {
+
+// The value of a training option's flag, or `fallback` when it is not given: parsed by Args and
+// checked by the library's rule for the option (check_option, trainer.hpp: the ranges a
+// checkpoint's values are checked against too); out of range is a usage error naming the flag.
+double option_flag(const Args& a, TrainOption option, double fallback) {
+  const OptionRange& r = option_range(option);
+  if (!a.has(r.flag)) return fallback;
+  using Limits = std::numeric_limits<double>;
+  const double v = r.integer ? double(a.integer(r.flag, 0, std::numeric_limits<long long>::min(),
+                                                std::numeric_limits<long long>::max()))
+                             : a.real(r.flag, 0, Limits::lowest(), Limits::max());
+  try {
+    check_option(option, v, std::string(r.flag) + ":");
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+  return v;
+}
+
+// The training options' flags, each checked (a given one overrides the model's default).
+struct OptionFlags {
+  int epochs = 0, batch = 0;
+  float lr = 0, momentum = 0, decay = 0;
+  std::uint64_t seed = 1;
+  double max_loss = 0;
+};
+
+OptionFlags read_option_flags(const Args& a) {
+  OptionFlags f;
+  f.epochs = static_cast<int>(option_flag(a, TrainOption::Epochs, 0));
+  f.batch = static_cast<int>(option_flag(a, TrainOption::Batch, 128));
+  f.lr = static_cast<float>(option_flag(a, TrainOption::Lr, 0.1));
+  f.momentum = static_cast<float>(option_flag(a, TrainOption::Momentum, 0));
+  f.decay = static_cast<float>(option_flag(a, TrainOption::WeightDecay, 0));
+  f.seed = a.seed("--seed", 1);
+  f.max_loss = option_flag(a, TrainOption::MaxLoss, 0);
+  return f;
+}
+
+// The memory of the run's networks, the copies the command holds besides them and `data` bytes
+// of data: the initial parameters and the velocities of the training state (train); compare keeps
+// the reference's parameters and velocities of every epoch; a checkpoint write exports both and
+// serialises them.
+void check_setup_memory(const Args& a, const Setup& s, const std::vector<PathKind>& paths,
+                        std::uint64_t limit, std::uint64_t data, int batch) {
+  const std::uint64_t copies = paths.size() > 1
+                                   ? 3 + 2 * std::uint64_t(std::max(s.opt.epochs, 0) + 1)
+                               : a.has("--save") ? 7
+                                                 : 3;
+  check_command_memory(a, limit, s.spec, paths, batch, s.threads, MemoryUse::Training,
+                       copies * parameters_bytes(s.spec) + data * (paths.size() > 1 ? 2 : 1),
+                       "training");
+}
+
+// Before the data is loaded. The data may hold fewer samples than --batch, and a batch never holds
+// more than the data: so refuse only what even a batch of 1 does not fit (the message names the
+// batch asked for).
+void check_memory_before_data(const Args& a, const Setup& s, const std::vector<PathKind>& paths,
+                              std::uint64_t limit) {
+  try {
+    check_setup_memory(a, s, paths, limit, 0, s.opt.batch);
+  } catch (const Error&) {
+    bool fits_one = true;
+    try {
+      check_setup_memory(a, s, paths, limit, 0, 1);
+    } catch (const Error&) {
+      fits_one = false;
+    }
+    if (!fits_one) throw;
+  }
+}
+
+// A resumed run keeps its options: a flag that differs would not continue the same run.
+void check_resumed_options(const Args& a, const OptionFlags& f, const TrainOptions& o,
+                           const std::string& resume_path) {
+  auto same = [&](const char* flag, const std::string& given, const std::string& saved,
+                  bool equal) {
+    if (a.has(flag) && !equal)
+      throw Error(std::string(flag) + " " + given + " differs from the " + saved + " that " +
+                  resume_path + " was trained with (a resumed run keeps its options; drop " +
+                  flag + ")");
+  };
+  same("--batch", std::to_string(f.batch), std::to_string(o.batch), f.batch == o.batch);
+  same("--lr", shortest(f.lr), shortest(o.lr), f.lr == o.lr);
+  same("--momentum", shortest(f.momentum), shortest(o.momentum), f.momentum == o.momentum);
+  same("--weight-decay", shortest(f.decay), shortest(o.weight_decay), f.decay == o.weight_decay);
+  same("--seed", std::to_string(f.seed), std::to_string(o.seed), f.seed == o.seed);
+}
+
+// Model, options and state of a run resumed from checkpoint `c`.
+void setup_resumed(Setup& s, const Args& a, const OptionFlags& f, const Checkpoint& c,
+                   const std::string& resume_path) {
+  s.spec = c.spec;
+  s.model_name = builtin_name(s.spec);
+  if (a.has("--model") || a.has("--input")) {
+    const ModelSpec asked = read_model(a, model_value(a));
+    if (asked.full_text() != s.spec.full_text())
+      throw Error(resume_path + ": made for model '" + s.spec.full_text() + "', not for '" +
+                  asked.full_text() + "' (--model/--input)");
+  }
+  s.opt = c.state.options;
+  check_resumed_options(a, f, s.opt, resume_path);
+  if (a.has("--epochs")) s.opt.epochs = f.epochs;
+  if (s.opt.epochs < c.state.epoch)
+    throw Error("--epochs " + std::to_string(s.opt.epochs) + ": " + resume_path +
+                " already holds " + std::to_string(c.state.epoch) +
+                " epochs (--epochs counts from the run's start)");
+  s.opt.first_epoch = c.state.epoch + 1;
+}
+
+// Model and options of a new run: the flags, else the model's defaults.
+void setup_new(Setup& s, const Args& a, const OptionFlags& f) {
+  s.model_name = model_value(a);
+  s.spec = read_model(a, s.model_name);
+  const Defaults d = defaults_for(s.model_name);
+  s.opt.epochs = a.has("--epochs") ? f.epochs : d.epochs;
+  s.opt.batch = a.has("--batch") ? f.batch : d.batch;
+  s.opt.lr = a.has("--lr") ? f.lr : static_cast<float>(d.lr);
+  s.opt.momentum = a.has("--momentum") ? f.momentum : static_cast<float>(d.momentum);
+  s.opt.weight_decay = f.decay;
+  s.opt.seed = f.seed;
+}
+
+// The data of --data (or the model's default folder), checked against the model and, for a
+// resumed run, against the data the checkpoint was trained on.
+void load_split(Setup& s, const Args& a, const Checkpoint* resume, const std::string& resume_path) {
+  s.split = data::load_data_dir(a.str("--data", defaults_for(s.model_name).data), s.opt.seed);
+  try {
+    check_data_fits(s.spec, s.split.train);
+    check_data_fits(s.spec, s.split.test);
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + " (set --input or choose another --model)");
+  }
+  const DataFingerprint f = fingerprint(s.split);
+  const DataFingerprint* r = resume ? &resume->state.data : nullptr;
+  if (r && !(f == *r))
+    throw Error(resume_path + " was trained on data with " + std::to_string(r->train) +
+                " training and " + std::to_string(r->test) + " test samples (labels hash " +
+                std::to_string(r->labels) + "); " + s.split.train.source + " has " +
+                std::to_string(f.train) + " and " + std::to_string(f.test) + " (labels hash " +
+                std::to_string(f.labels) + ")");
+  s.resumed.data = f;
+}
+
+}  // namespace
+
+Setup read_setup(const Args& a, std::uint64_t max_memory, const std::vector<PathKind>& paths,
+                 const Checkpoint* resume, const std::string& resume_path) {
+  Setup s;
+  s.quiet = a.has("--quiet");
+  if (a.has("--input")) (void)read_input(a);  // a malformed shape is a usage error, checked first
+  const OptionFlags f = read_option_flags(a);
+  s.threads = read_threads(a);
+  // Memory: before any parameter array exists, then again with the data loaded.
+  if (resume) {
+    setup_resumed(s, a, f, *resume, resume_path);
+    check_memory_before_data(a, s, paths, max_memory);
+    s.init = resume->params;
+    s.resumed_from = resume_path;
+    s.resumed = resume->state;
+  } else {
+    setup_new(s, a, f);
+    check_memory_before_data(a, s, paths, max_memory);
+    s.init = a.has("--init") ? load_parameters(a.str("--init", ""), s.spec)
+                             : Parameters::he_uniform(s.spec, s.opt.seed);
+    s.resumed.options = s.opt;
+    s.resumed.velocity = Parameters::zeros(s.spec);
+  }
+  s.opt.max_loss = a.has("--max-loss") ? f.max_loss : 10.0 * std::log(double(s.spec.classes()));
+  load_split(s, a, resume, resume_path);
+  check_setup_memory(a, s, paths, max_memory,
+                     dataset_bytes(s.split.train) + dataset_bytes(s.split.test),
+                     std::min(s.opt.batch, s.split.train.size()));
+  s.opt.max_memory = max_memory;
+  return s;
+}
+
+std::string threads_text(const std::string& path, const ModelSpec& spec, int batch, int threads) {
+  const auto plural = [](int n) { return std::to_string(n) + (n == 1 ? " thread" : " threads"); };
+  if (path == "reference") return plural(1) + (threads > 1 ? " (the reference path runs on one)" : "");
+  const int used = step_threads(PathKind::Fast, spec, batch, threads);
+  std::string t = used == threads ? plural(threads)
+                                  : std::to_string(used) + " of " + plural(threads) +
+                                        " (steps too small for more)";
+  return path == "fast" ? t : t + " on the fast path, 1 on the reference";
+}
+
+void print_header(const Setup& s, const std::string& path) {
+  if (s.quiet) return;
+  std::cout << "model   " << (s.model_name == "seed" || s.model_name == "lenet5" ? s.model_name + ": " : "")
+            << s.spec.full_text() << " (" << with_commas(s.spec.param_count()) << " parameters)\n"
+            << "data    " << s.split.train.source << ": " << s.split.train.size() << " training, "
+            << s.split.test.size() << " test samples\n";
+  if (!s.split.note.empty()) {
+    std::cout << "note    " << s.split.note << "\n";
+    std::cerr << "note: " << s.split.note << "\n";
+  }
+  std::cout << "run     path " << path << ", " << threads_text(path, s.spec, s.opt.batch, s.threads)
+            << ", " << s.opt.epochs << " epochs, batch " << s.opt.batch << ", lr " << s.opt.lr;
+  if (s.opt.momentum != 0) std::cout << ", momentum " << s.opt.momentum;
+  if (s.opt.weight_decay != 0) std::cout << ", weight decay " << s.opt.weight_decay;
+  std::cout << ", seed " << s.opt.seed << "\n";
+  if (!s.resumed_from.empty()) {
+    std::cout << "resume  " << s.resumed_from << ": " << s.resumed.epoch << " epoch"
+              << (s.resumed.epoch == 1 ? "" : "s") << " done";
+    if (!s.resumed.history.empty())
+      std::cout << " (last: loss " << fixed(s.resumed.history.back().loss, 6) << ", test accuracy "
+                << fixed(s.resumed.history.back().test_accuracy, 4) << ")";
+    std::cout << "\n";
+  }
+  std::cout << std::flush;
+}
+
+}  // namespace scratchcnn::cli

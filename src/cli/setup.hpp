@@ -1,0 +1,71 @@
+#pragma once
+// The model, data and training options of train and compare, from their flags or a checkpoint.
+#include <set>
+#include <string>
+#include <vector>
+
+#include "args.hpp"
+#include "scratchcnn/checkpoint.hpp"
+#include "scratchcnn/data/dataset.hpp"
+#include "scratchcnn/model_spec.hpp"
+#include "scratchcnn/network.hpp"
+#include "scratchcnn/parameters.hpp"
+#include "scratchcnn/trainer.hpp"
+
+namespace scratchcnn::cli {
+
+// The flags train and compare share, for their usage texts (a %s in them, through with_flags).
+extern const char* const kTrainFlags;
+std::string with_flags(const char* usage);
+// Flags of train and compare that take a value.
+extern const std::set<std::string> kTrainValued;
+
+// Training defaults of a model (--help lists them). The seed model keeps the origin experiment's;
+// lenet5's (plain SGD, smaller batches, 5 epochs) reach 0.88-0.89 test accuracy on Fashion-MNIST
+// for seeds 1-3 (docs/fashion-mnist.md).
+struct Defaults {
+  int epochs = 10;
+  int batch = 128;
+  double lr = 0.1;
+  double momentum = 0;
+  const char* data = "data";
+};
+Defaults defaults_for(const std::string& model_name);
+// "seed" or "lenet5" when the spec is that built-in, else empty.
+std::string builtin_name(const ModelSpec& spec);
+
+// The value of --model (default "seed") with a file read: "@FILE" is always the text of FILE; a
+// value that is not a built-in name and has no '(' (model text always has) is the text of that
+// file when one is there. Bounded by kMaxModelText; errors name the flag and the file.
+std::string model_value(const Args& a);
+Shape read_input(const Args& a);
+// The model of `value` (model_value) with --input; errors name --model.
+ModelSpec read_model(const Args& a, const std::string& value);
+PathKind read_path(const Args& a);
+
+struct Setup {
+  ModelSpec spec;
+  std::string model_name;  // "seed" or "lenet5" for those built-ins, else the model text
+  data::Split split;
+  TrainOptions opt;
+  Parameters init;
+  int threads = 1;
+  bool quiet = false;  // --quiet: no header, table, progress bar or notes
+  // A resumed run: the checkpoint's file and state (epoch 0 and empty otherwise).
+  std::string resumed_from;
+  TrainingState resumed;
+};
+
+// `resume`: the checkpoint of --resume, already read (train only).
+// `paths`: the paths the command builds networks of, `max_memory` the limit (read_max_memory)
+// they are checked against.
+Setup read_setup(const Args& a, std::uint64_t max_memory, const std::vector<PathKind>& paths,
+                 const Checkpoint* resume = nullptr, const std::string& resume_path = {});
+
+// "2 threads", or "1 of 2 threads (...)" when a step uses fewer than OpenMP allows: what a full
+// batch's training step of `path` ("fast", "reference" or "reference and fast") really runs on.
+std::string threads_text(const std::string& path, const ModelSpec& spec, int batch, int threads);
+// The model, data, run and resume lines (nothing with --quiet).
+void print_header(const Setup& s, const std::string& path);
+
+}  // namespace scratchcnn::cli

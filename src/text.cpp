@@ -1,0 +1,20 @@
+#include "text.hpp"
+
+namespace scratchcnn {
+
+std::string with_commas(long long v) {
+  // Unsigned, so that the most negative value has a magnitude too.
+  const unsigned long long m = v < 0 ? 0ULL - static_cast<unsigned long long>(v)
+                                     : static_cast<unsigned long long>(v);
+  std::string s = std::to_string(m);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
+  return v < 0 ? "-" + s : s;
+}
+
+std::string_view trim(std::string_view s, std::string_view chars) {
+  const std::size_t a = s.find_first_not_of(chars);
+  if (a == std::string_view::npos) return {};
+  return s.substr(a, s.find_last_not_of(chars) - a + 1);
+}
+
+}  // namespace scratchcnn

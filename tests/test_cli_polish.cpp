@@ -1,0 +1,210 @@
+// The tool's structure as a user meets it: the command table, --quiet, the threads a run really
+// uses, the progress line at any terminal width, --model from a file; and load_model, the library
+// function behind eval, predict and examples/classify.cpp.
+#include <gtest/gtest.h>
+
+#include <climits>
+#include <fstream>
+
+#include "cli/progress.hpp"
+#include "scratchcnn/checkpoint.hpp"
+#include "scratchcnn/network.hpp"
+#include "scratchcnn/parameters.hpp"
+#include "scratchcnn/rng.hpp"
+#include "test_support.hpp"
+#include "text.hpp"
+
+using namespace scratchcnn;
+using namespace scratchcnn::test;
+
+namespace {
+
+// An optdigits-format folder of `rows` learnable rows each in optdigits.tra and optdigits.tes.
+std::string small_data(int rows = 40) {
+  const std::string dir = temp_dir("polish-data");
+  Rng rng(3);
+  for (const char* name : {"optdigits.tra", "optdigits.tes"}) {
+    std::ofstream f(dir + "/" + name);
+    for (int r = 0; r < rows; ++r) {
+      for (int i = 0; i < 64; ++i) f << ((i % 10 == r % 10) ? 16 : int(rng.below(4))) << ",";
+      f << r % 10 << "\n";
+    }
+  }
+  return dir;
+}
+
+CliResult run_cli(const std::string& args) { return test::cli(args); }
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+}  // namespace
+
+TEST(CliPolish, CommandTableDrivesUsageDispatchHelpAndSuggestions) {
+  const CliResult usage = run_cli("--help");
+  ASSERT_EQ(usage.code, 0);
+  for (const char* line : {"  train     train a model", "  compare   train the reference",
+                           "  eval      accuracy", "  predict   predicted labels", "  info      print"})
+    EXPECT_TRUE(has(usage.out, line)) << line << "\n" << usage.out;
+  // -h is help for every command (before: "unexpected argument '-h'", exit 2).
+  for (const char* cmd : {"train", "compare", "eval", "predict", "info"}) {
+    const CliResult r = run_cli(std::string(cmd) + " -h");
+    EXPECT_EQ(r.code, 0) << cmd << r.err;
+    EXPECT_TRUE(has(r.out, std::string("usage: scratchcnn ") + cmd)) << r.out;
+  }
+  const CliResult help = run_cli("help eval");
+  EXPECT_EQ(help.code, 0);
+  EXPECT_TRUE(has(help.out, "usage: scratchcnn eval")) << help.out;
+  const CliResult typo = run_cli("predcit");
+  EXPECT_EQ(typo.code, 2);
+  EXPECT_TRUE(has(typo.err, "(did you mean predict?)")) << typo.err;
+}
+
+TEST(CliPolish, LoadModelReadsCheckpointsAndParameterFiles) {
+  const std::string dir = temp_dir("polish-load");
+  const ModelSpec spec = model_from_name("seed");
+  const Parameters p = Parameters::he_uniform(spec, 7);
+  save_parameters(dir + "/p.bin", spec, p);
+  TrainingState state;
+  state.options.seed = 42;
+  state.isa = "sse4.2";
+  state.velocity = Parameters::zeros(spec);
+  save_checkpoint(dir + "/c.ckpt", spec, p, state);
+
+  const LoadedModel fromp = load_model(dir + "/p.bin");
+  EXPECT_FALSE(fromp.is_checkpoint);
+  EXPECT_EQ(fromp.spec.full_text(), spec.full_text());
+  EXPECT_EQ(fromp.params, p);
+  EXPECT_EQ(fromp.seed, 1u);
+  EXPECT_EQ(fromp.isa, "");
+  const LoadedModel fromc = load_model(dir + "/c.ckpt");
+  EXPECT_TRUE(fromc.is_checkpoint);
+  EXPECT_EQ(fromc.spec.full_text(), spec.full_text());
+  EXPECT_EQ(fromc.params, p);
+  EXPECT_EQ(fromc.seed, 42u);
+  EXPECT_EQ(fromc.isa, "sse4.2");
+  write_text(dir + "/bad.bin", "not a model file at all");
+  EXPECT_TRUE(has(error_of([&] { load_model(dir + "/bad.bin"); }), dir + "/bad.bin"));
+}
+
+// examples/classify.cpp read only parameter files: a checkpoint from train --save was refused as
+// "not a parameter file" though its comment promised both.
+TEST(CliPolish, ExampleClassifyReadsACheckpoint) {
+  const std::string dir = temp_dir("polish-classify");
+  const ModelSpec spec = model_from_name("seed");
+  TrainingState state;
+  state.velocity = Parameters::zeros(spec);
+  save_checkpoint(dir + "/c.ckpt", spec, Parameters::he_uniform(spec, 1), state);
+  const CliResult r = run_command(std::string(SCRATCHCNN_EXAMPLE_CLASSIFY_PATH) + " " + dir +
+                                  "/c.ckpt " + optdigits_rows_file());
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "\n1 ")) << r.out.substr(0, 200);
+}
+
+TEST(CliPolish, QuietTrainPrintsNothingAndWritesTheSameFiles) {
+  const std::string data = small_data(), dir = temp_dir("polish-quiet");
+  const std::string common = "train --data " + data + " --epochs 2 --batch 16 --threads 1 ";
+  const CliResult loud = run_cli(common + "--save " + dir + "/a.ckpt --metrics " + dir + "/a.csv");
+  ASSERT_EQ(loud.code, 0) << loud.err;
+  ASSERT_TRUE(has(loud.out, "epoch       loss")) << loud.out;
+  const CliResult quiet =
+      run_cli(common + "--quiet --save " + dir + "/b.ckpt --metrics " + dir + "/b.csv");
+  ASSERT_EQ(quiet.code, 0) << quiet.err;
+  EXPECT_EQ(quiet.out, "");
+  EXPECT_EQ(quiet.err, "");
+  EXPECT_EQ(slurp(dir + "/a.ckpt"), slurp(dir + "/b.ckpt"));
+  const std::string a = slurp(dir + "/a.csv"), b = slurp(dir + "/b.csv");
+  EXPECT_EQ(a.substr(0, a.find('\n')), b.substr(0, b.find('\n')));
+  EXPECT_EQ(std::count(b.begin(), b.end(), '\n'), 3) << b;
+  // No note either, such as the one on a capped OMP_NUM_THREADS.
+  {
+    const EnvVar omp("OMP_NUM_THREADS", "2000");
+    ASSERT_TRUE(has(run_cli("train --epochs 0 --data " + data).err, "asks for 2000 threads"));
+    const CliResult capped = run_cli("train --quiet --epochs 0 --data " + data);
+    EXPECT_EQ(capped.code, 0) << capped.err;
+    EXPECT_EQ(capped.out + capped.err, "");
+  }
+  // Errors still reach stderr.
+  const CliResult bad = run_cli("train --quiet --epochs 1 --data " + dir + "/no-such-folder");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_TRUE(has(bad.err, "no-such-folder")) << bad.err;
+}
+
+// The header said "2 threads" for --threads 2 though the seed model's steps (6.4 MFLOP at batch
+// 128) run on one, and the reference path always runs on one.
+TEST(CliPolish, HeaderReportsTheThreadsARunReallyUses) {
+  const std::string data = small_data();
+  const std::string common = "train --data " + data + " --epochs 0 --threads 2 ";
+  const CliResult seed = run_cli(common + "--path fast");
+  ASSERT_EQ(seed.code, 0) << seed.err;
+  EXPECT_TRUE(has(seed.out, "path fast, 1 of 2 threads (steps too small for more), 0 epochs")) << seed.out;
+  const CliResult ref = run_cli(common + "--path reference");
+  ASSERT_EQ(ref.code, 0) << ref.err;
+  EXPECT_TRUE(has(ref.out, "path reference, 1 thread (the reference path runs on one)")) << ref.out;
+  // A model with enough work per step uses both.
+  const std::string big = "\"conv(1,32,k=5,pad=2) relu flatten dense(2048,10)\"";
+  EXPECT_EQ(step_threads(PathKind::Fast, model_from_name(big.substr(1, big.size() - 2)), 128, 2), 2);
+  const CliResult wide = run_cli(common + "--path fast --model " + big);
+  ASSERT_EQ(wide.code, 0) << wide.err;
+  EXPECT_TRUE(has(wide.out, "path fast, 2 threads, 0 epochs")) << wide.out;
+  EXPECT_EQ(step_threads(PathKind::Fast, model_from_name("seed"), 128, 2), 1);
+  EXPECT_EQ(step_threads(PathKind::Reference, model_from_name(big.substr(1, big.size() - 2)), 128, 8), 1);
+}
+
+TEST(CliPolish, ProgressLineFitsTheTerminalWidth) {
+  scratchcnn::cli::ProgressState s{12, 100, 1234, 5000, 98765.4, 4000, 3600};
+  for (const int width : {1, 20, 40, 60, 80, 120, 200}) {
+    const std::string line = scratchcnn::cli::progress_line(s, width);
+    EXPECT_LE(int(line.size()), std::max(width - 1, 0)) << width << ": " << line;
+  }
+  const std::string wide = scratchcnn::cli::progress_line(s, 200);
+  EXPECT_TRUE(has(wide, "[" + std::string(7, '#') + std::string(23, '.') + "]")) << wide;
+  EXPECT_TRUE(has(wide, "(run 60:00 min)")) << wide;
+  const std::string mid = scratchcnn::cli::progress_line(s, 80);
+  EXPECT_TRUE(has(mid, "#")) << mid;
+  EXPECT_TRUE(has(mid, "1234/5000 batches")) << mid;
+  const std::string narrow = scratchcnn::cli::progress_line(s, 40);
+  EXPECT_EQ(narrow, "epoch 12/100 1234/5000 batches");  // whole parts only, no bar
+}
+
+TEST(CliPolish, ModelFromAFile) {
+  const std::string dir = temp_dir("polish-model");
+  const std::string text = "conv(1,4,k=3,pad=1) relu maxpool(2) flatten dense(64,10)";
+  write_text(dir + "/m.txt", text + "\n");
+  const CliResult inline_ = run_cli("info --model \"" + text + "\"");
+  ASSERT_EQ(inline_.code, 0) << inline_.err;
+  const CliResult at = run_cli("info --model @" + dir + "/m.txt");
+  EXPECT_EQ(at.code, 0) << at.err;
+  EXPECT_EQ(at.out, inline_.out);
+  const CliResult path = run_cli("info --model " + dir + "/m.txt");
+  EXPECT_EQ(path.code, 0) << path.err;
+  EXPECT_EQ(path.out, inline_.out);
+  const CliResult missing = run_cli("info --model @" + dir + "/none.txt");
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_TRUE(has(missing.err, "--model")) << missing.err;
+  EXPECT_TRUE(has(missing.err, dir + "/none.txt")) << missing.err;
+  EXPECT_FALSE(has(missing.err, "--model: --model")) << missing.err;
+  // Train takes it too, with the same result as the inline text.
+  const std::string data = small_data(), run = "train --data " + data + " --epochs 1 --batch 16 ";
+  ASSERT_EQ(run_cli(run + "--model @" + dir + "/m.txt --save " + dir + "/a.ckpt").code, 0);
+  ASSERT_EQ(run_cli(run + "--model \"" + text + "\" --save " + dir + "/b.ckpt").code, 0);
+  EXPECT_EQ(slurp(dir + "/a.ckpt"), slurp(dir + "/b.ckpt"));
+  // Bounded: more than the model-text cap is refused naming the file.
+  write_text(dir + "/big.txt", std::string(kMaxModelText + 1, ' '));
+  const CliResult big = run_cli("info --model @" + dir + "/big.txt");
+  EXPECT_EQ(big.code, 1);
+  EXPECT_TRUE(has(big.err, "big.txt: longer than")) << big.err;
+}
+
+// One thousands separator for the library and the tool; the tool's negated the most negative
+// value (undefined behaviour).
+TEST(CliPolish, WithCommasAndTrim) {
+  EXPECT_EQ(with_commas(0), "0");
+  EXPECT_EQ(with_commas(1797), "1,797");
+  EXPECT_EQ(with_commas(-1234567), "-1,234,567");
+  EXPECT_EQ(with_commas(LLONG_MIN), "-9,223,372,036,854,775,808");
+  EXPECT_EQ(trim(" \t a b \r\n"), "a b");
+  EXPECT_EQ(trim(" \t a b \r\n", " \t"), "a b \r\n");
+  EXPECT_EQ(trim("   "), "");
+}
