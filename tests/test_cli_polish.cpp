@@ -208,3 +208,15 @@ TEST(CliPolish, WithCommasAndTrim) {
   EXPECT_EQ(trim(" \t a b \r\n", " \t"), "a b \r\n");
   EXPECT_EQ(trim("   "), "");
 }
+
+// info lists the kernel the fast path runs for every layer (Network::describe), one line each.
+TEST(CliPolish, InfoShowsTheFastPathLayerByLayer) {
+  const CliResult r = run_cli("info --model lenet5");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::size_t at = r.out.find("fast path by layer:\n");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  conv(1,6,k=5,pad=2): direct +relu, ", at), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  relu: fused into the layer before\n", at), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  flatten: view\n", at), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  dense(84,10): direct, ", at), std::string::npos) << r.out;
+}

@@ -49,7 +49,8 @@ const char* kInfoUsage = R"TXT(usage: scratchcnn info [--model M] [--input CxHxW
 Prints every layer of the model with its output shape, parameter count and forward FLOPs per
 sample (2 per multiply-add in conv and dense, 1 per element for relu, sigmoid and max-pool), the
 totals, the instruction-set level the fast kernels run on (SCRATCHCNN_ISA, else the best this CPU
-supports; also the levels compiled in and those this CPU runs), and the OpenMP thread count.
+supports; also the levels compiled in and those this CPU runs), the kernel the fast path runs for
+each layer (convolution algorithm, fused ReLU, level), and the OpenMP thread count.
 Then the estimated memory of training and of predicting with --batch samples (default 128) on each
 path, at the thread count OpenMP would use (OMP_NUM_THREADS, capped at 1024).
 --model takes what train's does: seed (default), lenet5, model text, or @FILE (a FILE that
@@ -57,6 +58,21 @@ exists also works without the @ unless it is a built-in name or has a '(').
 With --isa-levels, prints only the instruction-set levels this CPU runs, best first, one per line
 (the values SCRATCHCNN_ISA accepts here, besides auto).
 )TXT";
+
+// The kernel the fast path runs for each layer (Network::describe), from a network with zero
+// parameters; not built when even one sample's network exceeds the default memory limit.
+void print_fast_layers(const ModelSpec& spec) {
+  const MemoryEstimate e = estimate_memory(PathKind::Fast, spec, 1, 1, MemoryUse::Inference);
+  if (e.total() > default_memory_limit()) {
+    std::printf("fast path by layer: not shown (its network needs an estimated %s)\n",
+                format_bytes(e.total()).c_str());
+    return;
+  }
+  const auto net = make_network(PathKind::Fast, spec, Parameters::zeros(spec));
+  std::printf("fast path by layer:\n");
+  std::istringstream lines(net->describe());
+  for (std::string line; std::getline(lines, line);) std::printf("  %s\n", line.c_str());
+}
 
 int cmd_info(const std::vector<std::string>& argv) {
   const Args a(argv, {"--model", "--input", "--batch"}, {"--help", "--isa-levels"});
@@ -99,7 +115,9 @@ int cmd_info(const std::vector<std::string>& argv) {
   std::printf("training FLOPs per sample (forward + both backward passes): %s\n",
               with_commas(spec.train_flops()).c_str());
   const int threads = max_threads();
-  std::printf("fast kernels: %s\nOpenMP threads: %d", fast::isa_summary().c_str(), threads);
+  std::printf("fast kernels: %s\n", fast::isa_summary().c_str());
+  print_fast_layers(spec);
+  std::printf("OpenMP threads: %d", threads);
   if (omp_get_max_threads() > kMaxThreads)
     std::printf(" (OpenMP asks for %d; capped at %d)", omp_get_max_threads(), kMaxThreads);
   std::printf("\nestimated memory, batch %d (network only; --max-memory default %s, 3/4 of %s):\n",

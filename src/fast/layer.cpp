@@ -13,12 +13,11 @@ namespace scratchcnn::fast {
 Layer::Layer(const LayerSpec& spec, const LayerInfo& info, const LayerParams& params, ConvAlgo conv)
     : params_(params) {
   if (spec.has_params()) {
-    const std::size_t nw = spec.kind == LayerKind::Conv
-                               ? std::size_t(spec.out) * spec.in * spec.k * spec.k
-                               : std::size_t(spec.out) * spec.in;
-    if (params_.weights.size() != nw || params_.bias.size() != std::size_t(spec.out))
+    const auto nw = static_cast<std::size_t>(spec.weight_count());
+    const auto nb = static_cast<std::size_t>(spec.bias_count());
+    if (params_.weights.size() != nw || params_.bias.size() != nb)
       throw Error("fast::Layer " + spec.text() + ": expected " + std::to_string(nw) +
-                  " weights and " + std::to_string(spec.out) + " biases, got " +
+                  " weights and " + std::to_string(nb) + " biases, got " +
                   std::to_string(params_.weights.size()) + " and " +
                   std::to_string(params_.bias.size()));
   }

@@ -158,8 +158,7 @@ LayerParams integer_params(Rng& rng, const LayerSpec& l) {
 LayerParams real_params(Rng& rng, const LayerSpec& l) {
   LayerParams p;
   if (!l.has_params()) return p;
-  const int fan_in = l.kind == LayerKind::Conv ? l.in * l.k * l.k : l.in;
-  const double bound = std::sqrt(6.0 / fan_in);
+  const double bound = std::sqrt(6.0 / double(l.fan_in()));
   p.weights = reals(rng, std::size_t(l.weight_count()), -bound, bound);
   p.bias = reals(rng, std::size_t(l.out), -0.5, 0.5);
   return p;
