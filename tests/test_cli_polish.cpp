@@ -19,25 +19,10 @@ using namespace scratchcnn::test;
 
 namespace {
 
-// An optdigits-format folder of `rows` learnable rows each in optdigits.tra and optdigits.tes.
-std::string small_data(int rows = 40) {
-  const std::string dir = temp_dir("polish-data");
-  Rng rng(3);
-  for (const char* name : {"optdigits.tra", "optdigits.tes"}) {
-    std::ofstream f(dir + "/" + name);
-    for (int r = 0; r < rows; ++r) {
-      for (int i = 0; i < 64; ++i) f << ((i % 10 == r % 10) ? 16 : int(rng.below(4))) << ",";
-      f << r % 10 << "\n";
-    }
-  }
-  return dir;
-}
+// A small learnable optdigits folder: 40 rows each in optdigits.tra and optdigits.tes.
+std::string small_data() { return learnable_optdigits("polish-data", 3, 40, 40); }
 
 CliResult run_cli(const std::string& args) { return test::cli(args); }
-
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
 
 }  // namespace
 
@@ -84,7 +69,7 @@ TEST(CliPolish, LoadModelReadsCheckpointsAndParameterFiles) {
   EXPECT_EQ(fromc.params, p);
   EXPECT_EQ(fromc.seed, 42u);
   EXPECT_EQ(fromc.isa, "sse4.2");
-  write_text(dir + "/bad.bin", "not a model file at all");
+  write_file(dir + "/bad.bin", "not a model file at all");
   EXPECT_TRUE(has(error_of([&] { load_model(dir + "/bad.bin"); }), dir + "/bad.bin"));
 }
 
@@ -171,7 +156,7 @@ TEST(CliPolish, ProgressLineFitsTheTerminalWidth) {
 TEST(CliPolish, ModelFromAFile) {
   const std::string dir = temp_dir("polish-model");
   const std::string text = "conv(1,4,k=3,pad=1) relu maxpool(2) flatten dense(64,10)";
-  write_text(dir + "/m.txt", text + "\n");
+  write_file(dir + "/m.txt", text + "\n");
   const CliResult inline_ = run_cli("info --model \"" + text + "\"");
   ASSERT_EQ(inline_.code, 0) << inline_.err;
   const CliResult at = run_cli("info --model @" + dir + "/m.txt");
@@ -191,7 +176,7 @@ TEST(CliPolish, ModelFromAFile) {
   ASSERT_EQ(run_cli(run + "--model \"" + text + "\" --save " + dir + "/b.ckpt").code, 0);
   EXPECT_EQ(slurp(dir + "/a.ckpt"), slurp(dir + "/b.ckpt"));
   // Bounded: more than the model-text cap is refused naming the file.
-  write_text(dir + "/big.txt", std::string(kMaxModelText + 1, ' '));
+  write_file(dir + "/big.txt", std::string(kMaxModelText + 1, ' '));
   const CliResult big = run_cli("info --model @" + dir + "/big.txt");
   EXPECT_EQ(big.code, 1);
   EXPECT_TRUE(has(big.err, "big.txt: longer than")) << big.err;
