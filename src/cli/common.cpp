@@ -49,6 +49,9 @@ training (defaults per model: seed and model text | lenet5):
                    = stop only on a NaN or infinite loss. Checkpoints already written stay as they are
   --threads N      OpenMP threads for the fast path, 1..1024 (default: all cores, or
                    OMP_NUM_THREADS, capped at 1024)
+  --conv-algo A    the fast path's convolutions: auto (default), direct or im2col. They round
+                   differently, so the choice is part of the run's bits (recorded in --save's
+                   checkpoint); the reference path ignores it
   --max-memory S   refuse up front a run whose estimated memory (network, batch, threads, data)
                    exceeds S bytes, e.g. 512M or 8G; 0 = no limit (default: 3/4 of physical
                    memory, or of the cgroup or ulimit limit when lower)
@@ -89,7 +92,7 @@ std::string builtin_name(const ModelSpec& spec) {
 const std::set<std::string> kTrainValued = {"--model",    "--input",        "--init", "--data",
                                             "--epochs",   "--batch",        "--lr",   "--seed",
                                             "--threads",  "--momentum",     "--weight-decay",
-                                            "--max-loss", "--max-memory"};
+                                            "--max-loss", "--max-memory",   "--conv-algo"};
 
 std::string fmt_g(double v) {
   char b[64];
@@ -156,6 +159,7 @@ Setup read_setup(const Args& a, const std::vector<PathKind>& paths, const Checkp
   const float decay = static_cast<float>(option_flag(a, TrainOption::WeightDecay, 0));
   const std::uint64_t seed = a.seed("--seed", 1);
   const double max_loss = option_flag(a, TrainOption::MaxLoss, 0);
+  const ConvAlgo conv = read_conv_algo(a);
   s.threads = read_threads(a);
   const std::uint64_t max_memory = read_max_memory(a);
   // Before any parameter array exists, then again with the data loaded.
@@ -168,7 +172,7 @@ Setup read_setup(const Args& a, const std::vector<PathKind>& paths, const Checkp
                          : a.has("--save") ? 7 : 3;
     check_command_memory(a, max_memory, s.spec, paths, s.opt.batch, s.threads, MemoryUse::Training,
                          copies * parameters_bytes(s.spec) + data * (paths.size() > 1 ? 2 : 1),
-                         "training");
+                         "training", NetworkOptions{s.opt.conv});
   };
 
   if (resume) {
@@ -195,6 +199,7 @@ Setup read_setup(const Args& a, const std::vector<PathKind>& paths, const Checkp
     same("--weight-decay", shortest(decay), shortest(s.opt.weight_decay),
          decay == s.opt.weight_decay);
     same("--seed", std::to_string(seed), std::to_string(s.opt.seed), seed == s.opt.seed);
+    same("--conv-algo", conv_algo_name(conv), conv_algo_name(s.opt.conv), conv == s.opt.conv);
     if (a.has("--epochs")) s.opt.epochs = epochs;
     if (s.opt.epochs < resume->state.epoch)
       throw Error("--epochs " + std::to_string(s.opt.epochs) + ": " + resume_path +
@@ -215,6 +220,7 @@ Setup read_setup(const Args& a, const std::vector<PathKind>& paths, const Checkp
     s.opt.momentum = a.has("--momentum") ? momentum : static_cast<float>(d.momentum);
     s.opt.weight_decay = decay;
     s.opt.seed = seed;
+    s.opt.conv = conv;
     check_memory(0);
     s.init = a.has("--init") ? load_parameters(a.str("--init", ""), s.spec)
                              : Parameters::he_uniform(s.spec, s.opt.seed);
@@ -256,7 +262,9 @@ void print_header(const Setup& s, const std::string& path) {
             << ", " << s.opt.epochs << " epochs, batch " << s.opt.batch << ", lr " << s.opt.lr;
   if (s.opt.momentum != 0) std::cout << ", momentum " << s.opt.momentum;
   if (s.opt.weight_decay != 0) std::cout << ", weight decay " << s.opt.weight_decay;
-  std::cout << ", seed " << s.opt.seed << "\n";
+  std::cout << ", seed " << s.opt.seed;
+  if (s.opt.conv != ConvAlgo::Auto) std::cout << ", conv " << conv_algo_name(s.opt.conv);
+  std::cout << "\n";
   if (!s.resumed_from.empty()) {
     std::cout << "resume  " << s.resumed_from << ": " << s.resumed.epoch << " epoch"
               << (s.resumed.epoch == 1 ? "" : "s") << " done";
@@ -312,34 +320,6 @@ std::vector<EpochMetrics> run_training(Network& net, const Setup& s, bool table,
       });
 }
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (const char ch : s) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20) {
-      char b[8];
-      std::snprintf(b, sizeof b, "\\u%04x", c);
-      out += b;
-    } else {
-      out += ch;
-    }
-  }
-  return out + "\"";
-}
-
-std::string json_array(const std::vector<double>& v) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    char b[64];
-    std::snprintf(b, sizeof b, "%.9g", v[i]);
-    s += (i ? ", " : "") + std::string(b);
-  }
-  return s + "]";
-}
-
 Loaded load_model_file(const std::string& file) {
   InputFile in(file);
   const std::string& path = in.name();
@@ -352,6 +332,7 @@ Loaded load_model_file(const std::string& file) {
     l.has_seed = true;
     l.seed = c.state.options.seed;
     l.isa = c.state.isa;
+    l.conv = c.state.options.conv;
   } else {
     l.spec = parameter_file_model(bytes, path);
     l.params = deserialize_parameters(bytes, l.spec, path);
@@ -362,6 +343,15 @@ Loaded load_model_file(const std::string& file) {
 PathKind read_path(const Args& a) {
   try {
     return parse_path(a.str("--path", "fast"));
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+}
+
+ConvAlgo read_conv_algo(const Args& a, ConvAlgo fallback) {
+  if (!a.has("--conv-algo")) return fallback;
+  try {
+    return parse_conv_algo(a.str("--conv-algo", ""));
   } catch (const Error& e) {
     throw UsageError(e.what());
   }

@@ -51,8 +51,6 @@ std::string fixed(double v, int decimals);
 std::string with_commas(long long v);
 std::string fmt_g(double v);
 std::string shortest(float v);
-std::string json_string(const std::string& s);
-std::string json_array(const std::vector<double>& v);
 
 // Training defaults of a model (--help lists them). The seed model keeps the origin experiment's;
 // lenet5's (plain SGD, smaller batches, 5 epochs) reach 0.88-0.89 test accuracy on Fashion-MNIST
@@ -92,7 +90,8 @@ std::uint64_t read_max_memory(const Args& a);
 // `extra` bytes (data, copies), fit `limit` (0: no check). `what`: "training", "evaluating", ...
 void check_command_memory(const Args& a, std::uint64_t limit, const ModelSpec& spec,
                           const std::vector<PathKind>& paths, int batch, int threads,
-                          MemoryUse use, std::uint64_t extra, const std::string& what);
+                          MemoryUse use, std::uint64_t extra, const std::string& what,
+                          const NetworkOptions& options = {});
 Shape read_input(const Args& a);
 ModelSpec read_model(const Args& a, const std::string& name);
 // `resume`: the checkpoint of --resume, already read (train only).
@@ -145,9 +144,12 @@ struct Loaded {
   bool has_seed = false;
   std::uint64_t seed = 1;
   std::string isa;  // a checkpoint's instruction-set level (empty: none recorded)
+  ConvAlgo conv = ConvAlgo::Auto;  // a checkpoint's convolution algorithm
 };
 
 Loaded load_model_file(const std::string& path);
 PathKind read_path(const Args& a);
+// --conv-algo, else `fallback`; a bad value is a UsageError.
+ConvAlgo read_conv_algo(const Args& a, ConvAlgo fallback = ConvAlgo::Auto);
 
 }  // namespace scratchcnn::cli
