@@ -21,13 +21,16 @@ int main(int argc, char** argv) {
   try {
     // The file records its model, so none needs to be named here. It is read bounded by its own
     // header, so a wrong file is refused early and cheaply.
-    const auto [spec, params, is_checkpoint, seed, isa] = scratchcnn::load_model(argv[1]);
+    const scratchcnn::LoadedModel model = scratchcnn::load_model(argv[1]);
+    const scratchcnn::ModelSpec& spec = model.spec;
     const scratchcnn::data::Dataset images = scratchcnn::data::load_optdigits(argv[2]);
     // The model must take these images (shape and classes): a LeNet-5 file and 8x8 rows do not
     // fit, and the error says so instead of predicting from the wrong pixels.
     scratchcnn::check_data_fits(spec, images);
 
-    auto net = scratchcnn::make_network(scratchcnn::PathKind::Fast, spec, params);
+    // The checkpoint's convolution algorithm, so that the logits are those of the run that made it.
+    auto net = scratchcnn::make_network(scratchcnn::PathKind::Fast, spec, model.params,
+                                        scratchcnn::NetworkOptions{model.conv});
     const int classes = spec.classes();
     std::vector<float> logits(std::size_t(images.size()) * classes);
     // Sized views: predict checks both sizes against the model and throws on a mismatch.

@@ -48,15 +48,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string again = scratchcnn::serialize_checkpoint(c.spec, c.params, c.state);
     std::uint32_t version = 0;
     std::memcpy(&version, bytes.data() + 8, 4);
-    // The current version comes back byte for byte; an older one is written as the current
-    // version, which reads back to the same state.
-    if (version == scratchcnn::kCheckpointFileVersion) {
+    // Versions 2 and 3 come back byte for byte (3 holds a convolution algorithm, 2 is auto's);
+    // version 1 is written as version 2, which reads back to the same state.
+    if (version >= 2) {
       if (again != bytes) __builtin_trap();
     } else {
       const scratchcnn::Checkpoint back = scratchcnn::deserialize_checkpoint(again, "fuzz");
       if (!(back.params == c.params) || !(back.state.velocity == c.state.velocity) ||
           back.state.epoch != c.state.epoch || back.state.isa != c.state.isa ||
           back.state.options.batch != o.batch || back.state.options.epochs != o.epochs ||
+          back.state.options.conv != o.conv ||
           !(back.state.data == c.state.data))
         __builtin_trap();
     }

@@ -71,7 +71,9 @@ std::string serialize_checkpoint(const ModelSpec& spec, const Parameters& params
                        "checkpoint: ");
   if (!valid_isa(state.isa))
     throw Error("checkpoint: the instruction-set level is not a short lowercase name");
-  std::string out = start_file(kCheckpointMagic, kCheckpointFileVersion, spec, params);
+  // A run with the default algorithm writes version 2, as before version 3 existed.
+  const bool with_conv = o.conv != ConvAlgo::Auto;
+  std::string out = start_file(kCheckpointMagic, with_conv ? 3 : 2, spec, params);
   put_values(out, state.velocity);
   put<std::uint32_t>(out, static_cast<std::uint32_t>(state.epoch));
   put<std::uint32_t>(out, static_cast<std::uint32_t>(o.epochs));
@@ -85,6 +87,7 @@ std::string serialize_checkpoint(const ModelSpec& spec, const Parameters& params
   put<std::uint64_t>(out, state.data.labels);
   put<std::uint32_t>(out, static_cast<std::uint32_t>(state.isa.size()));
   out += state.isa;
+  if (with_conv) put<std::uint32_t>(out, static_cast<std::uint32_t>(o.conv));
   put<std::uint32_t>(out, static_cast<std::uint32_t>(state.history.size()));
   for (const auto& m : state.history) {
     put<double>(out, m.loss);
@@ -95,18 +98,103 @@ std::string serialize_checkpoint(const ModelSpec& spec, const Parameters& params
   return out;
 }
 
-Checkpoint deserialize_checkpoint(const std::string& bytes, const std::string& where) {
-  if (!is_checkpoint(bytes)) {
-    // Tell a parameter file apart from other bytes: it is valid input elsewhere (--init).
-    ModelSpec ignored;
-    try {
-      ignored = parameter_file_model(bytes, where);
-    } catch (const Error&) {
-      throw Error(where + ": not a scratchcnn checkpoint (bad magic)");
-    }
-    throw Error(where + ": a parameter file, not a checkpoint: it holds no training state to "
-                        "resume (--init starts a new run from its parameters)");
+namespace {
+
+// Tells a parameter file apart from other bytes that are no checkpoint: it is valid input
+// elsewhere (--init).
+[[noreturn]] void refuse_non_checkpoint(const std::string& bytes, const std::string& where) {
+  try {
+    (void)parameter_file_model(bytes, where);
+  } catch (const Error&) {
+    throw Error(where + ": not a scratchcnn checkpoint (bad magic)");
   }
+  throw Error(where + ": a parameter file, not a checkpoint: it holds no training state to "
+                      "resume (--init starts a new run from its parameters)");
+}
+
+// The instruction-set level (version 2 on).
+std::string read_isa(detail::Reader& r) {
+  const auto length = r.get<std::uint32_t>("instruction-set level");
+  if (length > kMaxIsaLength || length > r.end - r.pos)
+    throw Error(r.where + ": corrupted checkpoint (instruction-set level of " +
+                std::to_string(length) + " bytes)");
+  std::string isa = r.bytes.substr(r.pos, length);
+  r.pos += length;
+  if (!valid_isa(isa))
+    throw Error(r.where + ": corrupted checkpoint (the instruction-set level is not a short "
+                          "lowercase name)");
+  return isa;
+}
+
+// The convolution algorithm (version 3, which is written only for direct or im2col).
+ConvAlgo read_conv(detail::Reader& r) {
+  const auto v = r.get<std::uint32_t>("convolution algorithm");
+  if (v != std::uint32_t(ConvAlgo::Direct) && v != std::uint32_t(ConvAlgo::Im2col))
+    throw Error(r.where + ": corrupted checkpoint (convolution algorithm " + std::to_string(v) +
+                ")");
+  return static_cast<ConvAlgo>(v);
+}
+
+// The options and data fingerprint, the level and algorithm of the file's version, up to the
+// history length; the options checked with the flags' rules. Returns the epochs completed.
+int read_state(detail::Reader& r, std::uint32_t version, TrainingState& state) {
+  TrainOptions& o = state.options;
+  const auto epoch = r.get<std::uint32_t>("epoch");
+  const auto epochs = r.get<std::uint32_t>("epochs");
+  const auto batch = r.get<std::uint32_t>("batch size");
+  o.lr = r.get<float>("learning rate");
+  o.momentum = r.get<float>("momentum");
+  o.weight_decay = r.get<float>("weight decay");
+  o.seed = r.get<std::uint64_t>("seed");
+  state.data.train = r.get<std::uint32_t>("training sample count");
+  state.data.test = r.get<std::uint32_t>("test sample count");
+  state.data.labels = r.get<std::uint64_t>("labels hash");
+  if (version >= 2) state.isa = read_isa(r);
+  if (version >= 3) o.conv = read_conv(r);
+  // The options as the flags take them: a checksum is no authentication, and a value out of
+  // their ranges would be trained with or fail late (a huge batch: out of memory).
+  check_stored_options(epoch, epochs, batch, o.lr, o.momentum, o.weight_decay, r.where + ": ");
+  o.epochs = static_cast<int>(epochs);
+  o.batch = static_cast<int>(batch);
+  o.first_epoch = static_cast<int>(epoch) + 1;
+  return static_cast<int>(epoch);
+}
+
+// The metrics of the `epoch` completed epochs, which end the file.
+std::vector<EpochMetrics> read_history(detail::Reader& r, int epoch) {
+  const auto history = r.get<std::uint32_t>("history length");
+  if (history != std::uint32_t(epoch))
+    throw Error(r.where + ": corrupted checkpoint (" + std::to_string(history) +
+                " epochs of metrics for " + std::to_string(epoch) + " completed epochs)");
+  if (std::uint64_t(history) * 24 != r.end - r.pos)
+    throw Error(r.where + ": corrupted checkpoint (size does not match its " +
+                std::to_string(history) + " epochs of metrics)");
+  std::vector<EpochMetrics> out;
+  for (std::uint32_t e = 0; e < history; ++e) {
+    EpochMetrics m;
+    m.epoch = static_cast<int>(e) + 1;
+    m.loss = r.get<double>("metrics");
+    m.train_accuracy = r.get<double>("metrics");
+    m.test_accuracy = r.get<double>("metrics");
+    m.seconds = std::numeric_limits<double>::quiet_NaN();
+    // A mean loss is finite and not negative, an accuracy a fraction: anything else was not
+    // written by a run (a resumed run would carry it into --metrics).
+    const auto bad = [](double v, double hi) { return !(v >= 0 && v <= hi); };
+    if (bad(m.loss, std::numeric_limits<double>::max()) || bad(m.train_accuracy, 1) ||
+        bad(m.test_accuracy, 1))
+      throw Error(r.where + ": corrupted checkpoint (the metrics of epoch " +
+                  std::to_string(m.epoch) + ": loss " + std::to_string(m.loss) +
+                  ", train accuracy " + std::to_string(m.train_accuracy) + ", test accuracy " +
+                  std::to_string(m.test_accuracy) + ")");
+    out.push_back(m);
+  }
+  return out;
+}
+
+}  // namespace
+
+Checkpoint deserialize_checkpoint(const std::string& bytes, const std::string& where) {
+  if (!is_checkpoint(bytes)) refuse_non_checkpoint(bytes, where);
   Checkpoint c;
   // Magic, version, checksum, model text and the parameters, as a parameter file's.
   c.spec = parameter_file_model(bytes, where);
@@ -122,63 +210,10 @@ Checkpoint deserialize_checkpoint(const std::string& bytes, const std::string& w
   r.get_values(c.state.velocity, "velocities");
   if (detail::first_non_finite_layer(c.state.velocity) < c.state.velocity.layers.size())
     throw Error(where + ": the checkpoint holds a non-finite velocity");
-
-  TrainOptions& o = c.state.options;
-  const auto epoch = r.get<std::uint32_t>("epoch");
-  const auto epochs = r.get<std::uint32_t>("epochs");
-  const auto batch = r.get<std::uint32_t>("batch size");
-  o.lr = r.get<float>("learning rate");
-  o.momentum = r.get<float>("momentum");
-  o.weight_decay = r.get<float>("weight decay");
-  o.seed = r.get<std::uint64_t>("seed");
-  c.state.data.train = r.get<std::uint32_t>("training sample count");
-  c.state.data.test = r.get<std::uint32_t>("test sample count");
-  c.state.data.labels = r.get<std::uint64_t>("labels hash");
   std::uint32_t version;
   std::memcpy(&version, bytes.data() + sizeof(kCheckpointMagic), sizeof version);
-  if (version >= 2) {
-    const auto length = r.get<std::uint32_t>("instruction-set level");
-    if (length > kMaxIsaLength || length > r.end - r.pos)
-      throw Error(where + ": corrupted checkpoint (instruction-set level of " +
-                  std::to_string(length) + " bytes)");
-    c.state.isa = bytes.substr(r.pos, length);
-    r.pos += length;
-    if (!valid_isa(c.state.isa))
-      throw Error(where + ": corrupted checkpoint (the instruction-set level is not a short "
-                          "lowercase name)");
-  }
-  const auto history = r.get<std::uint32_t>("history length");
-  // The options as the flags take them: a checksum is no authentication, and a value out of
-  // their ranges would be trained with or fail late (a huge batch: out of memory).
-  check_stored_options(epoch, epochs, batch, o.lr, o.momentum, o.weight_decay, where + ": ");
-  if (history != epoch)
-    throw Error(where + ": corrupted checkpoint (" + std::to_string(history) +
-                " epochs of metrics for " + std::to_string(epoch) + " completed epochs)");
-  if (std::uint64_t(history) * 24 != r.end - r.pos)
-    throw Error(where + ": corrupted checkpoint (size does not match its " +
-                std::to_string(history) + " epochs of metrics)");
-  c.state.epoch = static_cast<int>(epoch);
-  o.epochs = static_cast<int>(epochs);
-  o.batch = static_cast<int>(batch);
-  o.first_epoch = c.state.epoch + 1;
-  for (std::uint32_t e = 0; e < history; ++e) {
-    EpochMetrics m;
-    m.epoch = static_cast<int>(e) + 1;
-    m.loss = r.get<double>("metrics");
-    m.train_accuracy = r.get<double>("metrics");
-    m.test_accuracy = r.get<double>("metrics");
-    m.seconds = std::numeric_limits<double>::quiet_NaN();
-    // A mean loss is finite and not negative, an accuracy a fraction: anything else was not
-    // written by a run (a resumed run would carry it into --metrics).
-    const auto bad = [](double v, double hi) { return !(v >= 0 && v <= hi); };
-    if (bad(m.loss, std::numeric_limits<double>::max()) || bad(m.train_accuracy, 1) ||
-        bad(m.test_accuracy, 1))
-      throw Error(where + ": corrupted checkpoint (the metrics of epoch " + std::to_string(m.epoch) +
-                  ": loss " + std::to_string(m.loss) + ", train accuracy " +
-                  std::to_string(m.train_accuracy) + ", test accuracy " +
-                  std::to_string(m.test_accuracy) + ")");
-    c.state.history.push_back(m);
-  }
+  c.state.epoch = read_state(r, version, c.state);
+  c.state.history = read_history(r, c.state.epoch);
   return c;
 }
 
@@ -203,6 +238,7 @@ LoadedModel load_model(const std::string& path) {
     l.is_checkpoint = true;
     l.seed = c.state.options.seed;
     l.isa = c.state.isa;
+    l.conv = c.state.options.conv;
   } else {
     l.spec = parameter_file_model(bytes, in.name());
     l.params = deserialize_parameters(bytes, l.spec, in.name());

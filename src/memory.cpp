@@ -48,8 +48,11 @@ double aligned(double floats) {
   return floats <= 0 ? 0 : alloc(double(fast::align_floats(std::size_t(floats))) * 4.0 + 64);
 }
 
-MemoryEstimate estimate_fast(const ModelSpec& spec, int batch, int threads, MemoryUse use) {
-  const fast::Footprint f = fast::footprint(spec);
+MemoryEstimate estimate_fast(const ModelSpec& spec, int batch, int threads, MemoryUse use,
+                             const NetworkOptions& options) {
+  fast::Options fo;
+  fo.conv = options.conv;
+  const fast::Footprint f = fast::footprint(spec, fo);
   const double chunks = std::ceil(double(batch) / fast::kChunk);
   const double used_threads = std::max(1.0, std::min<double>(threads, chunks));
   const double flat = aligned(double(f.parameter_floats));
@@ -212,11 +215,11 @@ std::string MemoryEstimate::str() const {
 }
 
 MemoryEstimate estimate_memory(PathKind path, const ModelSpec& spec, int batch, int threads,
-                               MemoryUse use) {
+                               MemoryUse use, const NetworkOptions& options) {
   if (batch < 1) throw Error("memory estimate: batch size " + std::to_string(batch) + " is below 1");
   if (threads <= 0) threads = max_threads();
   threads = std::min(threads, kMaxThreads);
-  return path == PathKind::Fast ? estimate_fast(spec, batch, threads, use)
+  return path == PathKind::Fast ? estimate_fast(spec, batch, threads, use, options)
                                 : estimate_reference(spec, batch, use);
 }
 
@@ -351,7 +354,8 @@ void check_memory(const MemoryEstimate& e, std::uint64_t limit, const std::strin
 
 std::unique_ptr<Network> make_network(PathKind path, const ModelSpec& spec, const Parameters& p,
                                       const MemoryBudget& budget, const NetworkOptions& options) {
-  MemoryEstimate e = estimate_memory(path, spec, budget.batch, budget.threads, budget.use);
+  MemoryEstimate e =
+      estimate_memory(path, spec, budget.batch, budget.threads, budget.use, options);
   e.data = budget.extra;
   check_memory(e, budget.limit,
                std::string("the ") + path_name(path) + " path with batch " +

@@ -114,7 +114,7 @@ std::unique_ptr<Network> make_network(PathKind path, const ModelSpec& spec, cons
   } catch (const std::bad_alloc&) {
     throw Error(std::string("out of memory building the ") + path_name(path) + " network of '" +
                 spec.full_text() + "' (it needs an estimated " +
-                format_bytes(estimate_memory(path, spec, 1, 0, MemoryUse::Inference).total()) +
+                format_bytes(estimate_memory(path, spec, 1, 0, MemoryUse::Inference, options).total()) +
                 " before its first step)");
   }
 }

@@ -131,87 +131,119 @@ double evaluate(Network& net, const data::Dataset& d, int batch) {
   return double(correct) / d.size();
 }
 
+namespace {
+
+// The memory train() needs: the network at the largest batch it sees (no more than the training
+// set), the data sets and the batch buffer.
+MemoryEstimate training_estimate(const Network& net, const data::Dataset& train_set,
+                                 const data::Dataset& test_set, const TrainOptions& opt) {
+  MemoryEstimate e = estimate_memory(parse_path(net.name()), net.spec(),
+                                     std::min(opt.batch, std::max(train_set.size(), 1)), 0,
+                                     MemoryUse::Training, NetworkOptions{opt.conv});
+  e.data = dataset_bytes(train_set) + dataset_bytes(test_set) +
+           std::uint64_t(std::min(opt.batch, train_set.size())) *
+               (std::uint64_t(train_set.sample_size()) * 4 + 4);
+  return e;
+}
+
+bool known_path(const Network& net) { return net.name() == "fast" || net.name() == "reference"; }
+
+// One epoch's walk over the training set: its batches, gathered into one buffer.
+struct EpochRun {
+  Network& net;
+  const data::Dataset& train_set;
+  const data::Dataset& test_set;
+  const TrainOptions& opt;
+  const StepCallback& on_step;
+  std::vector<float> images;
+  std::vector<int> labels;
+
+  int batches() const { return (train_set.size() + opt.batch - 1) / opt.batch; }
+  StepResult step(int epoch, int b, int m);
+  EpochMetrics run(int epoch);
+};
+
+// One training step on the batch gathered in the buffers, every failure an Error naming the
+// epoch and batch; the divergence guard after it.
+StepResult EpochRun::step(int epoch, int b, int m) {
+  const auto where = [&] {
+    return "training stopped at epoch " + std::to_string(epoch) + ", batch " +
+           std::to_string(b + 1) + " of " + std::to_string(batches()) + ": ";
+  };
+  StepResult r;
+  try {
+    r = net.sgd_step(Batch{images.data(), labels.data(), m}, Sgd{opt.lr, opt.momentum, opt.weight_decay});
+  } catch (const Error& e) {
+    throw Error(where() + e.what());
+  } catch (const std::bad_alloc&) {
+    throw Error(where() + "out of memory in a training step of batch " + std::to_string(opt.batch) +
+                (known_path(net) ? " (estimated need: " +
+                                       training_estimate(net, train_set, test_set, opt).str() + ")"
+                                 : std::string()) +
+                "; use a smaller batch or model");
+  }
+  if (opt.max_loss > 0 && r.loss > opt.max_loss) {
+    char b1[64];
+    std::snprintf(b1, sizeof b1, "%.6g exceeds the divergence limit %.6g", r.loss, opt.max_loss);
+    throw Error(where() + "the batch's mean loss " + b1 +
+                " (the run is diverging: lower the learning rate)");
+  }
+  return r;
+}
+
+EpochMetrics EpochRun::run(int epoch) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  const int n = train_set.size();
+  const int sample = train_set.sample_size();
+  const std::vector<int> order = epoch_order(n, opt.seed, epoch);
+  double loss_sum = 0;
+  long correct = 0;
+  for (int b = 0; b < batches(); ++b) {
+    const int start = b * opt.batch;
+    const int m = std::min(opt.batch, n - start);
+    for (int s = 0; s < m; ++s) {
+      const int idx = order[start + s];
+      std::copy_n(train_set.image(idx), sample, images.data() + std::size_t(s) * sample);
+      labels[s] = train_set.labels[idx];
+    }
+    const StepResult r = step(epoch, b, m);
+    loss_sum += r.loss * m;
+    correct += r.correct;
+    if (on_step)
+      on_step(epoch, b + 1, batches(), start + m,
+              std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  EpochMetrics em;
+  em.epoch = epoch;
+  em.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  em.loss = loss_sum / n;
+  em.train_accuracy = double(correct) / n;
+  em.test_accuracy = evaluate(net, test_set);
+  return em;
+}
+
+}  // namespace
+
 std::vector<EpochMetrics> train(Network& net, const data::Dataset& train_set,
                                 const data::Dataset& test_set, const TrainOptions& opt,
                                 const StepCallback& on_step, const EpochCallback& on_epoch) {
   check_data_fits(net.spec(), train_set);
   check_data_fits(net.spec(), test_set);
   validate(opt);
-  const Sgd sgd{opt.lr, opt.momentum, opt.weight_decay};
-  const std::string path_name = net.name();
-  const bool known_path = path_name == "fast" || path_name == "reference";
-  const auto estimate = [&] {
-    // The network allocates for the largest batch it sees: no more than the training set.
-    MemoryEstimate e = estimate_memory(parse_path(path_name), net.spec(),
-                                       std::min(opt.batch, std::max(train_set.size(), 1)));
-    e.data = dataset_bytes(train_set) + dataset_bytes(test_set) +
-             std::uint64_t(std::min(opt.batch, train_set.size())) *
-                 (std::uint64_t(train_set.sample_size()) * 4 + 4);
-    return e;
-  };
-  if (opt.max_memory > 0 && known_path)
-    check_memory(estimate(), opt.max_memory,
-                 "training on the " + path_name + " path with batch " + std::to_string(opt.batch),
+  if (opt.max_memory > 0 && known_path(net))
+    check_memory(training_estimate(net, train_set, test_set, opt), opt.max_memory,
+                 "training on the " + net.name() + " path with batch " + std::to_string(opt.batch),
                  "TrainOptions::max_memory");
-
-  using Clock = std::chrono::steady_clock;
-  const int n = train_set.size();
-  const int sample = train_set.sample_size();
-  const int batches = (n + opt.batch - 1) / opt.batch;
   // A batch never holds more than the training set (a batch above n is one full batch).
-  const int rows = std::min(opt.batch, n);
-  std::vector<float> images(std::size_t(rows) * sample);
-  std::vector<int> labels(static_cast<std::size_t>(rows));
+  const int rows = std::min(opt.batch, train_set.size());
+  EpochRun run{net, train_set, test_set, opt, on_step,
+               std::vector<float>(std::size_t(rows) * train_set.sample_size()),
+               std::vector<int>(static_cast<std::size_t>(rows))};
   std::vector<EpochMetrics> history;
-
   for (int epoch = opt.first_epoch; epoch <= opt.epochs; ++epoch) {
-    const auto t0 = Clock::now();
-    const std::vector<int> order = epoch_order(n, opt.seed, epoch);
-    double loss_sum = 0;
-    long correct = 0;
-    for (int b = 0; b < batches; ++b) {
-      const int start = b * opt.batch;
-      const int m = std::min(opt.batch, n - start);
-      for (int s = 0; s < m; ++s) {
-        const int idx = order[start + s];
-        std::copy_n(train_set.image(idx), sample, images.data() + std::size_t(s) * sample);
-        labels[s] = train_set.labels[idx];
-      }
-      StepResult r;
-      const auto where = [&] {
-        return "training stopped at epoch " + std::to_string(epoch) + ", batch " +
-               std::to_string(b + 1) + " of " + std::to_string(batches) + ": ";
-      };
-      try {
-        r = net.sgd_step(Batch{images.data(), labels.data(), m}, sgd);
-      } catch (const Error& e) {
-        throw Error(where() + e.what());
-      } catch (const std::bad_alloc&) {
-        throw Error(where() + "out of memory in a training step of batch " +
-                    std::to_string(opt.batch) +
-                    (known_path ? " (estimated need: " + estimate().str() + ")" : std::string()) +
-                    "; use a smaller batch or model");
-      }
-      if (opt.max_loss > 0 && r.loss > opt.max_loss) {
-        char b1[64];
-        std::snprintf(b1, sizeof b1, "%.6g exceeds the divergence limit %.6g", r.loss, opt.max_loss);
-        throw Error(where() + "the batch's mean loss " + b1 +
-                    " (the run is diverging: lower the learning rate)");
-      }
-      loss_sum += r.loss * m;
-      correct += r.correct;
-      if (on_step)
-        on_step(epoch, b + 1, batches, start + m,
-                std::chrono::duration<double>(Clock::now() - t0).count());
-    }
-    EpochMetrics em;
-    em.epoch = epoch;
-    em.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    em.loss = loss_sum / n;
-    em.train_accuracy = double(correct) / n;
-    em.test_accuracy = evaluate(net, test_set);
-    history.push_back(em);
-    if (on_epoch) on_epoch(em);
+    history.push_back(run.run(epoch));
+    if (on_epoch) on_epoch(history.back());
   }
   return history;
 }

@@ -26,8 +26,8 @@ DataFingerprint fingerprint(const data::Split& split);
 // (seed, e) (epoch_order), so seed and epoch stand in for the shuffling generator's state.
 struct TrainingState {
   int epoch = 0;  // epochs completed
-  // The run's options: epochs (the planned last epoch), batch, lr, momentum, weight_decay, seed.
-  // first_epoch is not stored (it is epoch + 1 on resuming).
+  // The run's options: epochs (the planned last epoch), batch, lr, momentum, weight_decay, seed,
+  // conv. first_epoch is not stored (it is epoch + 1 on resuming).
   TrainOptions options;
   DataFingerprint data;
   // The instruction-set level the run last trained at: the fast path's fast::active_isa()
@@ -50,12 +50,14 @@ struct Checkpoint {
   TrainingState state;
 };
 
-// The checkpoint file, little-endian, version kCheckpointFileVersion (parameters.hpp):
+// The checkpoint file, little-endian, version 2, or 3 when options.conv is not auto
+// (kCheckpointFileVersion, parameters.hpp):
 //   "SCNNCKPT" | u32 version | u32 text length | model full text | u64 value count |
 //   parameters (floats, as in a parameter file) | velocities (floats, same layout and count) |
 //   u32 epoch | u32 epochs | u32 batch | f32 lr | f32 momentum | f32 weight_decay | u64 seed |
 //   u32 train samples | u32 test samples | u64 labels hash |
 //   u32 isa length | isa (the level, no terminator; version 2 on, absent in version 1) |
+//   u32 convolution algorithm (version 3 only: 1 direct, 2 im2col; ConvAlgo) |
 //   u32 history count (= epoch) | per epoch: f64 loss, f64 train_accuracy, f64 test_accuracy |
 //   u64 fnv1a64 of all bytes before it
 // Its bytes depend only on the training state: no time, path, host or seconds.
@@ -65,7 +67,7 @@ std::string serialize_checkpoint(const ModelSpec& spec, const Parameters& params
 // Throws Error naming `where` when the bytes are truncated, corrupted, from a newer version, a
 // parameter file rather than a checkpoint, or inconsistent (sizes, non-finite values, options out
 // of the flags' ranges, naming the field, more epochs done than planned, a malformed level).
-// A version 1 file reads with an empty isa.
+// A version 1 file reads with an empty isa; versions 1 and 2 with options.conv auto.
 Checkpoint deserialize_checkpoint(const std::string& bytes, const std::string& where);
 
 // write_file_atomic: a failed save leaves the previous file as it was.
@@ -83,6 +85,7 @@ struct LoadedModel {
   bool is_checkpoint = false;
   std::uint64_t seed = 1;  // a checkpoint's seed (1 for a parameter file)
   std::string isa;         // a checkpoint's instruction-set level (empty: none recorded)
+  ConvAlgo conv = ConvAlgo::Auto;  // a checkpoint's convolution algorithm (Auto: none chosen)
 };
 LoadedModel load_model(const std::string& path);
 

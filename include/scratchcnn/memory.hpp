@@ -44,9 +44,12 @@ struct MemoryEstimate {
 
 // The estimate for `batch` samples per step (or per predict call) on `threads` threads (0:
 // max_threads()). Exact for the fast path's buffers; the reference path's allocator overhead is
-// estimated from above. Saturates instead of overflowing for absurd sizes.
+// estimated from above. Saturates instead of overflowing for absurd sizes. `options`: the
+// network's (the fast path's scratch depends on the convolution algorithm; the reference path
+// ignores them).
 MemoryEstimate estimate_memory(PathKind path, const ModelSpec& spec, int batch, int threads = 0,
-                               MemoryUse use = MemoryUse::Training);
+                               MemoryUse use = MemoryUse::Training,
+                               const NetworkOptions& options = {});
 
 // Bytes of a data set held in memory: its images (floats) and labels.
 std::uint64_t dataset_bytes(const data::Dataset& d);
@@ -101,7 +104,7 @@ struct MemoryBudget {
   std::string note;  // where the limit comes from, for the message (e.g. "--max-memory")
 };
 
-// make_network (network.hpp) that first checks the budget and throws Error (the estimate, its
+// make_network (network.hpp) that first checks the budget (estimated with `options`) and throws Error (the estimate, its
 // parts and the limit) rather than start allocating. Like make_network, it turns a failed
 // allocation into an Error naming the size asked for.
 std::unique_ptr<Network> make_network(PathKind path, const ModelSpec& spec, const Parameters& p,

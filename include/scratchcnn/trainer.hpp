@@ -31,6 +31,11 @@ struct TrainOptions {
   // buffer, and throws Error (estimate and limit) when that exceeds it. 0: no check. Not saved in
   // checkpoints.
   std::uint64_t max_memory = 0;
+  // The fast path's convolution algorithm (NetworkOptions, network.hpp). train() does not build
+  // the network: build it with NetworkOptions{opt.conv}; train() uses it for the memory estimate
+  // and checkpoints record it (checkpoint.hpp), since direct and im2col round differently. The
+  // reference path ignores it.
+  ConvAlgo conv = ConvAlgo::Auto;
 };
 
 // The range of each training option with one, written once: train() (validate), the

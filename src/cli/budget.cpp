@@ -50,12 +50,13 @@ std::uint64_t read_max_memory(const Args& a) {
 
 void check_command_memory(const Args& a, std::uint64_t limit, const ModelSpec& spec,
                           const std::vector<PathKind>& paths, int batch, int threads,
-                          MemoryUse use, std::uint64_t extra, const std::string& what) {
+                          MemoryUse use, std::uint64_t extra, const std::string& what,
+                          const NetworkOptions& options) {
   if (limit == 0) return;
   MemoryEstimate e;
   std::string on;
   for (const PathKind p : paths) {
-    const MemoryEstimate one = estimate_memory(p, spec, batch, threads, use);
+    const MemoryEstimate one = estimate_memory(p, spec, batch, threads, use, options);
     e.parameters += one.parameters;
     e.gradients += one.gradients;
     e.velocities += one.velocities;

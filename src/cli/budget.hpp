@@ -20,6 +20,7 @@ std::uint64_t read_max_memory(const Args& a);
 // `extra` bytes (data, copies), fit `limit` (0: no check). `what`: "training", "evaluating", ...
 void check_command_memory(const Args& a, std::uint64_t limit, const ModelSpec& spec,
                           const std::vector<PathKind>& paths, int batch, int threads,
-                          MemoryUse use, std::uint64_t extra, const std::string& what);
+                          MemoryUse use, std::uint64_t extra, const std::string& what,
+                          const NetworkOptions& options = {});
 
 }  // namespace scratchcnn::cli

@@ -26,7 +26,4 @@ int cmd_compare(const std::vector<std::string>& argv);
 int cmd_eval(const std::vector<std::string>& argv);
 int cmd_predict(const std::vector<std::string>& argv);
 
-std::string json_string(const std::string& s);
-std::string json_array(const std::vector<double>& v);
-
 }  // namespace scratchcnn::cli

@@ -12,12 +12,6 @@ std::string fixed(double v, int decimals) {
   return b;
 }
 
-std::string fmt_g(double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, "%.9g", v);
-  return b;
-}
-
 std::string shortest(float v) {
   char b[64];
   const auto r = std::to_chars(b, b + sizeof b, v);

@@ -8,8 +8,6 @@ namespace scratchcnn::cli {
 
 // `v` with `decimals` digits after the point.
 std::string fixed(double v, int decimals);
-// %.9g: enough digits to tell two floats apart.
-std::string fmt_g(double v);
 // The shortest text that reads back as the same float: "0.1", not "0.100000001".
 std::string shortest(float v);
 // "42 s" under a minute, else "3:07 min".

@@ -46,6 +46,9 @@ training (defaults per model: seed and model text | lenet5):
                    = stop only on a NaN or infinite loss. Checkpoints already written stay as they are
   --threads N      OpenMP threads for the fast path, 1..1024 (default: all cores, or
                    OMP_NUM_THREADS, capped at 1024)
+  --conv-algo A    the fast path's convolutions: auto (default), direct or im2col. They round
+                   differently, so the choice is part of the run's bits (recorded in --save's
+                   checkpoint); the reference path ignores it
   --max-memory S   refuse up front a run whose estimated memory (network, batch, threads, data)
                    exceeds S bytes, e.g. 512M or 8G; 0 = no limit (default: 3/4 of physical
                    memory, or of the cgroup or ulimit limit when lower)
@@ -60,7 +63,7 @@ std::string with_flags(const char* usage) {
 const std::set<std::string> kTrainValued = {"--model",    "--input",        "--init", "--data",
                                             "--epochs",   "--batch",        "--lr",   "--seed",
                                             "--threads",  "--momentum",     "--weight-decay",
-                                            "--max-loss", "--max-memory"};
+                                            "--max-loss", "--max-memory", "--conv-algo"};
 
 Defaults defaults_for(const std::string& model_name) {
   if (model_name == "lenet5") return Defaults{5, 32, 0.05, 0, "/usr/share/datasets/fashion-mnist"};
@@ -135,6 +138,15 @@ PathKind read_path(const Args& a) {
   }
 }
 
+ConvAlgo read_conv_algo(const Args& a, ConvAlgo fallback) {
+  if (!a.has("--conv-algo")) return fallback;
+  try {
+    return parse_conv_algo(a.str("--conv-algo", ""));
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+}
+
 namespace {
 
 // The value of a training option's flag, or `fallback` when it is not given: parsed by Args and
@@ -161,6 +173,7 @@ struct OptionFlags {
   float lr = 0, momentum = 0, decay = 0;
   std::uint64_t seed = 1;
   double max_loss = 0;
+  ConvAlgo conv = ConvAlgo::Auto;
 };
 
 OptionFlags read_option_flags(const Args& a) {
@@ -171,6 +184,7 @@ OptionFlags read_option_flags(const Args& a) {
   f.momentum = static_cast<float>(option_flag(a, TrainOption::Momentum, 0));
   f.decay = static_cast<float>(option_flag(a, TrainOption::WeightDecay, 0));
   f.seed = a.seed("--seed", 1);
+  f.conv = read_conv_algo(a);
   f.max_loss = option_flag(a, TrainOption::MaxLoss, 0);
   return f;
 }
@@ -187,7 +201,7 @@ void check_setup_memory(const Args& a, const Setup& s, const std::vector<PathKin
                                                  : 3;
   check_command_memory(a, limit, s.spec, paths, batch, s.threads, MemoryUse::Training,
                        copies * parameters_bytes(s.spec) + data * (paths.size() > 1 ? 2 : 1),
-                       "training");
+                       "training", NetworkOptions{s.opt.conv});
 }
 
 // Before the data is loaded. The data may hold fewer samples than --batch, and a batch never holds
@@ -223,6 +237,7 @@ void check_resumed_options(const Args& a, const OptionFlags& f, const TrainOptio
   same("--momentum", shortest(f.momentum), shortest(o.momentum), f.momentum == o.momentum);
   same("--weight-decay", shortest(f.decay), shortest(o.weight_decay), f.decay == o.weight_decay);
   same("--seed", std::to_string(f.seed), std::to_string(o.seed), f.seed == o.seed);
+  same("--conv-algo", conv_algo_name(f.conv), conv_algo_name(o.conv), f.conv == o.conv);
 }
 
 // Model, options and state of a run resumed from checkpoint `c`.
@@ -257,6 +272,7 @@ void setup_new(Setup& s, const Args& a, const OptionFlags& f) {
   s.opt.momentum = a.has("--momentum") ? f.momentum : static_cast<float>(d.momentum);
   s.opt.weight_decay = f.decay;
   s.opt.seed = f.seed;
+  s.opt.conv = f.conv;
 }
 
 // The data of --data (or the model's default folder), checked against the model and, for a
@@ -337,7 +353,9 @@ void print_header(const Setup& s, const std::string& path) {
             << ", " << s.opt.epochs << " epochs, batch " << s.opt.batch << ", lr " << s.opt.lr;
   if (s.opt.momentum != 0) std::cout << ", momentum " << s.opt.momentum;
   if (s.opt.weight_decay != 0) std::cout << ", weight decay " << s.opt.weight_decay;
-  std::cout << ", seed " << s.opt.seed << "\n";
+  std::cout << ", seed " << s.opt.seed;
+  if (s.opt.conv != ConvAlgo::Auto) std::cout << ", conv " << conv_algo_name(s.opt.conv);
+  std::cout << "\n";
   if (!s.resumed_from.empty()) {
     std::cout << "resume  " << s.resumed_from << ": " << s.resumed.epoch << " epoch"
               << (s.resumed.epoch == 1 ? "" : "s") << " done";

@@ -42,6 +42,8 @@ Shape read_input(const Args& a);
 // The model of `value` (model_value) with --input; errors name --model.
 ModelSpec read_model(const Args& a, const std::string& value);
 PathKind read_path(const Args& a);
+// --conv-algo, else `fallback`; a bad value is a UsageError.
+ConvAlgo read_conv_algo(const Args& a, ConvAlgo fallback = ConvAlgo::Auto);
 
 struct Setup {
   ModelSpec spec;

@@ -1,0 +1,239 @@
+// scratchcnn eval: a checkpoint's accuracy, per-class precision and recall and confusion matrix
+// on a data set (report.hpp).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "json.hpp"
+#include "report.hpp"
+#include "scratchcnn/error.hpp"
+#include "scratchcnn/fast/isa.hpp"
+
+namespace scratchcnn::cli {
+
+const char* const kEvalUsage = R"TXT(usage: scratchcnn eval --checkpoint FILE [flags]
+
+Evaluates the parameters of a checkpoint or parameter file (the model is read from the file) on
+the test part of a data folder: accuracy, per-class precision and recall, and the confusion
+matrix (rows: true class, columns: predicted class). For a checkpoint that records it, the header
+also gives the instruction-set level it was trained at and the one this evaluation runs at, and
+a line gives the convolution algorithm when it is not auto.
+
+  --checkpoint FILE  a checkpoint or parameter file written by train --save (required; - reads
+                     standard input)
+  --data DIR         data folder, as for train (default: data, or /usr/share/datasets/fashion-mnist
+                     for lenet5)
+  --split S          test (default) or train
+  --seed N           seed of the 80/20 split of a digits.csv folder (default: the checkpoint's
+                     seed, else 1)
+  --batch N          evaluation batch size (default 256)
+  --path P           fast (default) or reference
+  --conv-algo A      the fast path's convolutions: auto, direct or im2col (default: the one the
+                     checkpoint records, else auto); the reference path ignores it
+  --threads N        OpenMP threads for the fast path, 1..1024 (default: all cores, or
+                     OMP_NUM_THREADS, capped at 1024)
+  --max-memory S     refuse up front when the estimated memory (network, data) exceeds S, e.g.
+                     512M or 8G; 0 = no limit (default: 3/4 of physical memory, or of a lower
+                     cgroup or ulimit limit)
+  --json FILE        write accuracy, precision, recall, support and the matrix as JSON
+  --csv FILE         write the confusion matrix as CSV: header true,0,1,...; one row per true class
+Outputs replace their file atomically (through a symlink, keeping its permissions); /dev/null,
+/dev/stdout and FIFOs are written in place. --json and --csv must not name the same file, the
+--checkpoint file or a data file (an error before any work).
+Plot the matrix with scripts/plot_confusion.py.
+)TXT";
+
+namespace {
+
+// The flags of eval, read and checked before any file is.
+struct EvalFlags {
+  std::string split, json, csv;
+  PathKind path = PathKind::Fast;
+  int batch = 256;
+  int threads = 1;
+  std::uint64_t max_memory = 0;
+};
+
+EvalFlags read_eval_flags(const Args& a) {
+  if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
+  if (!a.has("--checkpoint")) throw UsageError("--checkpoint FILE is required");
+  EvalFlags f;
+  f.split = a.str("--split", "test");
+  if (f.split != "test" && f.split != "train")
+    throw UsageError("--split: '" + f.split + "' is not test or train");
+  f.path = read_path(a);
+  (void)read_conv_algo(a);  // a bad value is a usage error before any file is read
+  f.batch = static_cast<int>(a.integer("--batch", 256, 1, 1 << 20));
+  f.threads = read_threads(a);
+  f.max_memory = read_max_memory(a);
+  f.json = a.has("--json") ? a.str("--json", "") : "";
+  f.csv = a.has("--csv") ? a.str("--csv", "") : "";
+  if (!f.json.empty()) check_output_path("--json", f.json);
+  if (!f.csv.empty()) check_output_path("--csv", f.csv);
+  return f;
+}
+
+// Loads the model file and the data, predicts every sample of the split and counts.
+EvalReport run_eval(const Args& a, const EvalFlags& f) {
+  const std::string file = a.str("--checkpoint", "");
+  const LoadedModel l = load_model(file);
+  const std::uint64_t seed = a.seed("--seed", l.seed);
+  const std::string name = builtin_name(l.spec);
+  const std::string data_dir = a.str("--data", defaults_for(name).data);
+  auto inputs = data_inputs(data_dir);
+  inputs.push_back({"--checkpoint", file});
+  check_aliases({{"--json", f.json}, {"--csv", f.csv}}, inputs);
+  const data::Split split = data::load_data_dir(data_dir, seed);
+  const data::Dataset& d = f.split == "test" ? split.test : split.train;
+  check_data_fits(l.spec, d);
+  const NetworkOptions options{read_conv_algo(a, l.conv)};
+  check_command_memory(a, f.max_memory, l.spec, {f.path}, std::min(f.batch, d.size()), f.threads,
+                       MemoryUse::Inference,
+                       dataset_bytes(split.train) + dataset_bytes(split.test) +
+                           parameters_bytes(l.spec),
+                       "evaluating", options);
+  auto net = make_network(f.path, l.spec, l.params, options);
+  EvalReport r;
+  r.model = (name.empty() ? "" : name + ": ") + l.spec.full_text();
+  r.model_text = l.spec.full_text();
+  r.trained_isa = l.isa;
+  r.isa = f.path == PathKind::Reference ? std::string("reference") : fast::active_isa();
+  r.conv = f.path == PathKind::Reference ? ConvAlgo::Auto : options.conv;
+  r.source = d.source;
+  r.split = f.split;
+  r.note = split.note;
+  count_predictions(r, l.spec.classes(), d.labels, predict_classes(*net, d.images, f.batch));
+  return r;
+}
+
+}  // namespace
+
+void count_predictions(EvalReport& r, int classes, const std::vector<int>& labels,
+                       const std::vector<int>& predicted) {
+  const auto k = static_cast<std::size_t>(classes);
+  r.confusion.assign(k, std::vector<long>(k, 0));
+  r.support.assign(k, 0);
+  r.precision.assign(k, 0);
+  r.recall.assign(k, 0);
+  r.samples = static_cast<int>(labels.size());
+  r.correct = 0;
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    ++r.confusion[std::size_t(labels[i])][std::size_t(predicted[i])];
+    r.correct += labels[i] == predicted[i];
+  }
+  r.accuracy = double(r.correct) / r.samples;
+  std::vector<long> predicted_as(k, 0);
+  for (std::size_t t = 0; t < k; ++t)
+    for (std::size_t p = 0; p < k; ++p) {
+      r.support[t] += r.confusion[t][p];
+      predicted_as[p] += r.confusion[t][p];
+    }
+  for (std::size_t c = 0; c < k; ++c) {
+    const double tp = double(r.confusion[c][c]);
+    r.precision[c] = predicted_as[c] ? tp / predicted_as[c] : NAN;
+    r.recall[c] = r.support[c] ? tp / r.support[c] : NAN;
+  }
+}
+
+namespace {
+
+// The confusion matrix as a table: a header of predicted classes, one row per true class.
+std::string confusion_table(const std::vector<std::vector<long>>& cm) {
+  std::ostringstream o;
+  o << "\nconfusion matrix (rows: true class, columns: predicted class)\n" << "true\\pred";
+  int width = 5;
+  for (const auto& row : cm)
+    for (long v : row) width = std::max(width, int(std::to_string(v).size()) + 1);
+  const auto cell = [&](const std::string& v) {
+    return std::string(std::size_t(width) - v.size(), ' ') + v;
+  };
+  for (std::size_t p = 0; p < cm.size(); ++p) o << cell(std::to_string(p));
+  o << "\n";
+  for (std::size_t t = 0; t < cm.size(); ++t) {
+    const std::string label = std::to_string(t);
+    o << std::string(9 - label.size(), ' ') << label;
+    for (long v : cm[t]) o << cell(std::to_string(v));
+    o << "\n";
+  }
+  return o.str();
+}
+
+}  // namespace
+
+std::string eval_text(const EvalReport& r) {
+  auto ratio = [](double v) { return std::isnan(v) ? std::string("     -") : fixed(v, 4); };
+  std::ostringstream o;
+  o << "model     " << r.model << "\n";
+  if (!r.trained_isa.empty())
+    o << "level     trained at " << r.trained_isa << ", evaluated at " << r.isa << "\n";
+  if (r.conv != ConvAlgo::Auto) o << "conv      " << conv_algo_name(r.conv) << "\n";
+  o << "data      " << r.source << " (" << r.split << "): " << r.samples << " samples\n";
+  if (!r.note.empty()) o << "note      " << r.note << "\n";
+  o << "accuracy  " << fixed(r.accuracy, 4) << " (" << r.correct << " of " << r.samples << ")\n\n"
+    << "class  precision  recall  support\n";
+  for (std::size_t c = 0; c < r.support.size(); ++c) {
+    char line[128];
+    std::snprintf(line, sizeof line, "%5zu  %9s  %6s  %7ld\n", c, ratio(r.precision[c]).c_str(),
+                  ratio(r.recall[c]).c_str(), r.support[c]);
+    o << line;
+  }
+  return o.str() + confusion_table(r.confusion);
+}
+
+std::string eval_json(const EvalReport& r) {
+  const auto ratio = [](double v) { return json::number(v, 9); };
+  std::vector<std::string> rows;
+  for (const auto& row : r.confusion) rows.push_back(json::array(row, json::integer));
+  return json::Object()
+      .add("model", json::quote(r.model_text))
+      .add("split", json::quote(r.split))
+      .add("samples", json::integer(r.samples))
+      .add("classes", json::integer(static_cast<long long>(r.support.size())))
+      .add("accuracy", json::number(r.accuracy, 9))
+      .add("precision", json::array(r.precision, ratio))
+      .add("recall", json::array(r.recall, ratio))
+      .add("support", json::array(r.support, json::integer))
+      .add("confusion", json::rows(rows))
+      .str();
+}
+
+std::string eval_csv(const EvalReport& r) {
+  std::ostringstream o;
+  o << "true";
+  for (std::size_t p = 0; p < r.confusion.size(); ++p) o << "," << p;
+  o << "\n";
+  for (std::size_t t = 0; t < r.confusion.size(); ++t) {
+    o << t;
+    for (long v : r.confusion[t]) o << "," << v;
+    o << "\n";
+  }
+  return o.str();
+}
+
+int cmd_eval(const std::vector<std::string>& argv) {
+  const Args a(argv,
+               {"--checkpoint", "--data", "--split", "--seed", "--batch", "--path", "--threads",
+                "--json", "--csv", "--max-memory", "--conv-algo"},
+               {"--help"});
+  if (a.has("--help")) {
+    std::cout << kEvalUsage;
+    return 0;
+  }
+  const EvalFlags f = read_eval_flags(a);
+  const EvalReport r = run_eval(a, f);
+  std::cout << eval_text(r);
+  for (const auto& [path, text] : {std::pair{f.json, eval_json(r)}, std::pair{f.csv, eval_csv(r)}}) {
+    if (path.empty()) continue;
+    std::cout << std::flush;  // what was printed comes first when the output is /dev/stdout
+    write_file_atomic(path, text);
+    std::cout << "wrote " << path << "\n";
+  }
+  return 0;
+}
+
+}  // namespace scratchcnn::cli

@@ -1,0 +1,70 @@
+#pragma once
+// What compare, eval and predict compute, apart from how they print it (compare.cpp, eval.cpp,
+// predict.cpp): each command fills a report, then writes it as a text table and, on request, as
+// JSON or CSV.
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "common.hpp"
+
+namespace scratchcnn::cli {
+
+// compare: the reference path, the free-running fast path and the epoch-synced fast path (each
+// epoch from the reference's state at its start), epoch by epoch.
+struct CompareReport {
+  std::vector<EpochMetrics> reference, fast, synced;
+  double max_loss_rel_diff = 0;              // epoch-synced
+  double max_test_accuracy_diff = 0;         // epoch-synced
+  double max_loss_rel_diff_free = 0;         // free-running
+  double final_test_accuracy_diff_free = 0;  // free-running, last epoch
+  double max_param_abs_diff_free = 0;        // free-running, at the end
+  double seconds_reference = 0, seconds_fast = 0;
+  double speedup = 0;  // seconds_reference / seconds_fast (0 when the fast path took no time)
+  std::string isa;     // the fast path's instruction-set level
+  ConvAlgo conv = ConvAlgo::Auto;
+  std::vector<std::string> broken;  // the parity rules broken (docs/parity.md); empty: parity OK
+};
+// Trains the three runs of `s` (announcing each on stdout) and compares them.
+CompareReport compare_paths(const Setup& s);
+std::string compare_text(const CompareReport& r);  // the per-epoch table and the summary
+std::string compare_json(const CompareReport& r);
+
+// eval: accuracy, per-class precision and recall, and the confusion matrix of a data set.
+struct EvalReport {
+  std::string model;        // "seed: <full text>" for a built-in model, else the full text
+  std::string model_text;   // the full text
+  std::string trained_isa;  // the checkpoint's level (empty: not recorded)
+  std::string isa;          // the level this evaluation ran at ("reference" for that path)
+  ConvAlgo conv = ConvAlgo::Auto;
+  std::string source, split, note;
+  int samples = 0;
+  long correct = 0;
+  double accuracy = 0;
+  // Per class. Precision of a class nobody predicted, recall of a class absent from the data:
+  // NaN ("-" in the table, null in JSON).
+  std::vector<double> precision, recall;
+  std::vector<long> support;
+  std::vector<std::vector<long>> confusion;  // [true class][predicted class]
+};
+// Fills the counts, accuracy, precision and recall of `labels` against `predicted` (same size).
+void count_predictions(EvalReport& r, int classes, const std::vector<int>& labels,
+                       const std::vector<int>& predicted);
+std::string eval_text(const EvalReport& r);
+std::string eval_json(const EvalReport& r);
+std::string eval_csv(const EvalReport& r);  // the confusion matrix
+
+// predict: the class of every sample, with the logits when probabilities are asked for.
+struct PredictReport {
+  int classes = 0;
+  std::vector<int> predicted;
+  std::vector<float> logits;  // samples x classes; empty without --probs
+  bool labelled = false;      // the labels are known: correct counts against them
+  long correct = 0;
+};
+// One line per sample: the class, then with logits the softmax probability of every class
+// (" %.6f" each, computed in double after subtracting the largest logit), in chunks to `out`.
+void write_predictions(const PredictReport& r, std::ostream& out);
+
+}  // namespace scratchcnn::cli
