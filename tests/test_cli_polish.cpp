@@ -12,7 +12,7 @@
 #include "scratchcnn/parameters.hpp"
 #include "scratchcnn/rng.hpp"
 #include "test_support.hpp"
-#include "text.hpp"
+#include "core/text.hpp"
 
 using namespace scratchcnn;
 using namespace scratchcnn::test;

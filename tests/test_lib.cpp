@@ -17,7 +17,7 @@
 #include "scratchcnn/parameters.hpp"
 #include "scratchcnn/trainer.hpp"
 #include "test_support.hpp"
-#include "text.hpp"
+#include "core/text.hpp"
 
 namespace fs = std::filesystem;
 using namespace scratchcnn;

@@ -2,7 +2,7 @@
 // Number and time formatting of the command-line tool's output.
 #include <string>
 
-#include "text.hpp"  // with_commas, shared with the library's messages
+#include "core/text.hpp"  // with_commas, shared with the library's messages
 
 namespace scratchcnn::cli {
 

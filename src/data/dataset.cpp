@@ -7,7 +7,7 @@
 
 #include "scratchcnn/data/dataset.hpp"
 #include "scratchcnn/error.hpp"
-#include "text.hpp"
+#include "core/text.hpp"
 #include "scratchcnn/rng.hpp"
 
 namespace scratchcnn::data {

@@ -8,7 +8,7 @@
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/memory.hpp"
 #include "scratchcnn/files.hpp"
-#include "text.hpp"
+#include "core/text.hpp"
 
 namespace scratchcnn::data {
 

@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "scratchcnn/error.hpp"
-#include "text.hpp"
+#include "core/text.hpp"
 
 namespace scratchcnn {
 

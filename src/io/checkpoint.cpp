@@ -5,7 +5,7 @@
 #include <limits>
 #include <utility>
 
-#include "binary_io.hpp"
+#include "io/binary_io.hpp"
 #include "scratchcnn/error.hpp"
 
 namespace scratchcnn {
