@@ -116,6 +116,45 @@ TEST(CliPolish, QuietTrainPrintsNothingAndWritesTheSameFiles) {
   EXPECT_TRUE(has(bad.err, "no-such-folder")) << bad.err;
 }
 
+// compare, eval and predict take --quiet too: nothing but their requested outputs (predict's
+// predictions are its output), the same bytes in --json and --csv, and errors still on stderr.
+TEST(CliPolish, QuietCompareEvalAndPredictKeepOnlyWhatWasAskedFor) {
+  const std::string data = small_data(), dir = temp_dir("polish-quiet2");
+  ASSERT_EQ(run_cli("train --quiet --data " + data + " --epochs 1 --batch 16 --save " + dir +
+                    "/m.ckpt").code, 0);
+  const std::string cmp = "compare --data " + data + " --epochs 1 --batch 16 --threads 1 ";
+  const CliResult loud_cmp = run_cli(cmp + "--json " + dir + "/a.json");
+  ASSERT_EQ(loud_cmp.code, 0) << loud_cmp.err;
+  ASSERT_TRUE(has(loud_cmp.out, "parity: OK")) << loud_cmp.out;
+  const CliResult quiet_cmp = run_cli(cmp + "--quiet --json " + dir + "/b.json");
+  ASSERT_EQ(quiet_cmp.code, 0) << quiet_cmp.err;
+  EXPECT_EQ(quiet_cmp.out + quiet_cmp.err, "");
+  EXPECT_TRUE(has(slurp(dir + "/b.json"), "\"loss_fast_synced\"")) << slurp(dir + "/b.json");
+
+  const std::string ev = "eval --checkpoint " + dir + "/m.ckpt --data " + data + " ";
+  const CliResult loud_ev = run_cli(ev + "--json " + dir + "/a.ev --csv " + dir + "/a.csv");
+  ASSERT_EQ(loud_ev.code, 0) << loud_ev.err;
+  ASSERT_TRUE(has(loud_ev.out, "accuracy")) << loud_ev.out;
+  const CliResult quiet_ev = run_cli(ev + "--quiet --json " + dir + "/b.ev --csv " + dir + "/b.csv");
+  ASSERT_EQ(quiet_ev.code, 0) << quiet_ev.err;
+  EXPECT_EQ(quiet_ev.out + quiet_ev.err, "");
+  EXPECT_EQ(slurp(dir + "/a.ev"), slurp(dir + "/b.ev"));
+  EXPECT_EQ(slurp(dir + "/a.csv"), slurp(dir + "/b.csv"));
+
+  const std::string pr = "predict --checkpoint " + dir + "/m.ckpt " + data + "/optdigits.tes";
+  const CliResult loud_pr = run_cli(pr);
+  ASSERT_EQ(loud_pr.code, 0) << loud_pr.err;
+  ASSERT_TRUE(has(loud_pr.err, "accuracy")) << loud_pr.err;
+  const CliResult quiet_pr = run_cli(pr + " --quiet");
+  ASSERT_EQ(quiet_pr.code, 0) << quiet_pr.err;
+  EXPECT_EQ(quiet_pr.out, loud_pr.out);
+  EXPECT_EQ(quiet_pr.err, "");
+
+  const CliResult bad = run_cli("eval --quiet --checkpoint " + dir + "/no-such.ckpt --data " + data);
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_TRUE(has(bad.err, "no-such.ckpt")) << bad.err;
+}
+
 // The header said "2 threads" for --threads 2 though the seed model's steps (6.4 MFLOP at batch
 // 128) run on one, and the reference path always runs on one.
 TEST(CliPolish, HeaderReportsTheThreadsARunReallyUses) {

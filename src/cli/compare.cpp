@@ -37,6 +37,8 @@ epoch-synced test accuracy more than 0.2 percentage points from it. The fast pat
                    is not auto); replaced atomically (through a
                    symlink, keeping its permissions), or written in place to /dev/stdout or a FIFO.
                    An error before any work when it is a data file of --data or the --init file
+  --quiet          print nothing but errors and warnings (a broken parity rule is an error: it
+                   still goes to stderr, and the exit code says it); --json is written as without it
 )TXT";
 
 namespace {
@@ -100,7 +102,7 @@ CompareReport compare_paths(const Setup& s) {
   CompareReport r;
   r.isa = fast::active_isa();
   r.conv = s.opt.conv;
-  std::cout << "training the reference path...\n" << std::flush;
+  if (!s.quiet) std::cout << "training the reference path...\n" << std::flush;
   auto ref = make_network(PathKind::Reference, s.spec, s.init);
   // The reference's state at the start of every epoch, for the epoch-synced fast runs.
   std::vector<Parameters> ref_params{ref->parameters()}, ref_velocity{ref->velocity()};
@@ -108,7 +110,7 @@ CompareReport compare_paths(const Setup& s) {
     ref_params.push_back(ref->parameters());
     ref_velocity.push_back(ref->velocity());
   });
-  std::cout << "training the fast path...\n" << std::flush;
+  if (!s.quiet) std::cout << "training the fast path...\n" << std::flush;
   auto fast = make_network(PathKind::Fast, s.spec, s.init, NetworkOptions{s.opt.conv});
   r.fast = run_training(*fast, s, false);
   r.synced = train_synced(s, r.reference, ref_params, ref_velocity);
@@ -174,7 +176,7 @@ std::string compare_json(const CompareReport& r) {
 int cmd_compare(const std::vector<std::string>& argv) {
   auto valued = kTrainValued;
   valued.insert("--json");
-  const Args a(argv, valued, {"--help"});
+  const Args a(argv, valued, {"--help", "--quiet"});
   if (a.has("--help")) {
     std::cout << with_flags(kCompareUsage);
     return 0;
@@ -189,15 +191,16 @@ int cmd_compare(const std::vector<std::string>& argv) {
       read_setup(a, read_max_memory(a), {PathKind::Reference, PathKind::Fast, PathKind::Fast});
   print_header(s, "reference and fast");
   const CompareReport r = compare_paths(s);
-  std::cout << compare_text(r);
+  if (!s.quiet) std::cout << compare_text(r);
   if (!json.empty()) {
     std::cout << std::flush;  // what was printed comes first when the output is /dev/stdout
     write_file_atomic(json, compare_json(r));
-    std::cout << "wrote " << json << "\n";
+    if (!s.quiet) std::cout << "wrote " << json << "\n";
   }
   for (const auto& b : r.broken) std::cerr << "scratchcnn compare: parity broken: " << b << "\n";
   if (!r.broken.empty()) return 1;
-  std::cout << "parity: OK (epoch-synced: loss within 1e-3 relative and test accuracy within 0.2 "
+  if (!s.quiet)
+    std::cout << "parity: OK (epoch-synced: loss within 1e-3 relative and test accuracy within 0.2 "
                "percentage points every epoch)\n";
   return 0;
 }

@@ -42,6 +42,7 @@ a line gives the convolution algorithm when it is not auto.
                      cgroup or ulimit limit)
   --json FILE        write accuracy, precision, recall, support and the matrix as JSON
   --csv FILE         write the confusion matrix as CSV: header true,0,1,...; one row per true class
+  --quiet            print nothing on stdout and no notes; --json and --csv are written as without it
 Outputs replace their file atomically (through a symlink, keeping its permissions); /dev/null,
 /dev/stdout and FIFOs are written in place. --json and --csv must not name the same file, the
 --checkpoint file or a data file (an error before any work).
@@ -219,19 +220,20 @@ int cmd_eval(const std::vector<std::string>& argv) {
   const Args a(argv,
                {"--checkpoint", "--data", "--split", "--seed", "--batch", "--path", "--threads",
                 "--json", "--csv", "--max-memory", "--conv-algo"},
-               {"--help"});
+               {"--help", "--quiet"});
   if (a.has("--help")) {
     std::cout << kEvalUsage;
     return 0;
   }
   const EvalFlags f = read_eval_flags(a);
   const EvalReport r = run_eval(a, f);
-  std::cout << eval_text(r);
+  const bool quiet = a.has("--quiet");
+  if (!quiet) std::cout << eval_text(r);
   for (const auto& [path, text] : {std::pair{f.json, eval_json(r)}, std::pair{f.csv, eval_csv(r)}}) {
     if (path.empty()) continue;
     std::cout << std::flush;  // what was printed comes first when the output is /dev/stdout
     write_file_atomic(path, text);
-    std::cout << "wrote " << path << "\n";
+    if (!quiet) std::cout << "wrote " << path << "\n";
   }
   return 0;
 }

@@ -23,6 +23,7 @@ name for standard input such as /dev/stdin counts as -).
   --checkpoint FILE  a checkpoint or parameter file written by train --save (required)
   --labels FILE      IDX labels file for an IDX INPUT (optional)
   --probs            append the class probabilities (%.6f, space-separated) to each line
+  --quiet            no accuracy line on stderr and no notes (the predictions still go to stdout)
   --batch N          batch size (default 256)
   --path P           fast (default) or reference
   --conv-algo A      the fast path's convolutions: auto, direct or im2col (default: the one the
@@ -95,7 +96,7 @@ int cmd_predict(const std::vector<std::string>& argv) {
   const Args a(argv,
                {"--checkpoint", "--labels", "--batch", "--path", "--threads", "--max-memory",
                 "--conv-algo"},
-               {"--help", "--probs"});
+               {"--help", "--probs", "--quiet"});
   if (a.has("--help")) {
     std::cout << kPredictUsage;
     return 0;
@@ -133,7 +134,7 @@ int cmd_predict(const std::vector<std::string>& argv) {
   r.predicted = predict_classes(*net, d.images, batch, probs ? &r.logits : nullptr);
   for (int i = 0; i < d.size(); ++i) r.correct += r.predicted[std::size_t(i)] == d.labels[std::size_t(i)];
   write_predictions(r, std::cout);
-  if (r.labelled)
+  if (r.labelled && !a.has("--quiet"))
     std::cerr << "accuracy " << fixed(double(r.correct) / d.size(), 4) << " (" << r.correct
               << " of " << d.size() << ") against the labels of "
               << (labels_file.empty()  ? in.name()
