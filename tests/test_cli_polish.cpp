@@ -3,6 +3,8 @@
 // function behind eval, predict and examples/classify.cpp.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <climits>
 #include <fstream>
 
@@ -169,7 +171,10 @@ TEST(CliPolish, HeaderReportsTheThreadsARunReallyUses) {
   // A model with enough work per step uses both.
   const std::string big = "\"conv(1,32,k=5,pad=2) relu flatten dense(2048,10)\"";
   EXPECT_EQ(step_threads(PathKind::Fast, model_from_name(big.substr(1, big.size() - 2)), 128, 2), 2);
-  const CliResult wide = run_cli(common + "--path fast --model " + big);
+  // (with a full batch of 128: a step never holds more than the training set)
+  const std::string data128 = learnable_optdigits("polish-data-128", 3, 128, 40);
+  const CliResult wide =
+      run_cli("train --data " + data128 + " --epochs 0 --threads 2 --path fast --model " + big);
   ASSERT_EQ(wide.code, 0) << wide.err;
   EXPECT_TRUE(has(wide.out, "path fast, 2 threads, 0 epochs")) << wide.out;
   EXPECT_EQ(step_threads(PathKind::Fast, model_from_name("seed"), 128, 2), 1);
@@ -243,4 +248,85 @@ TEST(CliPolish, InfoShowsTheFastPathLayerByLayer) {
   EXPECT_NE(r.out.find("  relu: fused into the layer before\n", at), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("  flatten: view\n", at), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("  dense(84,10): direct, ", at), std::string::npos) << r.out;
+}
+
+// The file --model names is an input like any other: an output on it is refused before any work
+// (it used to be replaced by the checkpoint, the CSV or the JSON with exit 0).
+TEST(CliPolish, AnOutputOnTheModelFileIsRefused) {
+  const std::string data = small_data(), dir = temp_dir("polish-model-alias");
+  const std::string text = "conv(1,2,k=3) relu maxpool(2) flatten dense(18,10)\n";
+  write_file(dir + "/m.txt", text);
+  for (const std::string& cmd :
+       {"train --model @" + dir + "/m.txt --save " + dir + "/m.txt",
+        "train --model " + dir + "/m.txt --metrics " + dir + "/m.txt",
+        "compare --model @" + dir + "/m.txt --json " + dir + "/m.txt"}) {
+    const CliResult r = run_cli(cmd + " --data " + data + " --epochs 1 --batch 16");
+    EXPECT_EQ(r.code, 1) << cmd << "\n" << r.out << r.err;
+    EXPECT_TRUE(has(r.err, "--model")) << r.err;
+    EXPECT_EQ(r.out, "") << cmd;
+    EXPECT_EQ(slurp(dir + "/m.txt"), text) << cmd;
+  }
+}
+
+// Errors in a model file's text name the file; "@" with no name is a usage error.
+TEST(CliPolish, ModelFileErrorsNameTheFile) {
+  const std::string dir = temp_dir("polish-model-errors");
+  write_file(dir + "/bad.txt", "conv(1,3,k=3) bogus(2) flatten dense(48,10)\n");
+  const CliResult bad = run_cli("info --model @" + dir + "/bad.txt");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_TRUE(has(bad.err, "--model " + dir + "/bad.txt: layer 2")) << bad.err;
+  write_file(dir + "/empty.txt", "");
+  const CliResult empty = run_cli("info --model " + dir + "/empty.txt");
+  EXPECT_EQ(empty.code, 1);
+  EXPECT_TRUE(has(empty.err, dir + "/empty.txt")) << empty.err;
+  const CliResult at = run_cli("info --model @");
+  EXPECT_EQ(at.code, 2);
+  EXPECT_TRUE(has(at.err, "a file name must follow the @")) << at.err;
+}
+
+// help takes one known command; -h is --help wherever a flag may stand.
+TEST(CliPolish, HelpWordsAndDashH) {
+  for (const char* args : {"help bogus", "help Train", "help train extra"}) {
+    const CliResult r = run_cli(args);
+    EXPECT_EQ(r.code, 2) << args;
+    EXPECT_EQ(r.out, "") << args;
+  }
+  EXPECT_TRUE(has(run_cli("help bogus").err, "unknown command 'bogus'"));
+  const std::string train_help = run_cli("train --help").out;
+  ASSERT_TRUE(has(train_help, "usage: scratchcnn train"));
+  for (const char* args : {"train --epochs 1 -h", "help train", "train -h --epochs 1"}) {
+    const CliResult r = run_cli(args);
+    EXPECT_EQ(r.code, 0) << args << r.err;
+    EXPECT_EQ(r.out, train_help) << args;
+  }
+  const CliResult eval = run_cli("eval --checkpoint x -h");
+  EXPECT_EQ(eval.code, 0) << eval.err;
+  EXPECT_TRUE(has(eval.out, "usage: scratchcnn eval")) << eval.out;
+}
+
+// A step never holds more than the training set: the header's threads follow the step, not --batch.
+TEST(CliPolish, HeaderThreadsFollowTheStepNotALargerBatch) {
+  const std::string data = small_data();
+  const auto run_line = [&](const std::string& batch) {
+    const std::string out =
+        run_cli("train --epochs 0 --threads 64 --batch " + batch + " --data " + data).out;
+    const std::size_t at = out.find("run     path");
+    return at == std::string::npos ? out : out.substr(at, out.find(", 0 epochs", at) - at);
+  };
+  EXPECT_EQ(run_line("5000"), run_line("40"));
+}
+
+// A command whose standard output cannot be written fails: its output was the result.
+TEST(CliPolish, AFailedWriteToStandardOutputIsAnError) {
+  if (access("/dev/full", W_OK) != 0) GTEST_SKIP() << "no /dev/full";
+  const std::string data = small_data(), dir = temp_dir("polish-full");
+  ASSERT_EQ(run_cli("train --quiet --data " + data + " --epochs 1 --save " + dir + "/m.ckpt").code, 0);
+  const std::string cli = std::string("'") + SCRATCHCNN_CLI_PATH + "' ";
+  for (const std::string& args : {"predict --checkpoint " + dir + "/m.ckpt " + data + "/optdigits.tes",
+                                  "eval --checkpoint " + dir + "/m.ckpt --data " + data,
+                                  std::string("info")}) {
+    const CliResult r = run_command("{ " + cli + args + " >/dev/full; }");
+    EXPECT_EQ(r.code, 1) << args;
+    EXPECT_TRUE(has(r.err, "writing standard output failed")) << r.err;
+  }
 }

@@ -12,6 +12,8 @@ namespace scratchcnn::cli {
 
 namespace {
 
+const std::string kHelp = "--help";
+
 // Edit distance (insertions, deletions, substitutions) between two flag names.
 std::size_t distance(const std::string& a, const std::string& b) {
   std::vector<std::size_t> row(b.size() + 1);
@@ -60,7 +62,8 @@ std::string did_you_mean(const std::string& name, const std::vector<std::string>
 Args::Args(const std::vector<std::string>& argv, const std::set<std::string>& valued,
            const std::set<std::string>& switches) {
   for (std::size_t i = 0; i < argv.size(); ++i) {
-    const std::string& a = argv[i];
+    // -h is --help wherever a flag may stand (a value such as "--data -h" is taken below).
+    const std::string& a = argv[i] == "-h" && switches.count("--help") ? kHelp : argv[i];
     if (a.rfind("--", 0) != 0 || a == "--") {
       positional_.push_back(a);
       continue;

@@ -186,6 +186,7 @@ int cmd_compare(const std::vector<std::string>& argv) {
   if (!json.empty()) check_output_path("--json", json);
   auto inputs = data_inputs(a.str("--data", defaults_for(model_value(a)).data));
   inputs.push_back({"--init", a.has("--init") ? a.str("--init", "") : ""});
+  inputs.push_back({"--model", model_file(a)});
   check_aliases({{"--json", json}}, inputs);
   const Setup s =
       read_setup(a, read_max_memory(a), {PathKind::Reference, PathKind::Fast, PathKind::Fast});

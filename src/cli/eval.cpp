@@ -32,15 +32,7 @@ a line gives the convolution algorithm when it is not auto.
   --seed N           seed of the 80/20 split of a digits.csv folder (default: the checkpoint's
                      seed, else 1)
   --batch N          evaluation batch size (default 256)
-  --path P           fast (default) or reference
-  --conv-algo A      the fast path's convolutions: auto, direct or im2col (default: the one the
-                     checkpoint records, else auto); the reference path ignores it
-  --threads N        OpenMP threads for the fast path, 1..1024 (default: all cores, or
-                     OMP_NUM_THREADS, capped at 1024)
-  --max-memory S     refuse up front when the estimated memory (network, data) exceeds S, e.g.
-                     512M or 8G; 0 = no limit (default: 3/4 of physical memory, or of a lower
-                     cgroup or ulimit limit)
-  --json FILE        write accuracy, precision, recall, support and the matrix as JSON
+%s  --json FILE        write accuracy, precision, recall, support and the matrix as JSON
   --csv FILE         write the confusion matrix as CSV: header true,0,1,...; one row per true class
   --quiet            print nothing on stdout and no notes; --json and --csv are written as without it
 Outputs replace their file atomically (through a symlink, keeping its permissions); /dev/null,
@@ -222,7 +214,7 @@ int cmd_eval(const std::vector<std::string>& argv) {
                 "--json", "--csv", "--max-memory", "--conv-algo"},
                {"--help", "--quiet"});
   if (a.has("--help")) {
-    std::cout << kEvalUsage;
+    std::cout << usage_with(kEvalUsage, kModelFileFlags);
     return 0;
   }
   const EvalFlags f = read_eval_flags(a);

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <new>
@@ -88,21 +90,8 @@ int cmd_info(const std::vector<std::string>& argv) {
     return 0;
   }
   const int batch = static_cast<int>(a.integer("--batch", 128, 1, 1 << 20));
-  Shape input{};
-  if (a.has("--input")) {
-    try {
-      input = parse_shape(a.str("--input", ""), "--input");
-    } catch (const Error& e) {
-      throw UsageError(e.what());
-    }
-  }
-  const std::string model = model_value(a);  // its file errors name --model already
-  ModelSpec spec;
-  try {
-    spec = model_from_name(model, a.has("--input") ? &input : nullptr);
-  } catch (const Error& e) {
-    throw Error(std::string("--model: ") + e.what());
-  }
+  if (a.has("--input")) (void)read_input(a);  // a malformed shape is a usage error, checked first
+  const ModelSpec spec = read_model(a, model_value(a));  // errors name --model and its file
   std::printf("model: %s\n", spec.full_text().c_str());
   std::printf("%3s  %-24s %-10s %12s %14s\n", "#", "layer", "output", "parameters", "FLOPs/sample");
   std::printf("%3s  %-24s %-10s %12s %14s\n", "", "input", spec.input.str().c_str(), "", "");
@@ -145,9 +134,9 @@ const Command kCommands[] = {
      cmd_compare, [] { return with_flags(kCompareUsage); }},
     {"eval",
      "accuracy, per-class precision and recall, and the confusion matrix of a checkpoint",
-     cmd_eval, [] { return std::string(kEvalUsage); }},
+     cmd_eval, [] { return usage_with(kEvalUsage, kModelFileFlags); }},
     {"predict", "predicted labels (and probabilities) of a checkpoint for an image file",
-     cmd_predict, [] { return std::string(kPredictUsage); }},
+     cmd_predict, [] { return usage_with(kPredictUsage, kModelFileFlags); }},
     {"info", "print a model's layers, output shapes, parameter counts and FLOPs", cmd_info,
      [] { return std::string(kInfoUsage); }},
 };
@@ -170,32 +159,55 @@ std::string main_usage() {
 }
 
 // Runs the command `cmd` of the table (a UsageError for an unknown one).
-int dispatch(const std::string& cmd, const std::vector<std::string>& rest) {
+const Command& known_command(const std::string& cmd) {
   const Command* c = find_command(cmd);
   if (!c) {
     std::vector<std::string> names;
     for (const Command& k : kCommands) names.push_back(k.name);
     throw UsageError("unknown command " + excerpt(cmd) + did_you_mean(cmd, names));
   }
+  return *c;
+}
+
+// scratchcnn help [COMMAND]: the main usage, or the command's.
+int help(const std::vector<std::string>& rest) {
+  if (rest.size() > 1) throw UsageError("help takes one command, not also " + excerpt(rest[1]));
+  std::cout << (rest.empty() ? main_usage() : known_command(rest[0]).usage());
+  return 0;
+}
+
+int dispatch(const std::string& cmd, const std::vector<std::string>& rest) {
+  if (cmd == "help") return help(rest);
+  const Command* c = &known_command(cmd);
   if (!rest.empty() && (rest[0] == "--help" || rest[0] == "-h")) {
     std::cout << c->usage();
     return 0;
   }
   // A bad SCRATCHCNN_ISA fails every command before it does any work, not only the fast path;
   // --help further on is the command's (after its flags are parsed: "--save --help" lacks a value).
-  if (std::find(rest.begin(), rest.end(), "--help") == rest.end()) fast::active_isa();
+  if (std::find(rest.begin(), rest.end(), "--help") == rest.end() &&
+      std::find(rest.begin(), rest.end(), "-h") == rest.end())
+    fast::active_isa();
   return c->run(rest);
+}
+
+// What a command printed is its result (predictions, a report): a full disk or an error on standard
+// output must not pass for success.
+int stdout_written(const std::string& cmd, int rc) {
+  std::cout.flush();
+  errno = 0;
+  if (std::fflush(stdout) == 0 && !std::ferror(stdout) && std::cout.good()) return rc;
+  const int err = errno;
+  std::cerr << "scratchcnn " << cmd << ": error: writing standard output failed"
+            << (err ? std::string(": ") + std::strerror(err) : std::string()) << "\n";
+  return 1;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   const std::vector<std::string> all(argv + 1, argv + argc);
-  if (all.size() == 2 && all[0] == "help" && find_command(all[1])) {
-    std::cout << find_command(all[1])->usage();  // scratchcnn help COMMAND
-    return 0;
-  }
-  if (all.empty() || all[0] == "--help" || all[0] == "-h" || all[0] == "help") {
+  if (all.empty() || all[0] == "--help" || all[0] == "-h") {
     (all.empty() ? std::cerr : std::cout) << main_usage();
     return all.empty() ? 2 : 0;
   }
@@ -205,7 +217,7 @@ int main(int argc, char** argv) {
   }
   const std::string cmd = all[0];
   try {
-    return dispatch(cmd, std::vector<std::string>(all.begin() + 1, all.end()));
+    return stdout_written(cmd, dispatch(cmd, std::vector<std::string>(all.begin() + 1, all.end())));
   } catch (const UsageError& e) {
     // The error and where the flags are listed; the whole usage text would push the error off
     // the screen.

@@ -25,15 +25,7 @@ name for standard input such as /dev/stdin counts as -).
   --probs            append the class probabilities (%.6f, space-separated) to each line
   --quiet            no accuracy line on stderr and no notes (the predictions still go to stdout)
   --batch N          batch size (default 256)
-  --path P           fast (default) or reference
-  --conv-algo A      the fast path's convolutions: auto, direct or im2col (default: the one the
-                     checkpoint records, else auto); the reference path ignores it
-  --threads N        OpenMP threads for the fast path, 1..1024 (default: all cores, or
-                     OMP_NUM_THREADS, capped at 1024)
-  --max-memory S     refuse up front when the estimated memory (network, data) exceeds S, e.g.
-                     512M or 8G; 0 = no limit (default: 3/4 of physical memory, or of a lower
-                     cgroup or ulimit limit)
-)TXT";
+%s)TXT";
 
 namespace {
 
@@ -98,7 +90,7 @@ int cmd_predict(const std::vector<std::string>& argv) {
                 "--conv-algo"},
                {"--help", "--probs", "--quiet"});
   if (a.has("--help")) {
-    std::cout << kPredictUsage;
+    std::cout << usage_with(kPredictUsage, kModelFileFlags);
     return 0;
   }
   if (!a.has("--checkpoint")) throw UsageError("--checkpoint FILE is required");

@@ -47,18 +47,30 @@ training (defaults per model: seed and model text | lenet5):
   --threads N      OpenMP threads for the fast path, 1..1024 (default: all cores, or
                    OMP_NUM_THREADS, capped at 1024)
   --conv-algo A    the fast path's convolutions: auto (default), direct or im2col. They round
-                   differently, so the choice is part of the run's bits (recorded in --save's
-                   checkpoint); the reference path ignores it
+                   differently, so the choice is part of the run's bits (train --save records
+                   it in the checkpoint); the reference path ignores it
   --max-memory S   refuse up front a run whose estimated memory (network, batch, threads, data)
                    exceeds S bytes, e.g. 512M or 8G; 0 = no limit (default: 3/4 of physical
                    memory, or of the cgroup or ulimit limit when lower)
 )TXT";
 
-std::string with_flags(const char* usage) {
-  std::vector<char> buf(16384);
-  std::snprintf(buf.data(), buf.size(), usage, kTrainFlags);
-  return buf.data();
+std::string usage_with(const char* usage, const char* flags) {
+  std::string s = usage;
+  const std::size_t at = s.find("%s");
+  return at == std::string::npos ? s : s.replace(at, 2, flags);
 }
+
+std::string with_flags(const char* usage) { return usage_with(usage, kTrainFlags); }
+
+const char* const kModelFileFlags = R"TXT(  --path P           fast (default) or reference
+  --conv-algo A      the fast path's convolutions: auto, direct or im2col (default: the one the
+                     checkpoint records, else auto); the reference path ignores it
+  --threads N        OpenMP threads for the fast path, 1..1024 (default: all cores, or
+                     OMP_NUM_THREADS, capped at 1024)
+  --max-memory S     refuse up front when the estimated memory (network, data) exceeds S, e.g.
+                     512M or 8G; 0 = no limit (default: 3/4 of physical memory, or of a lower
+                     cgroup or ulimit limit)
+)TXT";
 
 const std::set<std::string> kTrainValued = {"--model",    "--input",        "--init", "--data",
                                             "--epochs",   "--batch",        "--lr",   "--seed",
@@ -100,16 +112,23 @@ bool is_file(const std::string& path) {
 
 }  // namespace
 
-std::string model_value(const Args& a) {
+std::string model_file(const Args& a) {
   const std::string v = a.str("--model", "seed");
-  // Read once per value: train and compare ask again, and a FIFO or - could not be read twice.
+  if (!v.empty() && v[0] == '@') {
+    if (v.size() == 1) throw UsageError("--model @: a file name must follow the @");
+    return v.substr(1);
+  }
+  if (v != "seed" && v != "lenet5" && v.find('(') == std::string::npos && is_file(v)) return v;
+  return {};
+}
+
+std::string model_value(const Args& a) {
+  const std::string file = model_file(a);
+  if (file.empty()) return a.str("--model", "seed");
+  // Read once per file: train and compare ask again, and a FIFO or - could not be read twice.
   static std::map<std::string, std::string> read;
-  if (const auto it = read.find(v); it != read.end()) return it->second;
-  std::string text = v;
-  if (!v.empty() && v[0] == '@') text = read_model_text(v.substr(1));
-  else if (v != "seed" && v != "lenet5" && v.find('(') == std::string::npos && is_file(v))
-    text = read_model_text(v);
-  return read[v] = text;
+  if (const auto it = read.find(file); it != read.end()) return it->second;
+  return read[file] = read_model_text(file);
 }
 
 Shape read_input(const Args& a) {
@@ -126,7 +145,8 @@ ModelSpec read_model(const Args& a, const std::string& value) {
   try {
     return model_from_name(value, has_input ? &input : nullptr);
   } catch (const Error& e) {
-    throw Error(std::string("--model: ") + e.what());
+    const std::string file = model_file(a);
+    throw Error("--model" + (file.empty() ? std::string() : " " + file) + ": " + e.what());
   }
 }
 
@@ -349,8 +369,9 @@ void print_header(const Setup& s, const std::string& path) {
     std::cout << "note    " << s.split.note << "\n";
     std::cerr << "note: " << s.split.note << "\n";
   }
-  std::cout << "run     path " << path << ", " << threads_text(path, s.spec, s.opt.batch, s.threads)
-            << ", " << s.opt.epochs << " epochs, batch " << s.opt.batch << ", lr " << s.opt.lr;
+  // A step never holds more than the training set.
+  const int step = std::min(s.opt.batch, s.split.train.size());
+  std::cout << "run     path " << path << ", " << threads_text(path, s.spec, step, s.threads) << ", " << s.opt.epochs << " epochs, batch " << s.opt.batch << ", lr " << s.opt.lr;
   if (s.opt.momentum != 0) std::cout << ", momentum " << s.opt.momentum;
   if (s.opt.weight_decay != 0) std::cout << ", weight decay " << s.opt.weight_decay;
   std::cout << ", seed " << s.opt.seed;

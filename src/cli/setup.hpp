@@ -17,6 +17,10 @@ namespace scratchcnn::cli {
 // The flags train and compare share, for their usage texts (a %s in them, through with_flags).
 extern const char* const kTrainFlags;
 std::string with_flags(const char* usage);
+// The flags eval and predict share (path, algorithm, threads, memory), for usage_with().
+extern const char* const kModelFileFlags;
+// `usage` with its "%s" replaced by `flags` (no other formatting).
+std::string usage_with(const char* usage, const char* flags);
 // Flags of train and compare that take a value.
 extern const std::set<std::string> kTrainValued;
 
@@ -38,6 +42,9 @@ std::string builtin_name(const ModelSpec& spec);
 // value that is not a built-in name and has no '(' (model text always has) is the text of that
 // file when one is there. Bounded by kMaxModelText; errors name the flag and the file.
 std::string model_value(const Args& a);
+// The file --model names by the rule above (empty for a built-in name or model text); "@" alone
+// is a UsageError. An input of the run, like --init and --data's files.
+std::string model_file(const Args& a);
 Shape read_input(const Args& a);
 // The model of `value` (model_value) with --input; errors name --model.
 ModelSpec read_model(const Args& a, const std::string& value);

@@ -117,6 +117,7 @@ TrainFiles train_files(const Args& a) {
   auto inputs = data_inputs(a.str("--data", defaults_for(model).data));
   inputs.push_back({"--resume", f.resume});
   inputs.push_back({"--init", a.has("--init") ? a.str("--init", "") : ""});
+  inputs.push_back({"--model", model_file(a)});
   check_aliases({{"--save", f.save}, {"--metrics", f.metrics}}, inputs, {{"--save", "--resume"}});
   return f;
 }
