@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
 
     // The checkpoint's convolution algorithm, so that the logits are those of the run that made it.
     auto net = scratchcnn::make_network(scratchcnn::PathKind::Fast, spec, model.params,
-                                        scratchcnn::NetworkOptions{model.conv});
+                                        model.network_options());
     const int classes = spec.classes();
     std::vector<float> logits(std::size_t(images.size()) * classes);
     // Sized views: predict checks both sizes against the model and throws on a mismatch.

@@ -6,10 +6,12 @@
 #include <unistd.h>
 
 #include <climits>
+#include <sstream>
 #include <fstream>
 
 #include "cli/progress.hpp"
 #include "scratchcnn/checkpoint.hpp"
+#include "scratchcnn/model_spec.hpp"
 #include "scratchcnn/network.hpp"
 #include "scratchcnn/parameters.hpp"
 #include "scratchcnn/rng.hpp"
@@ -60,17 +62,16 @@ TEST(CliPolish, LoadModelReadsCheckpointsAndParameterFiles) {
   save_checkpoint(dir + "/c.ckpt", spec, p, state);
 
   const LoadedModel fromp = load_model(dir + "/p.bin");
-  EXPECT_FALSE(fromp.is_checkpoint);
+  EXPECT_FALSE(fromp.state.has_value());
   EXPECT_EQ(fromp.spec.full_text(), spec.full_text());
   EXPECT_EQ(fromp.params, p);
-  EXPECT_EQ(fromp.seed, 1u);
-  EXPECT_EQ(fromp.isa, "");
+  EXPECT_EQ(fromp.network_options().conv, ConvAlgo::Auto);
   const LoadedModel fromc = load_model(dir + "/c.ckpt");
-  EXPECT_TRUE(fromc.is_checkpoint);
+  ASSERT_TRUE(fromc.state.has_value());
   EXPECT_EQ(fromc.spec.full_text(), spec.full_text());
   EXPECT_EQ(fromc.params, p);
-  EXPECT_EQ(fromc.seed, 42u);
-  EXPECT_EQ(fromc.isa, "sse4.2");
+  EXPECT_EQ(fromc.state->options.seed, 42u);
+  EXPECT_EQ(fromc.state->isa, "sse4.2");
   write_file(dir + "/bad.bin", "not a model file at all");
   EXPECT_TRUE(has(error_of([&] { load_model(dir + "/bad.bin"); }), dir + "/bad.bin"));
 }
@@ -328,5 +329,33 @@ TEST(CliPolish, AFailedWriteToStandardOutputIsAnError) {
     const CliResult r = run_command("{ " + cli + args + " >/dev/full; }");
     EXPECT_EQ(r.code, 1) << args;
     EXPECT_TRUE(has(r.err, "writing standard output failed")) << r.err;
+  }
+}
+
+// Every help text fits a 100-column terminal without wrapping.
+TEST(CliPolish, HelpTextsFitOneHundredColumns) {
+  for (const char* args :
+       {"--help", "train --help", "compare --help", "eval --help", "predict --help", "info --help"}) {
+    const CliResult r = run_cli(args);
+    ASSERT_EQ(r.code, 0) << args;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);)
+      EXPECT_LE(line.size(), 99u) << args << ": " << line;
+  }
+}
+
+// A built-in model keeps its defaults however it is spelled: LeNet-5's text (inline or from a
+// file) trains with lenet5's batch, learning rate and data folder, as its checkpoint's resume and
+// eval always did.
+TEST(CliPolish, LeNetTextGetsLeNetDefaults) {
+  const std::string text = model_from_name("lenet5").text();
+  const std::string dir = temp_dir("polish-lenet-text");
+  write_file(dir + "/lenet.txt", text + "\n");
+  for (const std::string& model : {"'" + text + "'", "@" + dir + "/lenet.txt"}) {
+    const CliResult r = run_cli("train --epochs 0 --input 1x28x28 --model " + model);
+    EXPECT_TRUE(has(r.out + r.err, "fashion-mnist")) << model << "\n" << r.out << r.err;
+    if (r.code == 0) {
+      EXPECT_TRUE(has(r.out, "batch 32, lr 0.05")) << r.out;
+    }
   }
 }

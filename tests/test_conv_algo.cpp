@@ -13,24 +13,13 @@
 #include "scratchcnn/network.hpp"
 #include "scratchcnn/rng.hpp"
 #include "scratchcnn/trainer.hpp"
+#include "checkpoint_bytes.hpp"
 #include "test_support.hpp"
 
 using namespace scratchcnn;
 using namespace scratchcnn::test;
 
 namespace {
-
-std::uint32_t version_of(const std::string& bytes) {
-  std::uint32_t v = 0;
-  if (bytes.size() >= 12) std::memcpy(&v, bytes.data() + 8, 4);
-  return v;
-}
-
-// Replaces the checksum after editing the bytes before it.
-void reseal(std::string& bytes) {
-  const std::uint64_t h = fnv1a64(bytes.data(), bytes.size() - 8);
-  std::memcpy(bytes.data() + bytes.size() - 8, &h, 8);
-}
 
 Checkpoint small_checkpoint(ConvAlgo conv) {
   Checkpoint c;
@@ -69,7 +58,7 @@ TEST(ConvAlgoCheckpoint, AVersion3WithAnUnknownAlgorithmIsCorrupted) {
   for (const std::uint32_t bad : {0u, 3u, 0xffffffffu}) {
     std::string bytes = good;
     std::memcpy(bytes.data() + bytes.size() - 8 - 4 - 4, &bad, 4);
-    reseal(bytes);
+    bytes = resealed(bytes);
     EXPECT_TRUE(has(error_of([&] { (void)deserialize_checkpoint(bytes, "run.ckpt"); }),
                     "run.ckpt: corrupted checkpoint (convolution algorithm " + std::to_string(bad)));
   }
@@ -81,7 +70,7 @@ TEST(ConvAlgoCheckpoint, AVersion2FileWithTheAlgorithmFieldIsNotReadAsVersion3) 
   std::string bytes = serialize_checkpoint(c.spec, c.params, c.state);
   const std::uint32_t two = 2;
   std::memcpy(bytes.data() + 8, &two, 4);
-  reseal(bytes);
+  bytes = resealed(bytes);
   EXPECT_TRUE(has(error_of([&] { (void)deserialize_checkpoint(bytes, "run.ckpt"); }),
                   "corrupted checkpoint"));
 }
@@ -123,3 +112,36 @@ TEST(ConvAlgoMemory, TheEstimateAndTrainsBudgetUseTheChosenAlgorithm) {
   EXPECT_FALSE(over_budget(smaller));
 }
 
+
+// A network knows the options it was built with; train() refuses a network built with another
+// algorithm than TrainOptions::conv (the checkpoint would record the wrong one), and neither
+// train() nor the checkpoint writer takes a value outside the enum.
+TEST(ConvAlgoCheckpoint, TrainAndTheWriterHoldTheNetworkToTheRecordedAlgorithm) {
+  const ModelSpec spec = model_from_name("seed");
+  const Parameters p = Parameters::zeros(spec);
+  data::Dataset d;
+  Rng rng(5);
+  d.images = random_images(rng, 32, spec.input);
+  d.labels = random_labels(rng, 32, 10);
+  auto im2col = make_network(PathKind::Fast, spec, p, NetworkOptions{ConvAlgo::Im2col});
+  EXPECT_EQ(im2col->options().conv, ConvAlgo::Im2col);
+  EXPECT_EQ(make_network(PathKind::Reference, spec, p)->options().conv, ConvAlgo::Auto);
+  TrainOptions opt;
+  opt.epochs = 1;
+  opt.batch = 16;
+  EXPECT_TRUE(has(error_of([&] { (void)scratchcnn::train(*im2col, d, d, opt); }),
+                  "conv is auto but the network was built with im2col"));
+  opt.conv = ConvAlgo::Im2col;
+  EXPECT_EQ(scratchcnn::train(*im2col, d, d, opt).size(), 1u);
+
+  opt.conv = static_cast<ConvAlgo>(7);
+  EXPECT_TRUE(has(error_of([&] { validate(opt); }), "convolution algorithm 7 is not auto"));
+  EXPECT_TRUE(has(error_of([&] {
+                    (void)make_network(PathKind::Fast, spec, p, NetworkOptions{opt.conv});
+                  }),
+                  "convolution algorithm 7"));
+  Checkpoint c = small_checkpoint(ConvAlgo::Direct);
+  c.state.options.conv = static_cast<ConvAlgo>(7);
+  EXPECT_TRUE(has(error_of([&] { (void)serialize_checkpoint(c.spec, c.params, c.state); }),
+                  "checkpoint: convolution algorithm 7"));
+}

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "scratchcnn/rng.hpp"
+#include "checkpoint_bytes.hpp"
 #include "test_support.hpp"
 
 using namespace scratchcnn;
@@ -18,24 +19,8 @@ namespace {
 // orders, so their results differ in the last bits.
 const char* const kModel = "'conv(1,4,k=3,pad=1) relu conv(4,4,k=3,pad=1) relu maxpool(2) flatten dense(64,10)'";
 
-std::string tiny_data() {
-  const std::string dir = temp_dir("conv-algo-data");
-  Rng rng(7);
-  for (const auto& [name, rows] : {std::pair{"optdigits.tra", 64}, std::pair{"optdigits.tes", 20}}) {
-    std::ofstream f(dir + "/" + name);
-    for (int r = 0; r < rows; ++r) {
-      for (int i = 0; i < 64; ++i) f << ((i % 10 == r % 10) ? 16 : int(rng.below(5))) << ",";
-      f << r % 10 << "\n";
-    }
-  }
-  return dir;
-}
-
-std::uint32_t version_of(const std::string& bytes) {
-  std::uint32_t v = 0;
-  if (bytes.size() >= 12) std::memcpy(&v, bytes.data() + 8, 4);
-  return v;
-}
+// A small learnable optdigits folder: 64 training and 20 test rows.
+std::string tiny_data() { return learnable_optdigits("conv-algo-data", 7, 64, 20); }
 
 class ConvAlgoCli : public testing::Test {
  protected:

@@ -1,6 +1,5 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cmath>
@@ -57,13 +56,7 @@ class DataTest : public ::testing::Test {
   }
 
   std::string write_gz(const std::string& name, const std::string& text) {
-    const fs::path p = dir_ / name;
-    gzFile f = gzopen(p.string().c_str(), "wb");
-    EXPECT_NE(f, nullptr);
-    if (f == nullptr) return p.string();
-    EXPECT_EQ(gzwrite(f, text.data(), static_cast<unsigned>(text.size())), int(text.size()));
-    EXPECT_EQ(gzclose(f), Z_OK);
-    return p.string();
+    return write(name, scratchcnn::test::gzip(text));
   }
 
   // Writes text as the named file and expects loading it to fail with "<path>:<line>: " followed by

@@ -1,6 +1,5 @@
 // IDX (MNIST-format) files and the data folder that holds them: small files written here.
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -29,14 +28,7 @@ std::string images_bytes(std::uint32_t n, std::uint32_t rows, std::uint32_t cols
 }
 
 void write(const std::string& path, const std::string& bytes, bool gzip = false) {
-  if (gzip) {
-    gzFile f = gzopen(path.c_str(), "wb");
-    ASSERT_NE(f, nullptr) << path;
-    ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())), int(bytes.size()));
-    ASSERT_EQ(gzclose(f), Z_OK);
-  } else {
-    test::write_file(path, bytes);
-  }
+  test::write_file(path, gzip ? test::gzip(bytes) : bytes);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // Checkpoints: parameters plus everything a training run needs to continue exactly where it
 // stopped (docs/checkpoints.md).
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -76,16 +77,18 @@ void save_checkpoint(const std::string& path, const ModelSpec& spec, const Param
 Checkpoint load_checkpoint(const std::string& path);
 
 // The model and parameters of a file written by `scratchcnn train --save` or save_parameters:
-// a checkpoint or a parameter file, told apart by its magic; for a checkpoint also its seed and
-// instruction-set level. Read bounded by the file's own header (read_model_file); "-" is standard
-// input. Throws Error naming the file for anything it refuses.
+// a checkpoint or a parameter file, told apart by its magic; for a checkpoint also its training
+// state. Read bounded by the file's own header (read_model_file); "-" is standard input. Throws
+// Error naming the file for anything it refuses.
 struct LoadedModel {
   ModelSpec spec;
   Parameters params;
-  bool is_checkpoint = false;
-  std::uint64_t seed = 1;  // a checkpoint's seed (1 for a parameter file)
-  std::string isa;         // a checkpoint's instruction-set level (empty: none recorded)
-  ConvAlgo conv = ConvAlgo::Auto;  // a checkpoint's convolution algorithm (Auto: none chosen)
+  std::optional<TrainingState> state;  // a checkpoint's (none for a parameter file)
+  // What to build the network with to compute as the run that wrote the file did (a checkpoint's
+  // convolution algorithm; the defaults for a parameter file).
+  NetworkOptions network_options() const {
+    return NetworkOptions{state ? state->options.conv : ConvAlgo::Auto};
+  }
 };
 LoadedModel load_model(const std::string& path);
 

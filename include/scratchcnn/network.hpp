@@ -23,6 +23,27 @@ struct StepResult {
   int correct = 0;  // samples whose largest logit (first one on ties) is the label
 };
 
+enum class PathKind { Reference, Fast };
+PathKind parse_path(const std::string& text);  // "reference" | "fast"; throws Error otherwise
+const char* path_name(PathKind);
+
+// How the fast path computes a convolution. Direct: register-blocked correlation vectorised across
+// the samples of a chunk (efficient with one or two channels). Im2col: im2col over tiles of output
+// rows, then a GEMM. Auto: the first implementation of an ordered list that accepts the layer's
+// shape (docs/architecture.md). The two round differently, so a run's bits depend on the choice;
+// the reference path has one algorithm and ignores it.
+enum class ConvAlgo { Auto, Direct, Im2col };
+const char* conv_algo_name(ConvAlgo a);  // "auto", "direct", "im2col"
+// "auto" | "direct" | "im2col"; throws Error otherwise.
+ConvAlgo parse_conv_algo(const std::string& text);
+// Throws Error "<label>convolution algorithm N is not auto, direct or im2col" for a value outside
+// the enum (a cast integer): what the trainer and the checkpoint writer accept.
+void check_conv_algo(ConvAlgo a, const std::string& label);
+
+struct NetworkOptions {
+  ConvAlgo conv = ConvAlgo::Auto;  // every convolution of the model (fast path)
+};
+
 // The only thing the trainer, the CLI, the benchmarks and the parity tests talk to.
 class Network {
  public:
@@ -31,8 +52,10 @@ class Network {
   virtual std::string name() const = 0;  // "reference", "fast"
   // One line per layer, "<layer>: <how it runs>\n": on the fast path the kernel and the
   // instruction-set level it chose ("conv(1,2,k=3,pad=1): direct +relu, avx2", "relu: fused into
-  // the layer before"), on the reference path "reference".
-  virtual std::string describe() const = 0;
+  // the layer before"); by default (the reference path) "<layer>: <name()>".
+  virtual std::string describe() const;
+  // The options make_network built it with (default ones for a network made otherwise).
+  const NetworkOptions& options() const { return options_; }
 
   // Forward and backward over the batch, then the Sgd update (scratchcnn/sgd.hpp).
   // If the loss is NaN or infinite, throws Error and leaves parameters and velocities unchanged.
@@ -58,29 +81,17 @@ class Network {
  protected:
   // The path's forward pass over n >= 1 samples of a batch predict() has checked.
   virtual void predict_unchecked(const float* images, int n, float* logits) = 0;
+
+ private:
+  friend std::unique_ptr<Network> make_network(PathKind, const ModelSpec&, const Parameters&,
+                                               const NetworkOptions&);
+  NetworkOptions options_;
 };
 
 // Throws Error naming the sample unless every label is in [0, classes) and every input value is
 // finite. Both paths call it before a training step touches anything.
 void check_batch(const ModelSpec& spec, const Batch& batch);
 
-enum class PathKind { Reference, Fast };
-PathKind parse_path(const std::string& text);  // "reference" | "fast"; throws Error otherwise
-const char* path_name(PathKind);
-
-// How the fast path computes a convolution. Direct: register-blocked correlation vectorised across
-// the samples of a chunk (efficient with one or two channels). Im2col: im2col over tiles of output
-// rows, then a GEMM. Auto: the first implementation of an ordered list that accepts the layer's
-// shape (docs/architecture.md). The two round differently, so a run's bits depend on the choice;
-// the reference path has one algorithm and ignores it.
-enum class ConvAlgo { Auto, Direct, Im2col };
-const char* conv_algo_name(ConvAlgo a);  // "auto", "direct", "im2col"
-// "auto" | "direct" | "im2col"; throws Error otherwise.
-ConvAlgo parse_conv_algo(const std::string& text);
-
-struct NetworkOptions {
-  ConvAlgo conv = ConvAlgo::Auto;  // every convolution of the model (fast path)
-};
 
 // Builds a network of either path from the same spec and parameters.
 std::unique_ptr<Network> make_network(PathKind path, const ModelSpec& spec, const Parameters& p,

@@ -32,9 +32,9 @@ struct TrainOptions {
   // checkpoints.
   std::uint64_t max_memory = 0;
   // The fast path's convolution algorithm (NetworkOptions, network.hpp). train() does not build
-  // the network: build it with NetworkOptions{opt.conv}; train() uses it for the memory estimate
-  // and checkpoints record it (checkpoint.hpp), since direct and im2col round differently. The
-  // reference path ignores it.
+  // the network: build it with NetworkOptions{opt.conv} (train() throws Error when the network's
+  // options() differ); train() uses it for the memory estimate and checkpoints record it
+  // (checkpoint.hpp), since direct and im2col round differently. The reference path ignores it.
   ConvAlgo conv = ConvAlgo::Auto;
 };
 

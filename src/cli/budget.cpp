@@ -1,4 +1,4 @@
-// The memory budget and thread cap of the command-line tool (common.hpp): --max-memory, its
+// The memory budget and thread cap of the command-line tool (budget.hpp): --max-memory, its
 // default, and the checks every command makes before it builds a network.
 #include <omp.h>
 
@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "common.hpp"
+#include "commands.hpp"
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/memory.hpp"
 

@@ -38,7 +38,8 @@ epoch-synced test accuracy more than 0.2 percentage points from it. The fast pat
                    symlink, keeping its permissions), or written in place to /dev/stdout or a FIFO.
                    An error before any work when it is a data file of --data or the --init file
   --quiet          print nothing but errors and warnings (a broken parity rule is an error: it
-                   still goes to stderr, and the exit code says it); --json is written as without it
+                   still goes to stderr, and the exit code says it); --json is written as
+                   without it
 )TXT";
 
 namespace {
@@ -103,7 +104,7 @@ CompareReport compare_paths(const Setup& s) {
   r.isa = fast::active_isa();
   r.conv = s.opt.conv;
   if (!s.quiet) std::cout << "training the reference path...\n" << std::flush;
-  auto ref = make_network(PathKind::Reference, s.spec, s.init);
+  auto ref = make_network(PathKind::Reference, s.spec, s.init, NetworkOptions{s.opt.conv});
   // The reference's state at the start of every epoch, for the epoch-synced fast runs.
   std::vector<Parameters> ref_params{ref->parameters()}, ref_velocity{ref->velocity()};
   r.reference = run_training(*ref, s, false, [&](const EpochMetrics&) {
@@ -184,7 +185,7 @@ int cmd_compare(const std::vector<std::string>& argv) {
   if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
   const std::string json = a.has("--json") ? a.str("--json", "") : "";
   if (!json.empty()) check_output_path("--json", json);
-  auto inputs = data_inputs(a.str("--data", defaults_for(model_value(a)).data));
+  auto inputs = data_inputs(a.str("--data", defaults_for(model_name(a)).data));
   inputs.push_back({"--init", a.has("--init") ? a.str("--init", "") : ""});
   inputs.push_back({"--model", model_file(a)});
   check_aliases({{"--json", json}}, inputs);

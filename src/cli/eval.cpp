@@ -34,7 +34,8 @@ a line gives the convolution algorithm when it is not auto.
   --batch N          evaluation batch size (default 256)
 %s  --json FILE        write accuracy, precision, recall, support and the matrix as JSON
   --csv FILE         write the confusion matrix as CSV: header true,0,1,...; one row per true class
-  --quiet            print nothing on stdout and no notes; --json and --csv are written as without it
+  --quiet            print nothing on stdout and no notes; --json and --csv are written as
+                     without it
 Outputs replace their file atomically (through a symlink, keeping its permissions); /dev/null,
 /dev/stdout and FIFOs are written in place. --json and --csv must not name the same file, the
 --checkpoint file or a data file (an error before any work).
@@ -61,7 +62,7 @@ EvalFlags read_eval_flags(const Args& a) {
     throw UsageError("--split: '" + f.split + "' is not test or train");
   f.path = read_path(a);
   (void)read_conv_algo(a);  // a bad value is a usage error before any file is read
-  f.batch = static_cast<int>(a.integer("--batch", 256, 1, 1 << 20));
+  f.batch = read_batch(a, 256);
   f.threads = read_threads(a);
   f.max_memory = read_max_memory(a);
   f.json = a.has("--json") ? a.str("--json", "") : "";
@@ -75,7 +76,7 @@ EvalFlags read_eval_flags(const Args& a) {
 EvalReport run_eval(const Args& a, const EvalFlags& f) {
   const std::string file = a.str("--checkpoint", "");
   const LoadedModel l = load_model(file);
-  const std::uint64_t seed = a.seed("--seed", l.seed);
+  const std::uint64_t seed = a.seed("--seed", l.state ? l.state->options.seed : 1);
   const std::string name = builtin_name(l.spec);
   const std::string data_dir = a.str("--data", defaults_for(name).data);
   auto inputs = data_inputs(data_dir);
@@ -84,7 +85,7 @@ EvalReport run_eval(const Args& a, const EvalFlags& f) {
   const data::Split split = data::load_data_dir(data_dir, seed);
   const data::Dataset& d = f.split == "test" ? split.test : split.train;
   check_data_fits(l.spec, d);
-  const NetworkOptions options{read_conv_algo(a, l.conv)};
+  const NetworkOptions options{read_conv_algo(a, l.network_options().conv)};
   check_command_memory(a, f.max_memory, l.spec, {f.path}, std::min(f.batch, d.size()), f.threads,
                        MemoryUse::Inference,
                        dataset_bytes(split.train) + dataset_bytes(split.test) +
@@ -94,7 +95,7 @@ EvalReport run_eval(const Args& a, const EvalFlags& f) {
   EvalReport r;
   r.model = (name.empty() ? "" : name + ": ") + l.spec.full_text();
   r.model_text = l.spec.full_text();
-  r.trained_isa = l.isa;
+  r.trained_isa = l.state ? l.state->isa : std::string();
   r.isa = f.path == PathKind::Reference ? std::string("reference") : fast::active_isa();
   r.conv = f.path == PathKind::Reference ? ConvAlgo::Auto : options.conv;
   r.source = d.source;

@@ -7,9 +7,11 @@
 namespace scratchcnn::cli {
 
 std::string fixed(double v, int decimals) {
-  char b[64];
-  std::snprintf(b, sizeof b, "%.*f", decimals, v);
-  return b;
+  // Sized first: %.Nf of a huge double has up to 309 digits before the point.
+  const int n = std::snprintf(nullptr, 0, "%.*f", decimals, v);
+  std::string s(static_cast<std::size_t>(n > 0 ? n : 0), '\0');
+  std::snprintf(s.data(), s.size() + 1, "%.*f", decimals, v);
+  return s;
 }
 
 std::string shortest(float v) {

@@ -1,7 +1,8 @@
 // The tool's JSON writer (json.hpp).
 #include "json.hpp"
 
-#include <charconv>
+#include "format.hpp"
+
 #include <cmath>
 #include <cstdio>
 
@@ -25,13 +26,6 @@ std::string quote(const std::string& s) {
   return out + "\"";
 }
 
-std::string number(double v) {
-  if (!std::isfinite(v)) return "null";
-  char b[64];
-  const auto r = std::to_chars(b, b + sizeof b, v);
-  return std::string(b, r.ptr);
-}
-
 std::string number(double v, int significant) {
   if (!std::isfinite(v)) return "null";
   char b[64];
@@ -40,11 +34,7 @@ std::string number(double v, int significant) {
 }
 
 std::string fixed(double v, int decimals) {
-  if (!std::isfinite(v)) return "null";
-  // %.Nf of a huge double has up to 309 digits before the point.
-  std::vector<char> b(400 + std::size_t(decimals > 0 ? decimals : 0));
-  std::snprintf(b.data(), b.size(), "%.*f", decimals, v);
-  return b.data();
+  return std::isfinite(v) ? cli::fixed(v, decimals) : "null";
 }
 
 std::string integer(long long v) { return std::to_string(v); }

@@ -9,8 +9,6 @@ namespace scratchcnn::cli::json {
 // A JSON string: quotes and backslashes escaped, control characters as \u00XX; other bytes
 // (UTF-8) as they are.
 std::string quote(const std::string& s);
-// The shortest text that reads back as the same double (std::to_chars); null when not finite.
-std::string number(double v);
 // printf %.<significant>g, for outputs whose digits are fixed; null when not finite.
 std::string number(double v, int significant);
 // printf %.<decimals>f; null when not finite.

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "common.hpp"
+#include "commands.hpp"
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/fast/isa.hpp"
 #include "scratchcnn/memory.hpp"
@@ -89,7 +89,7 @@ int cmd_info(const std::vector<std::string>& argv) {
     for (const std::string& level : fast::supported_isas()) std::cout << level << "\n";
     return 0;
   }
-  const int batch = static_cast<int>(a.integer("--batch", 128, 1, 1 << 20));
+  const int batch = read_batch(a, 128);
   if (a.has("--input")) (void)read_input(a);  // a malformed shape is a usage error, checked first
   const ModelSpec spec = read_model(a, model_value(a));  // errors name --model and its file
   std::printf("model: %s\n", spec.full_text().c_str());

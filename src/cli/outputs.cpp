@@ -1,4 +1,4 @@
-// The command's output files, checked before any work starts (common.hpp).
+// The command's output files, checked before any work starts (outputs.hpp).
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "common.hpp"
+#include "commands.hpp"
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/files.hpp"
 

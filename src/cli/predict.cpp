@@ -98,7 +98,7 @@ int cmd_predict(const std::vector<std::string>& argv) {
   if (a.positional().size() > 1) throw UsageError("unexpected argument '" + a.positional()[1] + "'");
   const PathKind path = read_path(a);
   (void)read_conv_algo(a);  // a bad value is a usage error before any file is read
-  const int batch = static_cast<int>(a.integer("--batch", 256, 1, 1 << 20));
+  const int batch = read_batch(a, 256);
   const int threads = read_threads(a);
   const std::uint64_t max_memory = read_max_memory(a);
   const bool probs = a.has("--probs");
@@ -115,7 +115,7 @@ int cmd_predict(const std::vector<std::string>& argv) {
   PredictReport r;
   const data::Dataset d = read_input_file(in, labels_file, r.labelled);
   check_data_fits(l.spec, d);
-  const NetworkOptions options{read_conv_algo(a, l.conv)};
+  const NetworkOptions options{read_conv_algo(a, l.network_options().conv)};
   check_command_memory(a, max_memory, l.spec, {path}, std::min(batch, d.size()), threads,
                        MemoryUse::Inference,
                        dataset_bytes(d) + parameters_bytes(l.spec) +

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "common.hpp"
+#include "commands.hpp"
 
 namespace scratchcnn::cli {
 

@@ -24,14 +24,16 @@ const char* const kTrainFlags = R"TXT(model:
                    built-in name nor model text (which always has a '(')
   --input CxHxW    input shape (default: 1x8x8 for seed and model text, 1x28x28 for lenet5)
   --init FILE      start from the parameters of a file written by --save (a checkpoint or a
-                   parameter file; its optimizer state is not used). Default: He-uniform from --seed
+                   parameter file; its optimizer state is not used). Default: He-uniform from
+                   --seed
 data:
   --data DIR       a folder with optdigits.tra + optdigits.tes; or the four MNIST-style IDX files
                    train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
-                   t10k-labels-idx1-ubyte (each may be .gz; Fashion-MNIST, 28x28); or digits.csv[.gz]
-                   (1,797 rows, then split 80/20, stratified and seeded). Default: data for seed and
-                   model text (see scripts/fetch-data.sh), /usr/share/datasets/fashion-mnist for
-                   lenet5 (scripts/fetch-data.sh fashion-mnist)
+                   t10k-labels-idx1-ubyte (each may be .gz; Fashion-MNIST, 28x28); or
+                   digits.csv[.gz] (1,797 rows, then split 80/20, stratified and seeded).
+                   Default: data for seed and model text (see scripts/fetch-data.sh),
+                   /usr/share/datasets/fashion-mnist for lenet5 (scripts/fetch-data.sh
+                   fashion-mnist)
 training (defaults per model: seed and model text | lenet5):
   --epochs N       epochs, counted from the run's start (default 10 | 5)
   --batch N        minibatch size (default 128 | 32; the last partial batch is used)
@@ -42,8 +44,9 @@ training (defaults per model: seed and model text | lenet5):
                    w = w - lr * v (w = w - lr * g when momentum is 0)
   --seed N         seed for initial weights, shuffling and the data split (default 1)
   --max-loss X     divergence guard: stop with an error (naming the epoch and batch) when a
-                   batch's mean loss exceeds X; default 10 * ln(classes) (23.0 for 10 classes), 0
-                   = stop only on a NaN or infinite loss. Checkpoints already written stay as they are
+                   batch's mean loss exceeds X; default 10 * ln(classes) (23.0 for 10 classes),
+                   0 = stop only on a NaN or infinite loss. Checkpoints already written stay as
+                   they are
   --threads N      OpenMP threads for the fast path, 1..1024 (default: all cores, or
                    OMP_NUM_THREADS, capped at 1024)
   --conv-algo A    the fast path's convolutions: auto (default), direct or im2col. They round
@@ -139,6 +142,8 @@ Shape read_input(const Args& a) {
   }
 }
 
+std::string model_name(const Args& a) { return builtin_name(read_model(a, model_value(a))); }
+
 ModelSpec read_model(const Args& a, const std::string& value) {
   const bool has_input = a.has("--input");
   const Shape input = has_input ? read_input(a) : Shape{};
@@ -154,8 +159,14 @@ PathKind read_path(const Args& a) {
   try {
     return parse_path(a.str("--path", "fast"));
   } catch (const Error& e) {
-    throw UsageError(e.what());
+    throw UsageError(std::string("--path: ") + e.what());
   }
+}
+
+int read_batch(const Args& a, int fallback) {
+  const OptionRange& r = option_range(TrainOption::Batch);
+  return static_cast<int>(a.integer("--batch", fallback, static_cast<long long>(r.lo),
+                                    static_cast<long long>(r.hi)));
 }
 
 ConvAlgo read_conv_algo(const Args& a, ConvAlgo fallback) {
@@ -163,7 +174,7 @@ ConvAlgo read_conv_algo(const Args& a, ConvAlgo fallback) {
   try {
     return parse_conv_algo(a.str("--conv-algo", ""));
   } catch (const Error& e) {
-    throw UsageError(e.what());
+    throw UsageError(std::string("--conv-algo: ") + e.what());
   }
 }
 
@@ -283,8 +294,8 @@ void setup_resumed(Setup& s, const Args& a, const OptionFlags& f, const Checkpoi
 
 // Model and options of a new run: the flags, else the model's defaults.
 void setup_new(Setup& s, const Args& a, const OptionFlags& f) {
-  s.model_name = model_value(a);
-  s.spec = read_model(a, s.model_name);
+  s.spec = read_model(a, model_value(a));
+  s.model_name = builtin_name(s.spec);  // lenet5's text, inline or from a file, is lenet5
   const Defaults d = defaults_for(s.model_name);
   s.opt.epochs = a.has("--epochs") ? f.epochs : d.epochs;
   s.opt.batch = a.has("--batch") ? f.batch : d.batch;

@@ -45,10 +45,14 @@ std::string model_value(const Args& a);
 // The file --model names by the rule above (empty for a built-in name or model text); "@" alone
 // is a UsageError. An input of the run, like --init and --data's files.
 std::string model_file(const Args& a);
+// builtin_name of the --model (with --input) model: "seed", "lenet5" or empty, however spelled.
+std::string model_name(const Args& a);
 Shape read_input(const Args& a);
 // The model of `value` (model_value) with --input; errors name --model.
 ModelSpec read_model(const Args& a, const std::string& value);
 PathKind read_path(const Args& a);
+// --batch of eval, predict and info, in the range training batches have (option_range).
+int read_batch(const Args& a, int fallback);
 // --conv-algo, else `fallback`; a bad value is a UsageError.
 ConvAlgo read_conv_algo(const Args& a, ConvAlgo fallback = ConvAlgo::Auto);
 

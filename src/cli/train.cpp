@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "common.hpp"
+#include "commands.hpp"
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/fast/isa.hpp"
 
@@ -44,9 +44,10 @@ checkpoints:
                    checkpoint's level back where this CPU runs it.
                    --resume F --save F continues in place.
 output:
-  --metrics FILE   write the per-epoch table as CSV: epoch,loss,train_accuracy,test_accuracy,seconds
-                   when training succeeds; a resumed run writes every epoch since the run's start,
-                   with seconds 'nan' for the epochs of the checkpoint (not training state)
+  --metrics FILE   write the per-epoch table as CSV (epoch,loss,train_accuracy,test_accuracy,
+                   seconds) when training succeeds; a resumed run writes every epoch since
+                   the run's start, with seconds 'nan' for the epochs of the checkpoint (not
+                   training state)
   --quiet          print nothing but errors and warnings: no header, per-epoch table, progress
                    bar, notes or summary; --save and --metrics are written as without it
 A failed run never writes --metrics; --save holds the last complete epoch.
@@ -113,7 +114,7 @@ TrainFiles train_files(const Args& a) {
   f.max_memory = read_max_memory(a);
   if (!f.resume.empty()) f.ckpt = load_checkpoint(f.resume);
   // The data folder's default depends on the model, which a checkpoint brings along.
-  const std::string model = f.resume.empty() ? model_value(a) : builtin_name(f.ckpt.spec);
+  const std::string model = f.resume.empty() ? model_name(a) : builtin_name(f.ckpt.spec);
   auto inputs = data_inputs(a.str("--data", defaults_for(model).data));
   inputs.push_back({"--resume", f.resume});
   inputs.push_back({"--init", a.has("--init") ? a.str("--init", "") : ""});

@@ -50,9 +50,7 @@ double aligned(double floats) {
 
 MemoryEstimate estimate_fast(const ModelSpec& spec, int batch, int threads, MemoryUse use,
                              const NetworkOptions& options) {
-  fast::Options fo;
-  fo.conv = options.conv;
-  const fast::Footprint f = fast::footprint(spec, fo);
+  const fast::Footprint f = fast::footprint(spec, fast::options_of(options));
   const double chunks = std::ceil(double(batch) / fast::kChunk);
   const double used_threads = std::max(1.0, std::min<double>(threads, chunks));
   const double flat = aligned(double(f.parameter_floats));

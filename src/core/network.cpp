@@ -82,7 +82,7 @@ std::vector<float> Network::predict_one(std::span<const float> image) {
 PathKind parse_path(const std::string& text) {
   if (text == "reference") return PathKind::Reference;
   if (text == "fast") return PathKind::Fast;
-  throw Error("--path: '" + text + "' is not a path (reference or fast)");
+  throw Error(excerpt(text) + " is not a path (reference or fast)");
 }
 
 const char* path_name(PathKind p) { return p == PathKind::Reference ? "reference" : "fast"; }
@@ -99,18 +99,31 @@ const char* conv_algo_name(ConvAlgo a) {
 ConvAlgo parse_conv_algo(const std::string& text) {
   for (ConvAlgo a : {ConvAlgo::Auto, ConvAlgo::Direct, ConvAlgo::Im2col})
     if (text == conv_algo_name(a)) return a;
-  throw Error("--conv-algo: " + excerpt(text) +
-              " is not a convolution algorithm (auto, direct or im2col)");
+  throw Error(excerpt(text) + " is not a convolution algorithm (auto, direct or im2col)");
+}
+
+void check_conv_algo(ConvAlgo a, const std::string& label) {
+  if (a != ConvAlgo::Auto && a != ConvAlgo::Direct && a != ConvAlgo::Im2col)
+    throw Error(label + "convolution algorithm " + std::to_string(static_cast<int>(a)) +
+                " is not auto, direct or im2col");
+}
+
+std::string Network::describe() const {
+  std::string s;
+  for (const LayerSpec& l : spec().layers) s += l.text() + ": " + name() + "\n";
+  return s;
 }
 
 std::unique_ptr<Network> make_network(PathKind path, const ModelSpec& spec, const Parameters& p,
                                       const NetworkOptions& options) {
   check_parameters(spec, p);
+  check_conv_algo(options.conv, "make_network: ");
   try {
-    if (path == PathKind::Reference) return std::make_unique<reference::Network<float>>(spec, p);
-    fast::Options fo;
-    fo.conv = options.conv;
-    return fast::make_network(spec, p, fo);
+    std::unique_ptr<Network> net =
+        path == PathKind::Reference ? std::make_unique<reference::Network<float>>(spec, p)
+                                    : fast::make_network(spec, p, fast::options_of(options));
+    net->options_ = options;
+    return net;
   } catch (const std::bad_alloc&) {
     throw Error(std::string("out of memory building the ") + path_name(path) + " network of '" +
                 spec.full_text() + "' (it needs an estimated " +

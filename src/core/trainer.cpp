@@ -70,6 +70,7 @@ void validate(const TrainOptions& opt) {
   check(TrainOption::WeightDecay, opt.weight_decay);
   check(TrainOption::MaxLoss, opt.max_loss);
   check(TrainOption::FirstEpoch, opt.first_epoch);
+  check_conv_algo(opt.conv, "training options: ");
 }
 
 std::vector<int> epoch_order(int n, std::uint64_t seed, int epoch) {
@@ -231,6 +232,11 @@ std::vector<EpochMetrics> train(Network& net, const data::Dataset& train_set,
   check_data_fits(net.spec(), train_set);
   check_data_fits(net.spec(), test_set);
   validate(opt);
+  // The checkpoint records opt.conv: it must be what the network computes with.
+  if (net.options().conv != opt.conv)
+    throw Error(std::string("training options: conv is ") + conv_algo_name(opt.conv) +
+                " but the network was built with " + conv_algo_name(net.options().conv) +
+                " (make_network's NetworkOptions); they must agree, since checkpoints record it");
   if (opt.max_memory > 0 && known_path(net))
     check_memory(training_estimate(net, train_set, test_set, opt), opt.max_memory,
                  "training on the " + net.name() + " path with batch " + std::to_string(opt.batch),

@@ -15,6 +15,12 @@ struct Options {
   // thread OpenMP allows, up to one per chunk). Results are the same either way.
   double flops_per_thread = 16e6;
 };
+// The fast options of the public NetworkOptions (the rest at their defaults).
+inline Options options_of(const NetworkOptions& o) {
+  Options f;
+  f.conv = o.conv;
+  return f;
+}
 
 // Threads of a parallel region over `chunks` chunks doing `flops` of work when OpenMP allows
 // `most`: at most one per chunk and one per `flops_per_thread` (no such limit when it is 0), at

@@ -71,6 +71,7 @@ std::string serialize_checkpoint(const ModelSpec& spec, const Parameters& params
                        "checkpoint: ");
   if (!valid_isa(state.isa))
     throw Error("checkpoint: the instruction-set level is not a short lowercase name");
+  check_conv_algo(o.conv, "checkpoint: ");
   // A run with the default algorithm writes version 2, as before version 3 existed.
   const bool with_conv = o.conv != ConvAlgo::Auto;
   std::string out = start_file(kCheckpointMagic, with_conv ? 3 : 2, spec, params);
@@ -235,10 +236,7 @@ LoadedModel load_model(const std::string& path) {
     Checkpoint c = deserialize_checkpoint(bytes, in.name());
     l.spec = std::move(c.spec);
     l.params = std::move(c.params);
-    l.is_checkpoint = true;
-    l.seed = c.state.options.seed;
-    l.isa = c.state.isa;
-    l.conv = c.state.options.conv;
+    l.state = std::move(c.state);
   } else {
     l.spec = parameter_file_model(bytes, in.name());
     l.params = deserialize_parameters(bytes, l.spec, in.name());

@@ -84,11 +84,6 @@ class Network : public scratchcnn::Network {
 
   const ModelSpec& spec() const override { return spec_; }
   std::string name() const override { return "reference"; }
-  std::string describe() const override {
-    std::string s;
-    for (const LayerSpec& l : spec_.layers) s += l.text() + ": reference\n";
-    return s;
-  }
   Model<T>& model() { return model_; }
 
   StepResult sgd_step(const Batch& batch, const Sgd& sgd) override {

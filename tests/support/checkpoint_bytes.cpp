@@ -11,6 +11,12 @@ std::uint64_t fnv1a64_of(const std::string& s) {
   return h;
 }
 
+std::uint32_t version_of(const std::string& bytes) {
+  std::uint32_t v = 0;
+  if (bytes.size() >= 12) std::memcpy(&v, bytes.data() + 8, 4);
+  return v;
+}
+
 std::string resealed(std::string bytes) {
   bytes.resize(bytes.size() - 8);
   put<std::uint64_t>(bytes, fnv1a64_of(bytes));

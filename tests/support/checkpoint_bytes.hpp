@@ -37,6 +37,9 @@ void patch(std::string& bytes, std::size_t at, T v) {
 // The bytes with their trailing checksum recomputed.
 std::string resealed(std::string bytes);
 
+// The u32 version after the 8-byte magic of a checkpoint or parameter file (0 if too short).
+std::uint32_t version_of(const std::string& bytes);
+
 // One u32 or f32 field set to `value` (converted to the field's type).
 struct FieldEdit {
   std::size_t at;

@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include <zlib.h>
+
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/fast/isa.hpp"
 
@@ -163,6 +165,37 @@ std::string learnable_optdigits(const std::string& tag, std::uint64_t seed, int 
     }
   }
   return dir;
+}
+
+// One gzip member holding `head` followed by `zeros` zero bytes, compressed as it goes (so a
+// gigabyte of zeros never exists in memory).
+std::string gzip(const std::string& head, std::uint64_t zeros) {
+  z_stream z{};
+  EXPECT_EQ(deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 16 + MAX_WBITS, 9,
+                         Z_DEFAULT_STRATEGY),
+            Z_OK);
+  std::string out;
+  std::vector<char> buf(1 << 16);
+  const std::string zero_chunk(std::size_t(1) << 20, '\0');
+  auto feed = [&](const char* data, std::size_t n, int flush) {
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data));
+    z.avail_in = static_cast<uInt>(n);
+    do {
+      z.next_out = reinterpret_cast<Bytef*>(buf.data());
+      z.avail_out = static_cast<uInt>(buf.size());
+      deflate(&z, flush);
+      out.append(buf.data(), buf.size() - z.avail_out);
+    } while (z.avail_out == 0 || (flush == Z_FINISH && z.avail_in > 0));
+  };
+  feed(head.data(), head.size(), Z_NO_FLUSH);
+  for (std::uint64_t left = zeros; left > 0;) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, zero_chunk.size()));
+    feed(zero_chunk.data(), n, Z_NO_FLUSH);
+    left -= n;
+  }
+  feed(nullptr, 0, Z_FINISH);
+  deflateEnd(&z);
+  return out;
 }
 
 CliResult run_command(const std::string& command) {

@@ -48,6 +48,9 @@ std::string error_of(const std::function<void()>& f);
 std::string slurp(const std::string& path);
 // Writes (replaces) a file with `bytes`, in binary mode; returns the path.
 std::string write_file(const std::string& path, const std::string& bytes);
+// One gzip member holding `head` followed by `zeros` zero bytes, compressed as it goes (so a
+// gigabyte of zeros never exists in memory).
+std::string gzip(const std::string& head, std::uint64_t zeros = 0);
 
 // A small learnable optdigits folder in a fresh temporary folder (temp_dir(tag)): `train` rows in
 // optdigits.tra, then `test` rows in optdigits.tes; row r has label r % 10, 16 at the pixels

@@ -1,5 +1,6 @@
 #pragma once
-// The commands of the tool and what they share (one header per concern, included here).
+// The commands of the tool, their usage texts, and the headers of what they share (one per
+// concern).
 #include <string>
 #include <vector>
 
