@@ -73,14 +73,18 @@ double max_abs_diff(const Parameters& a, const Parameters& b) {
   return m;
 }
 
+// |other - reference| relative to the reference loss.
+double rel_diff(double reference, double other) {
+  return std::abs(reference - other) / std::max(std::abs(reference), 1e-30);
+}
+
 // The largest differences, the seconds and the parity verdict of the three runs.
 void summarise(CompareReport& r) {
   const auto& hr = r.reference;
   for (std::size_t i = 0; i < hr.size(); ++i) {
-    const double denom = std::max(std::abs(hr[i].loss), 1e-30);
     r.max_loss_rel_diff_free =
-        std::max(r.max_loss_rel_diff_free, std::abs(hr[i].loss - r.fast[i].loss) / denom);
-    r.max_loss_rel_diff = std::max(r.max_loss_rel_diff, std::abs(hr[i].loss - r.synced[i].loss) / denom);
+        std::max(r.max_loss_rel_diff_free, rel_diff(hr[i].loss, r.fast[i].loss));
+    r.max_loss_rel_diff = std::max(r.max_loss_rel_diff, rel_diff(hr[i].loss, r.synced[i].loss));
     r.max_test_accuracy_diff = std::max(
         r.max_test_accuracy_diff, std::abs(hr[i].test_accuracy - r.synced[i].test_accuracy));
     r.seconds_reference += hr[i].seconds;
@@ -129,10 +133,9 @@ std::string compare_text(const CompareReport& r) {
   o << "(fast: free-running; synced: each epoch from the reference's state)\n" << line;
   for (std::size_t i = 0; i < r.reference.size(); ++i) {
     const EpochMetrics &hr = r.reference[i], &hf = r.fast[i], &hs = r.synced[i];
-    const double denom = std::max(std::abs(hr.loss), 1e-30);
     std::snprintf(line, sizeof line, "%5d %16.6f %11.6f %9.2e %17.6f %9.2e %14.4f %14.4f %16.4f\n",
-                  hr.epoch, hr.loss, hf.loss, std::abs(hr.loss - hf.loss) / denom, hs.loss,
-                  std::abs(hr.loss - hs.loss) / denom, hr.test_accuracy, hf.test_accuracy,
+                  hr.epoch, hr.loss, hf.loss, rel_diff(hr.loss, hf.loss), hs.loss,
+                  rel_diff(hr.loss, hs.loss), hr.test_accuracy, hf.test_accuracy,
                   hs.test_accuracy);
     o << line;
   }
