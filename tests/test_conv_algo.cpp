@@ -87,10 +87,7 @@ TEST(ConvAlgoMemory, TheEstimateAndTrainsBudgetUseTheChosenAlgorithm) {
   EXPECT_EQ(total(PathKind::Reference, ConvAlgo::Direct), total(PathKind::Reference, ConvAlgo::Im2col));
 
   // train() checks TrainOptions::max_memory with the algorithm of TrainOptions::conv.
-  data::Dataset d;
-  Rng rng(2);
-  d.images = random_images(rng, 64, spec.input);
-  d.labels = random_labels(rng, 64, 10);
+  const data::Dataset d = random_dataset(2, 64, spec.input, 10);
   TrainOptions opt;
   opt.epochs = 0;
   opt.batch = 64;
@@ -119,10 +116,7 @@ TEST(ConvAlgoMemory, TheEstimateAndTrainsBudgetUseTheChosenAlgorithm) {
 TEST(ConvAlgoCheckpoint, TrainAndTheWriterHoldTheNetworkToTheRecordedAlgorithm) {
   const ModelSpec spec = model_from_name("seed");
   const Parameters p = Parameters::zeros(spec);
-  data::Dataset d;
-  Rng rng(5);
-  d.images = random_images(rng, 32, spec.input);
-  d.labels = random_labels(rng, 32, 10);
+  const data::Dataset d = random_dataset(5, 32, spec.input, 10);
   auto im2col = make_network(PathKind::Fast, spec, p, NetworkOptions{ConvAlgo::Im2col});
   EXPECT_EQ(im2col->options().conv, ConvAlgo::Im2col);
   EXPECT_EQ(make_network(PathKind::Reference, spec, p)->options().conv, ConvAlgo::Auto);

@@ -201,10 +201,7 @@ TEST(MemoryBudget, MakeNetworkRefusesWithEstimateAndLimit) {
 TEST(MemoryBudget, TrainRefusesBeforeTheFirstStep) {
   const ModelSpec spec = model_from_name("seed");
   auto net = make_network(PathKind::Fast, spec, Parameters::he_uniform(spec, 1));
-  data::Dataset d;
-  Rng rng(2);
-  d.images = random_images(rng, 64, spec.input);
-  d.labels = random_labels(rng, 64, 10);
+  const data::Dataset d = random_dataset(2, 64, spec.input, 10);
   TrainOptions opt;
   opt.epochs = 1;
   opt.batch = 32;

@@ -226,6 +226,14 @@ std::vector<int> random_labels(Rng& rng, int n, int classes) {
   return v;
 }
 
+data::Dataset random_dataset(std::uint64_t seed, int n, const Shape& shape, int classes) {
+  Rng rng(seed);
+  data::Dataset d;
+  d.images = random_images(rng, n, shape);
+  d.labels = random_labels(rng, n, classes);
+  return d;
+}
+
 void IsaTest::SetUp() {
   previous_ = fast::active_isa();
   fast::set_isa(GetParam());

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "scratchcnn/data/dataset.hpp"
 #include "scratchcnn/model_spec.hpp"
 #include "scratchcnn/rng.hpp"
 
@@ -62,6 +63,8 @@ std::string learnable_optdigits(const std::string& tag, std::uint64_t seed, int 
 // n images of shape s, pixels uniform in [0, 1) from rng; n labels uniform in 0..classes-1.
 std::vector<float> random_images(Rng& rng, int n, const Shape& s);
 std::vector<int> random_labels(Rng& rng, int n, int classes);
+// n random images of `shape` with random labels in [0, classes), from Rng(seed).
+data::Dataset random_dataset(std::uint64_t seed, int n, const Shape& shape, int classes);
 
 // Appends v big-endian (the IDX headers' byte order).
 void be32(std::string& out, std::uint32_t v);
