@@ -5,15 +5,14 @@
 namespace scratchcnn::fast::ops::SCRATCHCNN_ISA_NS {
 namespace {
 
-// The sum of the chunk vectors of p: (plane), per lane: register v of the chunk vectors summed
-// separately, then the registers added in order.
-V chunk_vector_sum(const float* p, std::int64_t plane) {
+// The sum of the chunk vectors of p: (plane): per sample (lane) a sum in position order, then the
+// 16 per-sample sums in hsum_chunk's tree.
+float chunk_vector_sum(const float* p, std::int64_t plane) {
   V t[kChunkRegs];
   for (int v = 0; v < kChunkRegs; ++v) t[v] = V(0.0f);
   for (std::int64_t q = 0; q < plane; q += kChunk)
     for (int v = 0; v < kChunkRegs; ++v) t[v] += load(p + q + v * kLanes);
-  for (int v = 1; v < kChunkRegs; ++v) t[0] += t[v];
-  return t[0];
+  return hsum_chunk(t);
 }
 
 }  // namespace
@@ -31,7 +30,7 @@ void bias_act(float* out, int channels, std::int64_t plane, std::int64_t ld, con
 }
 
 void channel_sums(const float* g, int channels, std::int64_t plane, float* db) {
-  for (int c = 0; c < channels; ++c) db[c] = hsum(chunk_vector_sum(g + c * plane, plane));
+  for (int c = 0; c < channels; ++c) db[c] = chunk_vector_sum(g + c * plane, plane);
 }
 
 }  // namespace scratchcnn::fast::ops::SCRATCHCNN_ISA_NS

@@ -67,9 +67,7 @@ void wgrad_kernel(const WGradShape& s, const float* g, const float* in, int o0, 
   const int kk = s.k * s.k;
   for (int b = 0; b < CB; ++b)
     for (int j = 0; j < KB; ++j) {
-      V t = acc[b][j][0];
-      for (int v = 1; v < kChunkRegs; ++v) t += acc[b][j][v];
-      dw[(std::ptrdiff_t(o0 + b) * s.in_ch + i) * kk + ky * s.k + kx0 + j] = hsum(t);
+      dw[(std::ptrdiff_t(o0 + b) * s.in_ch + i) * kk + ky * s.k + kx0 + j] = hsum_chunk(acc[b][j]);
     }
 }
 

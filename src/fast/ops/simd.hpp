@@ -1,5 +1,6 @@
 // What every per-level op file shares (vocabulary in ops.hpp): the register type and its width,
 // aligned loads and stores, the two batch operations xsimd 8.1 lacks at some level (fmadd, hsum),
+// the one order in which a chunk vector's registers are summed (hsum_chunk),
 // compile-time unrolling and the block table that picks a kernel by block shape.
 #pragma once
 
@@ -73,6 +74,24 @@ inline float hsum(const V& v) noexcept {
 #endif
   {
     return xsimd::hadd(v);
+  }
+}
+
+// The sum of the kChunk floats of one chunk vector held in kChunkRegs registers (register v has
+// floats v * kLanes ...), in one tree at every level: with s_0 .. s_15 the floats,
+// u_i = s_i + s_(i+8), t_i = u_i + u_(i+4), then (t_0 + t_1) + (t_2 + t_3). At avx512f that is hsum
+// of the one register (upper half plus lower half, then xsimd's avx hadd: t_i, then the two pairs
+// and their sum); at avx2 hsum(r0 + r1) (r0 + r1 is u); at sse4.2 hsum((r0 + r2) + (r1 + r3)), which
+// is t, and xsimd's sse3 hadd then adds (t_0 + t_1) + (t_2 + t_3).
+inline float hsum_chunk(const V (&r)[kChunkRegs]) noexcept {
+  static_assert(kChunk == 16 && (kChunkRegs == 1 || kChunkRegs == 2 || kChunkRegs == 4),
+                "the tree is written for 16-float chunks");
+  if constexpr (kChunkRegs == 1) {
+    return hsum(r[0]);
+  } else if constexpr (kChunkRegs == 2) {
+    return hsum(r[0] + r[1]);
+  } else {
+    return hsum((r[0] + r[2]) + (r[1] + r[3]));
   }
 }
 
