@@ -1,8 +1,9 @@
-// Reductions over the 16 lanes of a chunk give the same bits at every level that fuses its
-// multiply-adds (avx512f, avx2): conv_weight_grad and channel_sums sum a chunk in one tree
-// (hsum_chunk). sse4.2 shares the order and differs only by rounding each product: with inputs
-// whose products are exact (12-bit significands) it gives the same bits too, and channel_sums (no
-// products) does on any input.
+// The reductions whose order once followed the vector width give the same bits at every level
+// that fuses its multiply-adds (avx512f, avx2): the sgemm dot-product path (op(A) = A,
+// op(B) = B^T, K >= 1024: the im2col convolution's weight gradient), conv_weight_grad and
+// channel_sums all sum a chunk of 16 lanes in one tree (hsum_chunk). sse4.2 shares the order and
+// differs only by rounding each product: with inputs whose products are exact (12-bit
+// significands) it gives the same bits too, and channel_sums (no products) does on any input.
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -101,6 +102,49 @@ void expect_same_bits_at(const std::vector<std::string>& lv, const std::string& 
 
 #define SKIP_UNLESS_TWO(lv) \
   if ((lv).size() < 2) GTEST_SKIP() << "needs two levels to compare; this CPU runs: " << joined(lv)
+
+// C = A B^T (+ C) with K >= 1024: the dot-product path. M and N around the blocks (4 x 6 at
+// avx512f, 2 x 3 at avx2, 1 x 3 at sse4.2; 8 block columns of B per cache tile), K with and
+// without a tail (K mod 16), one and several 512-deep tiles.
+void dot_path_cases(const std::vector<std::string>& lv, bool exact) {
+  std::mt19937 rng(exact ? 21 : 20);
+  const int Ks[] = {1024, 1031, 2055, 4096};
+  const int Ms[] = {1, 2, 3, 4, 5, 7};
+  const int Ns[] = {1, 2, 3, 4, 6, 7, 13, 49};
+  for (int K : Ks)
+    for (int M : Ms)
+      for (int N : Ns)
+        for (float beta : {0.0f, 1.0f}) {
+          if (K == 4096 && M * N > 60) continue;
+          const int lda = K + 3, ldb = K + 5, ldc = N + 1;
+          std::vector<float> A(static_cast<std::size_t>(M) * lda), B(static_cast<std::size_t>(N) * ldb),
+              C(static_cast<std::size_t>(M) * ldc);
+          for (auto& x : A) x = draw(rng, exact);
+          for (auto& x : B) x = draw(rng, exact);
+          for (auto& x : C) x = draw(rng, exact);
+          const std::string what = "sgemm NT M=" + std::to_string(M) + " N=" + std::to_string(N) +
+                                   " K=" + std::to_string(K) + " beta=" + std::to_string(beta);
+          expect_same_bits_at(lv, what, [&] {
+            std::vector<float> c = C;
+            ops::sgemm(ops::Trans::No, ops::Trans::Yes, M, N, K, A.data(), lda, B.data(), ldb, beta,
+                       c.data(), ldc);
+            return c;
+          });
+          if (testing::Test::HasFatalFailure()) return;
+        }
+}
+
+TEST(CrossLevelOps, DotPathSameBitsAtEveryFmaLevel) {
+  const auto lv = levels(false);
+  SKIP_UNLESS_TWO(lv);
+  dot_path_cases(lv, false);
+}
+
+TEST(CrossLevelOps, DotPathSameBitsAtEveryLevelWhenProductsAreExact) {
+  const auto lv = levels(true);
+  SKIP_UNLESS_TWO(lv);
+  dot_path_cases(lv, true);
+}
 
 struct ConvCase {
   int out_ch, in_ch, k, pad, in_h, in_w;

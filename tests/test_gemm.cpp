@@ -1,6 +1,7 @@
 // fast::ops::sgemm against plain triple loops: a double-precision one with a tolerance scaled by
 // sum |a||b|, and float ones that the kernel must match bit for bit (small integers, where every
 // sum is exact, and the documented order: one fma chain over k starting from beta * C).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -209,6 +210,63 @@ TEST_P(Gemm, BitsFollowTheDocumentedFmaChain) {
           expect_same_bits(run(p), fma_chain(p, fused), p);
           if (HasFatalFailure()) return;
         }
+}
+
+// The dot-product path's documented order, as a plain model that knows no vector width: per tile
+// of 512 k (the last one shorter), 16 lanes, lane l an fma chain over k = l, l + 16, ... from +0,
+// then the 16 lane sums s in one tree, u_i = s_i + s_(i+8), t_i = u_i + u_(i+4),
+// (t_0 + t_1) + (t_2 + t_3), added to c (beta * C, or the first tile's sum alone when beta == 0);
+// then the last K mod 16 terms as a scalar fma chain. `fused`: the lane chains round each product
+// and sum once (false: multiply, then add).
+std::vector<float> dot_model(const Problem& p, bool fused) {
+  std::vector<float> c = p.C;
+  const int kv = p.K / 16 * 16;
+  for (int i = 0; i < p.M; ++i)
+    for (int j = 0; j < p.N; ++j) {
+      float cij = p.C[i * p.ldc + j];
+      for (int pc = 0; pc < kv; pc += 512) {
+        const int kend = std::min(kv, pc + 512);
+        float s[16];
+        for (int l = 0; l < 16; ++l) {
+          float acc = 0.0f;
+          for (int k = pc + l; k < kend; k += 16) {
+            const float a = p.a(i, k), b = p.b(k, j);
+            if (fused) {
+              acc = std::fma(a, b, acc);
+            } else {
+              const float prod = a * b;
+              acc = acc + prod;
+            }
+          }
+          s[l] = acc;
+        }
+        float u[8], t[4];
+        for (int q = 0; q < 8; ++q) u[q] = s[q] + s[q + 8];
+        for (int q = 0; q < 4; ++q) t[q] = u[q] + u[q + 4];
+        const float sum = (t[0] + t[1]) + (t[2] + t[3]);
+        cij = (p.beta != 0.0f || pc > 0) ? cij + sum : sum;
+      }
+      for (int k = kv; k < p.K; ++k) cij = std::fma(p.a(i, k), p.b(k, j), cij);
+      c[i * p.ldc + j] = cij;
+    }
+  return c;
+}
+
+// K >= 1024, A as is, B transposed: the dot-product path, pinned to the model above at every
+// level (the same model, so the same bits wherever the multiply-adds are fused).
+TEST_P(Gemm, DotPathBitsFollowTheDocumented16LaneOrder) {
+  std::mt19937 rng(9);
+  const bool fused = isa_info().fused_fma;
+  const Shape shapes[] = {{1, 1, 1024}, {4, 6, 1031}, {5, 7, 2055}, {3, 13, 4096}, {9, 50, 1040}, {2, 3, 1536}};
+  for (const Shape& s : shapes)
+    for (float beta : kBetas) {
+      const Problem p = make(Trans::No, Trans::Yes, s.M, s.N, s.K, 3, beta, rng);
+      const std::vector<float> got = run(p);
+      expect_same_bits(got, dot_model(p, fused), p);
+      if (HasFatalFailure()) return;
+      expect_padding_untouched(p, got);
+      if (HasFatalFailure()) return;
+    }
 }
 
 TEST_P(Gemm, KZeroWritesBetaTimesC) {

@@ -10,10 +10,11 @@
 // One exception, for op(A) = A, op(B) = B^T with K >= kDotMinK (the backward-weights shapes of a
 // convolution: small M and N, K = pixels x V): both operands are then contiguous along k, and
 // dot products are far cheaper than transposing B into panels. There each element is
-//   c = beta * C;  for each tile of kDotKC k:  c += hsum(lane sums)
-// where lane l of a tile sums k = l, l + kLanes, ... with fma in k order, hsum is the fixed lane
-// reduction (simd.hpp), and the last K mod kLanes terms follow as a scalar fma chain. Still a
-// function of the inputs and the shape only.
+//   c = beta * C;  for each tile of kDotKC k:  c += hsum_chunk(lane sums)
+// with 16 lanes at every level (kChunk floats: one register at avx512f, two at avx2, four at
+// sse4.2): lane l of a tile sums k = l, l + 16, ... with fma in k order, hsum_chunk is the one
+// fixed tree over the 16 lanes (simd.hpp), and the last K mod 16 terms follow as a scalar fma
+// chain. A function of the inputs and the shape only, not of the vector width.
 #include "simd.hpp"  // first: see there
 
 #include <algorithm>
@@ -127,13 +128,18 @@ void gemm_kernel(const Block& t) {
 }
 
 // Dot-product blocks: C(i, j) += sum_k A(i, k) B(j, k), A and B row-major with k contiguous.
-constexpr int kDotRows = kLanes >= 16 ? 4 : 2;
-constexpr int kDotCols = kLanes >= 16 ? 6 : 4;
+// Every accumulator is one chunk vector (kChunkRegs registers, the 16 lanes of the order above).
+// AVX-512: 4 x 6 blocks (24 accumulators, 4 A registers and one B: 29 of 32). AVX2: 2 x 3 (12
+// accumulators of 2 registers; the two halves of a step run one after the other, so 2 A registers
+// and one B are live: 15 of 16). SSE: 1 x 3 (12 accumulators of 4 registers, one A, one B).
+constexpr int kDotRows = kLanes >= 16 ? 4 : kLanes == 8 ? 2 : 1;
+constexpr int kDotCols = kLanes >= 16 ? 6 : 3;
 constexpr int kDotMinK = 1024;
 // Per tile of kDotKC k, kDotNB rows of B are swept by every kDotRows-row block of A: those rows
 // (and all of A's tile) stay in L2. kDotNB bounds how many rows alias in the cache sets when ldb
 // is a large multiple of 4 KiB (as with im2col columns: ldb = pixels x batch).
 constexpr int kDotKC = 512;
+static_assert(kDotKC % kChunk == 0, "tiles hold whole chunks of k at every level");
 constexpr int kDotNB = 8 * kDotCols;
 
 struct DotBlock {
@@ -143,26 +149,32 @@ struct DotBlock {
   std::ptrdiff_t ldb;
   float* c;
   std::ptrdiff_t ldc;
-  int kc;  // multiple of kLanes
+  int kc;  // multiple of kChunk
   bool load_c;
 };
 
 template <int Rows, int Cols>
 void dot_kernel(const DotBlock& t) {
-  std::array<std::array<V, Cols>, Rows> acc;
-  unroll<Rows>([&](auto r) { unroll<Cols>([&](auto n) { acc[r][n] = V(0.0f); }); });
-  for (int k = 0; k < t.kc; k += kLanes) {
-    std::array<V, Rows> av;
-    unroll<Rows>([&](auto r) { av[r] = V::load_unaligned(t.a + r * t.lda + k); });
-    unroll<Cols>([&](auto n) {
-      const V bv = V::load_unaligned(t.b + n * t.ldb + k);
-      unroll<Rows>([&](auto r) { acc[r][n] = fmadd(av[r], bv, acc[r][n]); });
+  V acc[Rows][Cols][kChunkRegs];
+  unroll<Rows>([&](auto r) {
+    unroll<Cols>([&](auto n) { unroll<kChunkRegs>([&](auto h) { acc[r][n][h] = V(0.0f); }); });
+  });
+  for (int k = 0; k < t.kc; k += kChunk) {
+    // Register h of a chunk holds k + h * kLanes ...: lane l of the chunk vector is k + l.
+    unroll<kChunkRegs>([&](auto h) {
+      const int kh = k + h * kLanes;
+      std::array<V, Rows> av;
+      unroll<Rows>([&](auto r) { av[r] = V::load_unaligned(t.a + r * t.lda + kh); });
+      unroll<Cols>([&](auto n) {
+        const V bv = V::load_unaligned(t.b + n * t.ldb + kh);
+        unroll<Rows>([&](auto r) { acc[r][n][h] = fmadd(av[r], bv, acc[r][n][h]); });
+      });
     });
   }
   unroll<Rows>([&](auto r) {
     unroll<Cols>([&](auto n) {
       float& c = t.c[r * t.ldc + n];
-      const float s = hsum(acc[r][n]);
+      const float s = hsum_chunk(acc[r][n]);
       c = t.load_c ? c + s : s;
     });
   });
@@ -218,7 +230,7 @@ Scratch& dot_scratch() { return buffers().dot; }
 
 void sgemm_dot(int M, int N, int K, const float* A, std::ptrdiff_t lda, const float* B, std::ptrdiff_t ldb, float beta,
                float* C, std::ptrdiff_t ldc) {
-  const int kv = K / kLanes * kLanes;
+  const int kv = K / kChunk * kChunk;
   // The kDotNB rows of B are copied to contiguous memory: with ldb a multiple of 4 KiB they would
   // all land in the same cache sets.
   float* bp = dot_scratch().get(static_cast<std::size_t>(kDotNB) * std::min(kDotKC, kv));
