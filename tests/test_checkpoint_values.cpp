@@ -1,7 +1,7 @@
 // What a checkpoint may hold: its options are checked with the flags' rules (a checksum is no
 // authentication, so a re-sealed file with out-of-range values must be refused naming the field),
-// version 1 files still load, version 2 records the instruction-set level, and a resume on
-// another level warns.
+// version 1 files still load, version 2 records the bit class of the instruction-set level (older
+// builds: the level), and a resume in another bit class warns.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -344,9 +344,9 @@ TEST(CheckpointValues, ResumeOfAResealedOutOfRangeCheckpointExitsOne) {
   }
 }
 
-// A checkpoint of the reference path resumed on the fast path: a warning names both levels, says
-// the result is not that of an uninterrupted run, and how to get it; the run goes on and its
-// checkpoints record the new level. Resuming on the recorded level prints no warning.
+// A checkpoint of the reference path resumed on the fast path: a warning names both bit classes,
+// says the result is not that of an uninterrupted run, and how to get it; the run goes on and its
+// checkpoints record the new class. Resuming in the recorded class prints no warning.
 TEST(CheckpointValues, ResumeOnAnotherLevelWarns) {
   const std::string dir = test::temp_dir("ckv-level");
   const std::string data = tiny_data();
@@ -359,9 +359,10 @@ TEST(CheckpointValues, ResumeOnAnotherLevelWarns) {
   CliResult r = cli("train --path fast --data " + data + " --resume " + ck + " --save " + ck +
                     " --epochs 2");
   ASSERT_EQ(r.code, 0) << r.err;
-  const std::string now = fast::active_isa();
-  EXPECT_TRUE(has(r.err, "warning: " + ck + " was trained at instruction-set level reference, " +
-                             "this run trains at " + now))
+  const std::string now = fast::active_bit_class();
+  EXPECT_TRUE(has(r.err, "warning: " + ck + " was trained in bit class reference, " +
+                             "this run trains in bit class " + now + " (level " +
+                             fast::active_isa() + ")"))
       << r.err;
   EXPECT_TRUE(has(r.err, "will not be bit for bit that of an uninterrupted run")) << r.err;
   EXPECT_TRUE(has(r.err, "resume with --path reference to continue bit for bit")) << r.err;
@@ -393,12 +394,14 @@ TEST(CheckpointValues, ResumeOnAnotherLevelWarns) {
       << r.err;
 }
 
-// Two fast levels (SCRATCHCNN_ISA): the warning names both and the variable that gets the
-// checkpoint's level back; with it, the resumed run ends with the bytes of an uninterrupted one.
-TEST(CheckpointValues, ResumeOnAnotherFastLevelWarnsAndNamesTheVariable) {
+// Two fast levels of different bit classes (SCRATCHCNN_ISA): the warning names both classes and
+// the variable that gets the checkpoint's bits back; with it, the resumed run ends with the bytes
+// of an uninterrupted one.
+TEST(CheckpointValues, ResumeInAnotherBitClassWarnsAndNamesTheVariable) {
   const auto levels = fast::supported_isas();
-  if (levels.size() < 2) GTEST_SKIP() << "this CPU runs only one instruction-set level";
-  const std::string best = levels[0], other = levels[1];
+  const std::string best = levels[0], other = levels.back();
+  if (fast::bit_class(best) == fast::bit_class(other))
+    GTEST_SKIP() << "this CPU runs levels of one bit class only";
   const std::string dir = test::temp_dir("ckv-isa");
   const std::string data = tiny_data();
   const std::string opts = " --path fast --data " + data + " --batch 16 --momentum 0.9";
@@ -407,19 +410,19 @@ TEST(CheckpointValues, ResumeOnAnotherFastLevelWarnsAndNamesTheVariable) {
     ASSERT_EQ(cli("train" + opts + " --epochs 1 --save " + dir + "/part.bin").code, 0);
     ASSERT_EQ(cli("train" + opts + " --epochs 2 --save " + dir + "/whole.bin").code, 0);
   }
-  EXPECT_EQ(load_checkpoint(dir + "/part.bin").state.isa, other);
+  EXPECT_EQ(load_checkpoint(dir + "/part.bin").state.isa, fast::bit_class(other));
   const std::string part = slurp(dir + "/part.bin");
   {
     EnvVar env("SCRATCHCNN_ISA", "auto");
     const CliResult r = cli("train --path fast --data " + data + " --resume " + dir +
                             "/part.bin --save " + dir + "/auto.bin --epochs 2");
     ASSERT_EQ(r.code, 0) << r.err;
-    EXPECT_TRUE(has(r.err, "was trained at instruction-set level " + other +
-                               ", this run trains at " + best))
+    EXPECT_TRUE(has(r.err, "was trained in bit class " + fast::bit_class(other) +
+                               ", this run trains in bit class " + fast::bit_class(best)))
         << r.err;
     EXPECT_TRUE(has(r.err, "resume with SCRATCHCNN_ISA=" + other + " to continue bit for bit"))
         << r.err;
-    EXPECT_EQ(load_checkpoint(dir + "/auto.bin").state.isa, best);
+    EXPECT_EQ(load_checkpoint(dir + "/auto.bin").state.isa, fast::bit_class(best));
   }
   {
     EnvVar env("SCRATCHCNN_ISA", other.c_str());
@@ -432,14 +435,14 @@ TEST(CheckpointValues, ResumeOnAnotherFastLevelWarnsAndNamesTheVariable) {
   EXPECT_EQ(slurp(dir + "/part.bin"), part);
 }
 
-// eval's header gives the level a checkpoint was trained at.
+// eval's header gives the bit class a checkpoint was trained in.
 TEST(CheckpointValues, EvalShowsTheRecordedLevel) {
   const std::string dir = test::temp_dir("ckv-eval");
   const std::string data = tiny_data();
   ASSERT_EQ(cli("train --path reference --data " + data + " --epochs 1 --save " + dir + "/c.bin").code, 0);
   const CliResult r = cli("eval --path reference --checkpoint " + dir + "/c.bin --data " + data);
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_TRUE(has(r.out, "level     trained at reference, evaluated at reference\n")) << r.out;
+  EXPECT_TRUE(has(r.out, "bits      trained in reference, evaluated in reference\n")) << r.out;
 }
 
 // The per-epoch metrics at the end of a checkpoint are checked too: a re-sealed file whose history

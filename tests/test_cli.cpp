@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "scratchcnn/fast/isa.hpp"
 #include "scratchcnn/parameters.hpp"
 #include "scratchcnn/rng.hpp"
 #include "test_support.hpp"
@@ -228,11 +229,12 @@ TEST(Cli, CompareJudgesEpochSyncedParityAndWritesEveryKey) {
   EXPECT_TRUE(has(r.out, "parity: OK (epoch-synced")) << r.out;
   EXPECT_TRUE(has(r.out, "free-running: max relative loss difference")) << r.out;
   const std::string json = slurp(out + "/c.json");
-  for (const char* key :
+  for (const std::string& key : std::initializer_list<std::string>
        {"\"epochs\": 3", "\"loss_reference\"", "\"loss_fast\"", "\"test_accuracy_reference\"",
         "\"test_accuracy_fast\"", "\"loss_fast_synced\"", "\"test_accuracy_fast_synced\"",
         "\"max_loss_rel_diff\"", "\"max_test_accuracy_diff\"", "\"max_loss_rel_diff_free_running\"",
         "\"final_test_accuracy_diff_free_running\"", "\"max_param_abs_diff_free_running\"",
-        "\"seconds_reference\"", "\"seconds_fast\"", "\"speedup\"", "\"isa\""})
+        "\"seconds_reference\"", "\"seconds_fast\"", "\"speedup\"", "\"isa\"",
+        "\"bits\": \"" + scratchcnn::fast::active_bit_class() + "\""})
     EXPECT_TRUE(has(json, key)) << key << "\n" << json;
 }

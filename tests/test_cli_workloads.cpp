@@ -271,7 +271,7 @@ void check_eval_report(const std::string& data, const std::string& out, std::str
 }
 
 // A plain parameter file p.bin of the same weights gives the same report, less the checkpoint's
-// instruction-set level line.
+// bit class line.
 void check_parameter_file_report(const std::string& data, const std::string& out,
                                  const std::string& checkpoint_report) {
   const Checkpoint c = load_checkpoint(out + "/c.bin");
@@ -279,7 +279,7 @@ void check_parameter_file_report(const std::string& data, const std::string& out
   const CliResult rp = cli("eval --checkpoint " + out + "/p.bin --data " + data);
   ASSERT_EQ(rp.code, 0) << rp.err;
   std::string report = checkpoint_report.substr(0, checkpoint_report.find("wrote "));
-  const std::size_t level = report.find("\nlevel     trained at ");
+  const std::size_t level = report.find("\nbits      trained in ");
   ASSERT_NE(level, std::string::npos) << report;
   report.erase(level + 1, report.find('\n', level + 1) - level);
   EXPECT_EQ(rp.out, report);

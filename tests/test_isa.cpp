@@ -67,6 +67,8 @@ TEST_F(IsaApi, EveryLevelReportsItsWidthAndFma) {
     const fast::IsaInfo i = fast::isa_info();
     EXPECT_EQ(i.level, level);
     EXPECT_EQ(i.chosen_by, "set_isa");
+    EXPECT_EQ(i.bits, fast::bit_class(level));
+    EXPECT_EQ(fast::active_bit_class(), i.bits);
     EXPECT_FALSE(i.xsimd_arch.empty());
     if (level == "avx512f") {
       EXPECT_EQ(i.vector_floats, 16);

@@ -31,10 +31,12 @@ struct TrainingState {
   // conv. first_epoch is not stored (it is epoch + 1 on resuming).
   TrainOptions options;
   DataFingerprint data;
-  // The instruction-set level the run last trained at: the fast path's fast::active_isa()
-  // ("avx512f", "avx2", "sse4.2", "native"), or "reference" for the reference path. Its results
-  // depend on it (fast/isa.hpp), so a resume on another level is not bit for bit the
-  // uninterrupted run. Empty: unknown (a version 1 checkpoint). At most kMaxIsaLength characters
+  // The bit class of the instruction-set level the run last trained at: the fast path's
+  // fast::active_bit_class() ("x86-fma" for avx512f and avx2, which compute the same bits;
+  // "sse4.2"; "native" without FMA), or "reference" for the reference path. Results depend on it
+  // (fast/isa.hpp), so a resume in another class is not bit for bit the uninterrupted run.
+  // Older builds recorded the level itself ("avx512f", "avx2", "sse4.2"): read it through
+  // fast::bit_class. Empty: unknown (a version 1 checkpoint). At most kMaxIsaLength characters
   // of a-z, 0-9, '.', '_', '+', '-'.
   std::string isa;
   Parameters velocity;  // Network::velocity(), zeros when momentum is 0
@@ -57,7 +59,8 @@ struct Checkpoint {
 //   parameters (floats, as in a parameter file) | velocities (floats, same layout and count) |
 //   u32 epoch | u32 epochs | u32 batch | f32 lr | f32 momentum | f32 weight_decay | u64 seed |
 //   u32 train samples | u32 test samples | u64 labels hash |
-//   u32 isa length | isa (the level, no terminator; version 2 on, absent in version 1) |
+//   u32 isa length | isa (the bit class, or an older build's level; no terminator; version 2 on,
+//   absent in version 1) |
 //   u32 convolution algorithm (version 3 only: 1 direct, 2 im2col; ConvAlgo) |
 //   u32 history count (= epoch) | per epoch: f64 loss, f64 train_accuracy, f64 test_accuracy |
 //   u64 fnv1a64 of all bytes before it

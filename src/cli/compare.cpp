@@ -33,7 +33,8 @@ epoch-synced test accuracy more than 0.2 percentage points from it. The fast pat
                    test_accuracy_fast_synced, max_loss_rel_diff, max_test_accuracy_diff (both
                    epoch-synced), max_loss_rel_diff_free_running,
                    final_test_accuracy_diff_free_running, max_param_abs_diff_free_running,
-                   seconds_reference, seconds_fast, speedup, isa, and conv_algo when --conv-algo
+                   seconds_reference, seconds_fast, speedup, isa (the level), bits (its bit
+                   class: x86-fma for avx512f and avx2), and conv_algo when --conv-algo
                    is not auto); replaced atomically (through a
                    symlink, keeping its permissions), or written in place to /dev/stdout or a FIFO.
                    An error before any work when it is a data file of --data or the --init file
@@ -106,6 +107,7 @@ void summarise(CompareReport& r) {
 CompareReport compare_paths(const Setup& s) {
   CompareReport r;
   r.isa = fast::active_isa();
+  r.bits = fast::bit_class(r.isa);
   r.conv = s.opt.conv;
   if (!s.quiet) std::cout << "training the reference path...\n" << std::flush;
   auto ref = make_network(PathKind::Reference, s.spec, s.init, NetworkOptions{s.opt.conv});
@@ -172,7 +174,8 @@ std::string compare_json(const CompareReport& r) {
       .add("seconds_reference", json::fixed(r.seconds_reference, 6))
       .add("seconds_fast", json::fixed(r.seconds_fast, 6))
       .add("speedup", json::number(r.speedup, 6))
-      .add("isa", json::quote(r.isa));
+      .add("isa", json::quote(r.isa))
+      .add("bits", json::quote(r.bits));
   if (r.conv != ConvAlgo::Auto) o.add("conv_algo", json::quote(conv_algo_name(r.conv)));
   return o.str();
 }

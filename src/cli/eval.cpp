@@ -163,8 +163,13 @@ std::string eval_text(const EvalReport& r) {
   auto ratio = [](double v) { return std::isnan(v) ? std::string("     -") : fixed(v, 4); };
   std::ostringstream o;
   o << "model     " << r.model << "\n";
-  if (!r.trained_isa.empty())
-    o << "level     trained at " << r.trained_isa << ", evaluated at " << r.isa << "\n";
+  if (!r.trained_isa.empty()) {
+    // The recorded bit class (an older build's level reads as its class), and this run's.
+    const std::string trained = fast::bit_class(r.trained_isa), now = fast::bit_class(r.isa);
+    o << "bits      trained in " << trained
+      << (trained == r.trained_isa ? "" : " (recorded as level " + r.trained_isa + ")")
+      << ", evaluated in " << now << (now == r.isa ? "" : " (level " + r.isa + ")") << "\n";
+  }
   if (r.conv != ConvAlgo::Auto) o << "conv      " << conv_algo_name(r.conv) << "\n";
   o << "data      " << r.source << " (" << r.split << "): " << r.samples << " samples\n";
   if (!r.note.empty()) o << "note      " << r.note << "\n";

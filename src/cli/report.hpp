@@ -23,6 +23,7 @@ struct CompareReport {
   double seconds_reference = 0, seconds_fast = 0;
   double speedup = 0;  // seconds_reference / seconds_fast (0 when the fast path took no time)
   std::string isa;     // the fast path's instruction-set level
+  std::string bits;    // its bit class (fast::bit_class): "x86-fma", "sse4.2", ...
   ConvAlgo conv = ConvAlgo::Auto;
   std::vector<std::string> broken;  // the parity rules broken (docs/parity.md); empty: parity OK
 };
@@ -35,7 +36,8 @@ std::string compare_json(const CompareReport& r);
 struct EvalReport {
   std::string model;        // "seed: <full text>" for a built-in model, else the full text
   std::string model_text;   // the full text
-  std::string trained_isa;  // the checkpoint's level (empty: not recorded)
+  std::string trained_isa;  // the checkpoint's bit class, or the level an older build recorded
+                            // (empty: not recorded)
   std::string isa;          // the level this evaluation ran at ("reference" for that path)
   ConvAlgo conv = ConvAlgo::Auto;
   std::string source, split, note;

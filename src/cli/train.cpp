@@ -32,16 +32,17 @@ terminal.
 checkpoints:
   --save FILE      write a checkpoint after every epoch (atomically: a crash leaves the last
                    complete one): model, parameters, velocities, epoch, the options above and the
-                   metrics so far, the instruction-set level; versioned, with a checksum. eval,
-                   predict and --init read it.
+                   metrics so far, the bit class of the instruction-set level (x86-fma for
+                   avx512f and avx2, which compute the same bits; sse4.2; reference);
+                   versioned, with a checksum. eval, predict and --init read it.
   --resume FILE    continue the run of a checkpoint with epoch (its epoch + 1) up to --epochs
                    (default: the epochs it was started with). Model, batch, lr, momentum,
                    weight decay, seed and --conv-algo come from the checkpoint (held to the flags'
                    ranges); giving a different one is an error. The result is bit for bit that
-                   of an uninterrupted run on the same path and instruction-set level (recorded
-                   in the checkpoint); on another level
-                   a warning names both, and SCRATCHCNN_ISA=LEVEL (or --path reference) gets the
-                   checkpoint's level back where this CPU runs it.
+                   of an uninterrupted run on the same path and bit class (recorded in the
+                   checkpoint; avx2 and avx512f are one class); in another class a warning
+                   names both, and SCRATCHCNN_ISA=LEVEL (a level of the checkpoint's class) or
+                   --path reference gets the checkpoint's bits back where this CPU runs it.
                    --resume F --save F continues in place.
 output:
   --metrics FILE   write the per-epoch table as CSV (epoch,loss,train_accuracy,test_accuracy,
@@ -58,34 +59,56 @@ error before any work (--resume F --save F excepted). See docs/checkpoints.md.
 
 namespace {
 
-// A run resumed on another instruction-set level than its checkpoint's goes on, but not bit for
-// bit as the uninterrupted run would (fast/isa.hpp): a warning naming both levels and how to get
-// the checkpoint's level back. Not an error: a checkpoint moved to another machine stays usable.
-void warn_level_change(const std::string& file, const std::string& saved, const std::string& now) {
-  if (saved == now) return;
+// The bit class of a checkpoint's recorded value (a class, or the level an older build recorded:
+// "avx512f" and "avx2" read as x86-fma) and a note naming the levels it covers when that helps.
+std::string class_of_record(const std::string& recorded) {
+  const std::string bits = fast::bit_class(recorded);
+  return recorded == bits ? bits : bits + " (recorded as level " + recorded + ")";
+}
+
+// The levels of bit class `bits` that this CPU runs, best first.
+std::vector<std::string> levels_of_class(const std::string& bits) {
+  std::vector<std::string> out;
+  for (const std::string& l : fast::supported_isas())
+    if (fast::bit_class(l) == bits) out.push_back(l);
+  return out;
+}
+
+// A run resumed in another bit class than its checkpoint's goes on, but not bit for bit as the
+// uninterrupted run would (fast/isa.hpp): a warning naming both classes and how to get the
+// checkpoint's bits back. Levels of one class (avx2 and avx512f) compute the same bits: no
+// warning. Not an error: a checkpoint moved to another machine stays usable. `level`: the level
+// this run trains at ("reference" for that path).
+void warn_level_change(const std::string& file, const std::string& saved, const std::string& level) {
+  const std::string now = fast::bit_class(level);
+  const std::string now_text =
+      "bit class " + now + (level == now ? std::string() : " (level " + level + ")");
   if (saved.empty()) {
     std::cerr << "warning: " << file
               << " does not record the instruction-set level it was trained at (a version 1 "
-                 "checkpoint); this run trains at "
-              << now
-              << ": unless that is the checkpoint's level, the result is not bit for bit that of "
+                 "checkpoint); this run trains in "
+              << now_text
+              << ": unless that is the checkpoint's, the result is not bit for bit that of "
                  "an uninterrupted run\n";
     return;
   }
+  const std::string bits = fast::bit_class(saved);
+  if (bits == now) return;
   std::string how;
-  if (saved == "reference") {
+  if (bits == "reference") {
     how = "resume with --path reference to continue bit for bit";
   } else {
-    const auto levels = fast::supported_isas();
-    if (std::find(levels.begin(), levels.end(), saved) != levels.end())
-      how = "resume with SCRATCHCNN_ISA=" + saved +
-            (now == "reference" ? " and --path fast" : std::string()) +
+    const auto levels = levels_of_class(bits);
+    if (!levels.empty())
+      how = "resume with SCRATCHCNN_ISA=" + levels.front() +
+            (level == "reference" ? " and --path fast" : std::string()) +
             " to continue bit for bit";
     else
-      how = "this machine cannot run " + saved + ", so only a machine that can continues bit for bit";
+      how = "this machine runs no level of bit class " + bits +
+            ", so only a machine that does continues bit for bit";
   }
-  std::cerr << "warning: " << file << " was trained at instruction-set level " << saved
-            << ", this run trains at " << now
+  std::cerr << "warning: " << file << " was trained in bit class " << class_of_record(saved)
+            << ", this run trains in " << now_text
             << ": the result will not be bit for bit that of an uninterrupted run (only within "
                "the parity tolerances, docs/parity.md); "
             << how << "\n";
@@ -167,19 +190,21 @@ int cmd_train(const std::vector<std::string>& argv) {
   TrainingState state = s.resumed;
   net->set_velocity(state.velocity);
   state.options = s.opt;
-  // The level this run trains at, recorded in the checkpoints of the epochs it trains (one that
-  // trains nothing keeps the resumed checkpoint's).
+  // The level this run trains at; its bit class ("x86-fma" at avx512f and avx2) is recorded in the
+  // checkpoints of the epochs it trains (one that trains nothing keeps the resumed checkpoint's),
+  // so the levels of one class write the same bytes.
   const std::string level = path == PathKind::Reference ? "reference" : fast::active_isa();
+  const std::string bits = fast::bit_class(level);
   if (!f.resume.empty() && s.opt.first_epoch <= s.opt.epochs)
     warn_level_change(f.resume, s.resumed.isa, level);
-  if (f.resume.empty()) state.isa = level;
+  if (f.resume.empty()) state.isa = bits;
   const auto save = [&] {
     state.velocity = net->velocity();
     save_checkpoint(f.save, s.spec, net->parameters(), state);
   };
   const auto written = run_training(*net, s, true, [&](const EpochMetrics& m) {
     state.epoch = m.epoch;
-    state.isa = level;
+    state.isa = bits;
     state.history.push_back(m);
     if (!f.save.empty()) save();
   });

@@ -150,6 +150,22 @@ std::vector<std::string> supported_isas() {
 
 std::string active_isa() { return resolve().level; }
 
+std::string bit_class(const std::string& level) {
+  // The dispatched x86 levels (also under CMake's ids), whether compiled in or not: a checkpoint
+  // of another build reads the same. Their bits are one function of the inputs per class.
+  if (level == "avx512f" || level == "avx2") return "x86-fma";
+  if (level == "sse4.2" || level == "sse4_2") return "sse4.2";
+#if defined(__x86_64__) || defined(__i386__)
+  // This build's native level: with FMA it computes the bits of the FMA levels (the same ops, one
+  // rounding per multiply-add).
+  for (const Level& l : kLevels)
+    if (level == l.ops->level && level == "native" && l.ops->fused_fma()) return "x86-fma";
+#endif
+  return level;  // "x86-fma", "reference", "" (unknown), or a level that is its own class
+}
+
+std::string active_bit_class() { return bit_class(active_isa()); }
+
 void set_isa(const std::string& level) {
   const Table& k = level_named(level, "set_isa(\"" + level + "\")");
   std::lock_guard<std::mutex> lock(g_mutex);
@@ -161,6 +177,7 @@ IsaInfo isa_info() {
   const Table& k = resolve();
   IsaInfo info;
   info.level = k.level;
+  info.bits = bit_class(info.level);
   info.xsimd_arch = k.xsimd_arch;
   info.vector_floats = k.lanes;
   info.fused_fma = k.fused_fma();

@@ -8,8 +8,8 @@
 // names one (or "auto"). A SCRATCHCNN_NATIVE=ON build has a single level, "native"
 // (-march=native: only for the machine it was built on).
 //
-// Results of the fast path depend on the level (vector widths and FMA change rounding), never on
-// the thread count: at one level, the same inputs give the same bits.
+// Results of the fast path depend on the level's bit class (below), never on the thread count:
+// at one level, the same inputs give the same bits.
 #include <string>
 #include <vector>
 
@@ -30,8 +30,19 @@ std::string active_isa();
 // Throws Error, changing nothing, when the level is not compiled in or the CPU cannot run it.
 void set_isa(const std::string& level);
 
+// The bit class of a level: the levels of one class compute the same bits from the same inputs,
+// levels of different classes do not (multiply-add fused or not). "x86-fma" for avx512f, avx2 and
+// a native x86 build with FMA; "sse4.2" for sse4.2 (multiply then add); "reference" for the
+// reference path ("reference"). A class name maps to itself, so a checkpoint's recorded value
+// reads the same whether it holds a level (older builds) or a class; "" (unknown) maps to "".
+// Any other name (e.g. "native" of another build) is its own class.
+std::string bit_class(const std::string& level);
+// The bit class of the level in use: bit_class(active_isa()).
+std::string active_bit_class();
+
 struct IsaInfo {
   std::string level;       // "avx512f", "avx2", "sse4.2", "native"
+  std::string bits;        // its bit class (bit_class): "x86-fma", "sse4.2", "native"
   std::string xsimd_arch;  // the xsimd architecture of that build: "avx512f", "fma3+avx2", "sse4.2"
   int vector_floats = 0;   // floats per SIMD register
   bool fused_fma = false;  // true when every multiply-add is rounded once (hardware FMA)
