@@ -113,7 +113,8 @@ if [[ $isa -eq 1 && $quick -eq 0 ]]; then
   echo "bench.sh: building the -DSCRATCHCNN_NATIVE=ON comparison build in $nbuild" >&2
   cmake -S "$repo" -B "$nbuild" -DCMAKE_BUILD_TYPE=Release -DSCRATCHCNN_NATIVE=ON \
     -DSCRATCHCNN_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$nbuild" -j "$(nproc)" --target bench_train bench_layers bench_gemm >/dev/null
+  cmake --build "$nbuild" -j "$(nproc)" --target bench_train bench_layers bench_gemm scratchcnn-cli \
+    >/dev/null
   isa_cases=("bench_train:BM_Fast/(seed|lenet5)/(train_step|predict)/threads:1/"
              "bench_layers:BM_Fast/conv32x64_28/direct/.*/threads:1/"
              "bench_gemm:BM_Fast/square512/")
@@ -130,6 +131,9 @@ if [[ $isa -eq 1 && $quick -eq 0 ]]; then
         --benchmark_display_aggregates_only=true >"$results/isa_${level}_${bin#bench_}.log" 2>&1
     done
   done
+  # And whether each level's checkpoints are byte for byte the best level's (isa_bits.json).
+  echo "bench.sh: scripts/isa_bits.sh" >&2
+  scripts/isa_bits.sh "$build/scratchcnn" "$results" "$nbuild/scratchcnn" 2>"$results/isa_bits.log"
 fi
 
 if [[ $pytorch -eq 1 ]]; then

@@ -81,5 +81,23 @@ class Floors(unittest.TestCase):
             self.assertTrue(page.rstrip("\n").endswith(FLOORS_TABLE.rstrip("\n")))
 
 
+class SameBits(unittest.TestCase):
+    def test_the_isa_table_says_which_levels_give_the_baselines_bits(self):
+        with tempfile.TemporaryDirectory() as d:
+            results(d, seed_fast_ms=1.0, sgemm_peak_fraction=0.95)
+            for level in ("avx512f", "avx2", "sse4.2", "native"):
+                with open(os.path.join(d, f"isa_{level}_train.json"), "w") as f:
+                    json.dump({"context": {}, "benchmarks": [
+                        row("BM_Fast/seed/train_step/threads:1/real_time", 1.0)]}, f)
+            with open(os.path.join(d, "isa_bits.json"), "w") as f:
+                json.dump({"baseline": "avx512f", "runs": ["seed, 2 epochs"],
+                           "same": {"avx512f": True, "avx2": True, "sse4.2": False, "native": True}}, f)
+            page = report(Results(d), charts_made=[])
+            self.assertIn("| same bits as `avx512f` | yes | yes | no | yes | |", page)
+            self.assertIn("*Same bits* compares the checkpoints of seed, 2 epochs", page)
+            os.remove(os.path.join(d, "isa_bits.json"))
+            self.assertNotIn("same bits as", report(Results(d), charts_made=[]))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -84,6 +84,7 @@ class Results:
         self.pytorch_passive = load_json(path("pytorch_passive.json"))
         self.machine = load_json(path("machine.json")) or {}
         self.isa_runs = load_isa(res)
+        self.isa_bits = load_json(path("isa_bits.json")) or {}
         self.profiles = sorted(glob.glob(path(os.path.join("profile", "*.txt"))))
         self.peak_one = self._peak_one()
         self.conv_rows, self.conv_default = self._conv()

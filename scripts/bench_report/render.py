@@ -236,11 +236,24 @@ def isa(r):
             worst.append(vs[0])
         out.append(f"| {name[len('BM_Fast/'):] if name.startswith('BM_Fast/') else name} | " + " | ".join(cells) +
                    f" | {fmt_ratio(vs, '')} |")
+    out += same_bits_row(r.isa_bits, levels)
     out.append("")
     if worst:
         out.append(f"Native time / dispatched `{best}` time, medians: {min(worst):.2f} to {max(worst):.2f} over "
                    f"{len(worst)} cases.\n")
+    if r.isa_bits.get("runs"):
+        out.append(f"*Same bits* compares the checkpoints of {'; '.join(r.isa_bits['runs'])} "
+                   f"(scripts/isa_bits.sh) byte for byte with `{r.isa_bits.get('baseline')}`'s.\n")
     return out
+
+
+def same_bits_row(bits, levels):
+    """The table row "same bits as <baseline>": yes/no per level column (isa_bits.json)."""
+    same = bits.get("same")
+    if not same:
+        return []
+    cells = ["yes" if same.get(lv) else ("no" if lv in same else "n/a") for lv in levels]
+    return [f"| same bits as `{bits.get('baseline')}` | " + " | ".join(cells) + " | |"]
 
 
 def layer_row(r, k, run):
