@@ -10,7 +10,7 @@
 #   and SCRATCHCNN_ISA=avx512f on the Haswell must be refused by name;
 #   on a host that runs avx512f, `train --save` there and on the Haswell (avx2) must write the
 #   same checkpoint bytes (seed on the origin data, LeNet-5 on a small IDX subset).
-# About 3 minutes on the 2-core development machine, plus the checkpoint runs.
+# About 3 minutes on the 2-core development machine, plus about 2 for the checkpoint runs.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
