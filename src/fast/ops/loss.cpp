@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "exp.hpp"
+
 namespace scratchcnn::fast::ops::SCRATCHCNN_ISA_NS {
 
 void softmax_cross_entropy(const float* logits, int classes, const int* labels, int valid,
@@ -20,7 +22,7 @@ void softmax_cross_entropy(const float* logits, int classes, const int* labels, 
     }
     V sum(0.0f);
     for (int j = 0; j < classes; ++j) {
-      const V e = xsimd::exp(load(logits + std::ptrdiff_t(j) * kChunk + off) - m);
+      const V e = vexp(load(logits + std::ptrdiff_t(j) * kChunk + off) - m);
       store(grad + std::ptrdiff_t(j) * kChunk + off, e);
       sum += e;
     }

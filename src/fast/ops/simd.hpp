@@ -60,6 +60,18 @@ inline V fmadd(const V& x, const V& y, const V& z) noexcept {
   }
 }
 
+// z - x * y, rounded once where fmadd is (the same levels, for the same reason).
+inline V fnmadd(const V& x, const V& y, const V& z) noexcept {
+#if defined(__AVX512F__)
+  if constexpr (std::is_base_of_v<xsimd::avx512f, arch>) {
+    return _mm512_fnmadd_ps(x, y, z);
+  } else
+#endif
+  {
+    return xsimd::fnma(x, y, z);
+  }
+}
+
 // The sum of the lanes, in xsimd::hadd's fixed order. xsimd 8.1's AVX-512 hadd needs AVX512DQ
 // (_mm512_extractf32x8_ps), which the avx512f level does not assume: there the same order (upper
 // half plus lower half, then the AVX2 reduction) with an AVX-512F extract, so the bits are the same.
