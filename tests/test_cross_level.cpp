@@ -155,19 +155,9 @@ std::vector<LayerCase> layer_cases() {
   using test::dense_case;
   using test::pointwise_case;
   using test::pool_case;
-  return {
-      conv_case(1, 2, 3, 1, 8, 8),     // seed conv 1
-      conv_case(2, 4, 3, 1, 8, 8),     // seed conv 2
-      conv_case(3, 4, 3, 1, 7, 5),     // odd image
-      conv_case(3, 5, 1, 0, 7, 5),     // 1x1 kernel
-      conv_case(3, 2, 3, 3, 7, 5),     // padding larger than needed
-      conv_case(2, 3, 5, 0, 7, 9),     // kernel wider than the block
-      conv_case(1, 6, 5, 2, 28, 28),   // lenet5 conv 1
-      conv_case(6, 16, 5, 0, 14, 14),  // lenet5 conv 2
-      conv_case(20, 36, 3, 1, 6, 11),  // many channels, remainder blocks
-      conv_case(2, 3, 5, 4, 3, 2),     // every window in the border
-      conv_case(3, 2, 3, 0, 3, 3),     // a single output position
-      conv_case(32, 64, 3, 1, 28, 28), // 32 -> 64
+  std::vector<LayerCase> cases = test::conv_cases();
+  cases.insert(cases.end(), {
+      conv_case(32, 64, 3, 1, 28, 28),  // 32 -> 64
       dense_case(64, 32),
       dense_case(32, 10),
       dense_case(400, 120),
@@ -184,7 +174,8 @@ std::vector<LayerCase> layer_cases() {
       pointwise_case(LayerKind::Sigmoid, Shape{84, 1, 1, true}),
       pointwise_case(LayerKind::Flatten, Shape{4, 4, 4, false}),
       pointwise_case(LayerKind::Flatten, Shape{3, 7, 5, false}),
-  };
+  });
+  return cases;
 }
 
 TEST_F(CrossLevel, EveryLayerBothDirections) {

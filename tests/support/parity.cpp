@@ -184,4 +184,19 @@ void check_layer_parity(const LayerCase& c, int n, std::uint64_t seed, Parity mo
   }
 }
 
+std::vector<LayerCase> conv_cases() {
+  return {
+      conv_case(1, 2, 3, 1, 8, 8),    // seed conv 1
+      conv_case(2, 4, 3, 1, 8, 8),    // seed conv 2
+      conv_case(3, 4, 3, 1, 7, 5),    // odd image
+      conv_case(3, 5, 1, 0, 7, 5),    // 1x1 kernel
+      conv_case(3, 2, 3, 3, 7, 5),    // padding larger than needed
+      conv_case(2, 3, 5, 0, 7, 9),    // kernel wider than the block
+      conv_case(1, 6, 5, 2, 28, 28),  // lenet5 conv 1
+      conv_case(6, 16, 5, 0, 14, 14), // lenet5 conv 2
+      conv_case(20, 36, 3, 1, 6, 11), // many channels, remainder blocks
+      conv_case(2, 3, 5, 4, 3, 2),    // image smaller than the kernel: every window in the border
+      conv_case(3, 2, 3, 0, 3, 3),    // a single output position
+  };
+}
 }  // namespace scratchcnn::test

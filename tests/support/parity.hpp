@@ -29,6 +29,9 @@ struct LayerCase {
 };
 
 LayerCase conv_case(int cin, int cout, int k, int pad, int h, int w);
+// The convolution shapes every layer test covers: the seed and LeNet-5 convolutions, odd images,
+// 1x1 and wide kernels, large padding, many channels, all-border windows, one output position.
+std::vector<LayerCase> conv_cases();
 LayerCase dense_case(int nin, int nout);
 LayerCase pointwise_case(LayerKind kind, Shape s);  // relu, sigmoid, flatten
 LayerCase pool_case(int k, Shape s);
