@@ -6,6 +6,7 @@
 
 #include "scratchcnn/model_spec.hpp"
 #include "scratchcnn/parameters.hpp"
+#include "scratchcnn/process_group.hpp"
 #include "scratchcnn/sgd.hpp"
 
 namespace scratchcnn {
@@ -42,6 +43,12 @@ void check_conv_algo(ConvAlgo a, const std::string& label);
 
 struct NetworkOptions {
   ConvAlgo conv = ConvAlgo::Auto;  // every convolution of the model (fast path)
+  // Data-parallel training (process_group.hpp): every process of the group builds the network
+  // from the same spec and parameters and calls each training step with the same whole batch;
+  // each computes its share of the chunks, and all end the step with the same bits, the bits of a
+  // single process. Null (or a group of one): this process alone. The fast path only: the
+  // reference path throws Error for a group of more than one. Inference is not distributed.
+  std::shared_ptr<ProcessGroup> group;
 };
 
 // The only thing the trainer, the CLI, the benchmarks and the parity tests talk to.
