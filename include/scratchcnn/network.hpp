@@ -48,7 +48,7 @@ struct NetworkOptions {
   // each computes its share of the chunks, and all end the step with the same bits, the bits of a
   // single process. Null (or a group of one): this process alone. The fast path only: the
   // reference path throws Error for a group of more than one. Inference is not distributed.
-  std::shared_ptr<ProcessGroup> group;
+  std::shared_ptr<ProcessGroup> group = nullptr;
 };
 
 // The only thing the trainer, the CLI, the benchmarks and the parity tests talk to.
