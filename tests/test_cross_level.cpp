@@ -39,6 +39,7 @@ using namespace scratchcnn;
 using test::flat;
 using test::LayerCase;
 using test::reals;
+using test::same_bits;
 
 // The levels that promise the same bits, in the order they are run (the first is the baseline).
 const std::vector<std::string> kFmaLevels = {"avx512f", "avx2"};
@@ -55,48 +56,6 @@ std::string join(const std::vector<std::string>& v) {
   std::string s;
   for (const std::string& x : v) s += (s.empty() ? "" : ", ") + x;
   return s.empty() ? "none" : s;
-}
-
-std::uint32_t bits(float f) {
-  std::uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
-
-std::string show(float f) {
-  std::ostringstream o;
-  o << std::setprecision(9) << f << " (0x" << std::hex << std::setw(8) << std::setfill('0')
-    << bits(f) << ")";
-  return o.str();
-}
-
-// Whether `got` (computed at level `lb`) has the bits of `want` (at level `la`); a failure names
-// the sizes, or how many elements differ and the first one.
-::testing::AssertionResult same_bits(const std::vector<float>& want, const std::vector<float>& got,
-                                     const std::string& la, const std::string& lb) {
-  if (want.size() != got.size())
-    return ::testing::AssertionFailure() << "sizes differ: " << la << " " << want.size() << ", "
-                                         << lb << " " << got.size();
-  std::size_t first = want.size(), count = 0;
-  for (std::size_t i = 0; i < want.size(); ++i)
-    if (bits(want[i]) != bits(got[i])) {
-      if (first == want.size()) first = i;
-      ++count;
-    }
-  if (count == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure()
-         << count << " of " << want.size() << " differ; first at index " << first << ": " << la
-         << " " << show(want[first]) << ", " << lb << " " << show(got[first]);
-}
-
-::testing::AssertionResult same_bits(double want, double got, const std::string& la,
-                                     const std::string& lb) {
-  std::uint64_t a, b;
-  std::memcpy(&a, &want, sizeof a);
-  std::memcpy(&b, &got, sizeof b);
-  if (a == b) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << std::setprecision(17) << la << " " << want << ", " << lb
-                                       << " " << got;
 }
 
 // Named results of one run at one level.

@@ -16,6 +16,7 @@
 
 #include <gtest/gtest.h>
 
+#include "compare.hpp"
 #include "test_support.hpp"
 
 #include "fast/ops/ops.hpp"
@@ -29,7 +30,8 @@ namespace ops = scratchcnn::fast::ops;
 // 64-byte aligned floats (the per-level ops load whole registers from aligned addresses).
 class Floats {
  public:
-  explicit Floats(std::size_t n) : n_(n), p_(static_cast<float*>(std::aligned_alloc(64, (n * 4 + 63) / 64 * 64))) {
+  explicit Floats(std::size_t n)
+      : n_(n), p_(static_cast<float*>(std::aligned_alloc(64, (n * 4 + 63) / 64 * 64))) {
     for (std::size_t i = 0; i < n_; ++i) p_.get()[i] = 0.0f;
   }
   float* data() const { return p_.get(); }
@@ -85,16 +87,10 @@ void expect_same_bits_at(const std::vector<std::string>& lv, const std::string& 
       first = got;
       continue;
     }
-    ASSERT_EQ(got.size(), first.size());
-    for (std::size_t i = 0; i < got.size(); ++i) {
-      std::uint32_t a = 0, b = 0;
-      std::memcpy(&a, &first[i], 4);
-      std::memcpy(&b, &got[i], 4);
-      if (a != b) {
-        fast::set_isa(previous);
-        FAIL() << what << ": " << lv[l] << " differs from " << lv[0] << " first at index " << i << ": "
-               << got[i] << " vs " << first[i] << " (bits " << std::hex << b << " vs " << a << ")";
-      }
+    const auto same = scratchcnn::test::same_bits(first, got, lv[0], lv[l]);
+    if (!same) {
+      fast::set_isa(previous);
+      FAIL() << what << ": " << same.message();
     }
   }
   fast::set_isa(previous);
@@ -117,8 +113,8 @@ void dot_path_cases(const std::vector<std::string>& lv, bool exact) {
         for (float beta : {0.0f, 1.0f}) {
           if (K == 4096 && M * N > 60) continue;
           const int lda = K + 3, ldb = K + 5, ldc = N + 1;
-          std::vector<float> A(static_cast<std::size_t>(M) * lda), B(static_cast<std::size_t>(N) * ldb),
-              C(static_cast<std::size_t>(M) * ldc);
+          std::vector<float> A(static_cast<std::size_t>(M) * lda),
+              B(static_cast<std::size_t>(N) * ldb), C(static_cast<std::size_t>(M) * ldc);
           for (auto& x : A) x = draw(rng, exact);
           for (auto& x : B) x = draw(rng, exact);
           for (auto& x : C) x = draw(rng, exact);
@@ -152,19 +148,25 @@ struct ConvCase {
 
 void conv_weight_grad_cases(const std::vector<std::string>& lv, bool exact) {
   std::mt19937 rng(exact ? 31 : 30);
-  const ConvCase cases[] = {{5, 3, 3, 1, 9, 7}, {17, 2, 5, 2, 8, 8}, {4, 4, 1, 0, 6, 5},
-                            {3, 2, 7, 0, 12, 11}, {9, 5, 3, 0, 10, 13}};
+  const ConvCase cases[] = {{5, 3, 3, 1, 9, 7},
+                            {17, 2, 5, 2, 8, 8},
+                            {4, 4, 1, 0, 6, 5},
+                            {3, 2, 7, 0, 12, 11},
+                            {9, 5, 3, 0, 10, 13}};
   for (const ConvCase& c : cases) {
     const int oh = c.in_h + 2 * c.pad - c.k + 1, ow = c.in_w + 2 * c.pad - c.k + 1;
-    Floats g(static_cast<std::size_t>(c.out_ch) * oh * ow * 16), in(static_cast<std::size_t>(c.in_ch) * c.in_h * c.in_w * 16);
+    Floats g(static_cast<std::size_t>(c.out_ch) * oh * ow * 16),
+        in(static_cast<std::size_t>(c.in_ch) * c.in_h * c.in_w * 16);
     for (std::size_t i = 0; i < g.size(); ++i) g[i] = draw(rng, exact);
     for (std::size_t i = 0; i < in.size(); ++i) in[i] = draw(rng, exact);
-    const std::string what = "conv_weight_grad out_ch=" + std::to_string(c.out_ch) + " in_ch=" +
-                             std::to_string(c.in_ch) + " k=" + std::to_string(c.k) + " pad=" + std::to_string(c.pad);
+    const std::string what = "conv_weight_grad out_ch=" + std::to_string(c.out_ch) +
+                             " in_ch=" + std::to_string(c.in_ch) + " k=" + std::to_string(c.k) +
+                             " pad=" + std::to_string(c.pad);
     expect_same_bits_at(lv, what, [&] {
-      Floats dw(static_cast<std::size_t>(c.out_ch) * c.in_ch * c.k * c.k), db(static_cast<std::size_t>(c.out_ch));
-      ops::conv_weight_grad(c.out_ch, c.in_ch, c.k, c.pad, oh, ow, c.in_h, c.in_w, g.data(), in.data(),
-                            dw.data(), db.data());
+      Floats dw(static_cast<std::size_t>(c.out_ch) * c.in_ch * c.k * c.k),
+          db(static_cast<std::size_t>(c.out_ch));
+      ops::conv_weight_grad(c.out_ch, c.in_ch, c.k, c.pad, oh, ow, c.in_h, c.in_w, g.data(),
+                            in.data(), dw.data(), db.data());
       std::vector<float> out = dw.copy();
       const std::vector<float> b = db.copy();
       out.insert(out.end(), b.begin(), b.end());
@@ -195,7 +197,8 @@ TEST(CrossLevelOps, ChannelSumsSameBitsAtEveryLevel) {
     const int channels = 5;
     const std::int64_t plane = 16 * positions;
     Floats g(static_cast<std::size_t>(channels * plane));
-    for (std::size_t i = 0; i < g.size(); ++i) g[i] = draw(rng, false) * std::ldexp(1.0f, static_cast<int>(i % 23) - 11);
+    for (std::size_t i = 0; i < g.size(); ++i)
+      g[i] = draw(rng, false) * std::ldexp(1.0f, static_cast<int>(i % 23) - 11);
     expect_same_bits_at(lv, "channel_sums positions=" + std::to_string(positions), [&] {
       Floats db(channels);
       ops::channel_sums(g.data(), channels, plane, db.data());

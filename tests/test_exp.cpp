@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 #include <xsimd/xsimd.hpp>
 
+#include "compare.hpp"
 #include "test_support.hpp"
 
 #include "fast/layout.hpp"
@@ -61,7 +62,7 @@ std::string join(const std::vector<std::string>& v) {
   return s.empty() ? "none" : s;
 }
 
-std::uint32_t bits(float f) { return std::bit_cast<std::uint32_t>(f); }
+using test::bits;
 
 std::vector<float> specials() {
   std::vector<float> v = {0.0f, -0.0f, kInf, -kInf, kNaN, -kNaN,
@@ -121,16 +122,10 @@ void expect_same_bits(const std::vector<std::string>& levels, std::uint64_t end,
     for (std::size_t l = 1; l < levels.size() && !failed; ++l) {
       fast::set_isa(levels[l]);
       op(in, count, got.data());
-      for (std::size_t i = 0; i < n; ++i) {
-        if (bits(want.data()[i]) != bits(got.data()[i])) {
-          failed = true;
-          ADD_FAILURE() << "output " << i << " of a block (input "
-                        << in[i / static_cast<std::size_t>(out_per_in)]
-                        << "): " << levels[0] << " gives " << want.data()[i] << " (0x" << std::hex
-                        << bits(want.data()[i]) << "), " << levels[l] << " gives " << got.data()[i]
-                        << " (0x" << bits(got.data()[i]) << ")" << std::dec;
-          break;
-        }
+      const auto same = test::same_bits(want.data(), got.data(), n, levels[0], levels[l]);
+      if (!same) {
+        failed = true;
+        ADD_FAILURE() << "a block of inputs from " << in[0] << ": " << same.message();
       }
     }
   });

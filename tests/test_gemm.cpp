@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "compare.hpp"
 #include "test_support.hpp"
 
 #include "fast/ops/ops.hpp"
@@ -116,14 +117,15 @@ std::vector<float> fma_chain(const Problem& p, bool fused) {
   return c;
 }
 
+// The bits of C's M x N block (row stride ldc) in `got` are those in `want`.
 void expect_same_bits(const std::vector<float>& got, const std::vector<float>& want, const Problem& p) {
   ASSERT_EQ(got.size(), want.size());
-  for (int i = 0; i < p.M; ++i)
-    for (int j = 0; j < p.N; ++j) {
-      const std::size_t at = static_cast<std::size_t>(i * p.ldc + j);
-      ASSERT_EQ(std::memcmp(&got[at], &want[at], sizeof(float)), 0)
-          << describe(p) << " at i=" << i << " j=" << j << " got " << got[at] << " want " << want[at];
-    }
+  for (int i = 0; i < p.M; ++i) {
+    const std::size_t row = static_cast<std::size_t>(i * p.ldc);
+    const auto same =
+        scratchcnn::test::same_bits(&want[row], &got[row], std::size_t(p.N), "want", "got");
+    ASSERT_TRUE(same) << describe(p) << " row " << i;
+  }
 }
 
 constexpr Trans kTrans[] = {Trans::No, Trans::Yes};

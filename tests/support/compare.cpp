@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <iomanip>
+#include <sstream>
 
 namespace scratchcnn::test {
 
@@ -66,6 +69,45 @@ std::vector<float> flat(const Parameters& p) {
     v.insert(v.end(), l.bias.begin(), l.bias.end());
   }
   return v;
+}
+
+std::uint32_t bits(float f) { return std::bit_cast<std::uint32_t>(f); }
+
+std::string show(float f) {
+  std::ostringstream o;
+  o << std::setprecision(9) << f << " (0x" << std::hex << std::setw(8) << std::setfill('0')
+    << bits(f) << ")";
+  return o.str();
+}
+
+::testing::AssertionResult same_bits(const float* want, const float* got, std::size_t n,
+                                     const std::string& la, const std::string& lb) {
+  std::size_t first = n, count = 0;
+  for (std::size_t i = 0; i < n; ++i)
+    if (bits(want[i]) != bits(got[i])) {
+      if (first == n) first = i;
+      ++count;
+    }
+  if (count == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << count << " of " << n << " differ; first at index " << first << ": " << la << " "
+         << show(want[first]) << ", " << lb << " " << show(got[first]);
+}
+
+::testing::AssertionResult same_bits(const std::vector<float>& want, const std::vector<float>& got,
+                                     const std::string& la, const std::string& lb) {
+  if (want.size() != got.size())
+    return ::testing::AssertionFailure() << "sizes differ: " << la << " " << want.size() << ", "
+                                         << lb << " " << got.size();
+  return same_bits(want.data(), got.data(), want.size(), la, lb);
+}
+
+::testing::AssertionResult same_bits(double want, double got, const std::string& la,
+                                     const std::string& lb) {
+  if (std::bit_cast<std::uint64_t>(want) == std::bit_cast<std::uint64_t>(got))
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << std::setprecision(17) << la << " " << want << ", " << lb
+                                       << " " << got;
 }
 
 }  // namespace scratchcnn::test

@@ -4,9 +4,13 @@
 //                           "exact" claims, where both sides must round to the same values;
 //   expect_within_tolerance max |got - want| <= tol * max(1, max |want|) (NaN fails): the
 //                           parity rule of float against the reference (1e-5 by default).
-// Bit-pattern identity (memcmp, -0 != +0) is a third meaning, used where it is needed
-// (test_gemm.cpp's expect_same_bits, test_optimizer.cpp's memcmp of parameters).
+//   same_bits               every element the same bit pattern (-0 != +0, a NaN equal only to
+//                           the same NaN): the claims that two computations (two instruction-set
+//                           levels, two thread counts) are one computation.
+#include <gtest/gtest.h>
+
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -24,6 +28,21 @@ void expect_within_tolerance(const std::vector<float>& got, const std::vector<do
                              const std::string& what, double tol = 1e-5);
 void expect_within_tolerance(const std::vector<float>& got, const std::vector<float>& want,
                              const std::string& what, double tol = 1e-5);
+
+// The bit pattern of f.
+std::uint32_t bits(float f);
+// "1.5 (0x3fc00000)": a value with its bit pattern.
+std::string show(float f);
+
+// Whether got[0..n) has the bit patterns of want[0..n). A failure says how many elements differ
+// and shows the first, labelling the two sides `la` (want) and `lb` (got); with a vector, also when
+// the sizes differ.
+::testing::AssertionResult same_bits(const float* want, const float* got, std::size_t n,
+                                     const std::string& la, const std::string& lb);
+::testing::AssertionResult same_bits(const std::vector<float>& want, const std::vector<float>& got,
+                                     const std::string& la, const std::string& lb);
+::testing::AssertionResult same_bits(double want, double got, const std::string& la,
+                                     const std::string& lb);
 
 // Every layer's weights then bias, in layer order: the order of the parameter files.
 std::vector<float> flat(const Parameters& p);

@@ -7,9 +7,10 @@
 #include <type_traits>
 #include <utility>
 
-// g++ 12 reports the AVX-512 intrinsics inside xsimd::exp (_mm512_undefined_* operands) as
-// maybe-uninitialized (uninitialized under the sanitizers) once they are inlined; a known
-// false positive, not our code. This header must therefore come first in every op file.
+// g++ 12's own AVX-512 intrinsics (_mm512_extractf64x4_pd and _mm512_castps512_ps256, which hsum
+// below uses, pass an _mm256_undefined_* operand) are reported as maybe-uninitialized
+// (uninitialized under the sanitizers) once inlined: a known false positive of the compiler's
+// headers, not our code. This header must therefore come first in every op file.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
