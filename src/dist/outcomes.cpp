@@ -6,28 +6,33 @@
 
 namespace scratchcnn::dist {
 
+std::vector<std::string> gather_strings(ProcessGroup& g, const std::string& mine) {
+  const std::size_t n = static_cast<std::size_t>(g.size());
+  const std::size_t me = static_cast<std::size_t>(g.rank());
+  std::vector<std::uint64_t> lengths(n);
+  lengths[me] = mine.size();
+  std::vector<std::size_t> offsets(n + 1);
+  for (std::size_t r = 0; r <= n; ++r) offsets[r] = r * sizeof(std::uint64_t);
+  g.allgather(lengths.data(), offsets);
+  for (std::size_t r = 0; r < n; ++r) offsets[r + 1] = offsets[r] + static_cast<std::size_t>(lengths[r]);
+  std::string text(offsets[n], '\0');
+  if (!mine.empty()) std::memcpy(text.data() + offsets[me], mine.data(), mine.size());
+  g.allgather(text.data(), offsets);
+  std::vector<std::string> all(n);
+  for (std::size_t r = 0; r < n; ++r) all[r] = text.substr(offsets[r], offsets[r + 1] - offsets[r]);
+  return all;
+}
+
 std::vector<Outcome> gather_outcomes(ProcessGroup& g, const Outcome& mine) {
   const std::size_t n = static_cast<std::size_t>(g.size());
   std::vector<Outcome> all(n);
   if (g.all_true(mine.code == 0)) return all;
-  // The codes and message lengths: 8 bytes per rank.
-  struct Head {
-    std::int32_t code;
-    std::uint32_t length;
-  };
-  std::vector<Head> heads(n);
-  const std::size_t me = static_cast<std::size_t>(g.rank());
-  heads[me] = {mine.code, static_cast<std::uint32_t>(mine.message.size())};
-  std::vector<std::size_t> offsets(n + 1);
-  for (std::size_t r = 0; r <= n; ++r) offsets[r] = r * sizeof(Head);
-  g.allgather(heads.data(), offsets);
-  // The messages, one after the other.
-  for (std::size_t r = 0; r < n; ++r) offsets[r + 1] = offsets[r] + heads[r].length;
-  std::string text(offsets[n], '\0');
-  if (!mine.message.empty()) std::memcpy(text.data() + offsets[me], mine.message.data(), mine.message.size());
-  g.allgather(text.data(), offsets);
-  for (std::size_t r = 0; r < n; ++r)
-    all[r] = {heads[r].code, text.substr(offsets[r], heads[r].length)};
+  // The exit code travels as the text's first line.
+  const auto texts = gather_strings(g, std::to_string(mine.code) + "\n" + mine.message);
+  for (std::size_t r = 0; r < n; ++r) {
+    const std::size_t nl = texts[r].find('\n');
+    all[r] = {std::stoi(texts[r].substr(0, nl)), texts[r].substr(nl + 1)};
+  }
   return all;
 }
 

@@ -20,6 +20,10 @@ struct Outcome {
 // codes and message lengths, then the messages).
 std::vector<Outcome> gather_outcomes(ProcessGroup& g, const Outcome& mine);
 
+// Every rank's `mine`, indexed by rank, the same on every rank (two allgathers: the lengths,
+// then the texts). Collective.
+std::vector<std::string> gather_strings(ProcessGroup& g, const std::string& mine);
+
 // What to print for the failed ranks of `all` (at least one failed): one line per distinct
 // message, "error: MESSAGE" when every rank failed with it, else "rank K: error: MESSAGE" (or
 // "ranks 1, 3: error: ..."). Each line starts with `prefix` ("scratchcnn train: ").
