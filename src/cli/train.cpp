@@ -193,7 +193,6 @@ int cmd_train(const std::vector<std::string>& argv) {
   PathKind path = PathKind::Fast;
   TrainFiles f;
   Setup s;
-  std::unique_ptr<Network> net;
   cl.agree("scratchcnn train: ", [&] {
     auto valued = kTrainValued;
     valued.insert({"--path", "--metrics", "--save", "--resume"});
@@ -212,15 +211,11 @@ int cmd_train(const std::vector<std::string>& argv) {
     s.processes = cl.size();
     if (!writer) s.quiet = true;
     print_header(s, path_name(path));
-    net = make_network(path, s.spec, s.init, NetworkOptions{s.opt.conv, cl.group()});
   });
   if (help) {
     std::cout << with_flags(kTrainUsage);
     return 0;
   }
-  TrainingState state = s.resumed;
-  net->set_velocity(state.velocity);
-  state.options = s.opt;
   // The level this run trains at; its bit class ("x86-fma" at avx512f and avx2) is recorded in the
   // checkpoints of the epochs it trains (one that trains nothing keeps the resumed checkpoint's),
   // so the levels of one class write the same bytes.
@@ -231,6 +226,11 @@ int cmd_train(const std::vector<std::string>& argv) {
   cl.check_same("scratchcnn train: ", "the bit class of their instruction-set level", bits,
                 "set SCRATCHCNN_ISA to a level of one class on every machine (mpirun -x "
                 "SCRATCHCNN_ISA=sse4.2 runs on any x86-64 machine this tool supports)");
+  // Past the agreed checks: every rank builds the network (an error now ends the job).
+  const auto net = make_network(path, s.spec, s.init, NetworkOptions{s.opt.conv, cl.group()});
+  TrainingState state = s.resumed;
+  net->set_velocity(state.velocity);
+  state.options = s.opt;
   if (writer && !f.resume.empty() && s.opt.first_epoch <= s.opt.epochs)
     warn_level_change(f.resume, s.resumed.isa, level);
   if (f.resume.empty()) state.isa = bits;
