@@ -122,6 +122,8 @@ expect_error "--path reference on 2 ranks" 2 "--path reference runs in one proce
   -np 2 "$build/scratchcnn" train --path reference --data "$data" --epochs 1
 expect_error "eval on 2 ranks" 2 "only train runs on several processes" \
   -np 2 "$build/scratchcnn" eval --checkpoint "$tmp/seed.ckpt" --data "$data"
+expect_error "SCRATCHCNN_ISA=bogus on 3 ranks" 1 "scratchcnn train: error: SCRATCHCNN_ISA=bogus" \
+  -np 3 -x SCRATCHCNN_ISA=bogus "$build/scratchcnn" train --data "$data" --epochs 1
 # An error past the agreed start (rank 0 cannot write its checkpoint) ends every rank.
 expect_error "rank 0's checkpoint write failing on 3 ranks" nonzero \
   "scratchcnn train: rank 0: error: /dev/full: write failed" \

@@ -199,7 +199,7 @@ int dispatch(const std::string& cmd, const std::vector<std::string>& rest) {
   // --help further on is the command's (after its flags are parsed: "--save --help" lacks a value).
   if (std::find(rest.begin(), rest.end(), "--help") == rest.end() &&
       std::find(rest.begin(), rest.end(), "-h") == rest.end())
-    fast::active_isa();
+    cluster().agree("scratchcnn " + cmd + ": ", [] { fast::active_isa(); });
   return c->run(rest);
 }
 
