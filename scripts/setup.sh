@@ -6,9 +6,11 @@
 set -euo pipefail
 
 # clang, its OpenMP runtime and compiler-rt are for the fuzzers that scripts/test.sh runs;
-# qemu-user for its runs on emulated older CPUs (scripts/test-old-cpus.sh).
+# qemu-user for its runs on emulated older CPUs (scripts/test-old-cpus.sh); OpenMPI for training
+# on several processes (mpirun -np N scratchcnn train, scripts/test-mpi.sh).
 packages=(g++ make cmake pkg-config libxsimd-dev libgtest-dev libbenchmark-dev zlib1g-dev
-          python3 python3-matplotlib ca-certificates clang libomp-dev libclang-rt-14-dev qemu-user)
+          python3 python3-matplotlib ca-certificates clang libomp-dev libclang-rt-14-dev qemu-user
+          libopenmpi-dev openmpi-bin)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(libopenblas-dev libbenchmark-tools python3-torch linux-perf)
 elif [[ $# -gt 0 ]]; then

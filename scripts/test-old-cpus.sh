@@ -64,39 +64,7 @@ echo "== host avx512f against Haswell-v4 avx2: the same checkpoint bytes"
 if "$build/scratchcnn" info 2>/dev/null | grep -q '^fast kernels: .*this CPU runs: avx512f'; then
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
-  python3 - "$tmp/idx" <<'PY'
-import gzip, os, random, struct, sys
-out = sys.argv[1]
-os.makedirs(out)
-src = "/usr/share/datasets/fashion-mnist"
-
-def read(name):
-    for path in (os.path.join(src, name), os.path.join(src, name + ".gz")):
-        if os.path.isfile(path):
-            with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
-                return f.read()
-    return None
-
-def write(prefix, n, images, labels):
-    with open(os.path.join(out, prefix + "-images-idx3-ubyte"), "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, n, 28, 28) + images[:n * 784])
-    with open(os.path.join(out, prefix + "-labels-idx1-ubyte"), "wb") as f:
-        f.write(struct.pack(">II", 0x801, n) + labels[:n])
-
-sets = {"train": 2000, "t10k": 500}
-files = {p: (read(p + "-images-idx3-ubyte"), read(p + "-labels-idx1-ubyte")) for p in sets}
-if all(i is not None and l is not None for i, l in files.values()):
-    for p, n in sets.items():
-        write(p, n, files[p][0][16:], files[p][1][8:])
-    print("IDX subset: Fashion-MNIST, 2,000 training and 500 test samples")
-else:
-    rng = random.Random(12)
-    for p, n in sets.items():
-        labels = bytes(i % 10 for i in range(n))
-        images = bytes(rng.randrange(256) if rng.random() < 0.3 else 0 for _ in range(n * 784))
-        write(p, n, images, labels)
-    print("IDX subset: synthetic (no " + src + "), 2,000 training and 500 test samples")
-PY
+  scripts/idx_subset.py "$tmp/idx"
   same_checkpoint seed --data "$data" --model seed --epochs 10
   same_checkpoint lenet5 --data "$tmp/idx" --model lenet5 --epochs 2
 else

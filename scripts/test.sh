@@ -3,7 +3,8 @@
 # runs every test (GoogleTest via ctest) plus a quick pass of every benchmark binary; then builds
 # examples/ against the installed package, runs the fast path on emulated older CPUs (QEMU:
 # scripts/test-old-cpus.sh), runs the test suite again under AddressSanitizer +
-# UndefinedBehaviorSanitizer, and runs every fuzzer for 30 s.
+# UndefinedBehaviorSanitizer, checks training under mpirun (scripts/test-mpi.sh), and runs every
+# fuzzer for 30 s.
 #   scripts/test.sh           everything (what CI runs)
 #   scripts/test.sh --quick   only the first part: build, ctest, benchmarks
 set -euo pipefail
@@ -78,6 +79,15 @@ echo "== the test suite under AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake --preset asan -DSCRATCHCNN_WERROR=ON >/dev/null
 cmake --build --preset asan -j "$(nproc)" >/dev/null
 ctest --preset asan -j 2
+
+# The asan preset builds without MPI (OpenMPI's own allocations would trip LeakSanitizer), so its
+# tool also serves to check that a build without MPI refuses to run under mpirun.
+echo "== training on several processes (MPI)"
+if grep -q '^SCRATCHCNN_MPI:BOOL=ON' "$build/CMakeCache.txt"; then
+  scripts/test-mpi.sh "$build" "$repo/build-asan"
+else
+  echo "skipped: $build was built without MPI (no OpenMPI found)"
+fi
 
 echo "== fuzzing"
 scripts/fuzz.sh 30

@@ -1,4 +1,5 @@
 // The scratchcnn command-line tool: train, compare, eval, predict, info (one file per command group).
+#include <fcntl.h>
 #include <omp.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster.hpp"
 #include "commands.hpp"
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/fast/isa.hpp"
@@ -41,6 +43,8 @@ environment:
 memory: train, compare, eval and predict estimate the memory a run needs before they build a
 network and refuse (exit 1) when it exceeds --max-memory (default: 3/4 of physical memory, or of
 a lower cgroup or ulimit limit); 'scratchcnn info' prints the estimate.
+several processes: 'mpirun -np N scratchcnn train ...' trains data-parallel on N processes (a
+build with MPI), with the same bits as one process ('scratchcnn train --help')
 exit codes: 0 success, 1 failure (bad data, bad file, diverged training, broken parity,
             a checkpoint that does not fit), 2 bad command line
 )TXT";
@@ -183,11 +187,19 @@ int dispatch(const std::string& cmd, const std::vector<std::string>& rest) {
     std::cout << c->usage();
     return 0;
   }
+  // Only training is spread over the processes of an MPI job; N copies of another command would
+  // each do the whole work (and write the same files).
+  if (cluster().distributed() && cmd != "train")
+    cluster().agree("scratchcnn " + cmd + ": ", [&] {
+      throw UsageError("only train runs on several processes (this is one of " +
+                       std::to_string(cluster().size()) + " started by an MPI launcher); run " +
+                       cmd + " as one process");
+    });
   // A bad SCRATCHCNN_ISA fails every command before it does any work, not only the fast path;
   // --help further on is the command's (after its flags are parsed: "--save --help" lacks a value).
   if (std::find(rest.begin(), rest.end(), "--help") == rest.end() &&
       std::find(rest.begin(), rest.end(), "-h") == rest.end())
-    fast::active_isa();
+    cluster().agree("scratchcnn " + cmd + ": ", [] { fast::active_isa(); });
   return c->run(rest);
 }
 
@@ -203,10 +215,8 @@ int stdout_written(const std::string& cmd, int rc) {
   return 1;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  const std::vector<std::string> all(argv + 1, argv + argc);
+// The command line's result: the exit code.
+int run(const std::vector<std::string>& all) {
   if (all.empty() || all[0] == "--help" || all[0] == "-h") {
     (all.empty() ? std::cerr : std::cout) << main_usage();
     return all.empty() ? 2 : 0;
@@ -216,25 +226,67 @@ int main(int argc, char** argv) {
     return 0;
   }
   const std::string cmd = all[0];
+  Cluster& cl = cluster();
+  // In an MPI job with more than one process, an error past the phases the ranks agree on
+  // (Cluster::agree) names its rank and ends every process (MPI_Abort), so that none waits forever
+  // for the failed one. Rank 0 says it at once; another rank gives rank 0 a moment first, so that
+  // an error every rank hits together (the divergence guard) is printed once, by rank 0.
+  const auto report = [&](int code) {
+    if (cl.distributed()) cl.abort_others(code);
+    return code;
+  };
+  const std::string who =
+      "scratchcnn" + (find_command(cmd) ? " " + cmd : std::string()) +
+      (cl.distributed() ? ": rank " + std::to_string(cl.rank()) : std::string());
+  const auto say = [&](const std::string& text) {
+    if (cl.distributed() && cl.rank() != 0) ::sleep(2);
+    std::cerr << text << std::flush;
+  };
   try {
     return stdout_written(cmd, dispatch(cmd, std::vector<std::string>(all.begin() + 1, all.end())));
+  } catch (const Stopped& s) {
+    return s.code;  // every rank stopped together; rank 0 printed the errors
   } catch (const UsageError& e) {
     // The error and where the flags are listed; the whole usage text would push the error off
     // the screen.
     const bool known = find_command(cmd) != nullptr;
-    std::cerr << "scratchcnn" << (known ? " " + cmd : "") << ": " << terminal_safe(e.what()) << "\n"
-              << "run 'scratchcnn " << (known ? cmd + " --help" : "--help") << "' for the "
-              << (known ? "flags" : "commands") << "\n";
-    return 2;
+    say(who + ": " + terminal_safe(e.what()) + "\nrun 'scratchcnn " +
+        (known ? cmd + " --help" : "--help") + "' for the " + (known ? "flags" : "commands") + "\n");
+    return report(2);
   } catch (const std::bad_alloc&) {
     // The estimate (--max-memory) should have refused this run up front; say what happened and
     // what to do instead of the bare "std::bad_alloc".
-    std::cerr << "scratchcnn " << cmd << ": error: out of memory: an allocation failed while '"
-              << cmd << "' ran; use a smaller model or --batch, or set --max-memory below what "
-              << "this machine can give so that such a run is refused before it starts\n";
-    return 1;
+    say(who + ": error: out of memory: an allocation failed while '" + cmd +
+        "' ran; use a smaller model or --batch, or set --max-memory below what this machine can "
+        "give so that such a run is refused before it starts\n");
+    return report(1);
   } catch (const std::exception& e) {
-    std::cerr << "scratchcnn " << cmd << ": error: " << terminal_safe(e.what()) << "\n";
+    say(who + ": error: " + terminal_safe(e.what()) + "\n");
+    return report(1);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> all(argv + 1, argv + argc);
+  Cluster& cl = cluster();
+  try {
+    cl.start();
+  } catch (const std::exception& e) {
+    std::cerr << "scratchcnn: error: " << terminal_safe(e.what()) << "\n";
     return 1;
   }
+  // What a command prints is rank 0's alone: the other processes of a job train the same bits.
+  if (cl.rank() != 0) {
+    std::fflush(stdout);
+    const int null = ::open("/dev/null", O_WRONLY);
+    if (null >= 0) {
+      ::dup2(null, 1);
+      ::close(null);
+    }
+  }
+  const int rc = run(all);
+  cl.finish();
+  return rc;
 }

@@ -1,6 +1,7 @@
 // The model, data and training options of train and compare (setup.hpp).
 #include "setup.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
@@ -382,7 +383,14 @@ void print_header(const Setup& s, const std::string& path) {
   }
   // A step never holds more than the training set.
   const int step = std::min(s.opt.batch, s.split.train.size());
-  std::cout << "run     path " << path << ", " << threads_text(path, s.spec, step, s.threads) << ", " << s.opt.epochs << " epochs, batch " << s.opt.batch << ", lr " << s.opt.lr;
+  // A process of an MPI job computes its share of a step's 16-sample chunks.
+  const int chunks = (step + 15) / 16;
+  const int share = std::min(step, (chunks + s.processes - 1) / s.processes * 16);
+  const std::string on =
+      s.processes > 1 ? std::to_string(s.processes) + " processes (MPI), " +
+                            threads_text(path, s.spec, share, s.threads) + " each"
+                      : threads_text(path, s.spec, step, s.threads);
+  std::cout << "run     path " << path << ", " << on << ", " << s.opt.epochs << " epochs, batch " << s.opt.batch << ", lr " << s.opt.lr;
   if (s.opt.momentum != 0) std::cout << ", momentum " << s.opt.momentum;
   if (s.opt.weight_decay != 0) std::cout << ", weight decay " << s.opt.weight_decay;
   std::cout << ", seed " << s.opt.seed;

@@ -63,6 +63,7 @@ struct Setup {
   TrainOptions opt;
   Parameters init;
   int threads = 1;
+  int processes = 1;  // the processes of an MPI job (cluster.hpp), each on `threads` threads
   bool quiet = false;  // --quiet: no header, table, progress bar or notes
   // A resumed run: the checkpoint's file and state (epoch 0 and empty otherwise).
   std::string resumed_from;

@@ -8,10 +8,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
+#include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "cluster.hpp"
 #include "commands.hpp"
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/fast/isa.hpp"
@@ -52,6 +56,12 @@ output:
   --quiet          print nothing but errors and warnings: no header, per-epoch table, progress
                    bar, notes or summary; --save and --metrics are written as without it
 A failed run never writes --metrics; --save holds the last complete epoch.
+several processes (MPI): started by mpirun (mpirun -np N scratchcnn train ...; a hostfile for
+  several machines, each with the data at the same path), a tool built with MPI trains with N
+  processes: each computes its share of every batch's 16-sample chunks, and the checkpoints are
+  byte-identical to one process's, for any N and --threads (each process's). Rank 0 alone prints
+  and writes the outputs; --resume works on any number of processes. The fast path only; eval,
+  predict, compare and info run as one process. See README.md.
 Outputs replace their file atomically (through a symlink, keeping its permissions); /dev/null,
 /dev/stdout and FIFOs are written in place. An output that is an input or another output is an
 error before any work (--resume F --save F excepted). See docs/checkpoints.md.
@@ -126,12 +136,13 @@ struct TrainFiles {
   std::uint64_t max_memory = 0;  // --max-memory, read once
 };
 
-TrainFiles train_files(const Args& a) {
+// `writer`: this process writes the outputs (rank 0 of an MPI job); only it checks them.
+TrainFiles train_files(const Args& a, bool writer) {
   TrainFiles f;
   f.metrics = a.str("--metrics", "");
   f.save = a.has("--save") ? a.str("--save", "") : "";
-  if (!f.metrics.empty()) check_output_path("--metrics", f.metrics);
-  if (!f.save.empty()) check_output_path("--save", f.save);
+  if (writer && !f.metrics.empty()) check_output_path("--metrics", f.metrics);
+  if (writer && !f.save.empty()) check_output_path("--save", f.save);
   f.resume = a.has("--resume") ? a.str("--resume", "") : "";
   // The limit every input is read under, set before the first one.
   f.max_memory = read_max_memory(a);
@@ -147,8 +158,9 @@ TrainFiles train_files(const Args& a) {
 }
 
 // The summary after training and the --metrics file; `written`: the epochs this run trained.
+// `writer`: this process writes the outputs (rank 0 of an MPI job).
 void finish_training(const std::vector<EpochMetrics>& written, const TrainingState& state,
-                     const TrainFiles& f, bool quiet) {
+                     const TrainFiles& f, bool quiet, bool writer) {
   double total = 0;
   for (const auto& m : written) total += m.seconds;
   std::ostringstream o;
@@ -159,7 +171,7 @@ void finish_training(const std::vector<EpochMetrics>& written, const TrainingSta
   if (!state.history.empty())
     o << "; final test accuracy " << fixed(state.history.back().test_accuracy, 4);
   if (!quiet) std::cout << o.str() << "\n";
-  if (!f.metrics.empty()) {
+  if (writer && !f.metrics.empty()) {
     std::cout << std::flush;  // what was printed comes first when the output is /dev/stdout
     write_file_atomic(f.metrics, metrics_csv(state.history));
     if (!quiet) std::cout << "wrote " << f.metrics << "\n";
@@ -171,31 +183,55 @@ void finish_training(const std::vector<EpochMetrics>& written, const TrainingSta
 }  // namespace
 
 int cmd_train(const std::vector<std::string>& argv) {
-  auto valued = kTrainValued;
-  valued.insert({"--path", "--metrics", "--save", "--resume"});
-  const Args a(argv, valued, {"--help", "--quiet"});
-  if (a.has("--help")) {
+  // In an MPI job every rank parses the flags and reads the files and the data; the job goes on
+  // only when every rank could (else every rank stops, rank 0 naming the failed ones and why).
+  // Only rank 0 prints and writes.
+  Cluster& cl = cluster();
+  const bool writer = cl.rank() == 0;
+  std::optional<Args> args;
+  bool help = false;
+  PathKind path = PathKind::Fast;
+  TrainFiles f;
+  Setup s;
+  cl.agree("scratchcnn train: ", [&] {
+    auto valued = kTrainValued;
+    valued.insert({"--path", "--metrics", "--save", "--resume"});
+    const Args& a = args.emplace(argv, valued, std::set<std::string>{"--help", "--quiet"});
+    if ((help = a.has("--help"))) return;
+    if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
+    if (a.has("--resume") && a.has("--init"))
+      throw UsageError("--init and --resume exclude each other (--resume continues a run, --init "
+                       "starts a new one)");
+    path = read_path(a);
+    if (cl.distributed() && path == PathKind::Reference)
+      throw UsageError("--path reference runs in one process only (it is the oracle, not "
+                       "distributed); run it without mpirun, or use the fast path");
+    f = train_files(a, writer);
+    s = read_setup(a, f.max_memory, {path}, f.resume.empty() ? nullptr : &f.ckpt, f.resume);
+    s.processes = cl.size();
+    if (!writer) s.quiet = true;
+    print_header(s, path_name(path));
+  });
+  if (help) {
     std::cout << with_flags(kTrainUsage);
     return 0;
   }
-  if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
-  if (a.has("--resume") && a.has("--init"))
-    throw UsageError("--init and --resume exclude each other (--resume continues a run, --init "
-                     "starts a new one)");
-  const PathKind path = read_path(a);
-  const TrainFiles f = train_files(a);
-  Setup s = read_setup(a, f.max_memory, {path}, f.resume.empty() ? nullptr : &f.ckpt, f.resume);
-  print_header(s, path_name(path));
-  auto net = make_network(path, s.spec, s.init, NetworkOptions{s.opt.conv});
-  TrainingState state = s.resumed;
-  net->set_velocity(state.velocity);
-  state.options = s.opt;
   // The level this run trains at; its bit class ("x86-fma" at avx512f and avx2) is recorded in the
   // checkpoints of the epochs it trains (one that trains nothing keeps the resumed checkpoint's),
   // so the levels of one class write the same bytes.
   const std::string level = path == PathKind::Reference ? "reference" : fast::active_isa();
   const std::string bits = fast::bit_class(level);
-  if (!f.resume.empty() && s.opt.first_epoch <= s.opt.epochs)
+  // The processes of a job add each other's partial sums: they must compute in one bit class
+  // (avx512f and avx2 are one; sse4.2 another) for the result to be any single process's bits.
+  cl.check_same("scratchcnn train: ", "the bit class of their instruction-set level", bits,
+                "set SCRATCHCNN_ISA to a level of one class on every machine (mpirun -x "
+                "SCRATCHCNN_ISA=sse4.2 runs on any x86-64 machine this tool supports)");
+  // Past the agreed checks: every rank builds the network (an error now ends the job).
+  const auto net = make_network(path, s.spec, s.init, NetworkOptions{s.opt.conv, cl.group()});
+  TrainingState state = s.resumed;
+  net->set_velocity(state.velocity);
+  state.options = s.opt;
+  if (writer && !f.resume.empty() && s.opt.first_epoch <= s.opt.epochs)
     warn_level_change(f.resume, s.resumed.isa, level);
   if (f.resume.empty()) state.isa = bits;
   const auto save = [&] {
@@ -206,11 +242,11 @@ int cmd_train(const std::vector<std::string>& argv) {
     state.epoch = m.epoch;
     state.isa = bits;
     state.history.push_back(m);
-    if (!f.save.empty()) save();
+    if (writer && !f.save.empty()) save();
   });
   // A run that trained no epoch still leaves its (initial or resumed) state.
-  if (!f.save.empty() && written.empty()) save();
-  finish_training(written, state, f, s.quiet);
+  if (writer && !f.save.empty() && written.empty()) save();
+  finish_training(written, state, f, s.quiet, writer);
   return 0;
 }
 
