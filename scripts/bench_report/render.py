@@ -339,6 +339,7 @@ def reproduce():
             "scripts/bench.sh --quick --no-setup --no-build     # CI smoke run: every binary once, report elsewhere\n"
             "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 build/bench/bench_gemm\n"
             "build/bench/bench_train --benchmark_filter='seed' --benchmark_repetitions=5\n"
+            "build/bench/bench_onednn --benchmark_filter='seed_conv1' --benchmark_repetitions=5   # libdnnl-dev\n"
             "compare.py benchmarks build/bench-results/train.json other/train.json   # libbenchmark-tools\n```\n",
             "Floors the project set itself:\n",
             fl.floors_table()]
