@@ -57,8 +57,7 @@ if [[ $do_build -eq 1 ]]; then
     [[ $src == bench/bench_onednn.cpp ]] || targets+=(--target "$(basename "$src" .cpp)")
   done
   SCRATCHCNN_BUILD_DIR="$build" scripts/build.sh "${targets[@]}"
-  if grep -q '^SCRATCHCNN_BENCH_ONEDNN:BOOL=ON' "$build/CMakeCache.txt" &&
-     grep -q '^SCRATCHCNN_DNNL_LIBRARY:FILEPATH=/' "$build/CMakeCache.txt"; then
+  if cmake --build "$build" --target help 2>/dev/null | grep -qw bench_onednn; then
     cmake --build "$build" -j "$(nproc)" --target bench_onednn
   fi
 fi
