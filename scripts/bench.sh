@@ -11,6 +11,8 @@
 #            --no-pytorch  --no-report  --no-isa (skip the instruction-set comparison)
 # A full run also compares the instruction-set levels (SCRATCHCNN_ISA=avx512f, avx2, sse4.2 on the
 # default dispatched build) with a -DSCRATCHCNN_NATIVE=ON build (in $build-native) on a few cases.
+# bench_onednn times our convolutions and oneDNN's side by side at 1 and 2 threads
+# (omp_set_num_threads in the binary; both on libgomp).
 # OpenBLAS and PyTorch run with OPENBLAS_NUM_THREADS=1 and with OPENBLAS_CORETYPE and
 # OPENBLAS_L2_SIZE unset for their commands only, so that OpenBLAS picks its kernel by its own CPU
 # detection, as on a user's machine, rather than a core type or cache size forced by the shell.
@@ -48,10 +50,16 @@ py=/usr/bin/python3
 
 [[ $setup -eq 1 ]] && scripts/setup.sh --bench
 if [[ $do_build -eq 1 ]]; then
-  # The tool (for --isa-levels) and every bench/bench_*.cpp binary; not the tests.
+  # The tool (for --isa-levels) and every bench/bench_*.cpp binary; not the tests. bench_onednn
+  # exists only where CMake found oneDNN (libdnnl-dev), so it is built after the configuration.
   targets=(--target scratchcnn-cli)
-  for src in bench/bench_*.cpp; do targets+=(--target "$(basename "$src" .cpp)"); done
+  for src in bench/bench_*.cpp; do
+    [[ $src == bench/bench_onednn.cpp ]] || targets+=(--target "$(basename "$src" .cpp)")
+  done
   SCRATCHCNN_BUILD_DIR="$build" scripts/build.sh "${targets[@]}"
+  if cmake --build "$build" --target help 2>/dev/null | grep -qw bench_onednn; then
+    cmake --build "$build" -j "$(nproc)" --target bench_onednn
+  fi
 fi
 mkdir -p "$results"
 rm -f "$results"/*.json "$results"/*.log
@@ -103,6 +111,10 @@ passive_bench bench_layers 'BM_Fast/conv32x64_28/.*/threads:2'
 for src in bench/bench_*.cpp; do
   name=$(basename "$src" .cpp)
   case "$name" in bench_peak|bench_gemm|bench_layers|bench_train) continue ;; esac
+  if [[ $name == bench_onednn && ! -x $build/bench/$name ]]; then
+    echo "bench.sh: bench_onednn not built (oneDNN not found: scripts/setup.sh --bench); no oneDNN rows" >&2
+    continue
+  fi
   run_bench "$name"
 done
 

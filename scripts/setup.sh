@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages scratchcnn needs to build, test and plot, when any is missing.
 #   scripts/setup.sh          build + test + plot dependencies
-#   scripts/setup.sh --bench  also the benchmark baselines (OpenBLAS, PyTorch, compare.py)
+#   scripts/setup.sh --bench  also the benchmark baselines (OpenBLAS, oneDNN, PyTorch, compare.py)
 # Needs root or sudo only when something is missing.
 set -euo pipefail
 
@@ -12,7 +12,7 @@ packages=(g++ make cmake pkg-config libxsimd-dev libgtest-dev libbenchmark-dev z
           python3 python3-matplotlib ca-certificates clang libomp-dev libclang-rt-14-dev qemu-user
           libopenmpi-dev openmpi-bin)
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(libopenblas-dev libbenchmark-tools python3-torch linux-perf)
+  packages+=(libopenblas-dev libdnnl-dev libbenchmark-tools python3-torch linux-perf)
 elif [[ $# -gt 0 ]]; then
   echo "usage: $0 [--bench]" >&2
   exit 2

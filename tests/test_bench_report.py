@@ -22,6 +22,10 @@ FLOORS_TABLE = """\
 | conv 32->64 3x3 28x28 batch 64, one thread: forward, backward data, backward weights | >= 0.85 of peak each |
 | the same at 2 threads | >= 1.8x the one-thread rate each |
 | vs PyTorch at 2 threads: LeNet-5 training, seed training, LeNet-5 inference | >= 2x, >= 10x, >= 2x |
+| vs oneDNN at 1 and 2 threads (its time / ours): conv 32->64 3x3 28x28 batch 64, every pass | >= 1.0x each |
+| the same: conv 6->16 5x5 14x14 batch 128 (LeNet-5's second), forward; backward data and weights \
+| >= 1.0x, >= 1.5x each |
+| the same: conv 1->2 3x3 8x8 batch 128 (the seed model's first), every pass | >= 2x each |
 """
 
 
@@ -79,6 +83,64 @@ class Floors(unittest.TestCase):
             self.assertIn("3 of 3 checks met", page)
             self.assertIn("Every floor is met.", page)
             self.assertTrue(page.rstrip("\n").endswith(FLOORS_TABLE.rstrip("\n")))
+
+
+def onednn_json(folder, pairs):
+    """onednn.json with, per (case, pass, threads), our time and oneDNN's in ms (GFLOP/s = 100 / ms)."""
+    rows = []
+    for (case, pas, t), (ours_ms, theirs_ms) in pairs.items():
+        for impl, t_ms, label in (("BM_Ours", ours_ms, "direct"), ("BM_OneDNN", theirs_ms, "jit:avx512_core")):
+            rows.append(dict(row(f"{impl}/{case}/{pas}/threads:{t}/real_time", t_ms,
+                                 **{"GFLOP/s": 100.0 / t_ms, "peak_fraction": 1.0 / t_ms}), label=label))
+    with open(os.path.join(folder, "onednn.json"), "w") as f:
+        json.dump({"context": {"onednn_version": "2.6.3", "onednn_check_conv32x64_28": "1.2e-07"},
+                   "benchmarks": rows}, f)
+
+
+class OneDnn(unittest.TestCase):
+    PAIRS = {("conv32x64_28", "forward", 1): (1.0, 1.0),            # 1.00x: on the 1.0x floor
+             ("conv32x64_28", "backward_data", 1): (1.0, 0.95),     # 0.95x: below
+             ("lenet5_conv2", "forward", 2): (1.0, 1.0),            # 1.00x, forward floor 1.0x
+             ("lenet5_conv2", "backward_data", 1): (1.0, 1.5),      # 1.50x: on the 1.5x floor
+             ("lenet5_conv2", "backward_weights", 1): (1.0, 1.49),  # 1.49x: below
+             ("seed_conv1", "backward_weights", 2): (0.5, 1.0)}     # 2.00x: on the 2x floor
+
+    def test_ratio_is_onednn_time_over_ours_judged_per_pass_and_thread_count(self):
+        with tempfile.TemporaryDirectory() as d:
+            results(d, seed_fast_ms=1.0, sgemm_peak_fraction=0.95)
+            onednn_json(d, self.PAIRS)
+            v = verdicts(Results(d))
+            self.assertEqual(v["vs oneDNN, 1 thread: conv 32->64 3x3 28x28 batch 64 forward"], (">= 1.0x", "**met**"))
+            self.assertEqual(v["vs oneDNN, 1 thread: conv 32->64 3x3 28x28 batch 64 backward data"],
+                             (">= 1.0x", "**NOT met**"))
+            self.assertEqual(v["vs oneDNN, 2 threads: conv 6->16 5x5 14x14 batch 128 forward"], (">= 1.0x", "**met**"))
+            self.assertEqual(v["vs oneDNN, 1 thread: conv 6->16 5x5 14x14 batch 128 backward data"],
+                             (">= 1.5x", "**met**"))
+            self.assertEqual(v["vs oneDNN, 1 thread: conv 6->16 5x5 14x14 batch 128 backward weights"],
+                             (">= 1.5x", "**NOT met**"))
+            self.assertEqual(v["vs oneDNN, 2 threads: conv 1->2 3x3 8x8 batch 128 backward weights"],
+                             (">= 2x", "**met**"))
+            self.assertEqual(len([k for k in v if k.startswith("vs oneDNN")]), len(self.PAIRS))
+
+    def test_the_page_shows_both_sides_the_check_and_why_a_floor_is_missed(self):
+        with tempfile.TemporaryDirectory() as d:
+            results(d, seed_fast_ms=1.0, sgemm_peak_fraction=0.95)
+            onednn_json(d, self.PAIRS)
+            page = report(Results(d), charts_made=[])
+            self.assertIn("## Convolutions against oneDNN", page)
+            self.assertIn("oneDNN 2.6.3", page)
+            self.assertIn("conv32x64_28 1.2e-07", page)
+            self.assertIn("| conv 6->16 5x5 14x14 batch 128 | backward weights | 1 | 1 | 1.49 | 100 | 67.1 | 100% | "
+                          "1.49x [1.49-1.49] | direct / jit:avx512_core |", page)
+            self.assertIn("conv 6->16 5x5 14x14 batch 128 backward weights at 1 thread: ours 100 GFLOP/s", page)
+            self.assertIn("1.49x where the floor is 1.5x", page)
+            self.assertNotIn("forward at 1 thread: ours", page)  # met floors need no why
+
+    def test_without_onednn_results_there_is_no_section_and_no_check(self):
+        with tempfile.TemporaryDirectory() as d:
+            r = results(d, seed_fast_ms=1.0, sgemm_peak_fraction=0.95)
+            self.assertNotIn("oneDNN", report(r, charts_made=[]).split("## How to reproduce")[0])
+            self.assertFalse([k for k in verdicts(r) if "oneDNN" in k])
 
 
 class SameBits(unittest.TestCase):

@@ -2,9 +2,10 @@
 
 Inputs in --results: peak.json, gemm.json, layers.json, train.json (Google Benchmark JSON, one
 entry per repetition), pytorch.json (scripts/bench_pytorch.py), machine.json (bench.sh), and
-optionally train_passive.json, layers_passive.json, pytorch_passive.json, isa_*.json and
-profile/*.txt. Every figure is the median over repetitions; [min-max] is the spread. Ratios are
-ratios of medians; their spread pairs the extremes (worst case to best case).
+optionally onednn.json (bench_onednn, when oneDNN was found), train_passive.json,
+layers_passive.json, pytorch_passive.json, isa_*.json and profile/*.txt. Every figure is the
+median over repetitions; [min-max] is the spread. Ratios are ratios of medians; their spread pairs
+the extremes (worst case to best case).
 Needs matplotlib (Debian's python3-matplotlib): run it with /usr/bin/python3.
 
   load.py     the results folder -> Results (runs with medians and spreads)

@@ -39,6 +39,12 @@ FLOOR_TABLE = (
     ("the same at 2 threads", (Floor("conv_two_threads", 1.8, "{}x", " the one-thread rate each"),)),
     ("vs PyTorch at 2 threads: LeNet-5 training, seed training, LeNet-5 inference",
      (Floor("torch_lenet5_train", 2), Floor("torch_seed_train", 10), Floor("torch_lenet5_infer", 2))),
+    ("vs oneDNN at 1 and 2 threads (its time / ours): conv 32->64 3x3 28x28 batch 64, every pass",
+     (Floor("onednn_conv32x64", 1.0, "{}x", " each"),)),
+    ("the same: conv 6->16 5x5 14x14 batch 128 (LeNet-5's second), forward; backward data and weights",
+     (Floor("onednn_lenet5_forward", 1.0), Floor("onednn_lenet5_backward", 1.5, "{}x", " each"))),
+    ("the same: conv 1->2 3x3 8x8 batch 128 (the seed model's first), every pass",
+     (Floor("onednn_seed", 2, "{}x", " each"),)),
 )
 FLOORS = {f.key: f for _, floors in FLOOR_TABLE for f in floors}
 STEP_FLOOR = {"seed": FLOORS["seed_step"], "lenet5": FLOORS["lenet5_step"]}
@@ -110,6 +116,45 @@ def conv_checks(r):
     return checks
 
 
+# bench_onednn's cases: (name, what, {pass: floor key}).
+ONEDNN_PASSES = ("forward", "backward_data", "backward_weights")
+ONEDNN_CASES = (
+    ("conv32x64_28", "conv 32->64 3x3 28x28 batch 64", dict.fromkeys(ONEDNN_PASSES, "onednn_conv32x64")),
+    ("lenet5_conv2", "conv 6->16 5x5 14x14 batch 128",
+     {"forward": "onednn_lenet5_forward", "backward_data": "onednn_lenet5_backward",
+      "backward_weights": "onednn_lenet5_backward"}),
+    ("seed_conv1", "conv 1->2 3x3 8x8 batch 128", dict.fromkeys(ONEDNN_PASSES, "onednn_seed")),
+)
+
+
+def threads_text(t):
+    return f"{t} thread" + ("s" if t != 1 else "")
+
+
+def onednn_pairs(r):
+    """(case, what, pass, threads, floor, ours, oneDNN's) for every pair bench_onednn ran."""
+    pairs = []
+    for case, what, floor_of in ONEDNN_CASES:
+        for pas in ONEDNN_PASSES:
+            for t in (1, 2):
+                ours = r.onednn.get(f"BM_Ours/{case}/{pas}/threads:{t}")
+                theirs = r.onednn.get(f"BM_OneDNN/{case}/{pas}/threads:{t}")
+                if ours and theirs:
+                    pairs.append((case, what, pas, t, FLOORS[floor_of[pas]], ours, theirs))
+    return pairs
+
+
+def onednn_checks(r):
+    """Ours against oneDNN on the same shape, pass and thread count: oneDNN's time / ours."""
+    checks = []
+    for _case, what, pas, t, floor, ours, theirs in onednn_pairs(r):
+        vs = time_ratio(theirs, ours)
+        checks.append(floor.check(
+            f"vs oneDNN, {threads_text(t)}: {what} {pas.replace('_', ' ')}",
+            f"{fmt_ratio(vs)} ({fmt(ours.med('GFLOP/s'))} vs {fmt(theirs.med('GFLOP/s'))} GFLOP/s)", vs[0]))
+    return checks
+
+
 def torch_check(floor, label, run, pt, judged=True):
     """Our images/s at 2 threads over PyTorch's, with both spreads; None without both figures."""
     if not run or not pt:
@@ -172,7 +217,7 @@ def passive_checks(r):
 def all_checks(r):
     """Every row of the floors table, in the report's order; on a loaded machine every judged
     two-thread verdict says it is unreliable."""
-    checks = step_checks(r) + gemm_checks(r) + conv_checks(r) + torch_checks(r)
+    checks = step_checks(r) + gemm_checks(r) + conv_checks(r) + torch_checks(r) + onednn_checks(r)
     if r.loaded():
         checks = [c._replace(verdict=c.verdict + " (2 threads under load: unreliable)")
                   if "2 threads" in c.label and c.verdict != "-" else c for c in checks]

@@ -79,6 +79,7 @@ class Results:
         self.layers, _ = load_bench(path("layers.json"))
         self.train, _ = load_bench(path("train.json"))
         self.pytorch = load_json(path("pytorch.json"))
+        self.onednn, self.onednn_ctx = load_bench(path("onednn.json"))
         self.passive, _ = load_bench(path("train_passive.json"))
         self.layers_passive, _ = load_bench(path("layers_passive.json"))
         self.pytorch_passive = load_json(path("pytorch_passive.json"))

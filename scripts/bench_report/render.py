@@ -197,6 +197,33 @@ def gemm(r):
     return out + ["", "![gemm](img/gemm.png)\n"]
 
 
+def onednn(r):
+    pairs = fl.onednn_pairs(r)
+    if not pairs:
+        return []
+    ctx = r.onednn_ctx
+    checks = ", ".join(f"{k[len('onednn_check_'):]} {v}" for k, v in sorted(ctx.items())
+                       if k.startswith("onednn_check_"))
+    out = ["## Convolutions against oneDNN\n",
+           f"`bench/bench_onednn.cpp`, in one run: our `fast::Layer` (its default algorithm, chunked batches) and "
+           f"oneDNN {ctx.get('onednn_version', '')} (Debian's `libdnnl`, built on libgomp, the OpenMP runtime we "
+           "use too) on the same shapes and data, f32. oneDNN: `convolution_direct`, `forward_training`, the "
+           "weights gradient with the bias gradient; every primitive descriptor made with format `any`, the "
+           "reorders from and to plain layouts outside the timed region, so only `execute` and the stream's "
+           "wait are timed. Threads: `omp_set_num_threads(t)` for both sides before anything is made (one "
+           "process, `OMP_WAIT_POLICY` unset). GFLOP/s count 2*N*OC*OH*OW*IC*K*K per pass. Ratio = oneDNN's "
+           "time / ours (above 1: we are faster). Before timing, both ran each shape once: largest difference "
+           f"relative to oneDNN's largest magnitude, over output, input gradient and weight and bias gradients: "
+           f"{checks or 'n/a'}.\n",
+           *table_head("Convolution", "Pass", "Threads", "ours ms", "oneDNN ms", "ours GFLOP/s", "oneDNN GFLOP/s",
+                       "ours % peak", "Ratio", "ours / oneDNN kernel")]
+    for _case, what, pas, t, _floor, ours, theirs in pairs:
+        out.append(table_row(what, pas.replace("_", " "), str(t), ms(ours), ms(theirs), fmt(ours.med("GFLOP/s")),
+                             fmt(theirs.med("GFLOP/s")), pct(ours.med("peak_fraction")),
+                             fmt_ratio(time_ratio(theirs, ours)), f"{ours.label} / {theirs.label}"))
+    return out + [""]
+
+
 ISA_ORDER = ["avx512f", "avx2", "sse4.2", "native"]
 
 
@@ -312,6 +339,7 @@ def reproduce():
             "scripts/bench.sh --quick --no-setup --no-build     # CI smoke run: every binary once, report elsewhere\n"
             "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 build/bench/bench_gemm\n"
             "build/bench/bench_train --benchmark_filter='seed' --benchmark_repetitions=5\n"
+            "build/bench/bench_onednn --benchmark_filter='seed_conv1' --benchmark_repetitions=5   # libdnnl-dev\n"
             "compare.py benchmarks build/bench-results/train.json other/train.json   # libbenchmark-tools\n```\n",
             "Floors the project set itself:\n",
             fl.floors_table()]
@@ -321,7 +349,7 @@ def report(r, charts_made):
     """The whole page; links to charts not in `charts_made` are left out."""
     checks = fl.all_checks(r)
     out = (header(r) + machine(r) + floors_section(r, checks) + whole_models(r) + passive(r) + against_torch(r) +
-           gemm(r) + isa(r) + layers(r) + why_section(r, checks) + reproduce())
+           onednn(r) + gemm(r) + isa(r) + layers(r) + why_section(r, checks) + reproduce())
     text = "\n".join(out) + "\n"
     return "\n".join(line for line in text.split("\n")
                      if not (line.startswith("![") and line[line.index("(img/") + 5:-1] not in charts_made))

@@ -1,7 +1,8 @@
 """Measured facts that explain missed floors; each line names the figures it rests on."""
 import statistics
 
-from .floors import FLOORS, gemm_square
+from .fmt import fmt
+from .floors import FLOORS, gemm_square, onednn_pairs, threads_text
 
 
 def cpu_share(run):
@@ -128,5 +129,19 @@ def torch_lines(r):
             "the baseline is exposed to the same load."]
 
 
+def onednn_lines(r):
+    """Each pass below its floor against oneDNN: both rates, our share of peak and both kernels."""
+    lines = []
+    for _case, what, pas, t, floor, ours, theirs in onednn_pairs(r):
+        vs = theirs.med() / ours.med()
+        if vs >= floor.target:
+            continue
+        lines.append(f"{what} {pas.replace('_', ' ')} at {threads_text(t)}: ours {fmt(ours.med('GFLOP/s'))} GFLOP/s "
+                     f"({ours.med('peak_fraction'):.2f} of peak per thread, `{ours.label}`) against oneDNN's "
+                     f"{fmt(theirs.med('GFLOP/s'))} GFLOP/s (`{theirs.label}`): {vs:.2f}x where the floor is "
+                     f"{floor.target}x.")
+    return lines
+
+
 def why(r):
-    return load_lines(r) + thread_lines(r) + gemm_lines(r) + conv_lines(r) + torch_lines(r)
+    return load_lines(r) + thread_lines(r) + gemm_lines(r) + conv_lines(r) + torch_lines(r) + onednn_lines(r)
