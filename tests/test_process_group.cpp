@@ -231,6 +231,46 @@ TEST(ProcessGroup, GradientsAreTheSameBitsOnEveryRank) {
   }
 }
 
+TEST(ProcessGroup, ANonFiniteLossStopsEveryRankWithTheSameErrorAndNoChange) {
+  // A step that overflows the parameters is taken; on the next, every rank sees the gathered,
+  // non-finite loss, throws the error one process throws, and changes nothing.
+  const ModelSpec spec = model_from_name("seed");
+  const Data data = make_data(spec, 16, {40});
+  const Parameters p0 = Parameters::he_uniform(spec, 7);
+  const Batch batch{data.images.data(), data.labels.data(), 40};
+  struct Stop {
+    std::string error;
+    std::vector<float> params;
+  };
+  const auto run = [&](std::shared_ptr<ProcessGroup> g) {
+    NetworkOptions o;
+    o.group = g;
+    auto net = make_network(PathKind::Fast, spec, p0, o);
+    net->sgd_step(batch, Sgd{3e38f, 0.9f, 0.0f});
+    Stop stop;
+    stop.params = flat(net->parameters());
+    try {
+      net->sgd_step(batch, kSgd);
+    } catch (const Error& e) {
+      stop.error = e.what();
+    }
+    EXPECT_EQ(0, std::memcmp(flat(net->parameters()).data(), stop.params.data(),
+                             stop.params.size() * 4));
+    return stop;
+  };
+  const Stop one = run(nullptr);
+  EXPECT_NE(one.error.find("loss is"), std::string::npos) << one.error;
+  auto world = std::make_shared<ThreadWorld>(3);
+  std::vector<Stop> got(3);
+  run_ranks(world, [&](int r, std::shared_ptr<ProcessGroup> g) { got[std::size_t(r)] = run(g); });
+  for (int r = 0; r < 3; ++r) {
+    EXPECT_EQ(got[std::size_t(r)].error, one.error) << r;
+    EXPECT_EQ(0, std::memcmp(got[std::size_t(r)].params.data(), one.params.data(),
+                             one.params.size() * 4))
+        << r;
+  }
+}
+
 TEST(ProcessGroup, TheReferencePathRunsOnOneProcess) {
   const ModelSpec spec = model_from_name("seed");
   auto world = std::make_shared<ThreadWorld>(2);
