@@ -1,7 +1,8 @@
-// The fast path's own structure: the one chunk-ordered reduction, the convolution list, and
-// Network::describe on both paths.
+// The fast path's own structure: the one reduction (a tree over chunk indices) and the chunk
+// shares of data-parallel ranks, the convolution list, and Network::describe on both paths.
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -34,31 +35,77 @@ std::vector<std::string> lines(const std::string& s) {
   return r;
 }
 
-TEST(FastReduce, AddsThePartialsInChunkOrder) {
-  // In float, (1 + 1e8) - 1e8 = 0 but (1e8 - 1e8) + 1 = 1: each column's sum tells whether its
-  // terms were added in chunk order.
+TEST(FastReduce, AddsThePartialsInAPairwiseTreeOverChunkIndices) {
+  // reduce.hpp's tree for 5 chunks: ((c0 + c1) + (c2 + c3)) + c4. In float, 1e8 + 1 = 1e8, so
+  // each column's sum tells which terms were added to which. Column 0 is 0.5 in the tree and 1.5
+  // in chunk order; column 1 is 1 in the tree and 0 if the last chunk joined the pair before it,
+  // (c0 + c1) + ((c2 + c3) + c4).
   const std::size_t stride = 4;  // 2 floats used per chunk, 2 floats of gap that must be ignored
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  const std::vector<float> partials = {1.0f, 1e8f,  nan, nan,   // chunk 0
-                                       1e8f, -1e8f, nan, nan,   // chunk 1
-                                       -1e8f, 1.0f, nan, nan};  // chunk 2
+  std::vector<float> partials = {1e8f,  -1e8f, nan, nan,   // chunk 0
+                                 1.0f,  0.0f,  nan, nan,   // chunk 1
+                                 -1e8f, 1e8f,  nan, nan,   // chunk 2
+                                 1.0f,  0.0f,  nan, nan,   // chunk 3
+                                 0.5f,  1.0f,  nan, nan};  // chunk 4
+  const auto c = [&](int q, int col) { return partials[std::size_t(q) * stride + std::size_t(col)]; };
+  float tree[2], in_order[2], tail_late[2];
+  for (int col = 0; col < 2; ++col) {
+    tree[col] = ((c(0, col) + c(1, col)) + (c(2, col) + c(3, col))) + c(4, col);
+    in_order[col] = (((c(0, col) + c(1, col)) + c(2, col)) + c(3, col)) + c(4, col);
+    tail_late[col] = (c(0, col) + c(1, col)) + ((c(2, col) + c(3, col)) + c(4, col));
+  }
+  EXPECT_EQ(tree[0], 0.5f);
+  EXPECT_EQ(in_order[0], 1.5f);
+  EXPECT_EQ(tree[1], 1.0f);
+  EXPECT_EQ(tail_late[1], 0.0f);
   std::vector<float> sum(2, -7.0f);
-  fast::reduce_chunks(partials.data(), stride, 3, 2, sum.data());
-  const float want0 = (1.0f + 1e8f) + -1e8f;
-  const float want1 = (1e8f + -1e8f) + 1.0f;
-  EXPECT_EQ(want0, 0.0f);
-  EXPECT_EQ(want1, 1.0f);
-  EXPECT_EQ(sum[0], want0);
-  EXPECT_EQ(sum[1], want1);
+  fast::reduce_chunks(partials.data(), stride, 5, 2, sum.data());
+  EXPECT_EQ(sum[0], tree[0]);
+  EXPECT_EQ(sum[1], tree[1]);
+}
+
+TEST(FastReduce, OneLevelAddsOnlyTheNodesInItsRange) {
+  // reduce_level(width 1) over nodes [2, 6) of 7 chunks adds 3 into 2 and 5 into 4, nothing else;
+  // node 6 has no right child.
+  std::vector<float> p = {1, 2, 3, 4, 5, 6, 7};
+  fast::reduce_level(p.data(), 1, 7, 1, 1, 2, 6);
+  EXPECT_EQ(p, (std::vector<float>{1, 2, 7, 4, 11, 6, 7}));
+  // Width 2 over every node: 0 += 2, 4 += 6.
+  fast::reduce_level(p.data(), 1, 7, 1, 2, 0, 7);
+  EXPECT_EQ(p, (std::vector<float>{8, 2, 7, 4, 18, 6, 7}));
+  // A range that starts inside a pair starts at the next node: [1, 4) at width 2 holds none.
+  fast::reduce_level(p.data(), 1, 7, 1, 2, 1, 4);
+  EXPECT_EQ(p, (std::vector<float>{8, 2, 7, 4, 18, 6, 7}));
 }
 
 TEST(FastReduce, OneChunkIsCopiedAndNoChunkIsZero) {
-  const std::vector<float> partials = {3.5f, -2.0f, 9.0f};
+  std::vector<float> partials = {3.5f, -2.0f, 9.0f};
   std::vector<float> sum(3, -7.0f);
   fast::reduce_chunks(partials.data(), 3, 1, 3, sum.data());
   EXPECT_EQ(sum, partials);
   fast::reduce_chunks(partials.data(), 3, 0, 3, sum.data());
   EXPECT_EQ(sum, std::vector<float>(3, 0.0f));
+}
+
+TEST(FastReduce, ChunkSharesAreFloorsOfProportionsAndCoverEveryChunkOnce) {
+  EXPECT_EQ(fast::chunk_share(7, 3, 0), std::make_pair(0, 2));
+  EXPECT_EQ(fast::chunk_share(7, 3, 1), std::make_pair(2, 4));
+  EXPECT_EQ(fast::chunk_share(7, 3, 2), std::make_pair(4, 7));
+  // More ranks than chunks: 3 chunks on 5 ranks; ranks 0 and 2 get none.
+  const std::pair<int, int> want[] = {{0, 0}, {0, 1}, {1, 1}, {1, 2}, {2, 3}};
+  for (int r = 0; r < 5; ++r) EXPECT_EQ(fast::chunk_share(3, 5, r), want[r]) << r;
+  for (int chunks : {1, 2, 3, 7, 16, 63, 1000})
+    for (int ranks : {1, 2, 3, 4, 5, 8, 64}) {
+      int next = 0;
+      for (int r = 0; r < ranks; ++r) {
+        const auto [first, last] = fast::chunk_share(chunks, ranks, r);
+        ASSERT_EQ(first, next) << chunks << " " << ranks << " " << r;
+        ASSERT_LE(first, last);
+        for (int q = first; q < last; ++q) ASSERT_EQ(fast::chunk_owner(chunks, ranks, q), r);
+        next = last;
+      }
+      EXPECT_EQ(next, chunks);
+    }
 }
 
 TEST(FastConvList, AutoChoosesDirectForTheBuiltinModels) {

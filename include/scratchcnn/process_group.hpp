@@ -21,7 +21,10 @@ class ProcessGroup {
   virtual int size() const = 0;  // >= 1
   // One step of a pairwise exchange: sends `count` floats at `send` to rank `to` and receives
   // `count` floats from rank `from` into `recv`. A negative rank skips that half. Every rank of
-  // the group calls it the same number of times, in the same order.
+  // the group calls it the same number of times, in the same order. The send and the receive of
+  // one call may pair with different ranks (rank 1 sends to 0 while it receives from 2), so an
+  // implementation must not hold the send back until its receive completes (MPI_Sendrecv does
+  // not); the fast path calls it once per level of its reduction tree.
   virtual void exchange(int to, const float* send, int from, float* recv, std::size_t count) = 0;
   // Copies `bytes` bytes at `data` on rank `root` to `data` on every other rank.
   virtual void broadcast(void* data, std::size_t bytes, int root) = 0;

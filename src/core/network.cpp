@@ -118,6 +118,9 @@ std::unique_ptr<Network> make_network(PathKind path, const ModelSpec& spec, cons
                                       const NetworkOptions& options) {
   check_parameters(spec, p);
   check_conv_algo(options.conv, "make_network: ");
+  if (path == PathKind::Reference && options.group && options.group->size() > 1)
+    throw Error("the reference path runs on one process; data-parallel training over " +
+                std::to_string(options.group->size()) + " processes needs the fast path");
   try {
     std::unique_ptr<Network> net =
         path == PathKind::Reference ? std::make_unique<reference::Network<float>>(spec, p)

@@ -14,8 +14,9 @@
 namespace scratchcnn::fast {
 
 // One layer over a batch, with its own copy of the parameters. Chunks run in parallel (OpenMP);
-// parameter gradients are per-chunk sums added in chunk order, so every result is bitwise the
-// same at any thread count. No ReLU fusion: each layer is exactly its LayerSpec.
+// parameter gradients are per-chunk sums added in one tree over chunk indices (reduce.hpp), so
+// every result is bitwise the same at any thread count. No ReLU fusion: each layer is exactly its
+// LayerSpec.
 class Layer {
  public:
   Layer(const LayerSpec& spec, const LayerInfo& info, const LayerParams& params,

@@ -13,7 +13,8 @@ namespace scratchcnn::fast {
 // vectorises across samples: shapes with one or two channels and 8x8 images still fill whole
 // vectors, and a flatten is the identity on memory (channel-major order).
 // kChunk is a constant, never a function of the thread count or the instruction set: chunks are
-// the unit of the deterministic gradient reduction (per-chunk partial sums, added in chunk order).
+// the unit of the deterministic gradient reduction (per-chunk partial sums, added in
+// one fixed tree over chunk indices, reduce.hpp).
 inline constexpr int kChunk = 16;
 
 inline int chunk_count(int n) { return n <= 0 ? 0 : (n - 1) / kChunk + 1; }  // no overflow at INT_MAX

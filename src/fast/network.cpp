@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,10 @@ class FastNetwork final : public scratchcnn::Network {
 
  private:
   StepResult run(const Batch& batch, const Sgd& sgd, bool update);
+  // run's step over a group of more than one process (network.hpp), after check_batch and reserve.
+  StepResult run_group(const Batch& batch, const Sgd& sgd, bool update);
+  // Every rank ends with every sample's loss and correct flag (each computed by one rank).
+  void gather_losses(int n);
   // Workspaces for a batch of n; with `training` also the per-chunk partials and loss buffers.
   void reserve(int n, bool training);
   // Threads for a parallel region over nc chunks doing `flops` of work: at most one per chunk and
@@ -63,9 +68,12 @@ class FastNetwork final : public scratchcnn::Network {
   void backward_chunk(float* ws, float* partial) const;
   // Forward, loss and backward of chunk q of the batch, on this thread's workspace.
   void train_chunk(float* ws, const Batch& batch, int q);
-  // Block b of the flat arrays: the mean gradient of the batch of n in chunk order, then (with
-  // apply) the update.
-  void reduce_block(std::int64_t b, int n, const Sgd& sgd, bool apply);
+  // Block b of the flat arrays: the sum of the partials in the tree order of reduce.hpp into the
+  // mean gradient array (in place on the partials).
+  void reduce_block(std::int64_t b, int n);
+  // Block b of the flat arrays: mean = sum / float(n), then (with apply) the update. The one
+  // place either path turns the tree's root into parameters.
+  void update_block(std::int64_t b, int n, const Sgd& sgd, bool apply);
   StepResult loss_of(int n) const;  // throws Error when the loss is not finite
 
   ModelSpec spec_;
@@ -79,6 +87,9 @@ class FastNetwork final : public scratchcnn::Network {
   AlignedBuffer partials_;                             // chunk_count(n) x flat size
   std::vector<double> losses_;
   std::vector<unsigned char> correct_;
+  std::shared_ptr<ProcessGroup> group_;    // null or one process: this process alone
+  std::vector<unsigned char> gathered_;    // run_group: the packed losses and flags of a batch
+  std::vector<std::size_t> gather_offsets_;
 };
 
 FastNetwork::FastNetwork(const ModelSpec& spec, const Parameters& p, const Options& options)
@@ -86,7 +97,8 @@ FastNetwork::FastNetwork(const ModelSpec& spec, const Parameters& p, const Optio
       flops_per_thread_(options.flops_per_thread),
       layers_(spec.layers.size()),
       flat_(spec_, p),
-      plan_(k_, spec_, options) {
+      plan_(k_, spec_, options),
+      group_(options.group) {
   kernels_ = make_kernels(k_, spec_, plan_, flat_.layout, flat_.values.data());
 }
 
@@ -141,11 +153,16 @@ void FastNetwork::train_chunk(float* ws, const Batch& batch, int q) {
   backward_chunk(ws, partials_.data() + std::size_t(q) * flat_.layout.floats());
 }
 
-void FastNetwork::reduce_block(std::int64_t b, int n, const Sgd& sgd, bool apply) {
+void FastNetwork::reduce_block(std::int64_t b, int n) {
+  const std::size_t flat = flat_.layout.floats();
+  const std::size_t i0 = std::size_t(b) * kReduceBlock, i1 = std::min(flat, i0 + kReduceBlock);
+  reduce_chunks(partials_.data() + i0, flat, chunk_count(n), i1 - i0, flat_.mean.data() + i0);
+}
+
+void FastNetwork::update_block(std::int64_t b, int n, const Sgd& sgd, bool apply) {
   const std::size_t flat = flat_.layout.floats();
   const std::size_t i0 = std::size_t(b) * kReduceBlock, i1 = std::min(flat, i0 + kReduceBlock);
   float* mean = flat_.mean.data();
-  reduce_chunks(partials_.data() + i0, flat, chunk_count(n), i1 - i0, mean + i0);
   float* params = flat_.values.data();
   float* velocity = flat_.velocity.data();
   for (std::size_t i = i0; i < i1; ++i) {
@@ -161,6 +178,7 @@ StepResult FastNetwork::run(const Batch& batch, const Sgd& sgd, bool update) {
   // flattened to 0 by a ReLU while the weight gradients turn NaN.
   check_batch(spec_, batch);
   reserve(n, true);
+  if (group_ && group_->size() > 1) return run_group(batch, sgd, update);
   const int nc = chunk_count(n);
   const std::int64_t blocks =
       std::int64_t((flat_.layout.floats() + kReduceBlock - 1) / kReduceBlock);
@@ -176,8 +194,105 @@ StepResult FastNetwork::run(const Batch& batch, const Sgd& sgd, bool update) {
     for (int s = 0; s < n; ++s) total += losses[s];
     const bool apply = update && std::isfinite(total);
 #pragma omp for schedule(static)
-    for (std::int64_t b = 0; b < blocks; ++b) reduce_block(b, n, sgd, apply);
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      reduce_block(b, n);
+      update_block(b, n, sgd, apply);
+    }
   }
+  return loss_of(n);
+}
+
+void FastNetwork::gather_losses(int n) {
+  // One record per sample: its loss (8 bytes) and its correct flag (1 byte), in sample order;
+  // rank r contributes the samples of its chunks.
+  constexpr std::size_t kRecord = sizeof(double) + 1;
+  ProcessGroup& g = *group_;
+  const int ranks = g.size(), nc = chunk_count(n);
+  gathered_.resize(std::size_t(n) * kRecord);
+  gather_offsets_.resize(std::size_t(ranks) + 1);
+  for (int r = 0; r <= ranks; ++r) {
+    const int q = r == ranks ? nc : chunk_share(nc, ranks, r).first;
+    gather_offsets_[std::size_t(r)] = std::size_t(std::min(n, q * kChunk)) * kRecord;
+  }
+  const std::size_t mine0 = gather_offsets_[std::size_t(g.rank())] / kRecord;
+  const std::size_t mine1 = gather_offsets_[std::size_t(g.rank()) + 1] / kRecord;
+  for (std::size_t s = mine0; s < mine1; ++s) {
+    std::memcpy(gathered_.data() + s * kRecord, &losses_[s], sizeof(double));
+    gathered_[s * kRecord + sizeof(double)] = correct_[s];
+  }
+  g.allgather(gathered_.data(), gather_offsets_);
+  for (std::size_t s = 0; s < std::size_t(n); ++s) {
+    std::memcpy(&losses_[s], gathered_.data() + s * kRecord, sizeof(double));
+    correct_[s] = gathered_[s * kRecord + sizeof(double)];
+  }
+}
+
+StepResult FastNetwork::run_group(const Batch& batch, const Sgd& sgd, bool update) {
+  ProcessGroup& g = *group_;
+  const int n = batch.n, nc = chunk_count(n), ranks = g.size(), me = g.rank();
+  const auto [first, last] = chunk_share(nc, ranks, me);
+  const std::size_t flat = flat_.layout.floats();
+  const std::int64_t blocks = std::int64_t((flat + kReduceBlock - 1) / kReduceBlock);
+  if (last > first) {
+    const int samples = std::min(n, last * kChunk) - first * kChunk;
+    const int threads = threads_for(last - first, double(spec_.train_flops()) * samples);
+#pragma omp parallel num_threads(threads)
+    {
+      float* ws = ws_[std::size_t(omp_get_thread_num())].data();
+#pragma omp for schedule(dynamic, 1)
+      for (int q = first; q < last; ++q) train_chunk(ws, batch, q);
+    }
+  }
+  gather_losses(n);
+  // Every rank sums the same losses in the same order, so all agree on whether to update.
+  double total = 0;
+  for (int s = 0; s < n; ++s) total += losses_[std::size_t(s)];
+  const bool apply = update && std::isfinite(total);
+
+  // The tree of reduce.hpp, level by level. The invariant: before the level of width w, the
+  // owner of chunk x (chunk_owner) holds node x (the sum of chunks [x, min(x + w, nc))) in slot x
+  // for every multiple x of w; each node a (a multiple of 2w) with a + w < nc is added by the
+  // owner of a, which holds the node a + w too or receives it from its owner, so the invariant
+  // carries to 2w and the root ends on chunk_owner(nc, ranks, 0) in slot 0.
+  // At most one send and one receive per rank per level: owners are non-decreasing in the chunk
+  // index and rank r's share is [f, l). Rank r sends node a + w only when owner(a) < r =
+  // owner(a + w), so a < f <= a + w; it receives node a + w only when owner(a) = r <
+  // owner(a + w), so a < l <= a + w. The intervals (a, a + w] of one level's nodes are disjoint
+  // (a steps by 2w), so each of f and l lies in at most one of them.
+  float* partials = partials_.data();
+  const int reduce_threads = threads_for(nc, double(spec_.train_flops()) * n);
+  for (int w = 1; w < nc; w *= 2) {
+    int to = -1, from = -1;
+    const float* send = nullptr;
+    float* recv = nullptr;
+    for (int a = 0; a + w < nc; a += 2 * w) {
+      const int left = chunk_owner(nc, ranks, a), right = chunk_owner(nc, ranks, a + w);
+      if (left == right) continue;
+      if (right == me) {
+        to = left;
+        send = partials + std::size_t(a + w) * flat;
+      }
+      if (left == me) {
+        from = right;
+        recv = partials + std::size_t(a + w) * flat;
+      }
+    }
+    g.exchange(to, send, from, recv, flat);
+    if (last > first) {
+#pragma omp parallel for schedule(static) num_threads(reduce_threads)
+      for (std::int64_t b = 0; b < blocks; ++b) {
+        const std::size_t i0 = std::size_t(b) * kReduceBlock;
+        const std::size_t i1 = std::min(flat, i0 + kReduceBlock);
+        reduce_level(partials + i0, flat, nc, i1 - i0, w, first, last);
+      }
+    }
+  }
+  const int root = chunk_owner(nc, ranks, 0);
+  float* mean = flat_.mean.data();
+  if (me == root) std::copy(partials, partials + flat, mean);
+  g.broadcast(mean, flat * sizeof(float), root);
+#pragma omp parallel for schedule(static) num_threads(reduce_threads)
+  for (std::int64_t b = 0; b < blocks; ++b) update_block(b, n, sgd, apply);
   return loss_of(n);
 }
 

@@ -1,14 +1,31 @@
 #pragma once
 // The one reduction of per-chunk partial gradient sums. Every chunk (layout.hpp) writes its own
-// partial sums; adding them in chunk order makes the result the same bits at any thread count.
+// partial sums; they are added in one fixed pairwise tree over chunk indices, so the result is
+// the same bits at any thread count and on any number of processes (process_group.hpp).
+//
+// The tree over chunks 0..C-1: for width = 1, 2, 4, ... < C (one level each), for every a that is
+// a multiple of 2 * width with a + width < C: node[a] += node[a + width]. After the level of
+// width w, slot a (a multiple of 2w) holds the sum of chunks [a, min(a + 2w, C)); the root is
+// slot 0. For C = 5: ((c0 + c1) + (c2 + c3)) + c4.
 #include <cstddef>
+#include <utility>
 
 namespace scratchcnn::fast {
 
-// sum[i] = ((partials[i] + partials[stride + i]) + partials[2 * stride + i]) + ... over `chunks`
-// chunks, for i in [0, count): chunk q's partials start at partials + q * stride. sum may not
-// overlap the partials.
-void reduce_chunks(const float* partials, std::size_t stride, int chunks, std::size_t count,
-                   float* sum);
+// One level of the tree, in place, on `count` floats of every slot: chunk q's partials start at
+// partials + q * stride. Only the nodes a in [first, last) are added (every node: 0, chunks).
+void reduce_level(float* partials, std::size_t stride, int chunks, std::size_t count, int width,
+                  int first, int last);
+
+// The whole tree, in place (the partials are overwritten), then sum[i] = the root, for i in
+// [0, count); no chunk: sum = 0. sum may not overlap the partials.
+void reduce_chunks(float* partials, std::size_t stride, int chunks, std::size_t count, float* sum);
+
+// The chunks rank `rank` of `ranks` computes in data-parallel training: [first, last) with
+// first = floor(chunks * rank / ranks), last = floor(chunks * (rank + 1) / ranks). Consecutive
+// ranks get consecutive ranges that cover 0..chunks-1 once; ranks beyond the chunks get empty ones.
+std::pair<int, int> chunk_share(int chunks, int ranks, int rank);
+// The rank whose chunk_share holds chunk `chunk` (0 <= chunk < chunks).
+int chunk_owner(int chunks, int ranks, int chunk);
 
 }  // namespace scratchcnn::fast
