@@ -1,5 +1,6 @@
 // The fast path's own structure: the one reduction (a tree over chunk indices) and the chunk
 // shares of data-parallel ranks, the convolution list, and Network::describe on both paths.
+#include <algorithm>
 #include <limits>
 #include <string>
 #include <utility>
@@ -87,25 +88,56 @@ TEST(FastReduce, OneChunkIsCopiedAndNoChunkIsZero) {
   EXPECT_EQ(sum, std::vector<float>(3, 0.0f));
 }
 
-TEST(FastReduce, ChunkSharesAreFloorsOfProportionsAndCoverEveryChunkOnce) {
+TEST(FastReduce, ChunkSharesAreEvenSharesOnTheGrainAndCoverEveryChunkOnce) {
+  // Fewer than 16 chunks per rank: grain 1, the floors of even shares.
   EXPECT_EQ(fast::chunk_share(7, 3, 0), std::make_pair(0, 2));
   EXPECT_EQ(fast::chunk_share(7, 3, 1), std::make_pair(2, 4));
   EXPECT_EQ(fast::chunk_share(7, 3, 2), std::make_pair(4, 7));
   // More ranks than chunks: 3 chunks on 5 ranks; ranks 0 and 2 get none.
   const std::pair<int, int> want[] = {{0, 0}, {0, 1}, {1, 1}, {1, 2}, {2, 3}};
   for (int r = 0; r < 5; ++r) EXPECT_EQ(fast::chunk_share(3, 5, r), want[r]) << r;
-  for (int chunks : {1, 2, 3, 7, 16, 63, 1000})
+  // 1000 chunks on 3 ranks: grain 32 (<= 1000 / 24), so 333 and 666 round down to 320 and 640.
+  EXPECT_EQ(fast::chunk_share(1000, 3, 0), std::make_pair(0, 320));
+  EXPECT_EQ(fast::chunk_share(1000, 3, 1), std::make_pair(320, 640));
+  EXPECT_EQ(fast::chunk_share(1000, 3, 2), std::make_pair(640, 1000));
+  for (int chunks : {1, 2, 3, 7, 16, 63, 100, 1000, 4096})
     for (int ranks : {1, 2, 3, 4, 5, 8, 64}) {
       int next = 0;
       for (int r = 0; r < ranks; ++r) {
         const auto [first, last] = fast::chunk_share(chunks, ranks, r);
         ASSERT_EQ(first, next) << chunks << " " << ranks << " " << r;
         ASSERT_LE(first, last);
+        // No share exceeds an even one by more than an eighth of it plus one chunk.
+        EXPECT_LE(last - first, chunks / ranks + chunks / (8 * ranks) + 1)
+            << chunks << " " << ranks << " " << r;
         for (int q = first; q < last; ++q) ASSERT_EQ(fast::chunk_owner(chunks, ranks, q), r);
         next = last;
       }
       EXPECT_EQ(next, chunks);
     }
+}
+
+// The messages of one step's reduction (network.cpp's run_group walks the same nodes): a rank
+// sends or receives at most one node per tree level that has a node split between two ranks, and
+// with the shares on the grain, a rank's messages stay near log2(ranks) whatever the batch.
+TEST(FastReduce, MessagesPerRankGrowWithTheRanksNotWithTheBatch) {
+  for (int ranks : {2, 3, 5, 7, 8, 13, 64}) {
+    int log2_ranks = 0;
+    while ((1 << log2_ranks) < ranks) ++log2_ranks;
+    for (int chunks = ranks; chunks <= 4096; chunks = chunks * 3 / 2 + 1) {
+      std::vector<int> messages(static_cast<std::size_t>(ranks), 0);
+      for (int w = 1; w < chunks; w *= 2)
+        for (int a = 0; a + w < chunks; a += 2 * w) {
+          const int left = fast::chunk_owner(chunks, ranks, a);
+          const int right = fast::chunk_owner(chunks, ranks, a + w);
+          if (left == right) continue;
+          ++messages[static_cast<std::size_t>(left)];
+          ++messages[static_cast<std::size_t>(right)];
+        }
+      const int most = *std::max_element(messages.begin(), messages.end());
+      EXPECT_LE(most, 2 * (log2_ranks + 2)) << chunks << " chunks, " << ranks << " ranks";
+    }
+  }
 }
 
 TEST(FastConvList, AutoChoosesDirectForTheBuiltinModels) {

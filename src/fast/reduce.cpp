@@ -29,16 +29,41 @@ void reduce_chunks(float* partials, std::size_t stride, int chunks, std::size_t 
   std::copy(partials, partials + count, sum);
 }
 
+namespace {
+
+// The share boundaries' grain: the largest power of two <= chunks / (8 ranks), at least 1.
+int share_grain(int chunks, int ranks) {
+  const std::int64_t most = std::int64_t(chunks) / (8 * std::int64_t(ranks));
+  int grain = 1;
+  while (2 * std::int64_t(grain) <= most) grain *= 2;
+  return grain;
+}
+
+// Where rank r's share begins (r = ranks: chunks).
+int share_start(int chunks, int ranks, int grain, int r) {
+  if (r >= ranks) return chunks;
+  const int even = int(std::int64_t(chunks) * r / ranks);
+  return even / grain * grain;
+}
+
+}  // namespace
+
 std::pair<int, int> chunk_share(int chunks, int ranks, int rank) {
-  const auto at = [&](int r) { return int(std::int64_t(chunks) * r / ranks); };
-  return {at(rank), at(rank + 1)};
+  const int grain = share_grain(chunks, ranks);
+  return {share_start(chunks, ranks, grain, rank), share_start(chunks, ranks, grain, rank + 1)};
 }
 
 int chunk_owner(int chunks, int ranks, int chunk) {
-  // The smallest r with floor(chunks * (r + 1) / ranks) > chunk, i.e.
-  // chunks * (r + 1) >= ranks * (chunk + 1).
-  const std::int64_t need = std::int64_t(ranks) * (chunk + 1);
-  return int((need + chunks - 1) / chunks) - 1;
+  // The last rank whose share starts at or before `chunk` and is not empty: the largest r with
+  // start(r) <= chunk (starts never decrease, and an empty share starts where the next one does).
+  const int grain = share_grain(chunks, ranks);
+  int lo = 0, hi = ranks - 1;
+  while (lo < hi) {
+    const int mid = lo + (hi - lo + 1) / 2;
+    if (share_start(chunks, ranks, grain, mid) <= chunk) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 }  // namespace scratchcnn::fast

@@ -21,9 +21,16 @@ void reduce_level(float* partials, std::size_t stride, int chunks, std::size_t c
 // [0, count); no chunk: sum = 0. sum may not overlap the partials.
 void reduce_chunks(float* partials, std::size_t stride, int chunks, std::size_t count, float* sum);
 
-// The chunks rank `rank` of `ranks` computes in data-parallel training: [first, last) with
-// first = floor(chunks * rank / ranks), last = floor(chunks * (rank + 1) / ranks). Consecutive
-// ranks get consecutive ranges that cover 0..chunks-1 once; ranks beyond the chunks get empty ones.
+// The chunks rank `rank` of `ranks` computes in data-parallel training: [first, last), where rank
+// r's share starts at floor(chunks * r / ranks) rounded down to a multiple of the grain G, the
+// largest power of two <= chunks / (8 ranks) (at least 1), and ends where rank r + 1's starts (the
+// last at `chunks`). Consecutive ranks get consecutive ranges that cover 0..chunks-1 once; ranks
+// beyond the chunks get empty ones. With boundaries on multiples of G, the tree levels below G are
+// inside one rank, so a rank's messages per step (sends and receives) stay within
+// 2 (ceil(log2 ranks) + 2) however large the batch (tested up to 4096 chunks and 64 ranks; floor
+// boundaries alone need up to 2 log2(chunks)), and no share exceeds an even one by more than G
+// (an eighth of it) plus one chunk.
+// The bits do not depend on the shares.
 std::pair<int, int> chunk_share(int chunks, int ranks, int rank);
 // The rank whose chunk_share holds chunk `chunk` (0 <= chunk < chunks).
 int chunk_owner(int chunks, int ranks, int chunk);
