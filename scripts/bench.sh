@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark binary (build/bench/bench_*) and the PyTorch baseline, keeps their JSON, and
-# writes docs/benchmarks.md with charts in docs/img/ (scripts/bench_report.py).
+# writes docs/benchmarks.md with charts in docs/img/ (scripts/bench_report.py), and, with MPI,
+# docs/scale-out.md from the reduction's measurements (scripts/scale_model.py).
 #
 #   scripts/bench.sh                 setup --bench, Release build, full run (under 10 minutes)
 #   scripts/bench.sh --quick         every binary very briefly, no timing claims; the report goes
@@ -117,6 +118,24 @@ for src in bench/bench_*.cpp; do
   fi
   run_bench "$name"
 done
+
+# The data-parallel reduction under mpirun at 1 to 4 ranks (bench/mpi_reduce, built with MPI):
+# one JSON object per line in reduce_mpi.json, read by scripts/scale_model.py.
+if [[ -x "$build/bench/mpi_reduce" ]] && command -v mpirun >/dev/null; then
+  echo "bench.sh: bench/mpi_reduce at 1-4 ranks" >&2
+  : > "$results/reduce_mpi.json"
+  mreps=200
+  [[ $quick -eq 1 ]] && mreps=3
+  for model in seed lenet5; do
+    for ranks in 1 2 3 4; do
+      OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_WAIT_POLICY=passive \
+        mpirun --oversubscribe --bind-to none -np "$ranks" "$build/bench/mpi_reduce" \
+        --model "$model" --batch 128 --reps "$mreps" >> "$results/reduce_mpi.json"
+    done
+  done
+else
+  echo "bench.sh: bench/mpi_reduce not built (no MPI): docs/scale-out.md left as it is" >&2
+fi
 
 # Instruction-set levels: the dispatched build at each level this CPU runs, then the native build,
 # one after the other on the same cases (names in the JSON file: isa_<level>_<binary>.json).
@@ -243,6 +262,9 @@ if [[ $report -eq 1 ]]; then
     "$py" scripts/bench_report.py --results "$results" --out "$results/benchmarks.md" --img "$results/img"
   else
     "$py" scripts/bench_report.py --results "$results" --out docs/benchmarks.md --img docs/img
+    if [[ -s "$results/reduce_mpi.json" ]]; then
+      "$py" scripts/scale_model.py "$results" docs/scale-out.md
+    fi
   fi
 fi
 echo "bench.sh: done in $(( $(date +%s) - start )) s; JSON in $results" >&2

@@ -22,8 +22,6 @@
 namespace scratchcnn::fast {
 namespace {
 
-// Floats per block of the reduction: whole cache lines per thread.
-constexpr std::size_t kReduceBlock = 64;
 
 // spec, after checking that p has its sizes and that it has layers.
 const ModelSpec& checked(const ModelSpec& spec, const Parameters& p) {
@@ -249,48 +247,8 @@ StepResult FastNetwork::run_group(const Batch& batch, const Sgd& sgd, bool updat
   for (int s = 0; s < n; ++s) total += losses_[std::size_t(s)];
   const bool apply = update && std::isfinite(total);
 
-  // The tree of reduce.hpp, level by level. The invariant: before the level of width w, the
-  // owner of chunk x (chunk_owner) holds node x (the sum of chunks [x, min(x + w, nc))) in slot x
-  // for every multiple x of w; each node a (a multiple of 2w) with a + w < nc is added by the
-  // owner of a, which holds the node a + w too or receives it from its owner, so the invariant
-  // carries to 2w and the root ends on chunk_owner(nc, ranks, 0) in slot 0.
-  // At most one send and one receive per rank per level: owners are non-decreasing in the chunk
-  // index and rank r's share is [f, l). Rank r sends node a + w only when owner(a) < r =
-  // owner(a + w), so a < f <= a + w; it receives node a + w only when owner(a) = r <
-  // owner(a + w), so a < l <= a + w. The intervals (a, a + w] of one level's nodes are disjoint
-  // (a steps by 2w), so each of f and l lies in at most one of them.
-  float* partials = partials_.data();
   const int reduce_threads = threads_for(nc, double(spec_.train_flops()) * n);
-  for (int w = 1; w < nc; w *= 2) {
-    int to = -1, from = -1;
-    const float* send = nullptr;
-    float* recv = nullptr;
-    for (int a = 0; a + w < nc; a += 2 * w) {
-      const int left = chunk_owner(nc, ranks, a), right = chunk_owner(nc, ranks, a + w);
-      if (left == right) continue;
-      if (right == me) {
-        to = left;
-        send = partials + std::size_t(a + w) * flat;
-      }
-      if (left == me) {
-        from = right;
-        recv = partials + std::size_t(a + w) * flat;
-      }
-    }
-    g.exchange(to, send, from, recv, flat);
-    if (last > first) {
-#pragma omp parallel for schedule(static) num_threads(reduce_threads)
-      for (std::int64_t b = 0; b < blocks; ++b) {
-        const std::size_t i0 = std::size_t(b) * kReduceBlock;
-        const std::size_t i1 = std::min(flat, i0 + kReduceBlock);
-        reduce_level(partials + i0, flat, nc, i1 - i0, w, first, last);
-      }
-    }
-  }
-  const int root = chunk_owner(nc, ranks, 0);
-  float* mean = flat_.mean.data();
-  if (me == root) std::copy(partials, partials + flat, mean);
-  g.broadcast(mean, flat * sizeof(float), root);
+  reduce_across(g, partials_.data(), flat, nc, flat, flat_.mean.data(), reduce_threads);
 #pragma omp parallel for schedule(static) num_threads(reduce_threads)
   for (std::int64_t b = 0; b < blocks; ++b) update_block(b, n, sgd, apply);
   return loss_of(n);

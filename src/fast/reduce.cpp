@@ -1,5 +1,7 @@
 #include "fast/reduce.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdint>
 
@@ -64,6 +66,56 @@ int chunk_owner(int chunks, int ranks, int chunk) {
     else hi = mid - 1;
   }
   return lo;
+}
+
+std::size_t reduce_across(ProcessGroup& g, float* partials, std::size_t stride, int chunks,
+                          std::size_t count, float* sum, int threads) {
+  const int ranks = g.size(), me = g.rank();
+  const auto [first, last] = chunk_share(chunks, ranks, me);
+  const std::int64_t blocks = std::int64_t((count + kReduceBlock - 1) / kReduceBlock);
+  std::size_t sent = 0;
+  // The invariant: before the level of width w, the owner of chunk x (chunk_owner) holds node x
+  // (the sum of chunks [x, min(x + w, chunks))) in slot x for every multiple x of w; each node a
+  // (a multiple of 2w) with a + w < chunks is added by the owner of a, which holds the node a + w
+  // too or receives it from its owner, so the invariant carries to 2w and the root ends on
+  // chunk_owner(chunks, ranks, 0) in slot 0.
+  // At most one send and one receive per rank per level: owners are non-decreasing in the chunk
+  // index and rank r's share is [f, l). Rank r sends node a + w only when owner(a) < r =
+  // owner(a + w), so a < f <= a + w; it receives node a + w only when owner(a) = r <
+  // owner(a + w), so a < l <= a + w. The intervals (a, a + w] of one level's nodes are disjoint
+  // (a steps by 2w), so each of f and l lies in at most one of them.
+  for (int w = 1; w < chunks; w *= 2) {
+    int to = -1, from = -1;
+    const float* send = nullptr;
+    float* recv = nullptr;
+    for (int a = 0; a + w < chunks; a += 2 * w) {
+      const int left = chunk_owner(chunks, ranks, a), right = chunk_owner(chunks, ranks, a + w);
+      if (left == right) continue;
+      if (right == me) {
+        to = left;
+        send = partials + std::size_t(a + w) * stride;
+      }
+      if (left == me) {
+        from = right;
+        recv = partials + std::size_t(a + w) * stride;
+      }
+    }
+    g.exchange(to, send, from, recv, count);
+    if (to >= 0) sent += count * sizeof(float);
+    if (last > first) {
+#pragma omp parallel for schedule(static) num_threads(std::max(1, threads))
+      for (std::int64_t b = 0; b < blocks; ++b) {
+        const std::size_t i0 = std::size_t(b) * kReduceBlock;
+        const std::size_t i1 = std::min(count, i0 + kReduceBlock);
+        reduce_level(partials + i0, stride, chunks, i1 - i0, w, first, last);
+      }
+    }
+  }
+  const int root = chunks > 0 ? chunk_owner(chunks, ranks, 0) : 0;
+  if (chunks <= 0) std::fill(sum, sum + count, 0.0f);
+  else if (me == root) std::copy(partials, partials + count, sum);
+  g.broadcast(sum, count * sizeof(float), root);
+  return sent;
 }
 
 }  // namespace scratchcnn::fast

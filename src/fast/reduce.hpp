@@ -10,7 +10,12 @@
 #include <cstddef>
 #include <utility>
 
+#include "scratchcnn/process_group.hpp"
+
 namespace scratchcnn::fast {
+
+// Floats per block when threads share a reduction's elements: whole cache lines per thread.
+inline constexpr std::size_t kReduceBlock = 64;
 
 // One level of the tree, in place, on `count` floats of every slot: chunk q's partials start at
 // partials + q * stride. Only the nodes a in [first, last) are added (every node: 0, chunks).
@@ -34,5 +39,16 @@ void reduce_chunks(float* partials, std::size_t stride, int chunks, std::size_t 
 std::pair<int, int> chunk_share(int chunks, int ranks, int rank);
 // The rank whose chunk_share holds chunk `chunk` (0 <= chunk < chunks).
 int chunk_owner(int chunks, int ranks, int chunk);
+
+// The tree of reduce_chunks across the ranks of `group`: every rank holds the partials of its
+// chunk_share in their slots (stride floats apart, `count` floats each, room for all `chunks`
+// slots); afterwards every rank's `sum` holds the root, the bits reduce_chunks gives on one process.
+// Level by level: a rank adds the nodes whose halves it holds, sends a node whose left half lies on
+// another rank to that rank and receives the right halves it lacks (one exchange per level), on
+// `threads` OpenMP threads over blocks of elements; the owner of chunk 0 then broadcasts the root.
+// Collective: every rank calls it with the same chunks and count. Returns the bytes this rank sent
+// in the exchanges (the broadcast of count floats not included).
+std::size_t reduce_across(ProcessGroup& group, float* partials, std::size_t stride, int chunks,
+                          std::size_t count, float* sum, int threads);
 
 }  // namespace scratchcnn::fast
