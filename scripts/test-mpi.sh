@@ -8,6 +8,7 @@
 #     training samples);
 #   - 3 ranks with batches that split into neither whole chunks nor equal shares (seed --batch 100,
 #     LeNet-5 --batch 80), against one process;
+#   - LeNet-5 on the whole of Fashion-MNIST (when installed), 2 epochs, on 3 ranks against one;
 #   - resume on another rank count: 1 epoch on 2 ranks, --resume to epoch 2 on 3 ranks, against
 #     the uninterrupted single-process run;
 #   - unreadable data: every rank stops, non-zero, with the error on stderr, within seconds; so
@@ -94,6 +95,18 @@ for model in seed lenet5; do
   same "$model resumed 2 -> 3 ranks" "$tmp/$model.ckpt" "$tmp/$model-resumed.ckpt"
   echo "identical to the uninterrupted single-process run"
 done
+
+# The whole of Fashion-MNIST, LeNet-5's default data, when the machine has it (scripts/test.sh
+# installs it with scripts/fetch-data.sh): the command of the documentation, on 3 ranks.
+if [[ -d /usr/share/datasets/fashion-mnist ]]; then
+  echo "== lenet5 on Fashion-MNIST (60,000 samples), 2 epochs: one process against 3 ranks"
+  train "lenet5 Fashion-MNIST plain" 0 --model lenet5 --epochs 2 --save "$tmp/fashion.ckpt"
+  train "lenet5 Fashion-MNIST 3 ranks" 3 --model lenet5 --epochs 2 --save "$tmp/fashion-3.ckpt"
+  same "lenet5 Fashion-MNIST, 3 ranks" "$tmp/fashion.ckpt" "$tmp/fashion-3.ckpt"
+  echo "identical"
+else
+  echo "== lenet5 on Fashion-MNIST: skipped (not installed; scripts/fetch-data.sh fashion-mnist)"
+fi
 
 echo "== errors"
 expect_error() {  # label, expected exit code, expected text on stderr, then the mpirun arguments

@@ -84,6 +84,8 @@ ctest --preset asan -j 2
 # tool also serves to check that a build without MPI refuses to run under mpirun.
 echo "== training on several processes (MPI)"
 if grep -q '^SCRATCHCNN_MPI:BOOL=ON' "$build/CMakeCache.txt"; then
+  # LeNet-5's default data, for the documented `mpirun -np 3 ... --model lenet5` check.
+  scripts/fetch-data.sh fashion-mnist
   scripts/test-mpi.sh "$build" "$repo/build-asan"
 else
   echo "skipped: $build was built without MPI (no OpenMPI found)"
