@@ -11,7 +11,8 @@
 #   - LeNet-5 on the whole of Fashion-MNIST (when installed), 2 epochs, on 3 ranks against one;
 #   - resume on another rank count: 1 epoch on 2 ranks, --resume to epoch 2 on 3 ranks, against
 #     the uninterrupted single-process run;
-#   - unreadable data: every rank stops, non-zero, with the error on stderr, within seconds; so
+#   - unreadable data (on every rank, or on one only) and a rank that would train something else
+#     (another --seed): every rank stops, non-zero, with the error on stderr, within seconds; so
 #     does the job when rank 0 fails to write its checkpoint in the middle of training;
 #     another command than train under mpirun is refused, and so is --path reference;
 #   - ranks that compute in different bit classes (SCRATCHCNN_ISA=avx2 and sse4.2) are refused;
@@ -131,6 +132,17 @@ mkdir "$tmp/unreadable"
 expect_error "unreadable data on 3 ranks" 1 "scratchcnn train: error: no data in folder" \
   -np 3 "$build/scratchcnn" train --data "$tmp/unreadable" --epochs 1 --save "$tmp/never.ckpt"
 [[ ! -e "$tmp/never.ckpt" ]] || fail "a failed run wrote its checkpoint"
+# One rank alone cannot read its data (a machine without the file): every rank stops, rank 0 naming
+# rank 2 and why.
+expect_error "unreadable data on rank 2 only" 1 "rank 2: error: no data in folder" \
+  -np 2 "$build/scratchcnn" train --data "$data" --epochs 1 --save "$tmp/never.ckpt" : \
+  -np 1 "$build/scratchcnn" train --data "$tmp/unreadable" --epochs 1 --save "$tmp/never.ckpt"
+[[ ! -e "$tmp/never.ckpt" ]] || fail "a failed run wrote its checkpoint"
+# One rank trains something else (here another --seed; as well another copy of the data or of the
+# --resume file): refused before training, not mixed silently.
+expect_error "another --seed on rank 2" 1 "the processes differ in what they train" \
+  -np 2 "$build/scratchcnn" train --data "$data" --epochs 1 --seed 1 : \
+  -np 1 "$build/scratchcnn" train --data "$data" --epochs 1 --seed 2
 expect_error "--path reference on 2 ranks" 2 "--path reference runs in one process" \
   -np 2 "$build/scratchcnn" train --path reference --data "$data" --epochs 1
 expect_error "eval on 2 ranks" 2 "only train runs on several processes" \

@@ -117,7 +117,7 @@ TEST(FastReduce, ChunkSharesAreEvenSharesOnTheGrainAndCoverEveryChunkOnce) {
     }
 }
 
-// The messages of one step's reduction (network.cpp's run_group walks the same nodes): a rank
+// The messages of one step's reduction (fast::reduce_across walks the same nodes): a rank
 // sends or receives at most one node per tree level that has a node split between two ranks, and
 // with the shares on the grain, a rank's messages stay near log2(ranks) whatever the batch.
 TEST(FastReduce, MessagesPerRankGrowWithTheRanksNotWithTheBatch) {

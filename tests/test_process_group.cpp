@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -202,9 +203,9 @@ TEST(ProcessGroup, RanksExchangeOnlyTheTreeNodesThatSpanTwoRanks) {
       EXPECT_EQ(world->calls(r), world->calls(0)) << ranks << " ranks, rank " << r;
     }
     EXPECT_GE(per_message, std::size_t(p0.count()));
-    // Per step: the losses gathered once, the root broadcast once.
+    // Per step: the batch checks gathered once, the losses once, the root broadcast once.
     const std::string calls = world->calls(0);
-    EXPECT_EQ(std::count(calls.begin(), calls.end(), 'g'), 2);
+    EXPECT_EQ(std::count(calls.begin(), calls.end(), 'g'), 4);
     EXPECT_EQ(std::count(calls.begin(), calls.end(), 'b'), 2);
   }
 }
@@ -268,6 +269,46 @@ TEST(ProcessGroup, ANonFiniteLossStopsEveryRankWithTheSameErrorAndNoChange) {
     EXPECT_EQ(0, std::memcmp(got[std::size_t(r)].params.data(), one.params.data(),
                              one.params.size() * 4))
         << r;
+  }
+}
+
+TEST(ProcessGroup, ABatchThatFailsOnOneRankStopsEveryRankWithoutAHang) {
+  // Rank 1 holds a NaN pixel (its copy of the data differs); rank 2 a shorter batch. Every rank
+  // throws (none waits forever in the step's collectives) and none changes its parameters.
+  const ModelSpec spec = model_from_name("seed");
+  const Data data = make_data(spec, 17, {40});
+  const Parameters p0 = Parameters::he_uniform(spec, 7);
+  std::vector<float> bad = data.images;
+  bad[5] = std::numeric_limits<float>::quiet_NaN();
+  for (const bool shorter : {false, true}) {
+    auto world = std::make_shared<ThreadWorld>(3);
+    std::vector<std::string> errors(3);
+    std::vector<int> unchanged(3, 0);
+    run_ranks(world, [&](int r, std::shared_ptr<ProcessGroup> g) {
+      NetworkOptions o;
+      o.group = g;
+      auto net = make_network(PathKind::Fast, spec, p0, o);
+      const bool odd = r == (shorter ? 2 : 1);
+      const Batch batch{odd && !shorter ? bad.data() : data.images.data(), data.labels.data(),
+                        odd && shorter ? 32 : 40};
+      try {
+        net->sgd_step(batch, kSgd);
+      } catch (const Error& e) {
+        errors[std::size_t(r)] = e.what();
+      }
+      unchanged[std::size_t(r)] = net->parameters() == p0;
+    });
+    for (int r = 0; r < 3; ++r) {
+      EXPECT_FALSE(errors[std::size_t(r)].empty()) << "rank " << r << (shorter ? " (shorter)" : "");
+      EXPECT_TRUE(unchanged[std::size_t(r)]) << r;
+    }
+    if (shorter) {
+      EXPECT_NE(errors[0].find("rank 2 steps a batch of 32 samples"), std::string::npos) << errors[0];
+    } else {
+      EXPECT_NE(errors[1].find("non-finite"), std::string::npos) << errors[1];
+      EXPECT_NE(errors[0].find("the batch of rank 1 failed its check"), std::string::npos)
+          << errors[0];
+    }
   }
 }
 

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "budget.hpp"
+#include "fast/layout.hpp"
+#include "fast/reduce.hpp"
 #include "format.hpp"
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/files.hpp"
@@ -383,9 +385,14 @@ void print_header(const Setup& s, const std::string& path) {
   }
   // A step never holds more than the training set.
   const int step = std::min(s.opt.batch, s.split.train.size());
-  // A process of an MPI job computes its share of a step's 16-sample chunks.
-  const int chunks = (step + 15) / 16;
-  const int share = std::min(step, (chunks + s.processes - 1) / s.processes * 16);
+  // A process of an MPI job computes its share of a step's 16-sample chunks: the largest share.
+  const int chunks = fast::chunk_count(step);
+  int most = 0;
+  for (int r = 0; r < s.processes; ++r) {
+    const auto [first, last] = fast::chunk_share(chunks, s.processes, r);
+    most = std::max(most, last - first);
+  }
+  const int share = std::min(step, most * fast::kChunk);
   const std::string on =
       s.processes > 1 ? std::to_string(s.processes) + " processes (MPI), " +
                             threads_text(path, s.spec, share, s.threads) + " each"

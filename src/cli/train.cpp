@@ -180,6 +180,39 @@ void finish_training(const std::vector<EpochMetrics>& written, const TrainingSta
     std::cout << "wrote " << f.save << " (checkpoint after epoch " << state.epoch << ")\n";
 }
 
+// What every process of an MPI job must hold the same of, as one line: the model, the options,
+// the starting parameters and velocities, and the training and test data (fnv1a64 of each, then
+// of those hashes). Two machines with a different copy of the data or of the --resume/--init
+// file, or another command line, would otherwise mix gradients of different runs silently.
+std::string run_digest(const Setup& s, const TrainingState& state) {
+  std::vector<std::uint64_t> h;
+  const auto bytes = [&](const void* p, std::size_t n) {
+    h.push_back(fnv1a64(static_cast<const char*>(p), n));
+  };
+  const auto floats = [&](const std::vector<float>& v) { bytes(v.data(), v.size() * sizeof(float)); };
+  const std::string model = s.spec.full_text();
+  bytes(model.data(), model.size());
+  const TrainOptions& o = s.opt;
+  const double options[] = {double(o.epochs),       double(o.batch),       double(o.lr),
+                            double(o.momentum),     double(o.weight_decay), double(o.first_epoch),
+                            double(int(o.conv))};
+  bytes(options, sizeof options);
+  bytes(&o.seed, sizeof o.seed);
+  for (const Parameters* p : {&s.init, &state.velocity})
+    for (const LayerParams& l : p->layers) {
+      floats(l.weights);
+      floats(l.bias);
+    }
+  for (const data::Dataset* d : {&s.split.train, &s.split.test}) {
+    floats(d->images);
+    bytes(d->labels.data(), d->labels.size() * sizeof(int));
+  }
+  const std::uint64_t all = fnv1a64(reinterpret_cast<const char*>(h.data()), h.size() * 8);
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(all));
+  return text;
+}
+
 }  // namespace
 
 int cmd_train(const std::vector<std::string>& argv) {
@@ -226,6 +259,11 @@ int cmd_train(const std::vector<std::string>& argv) {
   cl.check_same("scratchcnn train: ", "the bit class of their instruction-set level", bits,
                 "set SCRATCHCNN_ISA to a level of one class on every machine (mpirun -x "
                 "SCRATCHCNN_ISA=sse4.2 runs on any x86-64 machine this tool supports)");
+  cl.check_same("scratchcnn train: ",
+                "what they train (a digest of the model, options, starting parameters and data)",
+                run_digest(s, s.resumed),
+                "every machine needs the same data, the same --resume or --init file and the same "
+                "command line");
   // Past the agreed checks: every rank builds the network (an error now ends the job).
   const auto net = make_network(path, s.spec, s.init, NetworkOptions{s.opt.conv, cl.group()});
   TrainingState state = s.resumed;

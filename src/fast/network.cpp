@@ -22,7 +22,6 @@
 namespace scratchcnn::fast {
 namespace {
 
-
 // spec, after checking that p has its sizes and that it has layers.
 const ModelSpec& checked(const ModelSpec& spec, const Parameters& p) {
   check_parameters(spec, p);
@@ -52,6 +51,9 @@ class FastNetwork final : public scratchcnn::Network {
   StepResult run_group(const Batch& batch, const Sgd& sgd, bool update);
   // Every rank ends with every sample's loss and correct flag (each computed by one rank).
   void gather_losses(int n);
+  // With a group: check_batch on every rank, and every rank stops (throws) when any rank's batch
+  // failed it or the ranks' sample counts differ.
+  void agree_on_batch(const Batch& batch);
   // Workspaces for a batch of n; with `training` also the per-chunk partials and loss buffers.
   void reserve(int n, bool training);
   // Threads for a parallel region over nc chunks doing `flops` of work: at most one per chunk and
@@ -174,9 +176,13 @@ StepResult FastNetwork::run(const Batch& batch, const Sgd& sgd, bool update) {
   const int n = batch.n;
   // Labels in range and finite inputs, before anything changes: a NaN pixel would otherwise be
   // flattened to 0 by a ReLU while the weight gradients turn NaN.
+  if (group_ && group_->size() > 1) {
+    agree_on_batch(batch);
+    reserve(n, true);
+    return run_group(batch, sgd, update);
+  }
   check_batch(spec_, batch);
   reserve(n, true);
-  if (group_ && group_->size() > 1) return run_group(batch, sgd, update);
   const int nc = chunk_count(n);
   const std::int64_t blocks =
       std::int64_t((flat_.layout.floats() + kReduceBlock - 1) / kReduceBlock);
@@ -200,6 +206,37 @@ StepResult FastNetwork::run(const Batch& batch, const Sgd& sgd, bool update) {
   return loss_of(n);
 }
 
+void FastNetwork::agree_on_batch(const Batch& batch) {
+  // Each rank checks the whole batch, then all learn every rank's verdict and sample count (one
+  // allgather), so a batch that fails on one rank alone (a different copy of the data) stops every
+  // rank here instead of leaving the others waiting in the step's collectives.
+  ProcessGroup& g = *group_;
+  std::string error;
+  try {
+    check_batch(spec_, batch);
+  } catch (const Error& e) {
+    error = e.what();
+  }
+  const int ranks = g.size(), me = g.rank();
+  std::vector<std::int32_t> all(std::size_t(2 * ranks), 0);
+  all[std::size_t(2 * me)] = batch.n;
+  all[std::size_t(2 * me + 1)] = error.empty() ? 1 : 0;
+  std::vector<std::size_t> offsets(std::size_t(ranks) + 1);
+  for (int r = 0; r <= ranks; ++r) offsets[std::size_t(r)] = std::size_t(r) * 2 * sizeof(std::int32_t);
+  g.allgather(all.data(), offsets);
+  if (!error.empty()) throw Error(error);
+  for (int r = 0; r < ranks; ++r) {
+    if (!all[std::size_t(2 * r + 1)])
+      throw Error("the batch of rank " + std::to_string(r) +
+                  " failed its check (that rank says why); every rank stops");
+    if (all[std::size_t(2 * r)] != batch.n)
+      throw Error("rank " + std::to_string(r) + " steps a batch of " +
+                  std::to_string(all[std::size_t(2 * r)]) + " samples, rank " + std::to_string(me) +
+                  " one of " + std::to_string(batch.n) +
+                  ": every rank of a group steps the same batch");
+  }
+}
+
 void FastNetwork::gather_losses(int n) {
   // One record per sample: its loss (8 bytes) and its correct flag (1 byte), in sample order;
   // rank r contributes the samples of its chunks.
@@ -210,7 +247,8 @@ void FastNetwork::gather_losses(int n) {
   gather_offsets_.resize(std::size_t(ranks) + 1);
   for (int r = 0; r <= ranks; ++r) {
     const int q = r == ranks ? nc : chunk_share(nc, ranks, r).first;
-    gather_offsets_[std::size_t(r)] = std::size_t(std::min(n, q * kChunk)) * kRecord;
+    const std::int64_t end = std::min<std::int64_t>(n, std::int64_t(q) * kChunk);
+    gather_offsets_[std::size_t(r)] = std::size_t(end) * kRecord;
   }
   const std::size_t mine0 = gather_offsets_[std::size_t(g.rank())] / kRecord;
   const std::size_t mine1 = gather_offsets_[std::size_t(g.rank()) + 1] / kRecord;

@@ -1,5 +1,7 @@
 #include "thread_group.hpp"
 
+#include <gtest/gtest.h>
+
 #include <cstring>
 #include <exception>
 #include <stdexcept>
@@ -116,6 +118,11 @@ bool ThreadWorld::all_true(int me, bool ok) {
   return all;
 }
 
+std::size_t ThreadWorld::unreceived() const {
+  std::lock_guard<std::mutex> lock(m_);
+  return mailbox_.size();
+}
+
 void run_ranks(const std::shared_ptr<ThreadWorld>& world,
                const std::function<void(int, std::shared_ptr<ProcessGroup>)>& f) {
   std::vector<std::exception_ptr> errors(std::size_t(world->size()));
@@ -131,6 +138,8 @@ void run_ranks(const std::shared_ptr<ThreadWorld>& world,
   for (std::thread& t : threads) t.join();
   for (const std::exception_ptr& e : errors)
     if (e) std::rethrow_exception(e);
+  // A message sent and never received is a pairing error the ranks did not notice.
+  EXPECT_EQ(world->unreceived(), 0u) << "messages sent but never received";
 }
 
 }  // namespace scratchcnn::test

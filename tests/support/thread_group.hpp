@@ -35,6 +35,8 @@ class ThreadWorld : public std::enable_shared_from_this<ThreadWorld> {
   Traffic traffic(int rank) const;
   // Rank r's calls in order, one letter each: e(xchange), b(roadcast), g (allgather), t (all_true).
   std::string calls(int rank) const;
+  // Messages sent and not (yet) received.
+  std::size_t unreceived() const;
 
  private:
   friend class ThreadGroup;
@@ -56,7 +58,7 @@ class ThreadWorld : public std::enable_shared_from_this<ThreadWorld> {
 
 // Calls f(rank, group) on world->size() threads, one per rank, and waits for them all; rethrows
 // the first exception a thread threw (after every thread ended: f must not leave the others
-// waiting in a collective).
+// waiting in a collective), and fails the test when a message was sent but never received.
 void run_ranks(const std::shared_ptr<ThreadWorld>& world,
                const std::function<void(int rank, std::shared_ptr<ProcessGroup> group)>& f);
 
