@@ -67,6 +67,21 @@ class Script(unittest.TestCase):
         self.assertIn("| lenet5 | 61,760 floats | 128 | 3 | 494,080 | 988,160 |", text)
         self.assertIn("### lenet5 (61,760 parameters) over 10 Gbit/s", text)
         self.assertIn("Where it pays", text)
+        # Each reported batch reaches 70% of the ideal speed-up, and the one below it does not.
+        import re
+        section = text.split("### lenet5 (61,760 parameters) over 10 Gbit/s")[1].split("###")[0]
+        found = re.findall(r"(\d+) nodes: batch >= (\d+)", section)
+        self.assertEqual(len(found), len(sm.NODES) - 1)
+        per_sample, floats = 4.0e-3 / 128, 61760
+        beta, alpha = sm.LINKS[0][1], sm.LINKS[0][2]
+        def speedup(n, b):
+            c, k = sm.step_time(per_sample, floats, b, n, beta, alpha)
+            c1, k1 = sm.step_time(per_sample, floats, b, 1, beta, alpha)
+            return (c1 + k1) / (c + k)
+        for n, b in ((int(n), int(b)) for n, b in found):
+            self.assertGreaterEqual(speedup(n, b), sm.EFFICIENCY * n, (n, b))
+            if b > sm.CHUNK:
+                self.assertLess(speedup(n, b // 2), sm.EFFICIENCY * n, (n, b))
 
     def test_refuses_measured_bytes_the_tree_does_not_send(self):
         f = 61760
