@@ -60,11 +60,18 @@ inline V fmadd(const V& x, const V& y, const V& z) noexcept {
   }
 }
 
-// z - x * y, rounded once where fmadd is (the same levels, for the same reason).
+// z - x * y, rounded once where fmadd is (the same levels, for the same reason). xsimd 8.1 has no
+// NEON fnma either: its generic one negates, multiplies and adds, so at neon64 the fused
+// instruction (FMLS) is asked for by its intrinsic.
 inline V fnmadd(const V& x, const V& y, const V& z) noexcept {
 #if defined(__AVX512F__)
   if constexpr (std::is_base_of_v<xsimd::avx512f, arch>) {
     return _mm512_fnmadd_ps(x, y, z);
+  } else
+#endif
+#if defined(__aarch64__)
+  if constexpr (std::is_base_of_v<xsimd::neon64, arch>) {
+    return vfmsq_f32(z, x, y);
   } else
 #endif
   {
