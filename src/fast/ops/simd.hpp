@@ -79,6 +79,20 @@ inline V fnmadd(const V& x, const V& y, const V& z) noexcept {
   }
 }
 
+// x / y, correctly rounded. xsimd 8.1 has no NEON float division on AArch64: it falls back to
+// ARMv7's reciprocal estimate and two Newton steps, which is not the IEEE quotient, so at neon64
+// the FDIV instruction is asked for by its intrinsic. Every x86 level divides exactly already.
+inline V div(const V& x, const V& y) noexcept {
+#if defined(__aarch64__)
+  if constexpr (std::is_base_of_v<xsimd::neon64, arch>) {
+    return vdivq_f32(x, y);
+  } else
+#endif
+  {
+    return x / y;
+  }
+}
+
 // The sum of the lanes, in xsimd::hadd's fixed order. xsimd 8.1's AVX-512 hadd needs AVX512DQ
 // (_mm512_extractf32x8_ps), which the avx512f level does not assume: there the same order (upper
 // half plus lower half, then the AVX2 reduction) with an AVX-512F extract, so the bits are the same.
