@@ -2,6 +2,9 @@
 # Installs the Debian 12 packages scratchcnn needs to build, test and plot, when any is missing.
 #   scripts/setup.sh          build + test + plot dependencies
 #   scripts/setup.sh --bench  also the benchmark baselines (OpenBLAS, oneDNN, PyTorch, compare.py)
+#   scripts/setup.sh --cross-aarch64
+#                             also the aarch64 cross compiler and Debian's arm64 zlib and xsimd
+#                             (adds the arm64 architecture to dpkg), for scripts/test-aarch64.sh
 # Needs root or sudo only when something is missing.
 set -euo pipefail
 
@@ -13,12 +16,21 @@ packages=(g++ make cmake pkg-config libxsimd-dev libgtest-dev libbenchmark-dev z
           libopenmpi-dev openmpi-bin)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(libopenblas-dev libdnnl-dev libbenchmark-tools python3-torch linux-perf)
+elif [[ "${1:-}" == "--cross-aarch64" ]]; then
+  # g++ for aarch64 (with its libgomp and libstdc++); zlib and xsimd's CMake package for arm64;
+  # googletest's sources, which scripts/test-aarch64.sh builds with the cross compiler.
+  packages+=(g++-aarch64-linux-gnu googletest zlib1g-dev:arm64 libxsimd-dev:arm64)
+  arch_added=()
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    arch_added=(arm64)
+  fi
 elif [[ $# -gt 0 ]]; then
-  echo "usage: $0 [--bench]" >&2
+  echo "usage: $0 [--bench | --cross-aarch64]" >&2
   exit 2
 fi
 
 missing=()
+[[ -z "${arch_added[*]:-}" ]] || missing+=("(dpkg architecture arm64)")
 for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$p")
@@ -38,6 +50,10 @@ else
 fi
 echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+if [[ -n "${arch_added[*]:-}" ]]; then
+  "${sudo[@]}" dpkg --add-architecture arm64
+  missing=("${missing[@]:1}")
+fi
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "setup: done"

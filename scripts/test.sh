@@ -2,7 +2,8 @@
 # Installs what is missing, builds with warnings as errors, makes sure test data is there, and
 # runs every test (GoogleTest via ctest) plus a quick pass of every benchmark binary; then builds
 # examples/ against the installed package, runs the fast path on emulated older CPUs (QEMU:
-# scripts/test-old-cpus.sh), runs the test suite again under AddressSanitizer +
+# scripts/test-old-cpus.sh; AArch64 under qemu-aarch64 when the cross compiler is installed:
+# scripts/test-aarch64.sh), runs the test suite again under AddressSanitizer +
 # UndefinedBehaviorSanitizer, checks training under mpirun (scripts/test-mpi.sh), and runs every
 # fuzzer for 30 s.
 #   scripts/test.sh           everything (what CI runs)
@@ -74,6 +75,9 @@ done
 
 echo "== older CPUs, emulated"
 scripts/test-old-cpus.sh
+
+echo "== AArch64, cross-built and emulated (when scripts/setup.sh --cross-aarch64 has run)"
+scripts/test-aarch64.sh
 
 echo "== the test suite under AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake --preset asan -DSCRATCHCNN_WERROR=ON >/dev/null

@@ -131,6 +131,34 @@ void expect_same_bits(const std::vector<std::string>& levels, std::uint64_t end,
   });
 }
 
+// sigmoid_forward divides exactly at every level: its output has the bits of the scalar
+// 1.0f / (1.0f + e) with e = exp_forward(-x), one IEEE add and one IEEE division. (xsimd 8.1's
+// float division on AArch64 is ARMv7's reciprocal estimate and two Newton steps, which is not
+// the quotient; simd.hpp's div asks for FDIV there.)
+TEST(Exp, SigmoidDividesExactlyAtEveryLevel) {
+  LevelGuard guard;
+  constexpr std::int64_t n = 1 << 14;
+  fast::AlignedBuffer x(n), neg(n), e(n), s(n);
+  for (std::int64_t i = 0; i < n; ++i) {
+    x.data()[i] = -24.0f + 48.0f * static_cast<float>(i) / static_cast<float>(n) + 1e-4f;
+    neg.data()[i] = -x.data()[i];
+  }
+  for (const std::string& level : fast::supported_isas()) {
+    fast::set_isa(level);
+    ops::exp_forward(neg.data(), e.data(), n);
+    ops::sigmoid_forward(x.data(), s.data(), n);
+    int wrong = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const float want = 1.0f / (1.0f + e.data()[i]);
+      if (bits(s.data()[i]) != bits(want) && wrong++ == 0)
+        ADD_FAILURE() << level << ": sigmoid(" << x.data()[i] << ") = " << s.data()[i] << " (0x"
+                      << std::hex << bits(s.data()[i]) << "), 1 / (1 + e^-x) = " << want
+                      << " (0x" << bits(want) << ")" << std::dec;
+    }
+    EXPECT_EQ(wrong, 0) << level << ": outputs that are not the exact quotient";
+  }
+}
+
 TEST(Exp, SigmoidForwardSameBitsAtEveryFmaLevel) {
   const std::vector<std::string> levels = fma_levels();
   if (levels.size() < 2) GTEST_SKIP() << "needs two levels with FMA; this CPU runs " << join(levels);

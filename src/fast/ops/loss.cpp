@@ -30,7 +30,7 @@ void softmax_cross_entropy(const float* logits, int classes, const int* labels, 
     const VB live = lab >= V(0.0f);
     for (int j = 0; j < classes; ++j) {
       float* gp = grad + std::ptrdiff_t(j) * kChunk + off;
-      const V p = load(gp) / sum;
+      const V p = div(load(gp), sum);
       const V onehot = xsimd::select(lab == V(float(j)), V(1.0f), V(0.0f));
       store(gp, xsimd::select(live, p - onehot, V(0.0f)));
     }

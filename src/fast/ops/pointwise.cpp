@@ -20,7 +20,7 @@ void sigmoid_forward(const float* in, float* out, std::int64_t count) {
   // -x by flipping the sign bit (xsimd's operator- at avx512f subtracts from 0, which keeps a
   // NaN's sign: the level would show in sigmoid(NaN)).
   for (std::int64_t q = 0; q < count; q += kLanes)
-    store(out + q, one / (one + vexp(xsimd::bitwise_xor(load(in + q), sign))));
+    store(out + q, div(one, one + vexp(xsimd::bitwise_xor(load(in + q), sign))));
 }
 
 void exp_forward(const float* in, float* out, std::int64_t count) {

@@ -61,15 +61,36 @@ inline V fmadd(const V& x, const V& y, const V& z) noexcept {
   }
 }
 
-// z - x * y, rounded once where fmadd is (the same levels, for the same reason).
+// z - x * y, rounded once where fmadd is (the same levels, for the same reason). xsimd 8.1 has no
+// NEON fnma either: its generic one negates, multiplies and adds, so at neon64 the fused
+// instruction (FMLS) is asked for by its intrinsic.
 inline V fnmadd(const V& x, const V& y, const V& z) noexcept {
 #if defined(__AVX512F__)
   if constexpr (std::is_base_of_v<xsimd::avx512f, arch>) {
     return _mm512_fnmadd_ps(x, y, z);
   } else
 #endif
+#if defined(__aarch64__)
+  if constexpr (std::is_base_of_v<xsimd::neon64, arch>) {
+    return vfmsq_f32(z, x, y);
+  } else
+#endif
   {
     return xsimd::fnma(x, y, z);
+  }
+}
+
+// x / y, correctly rounded. xsimd 8.1 has no NEON float division on AArch64: it falls back to
+// ARMv7's reciprocal estimate and two Newton steps, which is not the IEEE quotient, so at neon64
+// the FDIV instruction is asked for by its intrinsic. Every x86 level divides exactly already.
+inline V div(const V& x, const V& y) noexcept {
+#if defined(__aarch64__)
+  if constexpr (std::is_base_of_v<xsimd::neon64, arch>) {
+    return vdivq_f32(x, y);
+  } else
+#endif
+  {
+    return x / y;
   }
 }
 

@@ -8,10 +8,12 @@
 namespace scratchcnn::fast::ops::SCRATCHCNN_ISA_NS {
 
 bool fused_fma() {
-  // x = 1 + 2^-12: x*x = 1 + 2^-11 + 2^-24 needs 25 bits, so only a fused multiply-add keeps 2^-24.
-  const V x(1.0f + 0x1p-12f);
-  const V r = fmadd(x, x, V(-(1.0f + 0x1p-11f)));
-  return r.get(0) != 0.0f;
+  // x = 1 + 2^-12: x*x = 1 + 2^-11 + 2^-24 needs 25 bits, so only a fused multiply-add keeps 2^-24;
+  // both fmadd and fnmadd (the exponential uses both: they must round alike at every FMA level).
+  const V x(1.0f + 0x1p-12f), c(1.0f + 0x1p-11f);
+  const V r = fmadd(x, x, -c);
+  const V n = fnmadd(x, x, c);
+  return r.get(0) != 0.0f && n.get(0) != 0.0f;
 }
 
 const Table table = {
