@@ -53,7 +53,9 @@ int run(int argc, char** argv) {
   const ModelSpec spec = model_from_name(a.model);
   const std::size_t floats = fast::footprint(spec, fast::Options{}).parameter_floats;
   const int chunks = fast::chunk_count(a.batch);
-  const auto [first, last] = fast::chunk_share(chunks, g.size(), g.rank());
+  // Plain ints: C++17 lambdas may not capture a structured binding.
+  const std::pair<int, int> share = fast::chunk_share(chunks, g.size(), g.rank());
+  const int first = share.first, last = share.second;
   std::vector<float> partials(std::size_t(chunks) * floats), sum(floats), want(floats);
   auto fill = [&] {
     for (int q = first; q < last; ++q)

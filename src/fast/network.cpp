@@ -266,7 +266,9 @@ void FastNetwork::gather_losses(int n) {
 StepResult FastNetwork::run_group(const Batch& batch, const Sgd& sgd, bool update) {
   ProcessGroup& g = *group_;
   const int n = batch.n, nc = chunk_count(n), ranks = g.size(), me = g.rank();
-  const auto [first, last] = chunk_share(nc, ranks, me);
+  // Plain ints, not a structured binding: OpenMP regions may not capture those (clang refuses).
+  const std::pair<int, int> share = chunk_share(nc, ranks, me);
+  const int first = share.first, last = share.second;
   const std::size_t flat = flat_.layout.floats();
   const std::int64_t blocks = std::int64_t((flat + kReduceBlock - 1) / kReduceBlock);
   if (last > first) {

@@ -71,7 +71,9 @@ int chunk_owner(int chunks, int ranks, int chunk) {
 std::size_t reduce_across(ProcessGroup& g, float* partials, std::size_t stride, int chunks,
                           std::size_t count, float* sum, int threads) {
   const int ranks = g.size(), me = g.rank();
-  const auto [first, last] = chunk_share(chunks, ranks, me);
+  // Plain ints, not a structured binding: OpenMP regions may not capture those (clang refuses).
+  const std::pair<int, int> share = chunk_share(chunks, ranks, me);
+  const int first = share.first, last = share.second;
   const std::int64_t blocks = std::int64_t((count + kReduceBlock - 1) / kReduceBlock);
   std::size_t sent = 0;
   // The invariant: before the level of width w, the owner of chunk x (chunk_owner) holds node x
