@@ -5,6 +5,7 @@
 // (bench/bench_threads.cpp), not a test's.
 #include <omp.h>
 
+#include <algorithm>
 #include <functional>
 #include <iostream>
 #include <string>
@@ -89,8 +90,11 @@ TEST(ThreadTuner, ChoosesTheFastestAndFewerThreadsOnANearTie) {
   simulate(tie, 100, [](long, int c) { return c == 2 ? 0.99 : 1.0; });
   EXPECT_EQ(tie.threads(), 1);
   ThreadTuner loaded(2);
-  simulate(loaded, 100, [](long, int c) { return machine(c, 2, 1); });
+  std::vector<int> counts;
+  simulate(loaded, 100, [](long, int c) { return machine(c, 2, 1); }, &counts);
   EXPECT_EQ(loaded.threads(), 1);
+  // One step that waits a time slice is enough: the probe drops two threads after it.
+  EXPECT_EQ(std::count(counts.begin(), counts.end(), 2), 1);
 }
 
 TEST(ThreadTuner, LeavesACountThatTurnsSlowWithinAWindowAndComesBack) {

@@ -33,6 +33,7 @@ void ThreadTuner::start_probe() {
   timed_.clear();
   medians_.assign(candidates_.size(), 0.0);
   probe_seconds_ = 0;
+  probe_steps_ = 0;
   current_ = candidates_[0];
   ++probes_;
 }
@@ -42,7 +43,7 @@ void ThreadTuner::finish_probe() {
   for (std::size_t i = 1; i < candidates_.size(); ++i)
     if (medians_[i] * kPreferFewer < medians_[best]) best = i;
   // What the probe cost beyond running all its steps on the winner.
-  const double steps = double(kWarmup + kTimed) * double(candidates_.size());
+  const double steps = double(probe_steps_);
   const double cost = std::max(0.0, probe_seconds_ - steps * medians_[best]);
   const double per_step = std::max(medians_[best], 1e-9);
   long interval = static_cast<long>(std::min(cost / (kBudget * per_step), double(kMaxInterval)));
@@ -61,8 +62,17 @@ void ThreadTuner::record(double seconds) {
   if (candidates_.size() == 1) return;
   if (probing_) {
     probe_seconds_ += seconds;
-    if (++steps_ > kWarmup) timed_.push_back(seconds);
-    if (int(timed_.size()) < kTimed) return;
+    ++probe_steps_;
+    // The best median of the candidates measured so far in this probe (0: none yet).
+    double best = 0;
+    for (std::size_t i = 0; i < candidate_; ++i)
+      if (best == 0 || medians_[i] < best) best = medians_[i];
+    if (best > 0 && seconds > (steps_ < kWarmup ? kAbandonWarmup : kAbandon) * best) {
+      timed_.assign(1, seconds);  // dropped: this step stands for the count
+    } else {
+      if (++steps_ > kWarmup) timed_.push_back(seconds);
+      if (int(timed_.size()) < kTimed) return;
+    }
     medians_[candidate_] = median(timed_);
     timed_.clear();
     steps_ = 0;

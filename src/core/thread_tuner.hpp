@@ -7,7 +7,11 @@
 // How it chooses. A *probe* runs each candidate count (1..most, or 1, 2, 4, ... and most when
 // most > 4) for kWarmup untimed steps (the team is made, caches are filled) and kTimed timed
 // ones; the candidate with the lowest median step time wins, the fewer threads unless more are
-// kPreferFewer faster (cores left to other processes cost nothing here). Then it *runs* on the
+// kPreferFewer faster (cores left to other processes cost nothing here). A candidate whose timed
+// step takes kAbandon times the best median measured so far in the probe, or whose untimed step
+// takes kAbandonWarmup times it (that one also pays for waking threads and touching their
+// buffers), is dropped at once: on a loaded machine a step that waits for a descheduled thread
+// costs a time slice (milliseconds), and one such step is proof enough. Then it *runs* on the
 // winner, and probes again
 //   - when the median of the last kWindow steps leaves [ref / kDrift, ref * kDrift], ref being
 //     the winner's median in the probe (other processes came or went), or
@@ -27,6 +31,8 @@ class ThreadTuner {
   static constexpr int kWindow = 8;           // the recent steps the drift test looks at
   static constexpr double kDrift = 1.3;       // a change of step time that starts a probe
   static constexpr double kPreferFewer = 1.03;  // more threads must be this much faster
+  static constexpr double kAbandon = 1.5;     // a timed probe step this much slower drops its count
+  static constexpr double kAbandonWarmup = 3;  // an untimed one this much slower
   static constexpr double kBudget = 0.02;     // of the run's time, at most, spent probing
   static constexpr int kMinInterval = 64;     // steps between probes, at least
   static constexpr int kMaxInterval = 8192;   // and at most
@@ -57,6 +63,7 @@ class ThreadTuner {
   int chosen_ = 0;               // the count the last probe chose (0 before the first)
   double ref_ = 0;               // its median step time in that probe
   double probe_seconds_ = 0;     // what the current probe has spent so far
+  int probe_steps_ = 0;          // in this many steps
   long interval_ = kMinInterval;
   int probes_ = 0;
 };
