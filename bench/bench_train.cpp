@@ -26,6 +26,7 @@
 #include <benchmark/benchmark.h>
 
 #include "common.hpp"
+#include "synthetic.hpp"
 #include "fast/network.hpp"
 #include "reference/network.hpp"
 #include "scratchcnn/rng.hpp"
@@ -34,44 +35,15 @@
 namespace {
 
 using namespace scratchcnn;
+using bench::Data;
+using bench::synthesize;
 
 int g_batch = 128;  // SCRATCHCNN_BENCH_BATCH (bench_env.hpp)
 constexpr float kLearningRate = 0.1f;
 constexpr int kSeedSamples = 3823;
 constexpr int kLenetSamples = 4096;  // 32 batches; enough to keep a step from seeing one batch only
 constexpr int kResetEpochs = 10;
-constexpr std::uint64_t kDataSeed = 20240607;
 constexpr std::uint64_t kInitSeed = 1;
-
-// n samples (n x spec.input.size(), values in [0, 1]) and labels. Each class has a fixed random
-// prototype; a sample is half its class's prototype and half uniform noise: learnable, but not
-// to a loss of zero.
-struct Data {
-  std::vector<float> images;
-  std::vector<int> labels;
-  int n = 0;
-  std::int64_t features = 0;
-};
-
-Data synthesize(const ModelSpec& spec, int n) {
-  Rng rng(kDataSeed);
-  Data d;
-  d.n = n;
-  d.features = spec.input.size();
-  const int classes = spec.classes();
-  std::vector<float> proto(std::size_t(classes) * d.features);
-  for (float& v : proto) v = float(rng.uniform());
-  d.images.resize(std::size_t(n) * d.features);
-  d.labels.resize(std::size_t(n));
-  for (int s = 0; s < n; ++s) {
-    const int label = int(rng.below(std::uint64_t(classes)));
-    d.labels[std::size_t(s)] = label;
-    for (std::int64_t f = 0; f < d.features; ++f)
-      d.images[std::size_t(s * d.features + f)] =
-          float(0.5 * proto[std::size_t(label * d.features + f)] + 0.5 * rng.uniform());
-  }
-  return d;
-}
 
 enum class Path { Reference, Fast };
 

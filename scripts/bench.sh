@@ -69,8 +69,10 @@ baseline_env=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=
 start=$(date +%s)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
-run_bench() {  # name [env prefix...]
+run_bench() {  # name [--benchmark flags...] [env prefix...]
   local name=$1; shift
+  local flags=()
+  while [[ $# -gt 0 && $1 == --benchmark_* ]]; do flags+=("$1"); shift; done
   local bin="$build/bench/$name"
   [[ -x $bin ]] || bin="$build/$name"
   if [[ ! -x $bin ]]; then
@@ -82,7 +84,7 @@ run_bench() {  # name [env prefix...]
   t0=$(date +%s)
   "$@" "$bin" --benchmark_out="$results/${name#bench_}.json" --benchmark_out_format=json \
     --benchmark_repetitions="$reps" --benchmark_min_time="$min_time" \
-    --benchmark_display_aggregates_only=true >"$results/${name#bench_}.log" 2>&1 || {
+    --benchmark_display_aggregates_only=true "${flags[@]}" >"$results/${name#bench_}.log" 2>&1 || {
       echo "bench.sh: $name failed; its output:" >&2
       tail -n 30 "$results/${name#bench_}.log" >&2
       return 1
@@ -108,10 +110,16 @@ passive_bench() {  # name filter
 }
 passive_bench bench_train 'threads:2'
 passive_bench bench_layers 'BM_Fast/conv32x64_28/.*/threads:2'
+# Threads on a busy machine: fixed counts and the adaptive default while 0, 1 and 2 other processes
+# spin; the repetitions of all cases interleaved at random, so that the machine's own load falls on
+# every setting alike, and three times as many of them as elsewhere: with more runnable processes
+# than cores one run's time varies by 15% or more (the seed model's three settings are one
+# computation on one thread, and their medians still differ at 2 busy processes).
+run_bench bench_threads --benchmark_enable_random_interleaving=true --benchmark_repetitions=$((reps * 3))
 # Any further bench_*.cpp a developer adds is run too.
 for src in bench/bench_*.cpp; do
   name=$(basename "$src" .cpp)
-  case "$name" in bench_peak|bench_gemm|bench_layers|bench_train) continue ;; esac
+  case "$name" in bench_peak|bench_gemm|bench_layers|bench_train|bench_threads) continue ;; esac
   if [[ $name == bench_onednn && ! -x $build/bench/$name ]]; then
     echo "bench.sh: bench_onednn not built (oneDNN not found: scripts/setup.sh --bench); no oneDNN rows" >&2
     continue

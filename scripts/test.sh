@@ -46,7 +46,7 @@ rows="$data_dir/optdigits.tes"
 [[ -f "$rows" ]] || rows="$data_dir/digits.csv.gz"
 libdir=$(find "$prefix/install" -name libscratchcnn.a -printf '%h\n')
 for f in bin/scratchcnn bin/scratchcnn-bench-train bin/scratchcnn-bench-gemm \
-         bin/scratchcnn-bench-layers bin/scratchcnn-bench-peak \
+         bin/scratchcnn-bench-layers bin/scratchcnn-bench-peak bin/scratchcnn-bench-threads \
          include/scratchcnn/fast/isa.hpp "${libdir#"$prefix/install/"}/libscratchcnn.a" \
          "${libdir#"$prefix/install/"}/cmake/scratchcnn/scratchcnnConfig.cmake" \
          "${libdir#"$prefix/install/"}/cmake/scratchcnn/scratchcnnConfigVersion.cmake" \

@@ -26,6 +26,8 @@ FLOORS_TABLE = """\
 | the same: conv 6->16 5x5 14x14 batch 128 (LeNet-5's second), forward; backward data and weights \
 | >= 1.0x, >= 1.5x each |
 | the same: conv 1->2 3x3 8x8 batch 128 (the seed model's first), every pass | >= 2x each |
+| adaptive threads (the default) with 0, 1 and 2 busy processes, seed and LeNet-5 runs: the best fixed thread \
+count's time / the default's (at most 10% slower) | >= 0.91x each |
 """
 
 
@@ -141,6 +143,54 @@ class OneDnn(unittest.TestCase):
             r = results(d, seed_fast_ms=1.0, sgemm_peak_fraction=0.95)
             self.assertNotIn("oneDNN", report(r, charts_made=[]).split("## How to reproduce")[0])
             self.assertFalse([k for k in verdicts(r) if "oneDNN" in k])
+
+
+def threads_json(folder, cases):
+    """threads.json: per (model, busy), the run time in ms of each setting ("threads:1", "adaptive", ...)."""
+    rows = []
+    for (model, busy), times in cases.items():
+        for setting, ms in times.items():
+            name = f"BM_Threads/{model}/busy:{busy}/{setting}/real_time"
+            rows.append(row(name, ms, busy=busy, threads=1.0 if setting == "threads:1" else 1.5))
+    with open(os.path.join(folder, "threads.json"), "w") as f:
+        json.dump({"context": {"adaptive_most_threads": "2"}, "benchmarks": rows}, f)
+
+
+class BusyMachine(unittest.TestCase):
+    CASES = {("lenet5", 0): {"threads:1": 200.0, "threads:2": 110.0, "adaptive": 122.0},  # 0.90: below 0.91
+             ("lenet5", 1): {"threads:1": 100.0, "threads:2": 180.0, "adaptive": 105.0},  # 0.952 of 1 thread
+             ("seed", 2): {"threads:1": 30.0, "threads:2": 30.0, "adaptive": 30.0}}
+
+    def test_the_default_is_judged_against_the_best_fixed_count_of_its_case(self):
+        with tempfile.TemporaryDirectory() as d:
+            results(d, seed_fast_ms=1.0, sgemm_peak_fraction=0.95)
+            threads_json(d, self.CASES)
+            r = Results(d)
+            v = verdicts(r)
+            self.assertEqual(v["adaptive threads, lenet5, 0 busy processes: best fixed (2 threads) time / adaptive"],
+                             (">= 0.91x", "**NOT met**"))
+            self.assertEqual(v["adaptive threads, lenet5, 1 busy process: best fixed (1 thread) time / adaptive"],
+                             (">= 0.91x", "**met**"))
+            self.assertEqual(v["adaptive threads, seed, 2 busy processes: best fixed (1 thread) time / adaptive"],
+                             (">= 0.91x", "**met**"))
+            self.assertEqual(len([k for k in v if k.startswith("adaptive threads")]), len(self.CASES))
+            page = report(r, charts_made=[])
+            self.assertIn("### Threads on a busy machine", page)
+            self.assertIn("| lenet5 | 1 | 100 | 180 | 105 | 1.50 | 0.95x [0.95-0.95] |", page)
+            # A missed case says what the default chose; met ones say nothing.
+            self.assertIn("Adaptive threads, lenet5 with 0 busy: 122 ms against 110 ms for 2 threads fixed (0.90x)",
+                          page)
+            self.assertIn("a mean of 1.50 threads per step, away from the best count 2", page)
+            self.assertNotIn("Adaptive threads, lenet5 with 1 busy", page)
+
+    def test_a_loaded_machine_does_not_mark_them_unreliable(self):
+        # The load is what they measure.
+        with tempfile.TemporaryDirectory() as d:
+            results(d, seed_fast_ms=1.0, sgemm_peak_fraction=0.95, load="1.50 1.00 1.00")
+            threads_json(d, self.CASES)
+            v = verdicts(Results(d))
+            self.assertEqual(v["adaptive threads, lenet5, 1 busy process: best fixed (1 thread) time / adaptive"][1],
+                             "**met**")
 
 
 class SameBits(unittest.TestCase):

@@ -178,6 +178,15 @@ TEST(CliPolish, HeaderReportsTheThreadsARunReallyUses) {
       run_cli("train --data " + data128 + " --epochs 0 --threads 2 --path fast --model " + big);
   ASSERT_EQ(wide.code, 0) << wide.err;
   EXPECT_TRUE(has(wide.out, "path fast, 2 threads, 0 epochs")) << wide.out;
+  // Without --threads (or with --threads auto) the count is chosen per step, up to OpenMP's.
+  for (const char* flag : {"", "--threads auto "}) {
+    const CliResult adaptive = test::run_command(std::string("OMP_NUM_THREADS=2 '") + SCRATCHCNN_CLI_PATH +
+                                                 "' train --data " + data128 + " --epochs 0 " + flag +
+                                                 "--path fast --model " + big);
+    ASSERT_EQ(adaptive.code, 0) << adaptive.err;
+    EXPECT_TRUE(has(adaptive.out, "path fast, 1-2 threads (adaptive: the fastest count, measured), 0 epochs"))
+        << flag << adaptive.out;
+  }
   EXPECT_EQ(step_threads(PathKind::Fast, model_from_name("seed"), 128, 2), 1);
   EXPECT_EQ(step_threads(PathKind::Reference, model_from_name(big.substr(1, big.size() - 2)), 128, 8), 1);
 }

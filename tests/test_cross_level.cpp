@@ -290,11 +290,7 @@ TEST_F(CrossLevelRuns, Origin300Steps) {
 TEST_F(CrossLevelRuns, Lenet5Steps) {
   const ModelSpec spec = model_from_name("lenet5");
   const auto random_set = [&](std::uint64_t seed, int n) {
-    data::Dataset d = test::random_dataset(seed, n, spec.input, spec.classes());
-    d.c = spec.input.c;  // random_dataset leaves the Dataset's default 1x8x8 shape
-    d.h = spec.input.h;
-    d.w = spec.input.w;
-    return d;
+    return test::random_dataset(seed, n, spec.input, spec.classes());
   };
   const data::Dataset train_set = random_set(21, 213), test_set = random_set(22, 50);
   TrainOptions opt;

@@ -10,6 +10,17 @@
 
 namespace scratchcnn {
 
+// How train() picks the thread count of the fast path's steps. Results never depend on it.
+//   Adaptive: each step runs on the count, at most max_threads(), that measured step times show to
+//             be fastest now; measured again when step times change (another process takes or
+//             frees a core) and every so often, at most ~2% of the run's time (docs/architecture.md,
+//             "Threads per step").
+//   Fixed:    every step on max_threads() (as step_threads says).
+// train() sets OpenMP's thread count (omp_set_num_threads) between steps and restores the caller's
+// on return. The reference path runs on one thread either way.
+enum class ThreadPolicy { Adaptive, Fixed };
+const char* thread_policy_name(ThreadPolicy p);  // "adaptive", "fixed"
+
 struct TrainOptions {
   int epochs = 10;  // the run's last epoch (counted from the run's start, not from first_epoch)
   int batch = 128;
@@ -36,6 +47,8 @@ struct TrainOptions {
   // options() differ); train() uses it for the memory estimate and checkpoints record it
   // (checkpoint.hpp), since direct and im2col round differently. The reference path ignores it.
   ConvAlgo conv = ConvAlgo::Auto;
+  // See ThreadPolicy. Not saved in checkpoints: it changes no result.
+  ThreadPolicy thread_policy = ThreadPolicy::Adaptive;
 };
 
 // The range of each training option with one, written once: train() (validate), the
@@ -67,6 +80,7 @@ struct EpochMetrics {
                               // (each judged by the forward pass of its own training step)
   double test_accuracy = 0;   // fraction of the test set right after the epoch
   double seconds = 0;         // wall time of the epoch's training steps (evaluation excluded)
+  double threads = 0;         // the mean thread count of the epoch's steps (ThreadPolicy)
 };
 
 // Called after each training step: epoch (1-based), batch (1-based), batches per epoch, samples

@@ -45,6 +45,9 @@ FLOOR_TABLE = (
      (Floor("onednn_lenet5_forward", 1.0), Floor("onednn_lenet5_backward", 1.5, "{}x", " each"))),
     ("the same: conv 1->2 3x3 8x8 batch 128 (the seed model's first), every pass",
      (Floor("onednn_seed", 2, "{}x", " each"),)),
+    ("adaptive threads (the default) with 0, 1 and 2 busy processes, seed and LeNet-5 runs: the best "
+     "fixed thread count's time / the default's (at most 10% slower)",
+     (Floor("adaptive_threads", 0.91, "{}x", " each"),)),
 )
 FLOORS = {f.key: f for _, floors in FLOOR_TABLE for f in floors}
 STEP_FLOOR = {"seed": FLOORS["seed_step"], "lenet5": FLOORS["lenet5_step"]}
@@ -214,6 +217,38 @@ def passive_checks(r):
     return checks
 
 
+def threads_cases(r):
+    """(model, busy, {fixed count: Run}, adaptive Run) for every case bench_threads ran."""
+    cases = []
+    for model in ("seed", "lenet5"):
+        for busy in (0, 1, 2):
+            base = f"BM_Threads/{model}/busy:{busy}/"
+            fixed = {int(name[len(base) + len("threads:"):]): run for name, run in r.threads.items()
+                     if name.startswith(base + "threads:")}
+            adaptive = r.threads.get(base + "adaptive")
+            if fixed and adaptive:
+                cases.append((model, busy, dict(sorted(fixed.items())), adaptive))
+    return cases
+
+
+def best_fixed(fixed):
+    """The fixed thread count with the lowest median time, and its run."""
+    return min(fixed.items(), key=lambda kv: kv[1].med())
+
+
+def threads_checks(r):
+    """The default (adaptive threads) against the best fixed count, per model and load."""
+    checks = []
+    for model, busy, fixed, adaptive in threads_cases(r):
+        t, best = best_fixed(fixed)
+        vs = time_ratio(best, adaptive)
+        checks.append(FLOORS["adaptive_threads"].check(
+            f"adaptive threads, {model}, {busy} busy process{'es' if busy != 1 else ''}: best fixed "
+            f"({threads_text(t)}) time / adaptive",
+            f"{fmt_ratio(vs)} (mean {adaptive.med('threads'):.2f} threads)", vs[0]))
+    return checks
+
+
 def all_checks(r):
     """Every row of the floors table, in the report's order; on a loaded machine every judged
     two-thread verdict says it is unreliable."""
@@ -221,7 +256,7 @@ def all_checks(r):
     if r.loaded():
         checks = [c._replace(verdict=c.verdict + " (2 threads under load: unreliable)")
                   if "2 threads" in c.label and c.verdict != "-" else c for c in checks]
-    return checks + passive_checks(r)
+    return checks + threads_checks(r) + passive_checks(r)
 
 
 def judged(checks):

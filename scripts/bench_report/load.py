@@ -81,6 +81,7 @@ class Results:
         self.pytorch = load_json(path("pytorch.json"))
         self.onednn, self.onednn_ctx = load_bench(path("onednn.json"))
         self.passive, _ = load_bench(path("train_passive.json"))
+        self.threads, self.threads_ctx = load_bench(path("threads.json"))
         self.layers_passive, _ = load_bench(path("layers_passive.json"))
         self.pytorch_passive = load_json(path("pytorch_passive.json"))
         self.machine = load_json(path("machine.json")) or {}

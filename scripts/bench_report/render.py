@@ -148,6 +148,28 @@ TORCH_ROWS = (("seed", "train_step", "train_step"), ("seed", "ten_epochs", "epoc
               ("lenet5", "train_step", "train_step"), ("lenet5", "predict", "predict"))
 
 
+def busy_machine(r):
+    cases = fl.threads_cases(r)
+    if not cases:
+        return []
+    counts = sorted({t for _, _, fixed, _ in cases for t in fixed})
+    out = ["### Threads on a busy machine\n",
+           "`bench_threads`: whole `train()` runs as the tool makes them (seed: 10 epochs of 3,840 samples, batch "
+           "128; LeNet-5: one epoch of 6,400 samples, batch 32; synthetic data), while 0, 1 or 2 other processes "
+           "spin on the cores. Fixed thread counts against the default, adaptive threads "
+           f"(at most {r.threads_ctx.get('adaptive_most_threads', max(counts))}), which measures step times and "
+           "runs each step on the count that is fastest now (its probes are in its time). Three times the usual "
+           "repetitions, interleaved at random. Run time in ms, median [min-max]; the seed model's steps are too small for a second "
+           "thread, so its rows differ by noise only.\n"]
+    out += table_head("Model", "Busy processes", *(f"{fl.threads_text(t)}, fixed" for t in counts),
+                      "Adaptive (default)", "Mean threads chosen", "Best fixed / adaptive")
+    for model, busy, fixed, adaptive in cases:
+        _, best = fl.best_fixed(fixed)
+        out.append(table_row(model, str(busy), *(ms(fixed.get(t)) for t in counts), ms(adaptive),
+                             f"{adaptive.med('threads'):.2f}", fmt_ratio(time_ratio(best, adaptive))))
+    return out + [""]
+
+
 def torch_row(model, what, t, run, pt):
     if what == "ten_epochs":
         ours_s = 10 * run.med()
@@ -348,7 +370,8 @@ def reproduce():
 def report(r, charts_made):
     """The whole page; links to charts not in `charts_made` are left out."""
     checks = fl.all_checks(r)
-    out = (header(r) + machine(r) + floors_section(r, checks) + whole_models(r) + passive(r) + against_torch(r) +
+    out = (header(r) + machine(r) + floors_section(r, checks) + whole_models(r) + passive(r) + busy_machine(r) +
+           against_torch(r) +
            onednn(r) + gemm(r) + isa(r) + layers(r) + why_section(r, checks) + reproduce())
     text = "\n".join(out) + "\n"
     return "\n".join(line for line in text.split("\n")

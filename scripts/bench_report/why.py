@@ -2,7 +2,7 @@
 import statistics
 
 from .fmt import fmt
-from .floors import FLOORS, gemm_square, onednn_pairs, threads_text
+from .floors import FLOORS, best_fixed, gemm_square, onednn_pairs, threads_cases, threads_text
 
 
 def cpu_share(run):
@@ -143,5 +143,26 @@ def onednn_lines(r):
     return lines
 
 
+def busy_lines(r):
+    """Each busy-machine case where the default lost more than the floor allows: what it chose."""
+    lines = []
+    floor = FLOORS["adaptive_threads"]
+    for model, busy, fixed, adaptive in threads_cases(r):
+        t, best = best_fixed(fixed)
+        vs = best.med() / adaptive.med()
+        if vs >= floor.target:
+            continue
+        chose = adaptive.med("threads")
+        lines.append(f"Adaptive threads, {model} with {busy} busy: {adaptive.med() * 1e3:.0f} ms against "
+                     f"{best.med() * 1e3:.0f} ms for {threads_text(t)} fixed ({vs:.2f}x), spread "
+                     f"{adaptive.lo() * 1e3:.0f}-{adaptive.hi() * 1e3:.0f} ms; it ran a mean of {chose:.2f} threads "
+                     + ("per step, so it mostly chose the best count: the gap is its probes (each candidate "
+                        "runs 4 steps) and the machine's noise." if abs(chose - t) < 0.25 else
+                        f"per step, away from the best count {t}: its step times did not show {t} to be "
+                        "faster, or the load changed under it."))
+    return lines
+
+
 def why(r):
-    return load_lines(r) + thread_lines(r) + gemm_lines(r) + conv_lines(r) + torch_lines(r) + onednn_lines(r)
+    return (load_lines(r) + thread_lines(r) + gemm_lines(r) + conv_lines(r) + torch_lines(r) + onednn_lines(r) +
+            busy_lines(r))

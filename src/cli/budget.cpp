@@ -13,9 +13,10 @@
 
 namespace scratchcnn::cli {
 
-int read_threads(const Args& a) {
+int read_threads(const Args& a, bool* fixed) {
+  const bool automatic = !a.has("--threads") || a.str("--threads", "") == "auto";
   int fallback = max_threads();
-  if (!a.has("--threads") && omp_get_max_threads() > kMaxThreads) {
+  if (automatic && omp_get_max_threads() > kMaxThreads) {
     const char* env = std::getenv("OMP_NUM_THREADS");
     if (!a.has("--quiet"))
       std::cerr << "note: " << (env ? "OMP_NUM_THREADS=" + excerpt(env, 20) : std::string("OpenMP"))
@@ -23,8 +24,15 @@ int read_threads(const Args& a) {
                 << ", the most --threads allows\n";
     fallback = kMaxThreads;
   }
-  const int threads = static_cast<int>(a.integer("--threads", fallback, 1, kMaxThreads));
+  int threads = fallback;
+  if (!automatic) {
+    const std::string v = a.str("--threads", "");
+    if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
+      throw UsageError("--threads: " + excerpt(v) + " is neither auto nor a whole number");
+    threads = static_cast<int>(a.integer("--threads", fallback, 1, kMaxThreads));
+  }
   omp_set_num_threads(threads);
+  if (fixed) *fixed = !automatic;
   return threads;
 }
 

@@ -50,8 +50,11 @@ training (defaults per model: seed and model text | lenet5):
                    batch's mean loss exceeds X; default 10 * ln(classes) (23.0 for 10 classes),
                    0 = stop only on a NaN or infinite loss. Checkpoints already written stay as
                    they are
-  --threads N      OpenMP threads for the fast path, 1..1024 (default: all cores, or
-                   OMP_NUM_THREADS, capped at 1024)
+  --threads N      OpenMP threads for the fast path: N (1..1024) runs every step on N; auto
+                   (default) runs each step on the count, at most all cores (or OMP_NUM_THREADS,
+                   capped at 1024), that measured step times show to be fastest now, measured
+                   again when another process takes or frees a core. The bits are the same
+                   for any thread count
   --conv-algo A    the fast path's convolutions: auto (default), direct or im2col. They round
                    differently, so the choice is part of the run's bits (train --save records
                    it in the checkpoint); the reference path ignores it
@@ -71,8 +74,8 @@ std::string with_flags(const char* usage) { return usage_with(usage, kTrainFlags
 const char* const kModelFileFlags = R"TXT(  --path P           fast (default) or reference
   --conv-algo A      the fast path's convolutions: auto, direct or im2col (default: the one the
                      checkpoint records, else auto); the reference path ignores it
-  --threads N        OpenMP threads for the fast path, 1..1024 (default: all cores, or
-                     OMP_NUM_THREADS, capped at 1024)
+  --threads N        OpenMP threads for the fast path, 1..1024, or auto (default): all cores, or
+                     OMP_NUM_THREADS, capped at 1024
   --max-memory S     refuse up front when the estimated memory (network, data) exceeds S, e.g.
                      512M or 8G; 0 = no limit (default: 3/4 of physical memory, or of a lower
                      cgroup or ulimit limit)
@@ -338,7 +341,8 @@ Setup read_setup(const Args& a, std::uint64_t max_memory, const std::vector<Path
   s.quiet = a.has("--quiet");
   if (a.has("--input")) (void)read_input(a);  // a malformed shape is a usage error, checked first
   const OptionFlags f = read_option_flags(a);
-  s.threads = read_threads(a);
+  bool fixed = false;
+  s.threads = read_threads(a, &fixed);
   // Memory: before any parameter array exists, then again with the data loaded.
   if (resume) {
     setup_resumed(s, a, f, *resume, resume_path);
@@ -360,16 +364,20 @@ Setup read_setup(const Args& a, std::uint64_t max_memory, const std::vector<Path
                      dataset_bytes(s.split.train) + dataset_bytes(s.split.test),
                      std::min(s.opt.batch, s.split.train.size()));
   s.opt.max_memory = max_memory;
+  s.opt.thread_policy = fixed ? ThreadPolicy::Fixed : ThreadPolicy::Adaptive;
   return s;
 }
 
-std::string threads_text(const std::string& path, const ModelSpec& spec, int batch, int threads) {
+std::string threads_text(const std::string& path, const ModelSpec& spec, int batch, int threads,
+                         ThreadPolicy policy) {
   const auto plural = [](int n) { return std::to_string(n) + (n == 1 ? " thread" : " threads"); };
   if (path == "reference") return plural(1) + (threads > 1 ? " (the reference path runs on one)" : "");
   const int used = step_threads(PathKind::Fast, spec, batch, threads);
-  std::string t = used == threads ? plural(threads)
-                                  : std::to_string(used) + " of " + plural(threads) +
-                                        " (steps too small for more)";
+  std::string t = used < threads ? std::to_string(used) + " of " + plural(threads) +
+                                       " (steps too small for more)"
+                  : policy == ThreadPolicy::Adaptive && threads > 1
+                      ? "1-" + plural(threads) + " (adaptive: the fastest count, measured)"
+                      : plural(threads);
   return path == "fast" ? t : t + " on the fast path, 1 on the reference";
 }
 
@@ -395,8 +403,8 @@ void print_header(const Setup& s, const std::string& path) {
   const int share = std::min(step, most * fast::kChunk);
   const std::string on =
       s.processes > 1 ? std::to_string(s.processes) + " processes (MPI), " +
-                            threads_text(path, s.spec, share, s.threads) + " each"
-                      : threads_text(path, s.spec, step, s.threads);
+                            threads_text(path, s.spec, share, s.threads, s.opt.thread_policy) + " each"
+                      : threads_text(path, s.spec, step, s.threads, s.opt.thread_policy);
   std::cout << "run     path " << path << ", " << on << ", " << s.opt.epochs << " epochs, batch " << s.opt.batch << ", lr " << s.opt.lr;
   if (s.opt.momentum != 0) std::cout << ", momentum " << s.opt.momentum;
   if (s.opt.weight_decay != 0) std::cout << ", weight decay " << s.opt.weight_decay;

@@ -62,7 +62,7 @@ struct Setup {
   data::Split split;
   TrainOptions opt;
   Parameters init;
-  int threads = 1;
+  int threads = 1;     // the most a step runs on (all of them with opt.thread_policy Fixed)
   int processes = 1;  // the processes of an MPI job (cluster.hpp), each on `threads` threads
   bool quiet = false;  // --quiet: no header, table, progress bar or notes
   // A resumed run: the checkpoint's file and state (epoch 0 and empty otherwise).
@@ -76,9 +76,11 @@ struct Setup {
 Setup read_setup(const Args& a, std::uint64_t max_memory, const std::vector<PathKind>& paths,
                  const Checkpoint* resume = nullptr, const std::string& resume_path = {});
 
-// "2 threads", or "1 of 2 threads (...)" when a step uses fewer than OpenMP allows: what a full
-// batch's training step of `path` ("fast", "reference" or "reference and fast") really runs on.
-std::string threads_text(const std::string& path, const ModelSpec& spec, int batch, int threads);
+// "2 threads", or "1 of 2 threads (...)" when a step uses fewer than OpenMP allows, or "1-2
+// threads (adaptive: ...)": what a full batch's training step of `path` ("fast", "reference" or
+// "reference and fast") runs on.
+std::string threads_text(const std::string& path, const ModelSpec& spec, int batch, int threads,
+                         ThreadPolicy policy);
 // The model, data, run and resume lines (nothing with --quiet).
 void print_header(const Setup& s, const std::string& path);
 

@@ -1,5 +1,7 @@
 #include "scratchcnn/trainer.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -8,6 +10,7 @@
 #include <new>
 #include <string>
 
+#include "core/thread_tuner.hpp"
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/memory.hpp"
 #include "scratchcnn/rng.hpp"
@@ -71,6 +74,13 @@ void validate(const TrainOptions& opt) {
   check(TrainOption::MaxLoss, opt.max_loss);
   check(TrainOption::FirstEpoch, opt.first_epoch);
   check_conv_algo(opt.conv, "training options: ");
+  if (opt.thread_policy != ThreadPolicy::Adaptive && opt.thread_policy != ThreadPolicy::Fixed)
+    throw Error("training options: thread policy " + std::to_string(int(opt.thread_policy)) +
+                " is not adaptive or fixed");
+}
+
+const char* thread_policy_name(ThreadPolicy p) {
+  return p == ThreadPolicy::Adaptive ? "adaptive" : p == ThreadPolicy::Fixed ? "fixed" : "?";
 }
 
 std::vector<int> epoch_order(int n, std::uint64_t seed, int epoch) {
@@ -158,6 +168,8 @@ struct EpochRun {
   const StepCallback& on_step;
   std::vector<float> images;
   std::vector<int> labels;
+  ThreadTuner* tuner;  // null: every step on `fixed` threads (ThreadPolicy::Fixed, or nothing to choose)
+  int fixed;           // step_threads at the caller's thread count
 
   int batches() const { return (train_set.size() + opt.batch - 1) / opt.batch; }
   StepResult step(int epoch, int b, int m);
@@ -198,7 +210,7 @@ EpochMetrics EpochRun::run(int epoch) {
   const int n = train_set.size();
   const int sample = train_set.sample_size();
   const std::vector<int> order = epoch_order(n, opt.seed, epoch);
-  double loss_sum = 0;
+  double loss_sum = 0, thread_sum = 0;
   long correct = 0;
   for (int b = 0; b < batches(); ++b) {
     const int start = b * opt.batch;
@@ -208,7 +220,14 @@ EpochMetrics EpochRun::run(int epoch) {
       std::copy_n(train_set.image(idx), sample, images.data() + std::size_t(s) * sample);
       labels[s] = train_set.labels[idx];
     }
+    const int threads = tuner ? tuner->threads() : fixed;
+    if (tuner) omp_set_num_threads(threads);
+    const auto s0 = Clock::now();
     const StepResult r = step(epoch, b, m);
+    // Only steps of the usual size tell the tuner about a thread count (the last may be smaller).
+    if (tuner && m == int(labels.size()))
+      tuner->record(std::chrono::duration<double>(Clock::now() - s0).count());
+    thread_sum += threads;
     loss_sum += r.loss * m;
     correct += r.correct;
     if (on_step)
@@ -220,6 +239,7 @@ EpochMetrics EpochRun::run(int epoch) {
   em.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   em.loss = loss_sum / n;
   em.train_accuracy = double(correct) / n;
+  em.threads = thread_sum / batches();
   em.test_accuracy = evaluate(net, test_set);
   return em;
 }
@@ -243,9 +263,17 @@ std::vector<EpochMetrics> train(Network& net, const data::Dataset& train_set,
                  "TrainOptions::max_memory");
   // A batch never holds more than the training set (a batch above n is one full batch).
   const int rows = std::min(opt.batch, train_set.size());
+  // Adaptive threads on the fast path when a step could use more than one (step_threads); the
+  // caller's OpenMP thread count is the most it may choose, and comes back on return.
+  const int most = net.name() == "fast" ? step_threads(PathKind::Fast, net.spec(), rows, max_threads()) : 1;
+  ThreadTuner tuner(opt.thread_policy == ThreadPolicy::Adaptive ? most : 1);
+  struct Restore {
+    int threads = omp_get_max_threads();
+    ~Restore() { omp_set_num_threads(threads); }
+  } restore;
   EpochRun run{net, train_set, test_set, opt, on_step,
                std::vector<float>(std::size_t(rows) * train_set.sample_size()),
-               std::vector<int>(static_cast<std::size_t>(rows))};
+               std::vector<int>(static_cast<std::size_t>(rows)), tuner.most() > 1 ? &tuner : nullptr, most};
   std::vector<EpochMetrics> history;
   for (int epoch = opt.first_epoch; epoch <= opt.epochs; ++epoch) {
     history.push_back(run.run(epoch));

@@ -229,6 +229,10 @@ std::vector<int> random_labels(Rng& rng, int n, int classes) {
 data::Dataset random_dataset(std::uint64_t seed, int n, const Shape& shape, int classes) {
   Rng rng(seed);
   data::Dataset d;
+  d.c = shape.c;
+  d.h = shape.h;
+  d.w = shape.w;
+  d.classes = classes;
   d.images = random_images(rng, n, shape);
   d.labels = random_labels(rng, n, classes);
   return d;
