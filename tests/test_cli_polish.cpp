@@ -158,11 +158,11 @@ TEST(CliPolish, QuietCompareEvalAndPredictKeepOnlyWhatWasAskedFor) {
   EXPECT_TRUE(has(bad.err, "no-such.ckpt")) << bad.err;
 }
 
-// The header said "2 threads" for --threads 2 though the seed model's steps (6.4 MFLOP at batch
-// 128) run on one, and the reference path always runs on one.
+// The header said "2 threads" for --threads 2 though a step of one 16-sample chunk runs on one
+// thread, and the reference path always runs on one.
 TEST(CliPolish, HeaderReportsTheThreadsARunReallyUses) {
   const std::string data = small_data();
-  const std::string common = "train --data " + data + " --epochs 0 --threads 2 ";
+  const std::string common = "train --data " + data + " --epochs 0 --batch 16 --threads 2 ";
   const CliResult seed = run_cli(common + "--path fast");
   ASSERT_EQ(seed.code, 0) << seed.err;
   EXPECT_TRUE(has(seed.out, "path fast, 1 of 2 threads (steps too small for more), 0 epochs")) << seed.out;
@@ -187,7 +187,11 @@ TEST(CliPolish, HeaderReportsTheThreadsARunReallyUses) {
     EXPECT_TRUE(has(adaptive.out, "path fast, 1-2 threads (adaptive: the fastest count, measured), 0 epochs"))
         << flag << adaptive.out;
   }
-  EXPECT_EQ(step_threads(PathKind::Fast, model_from_name("seed"), 128, 2), 1);
+  // The seed model: 6.4 MFLOP at batch 128 pays for a second thread (1 per MFLOP of work);
+  // 1.6 MFLOP at batch 32 does not, and one chunk never gets two.
+  EXPECT_EQ(step_threads(PathKind::Fast, model_from_name("seed"), 128, 2), 2);
+  EXPECT_EQ(step_threads(PathKind::Fast, model_from_name("seed"), 32, 2), 1);
+  EXPECT_EQ(step_threads(PathKind::Fast, model_from_name("seed"), 16, 8), 1);
   EXPECT_EQ(step_threads(PathKind::Reference, model_from_name(big.substr(1, big.size() - 2)), 128, 8), 1);
 }
 

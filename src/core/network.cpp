@@ -1,5 +1,6 @@
 #include "scratchcnn/network.hpp"
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -17,6 +18,16 @@ void check_batch(const ModelSpec& spec, const Batch& batch) {
   const int classes = spec.classes();
   const std::int64_t size = spec.input.size();
   if (batch.n < 1) throw Error("empty batch");
+  // The common case first, in one pass the compiler vectorises: every label in range and no
+  // input with an all-ones exponent (an infinity or a NaN). Only a batch that fails it is walked
+  // again below, to name the sample and the index.
+  bool labels_ok = true;
+  for (int s = 0; s < batch.n; ++s) labels_ok &= batch.labels[s] >= 0 && batch.labels[s] < classes;
+  std::uint32_t nonfinite = 0;
+  const std::int64_t values = size * batch.n;
+  for (std::int64_t i = 0; i < values; ++i)
+    nonfinite |= (std::bit_cast<std::uint32_t>(batch.images[i]) & 0x7f800000u) == 0x7f800000u;
+  if (labels_ok && !nonfinite) return;
   for (int s = 0; s < batch.n; ++s) {
     const int label = batch.labels[s];
     if (label < 0 || label >= classes)

@@ -13,7 +13,7 @@ struct Options {
   // A parallel region gets at most one thread per this many FLOPs of work (and per chunk), so
   // that steps too small to pay for a fork and a barrier run on one thread. 0: no limit (every
   // thread OpenMP allows, up to one per chunk). Results are the same either way.
-  double flops_per_thread = 16e6;
+  double flops_per_thread = 1e6;
   // Data-parallel training (NetworkOptions::group): a group of more than one process makes each
   // training step compute only this rank's chunk_share (reduce.hpp) and add the partials across
   // ranks in the same tree. Null: this process alone.
