@@ -29,6 +29,10 @@ struct DirectPlan {
       fwd.in_h = c_.h;
       fwd.in_w = c_.w;
       fwd.offset = -c_.pad;
+    } else {
+      fwd.data_y0 = fwd.data_x0 = c_.pad;  // the padded copy's zero border
+      fwd.data_y1 = c_.pad + c_.h;
+      fwd.data_x1 = c_.pad + c_.w;
     }
     k_.plan_correlation(fwd);
     // Input gradient = the output gradient, zero-extended by k - 1 on every side, correlated with
@@ -43,6 +47,10 @@ struct DirectPlan {
       bwd.in_h = c_.oh;
       bwd.in_w = c_.ow;
       bwd.offset = c_.pad - (k - 1);
+    } else {
+      bwd.data_y0 = bwd.data_x0 = k - 1;  // the zero-extended gradient's zero border
+      bwd.data_y1 = k - 1 + c_.oh;
+      bwd.data_x1 = k - 1 + c_.ow;
     }
     k_.plan_correlation(bwd);
     padded_in = in_place_in ? 0 : align_floats(c_.padded_floats());
