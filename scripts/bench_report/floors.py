@@ -31,14 +31,18 @@ class Floor:
 # (what is measured, its floors): the rows of the table of floors, in order.
 FLOOR_TABLE = (
     ("seed training step, batch 128, fast at 2 threads vs reference", (Floor("seed_step", 30),)),
+    ("seed training step, batch 128, fast at 2 threads: GFLOP/s over one core's FMA peak",
+     (Floor("seed_step_peak", 0.7, "{:.2f}"),)),
     ("LeNet-5 training step, batch 128, fast at 2 threads vs reference", (Floor("lenet5_step", 50),)),
     ("sgemm 512^3, one thread", (Floor("gemm_peak", 0.9, "{:.2f}", " of measured FMA peak"),
                                  Floor("gemm_openblas", 1.05, "{}x", " OpenBLAS"))),
+    ("LeNet-5's layers at batch 128, one thread: conv2 backward data; dense forward, backward data, backward "
+     "weights", (Floor("lenet5_layers_peak", 0.7, "{:.2f}", " of peak each"),)),
     ("conv 32->64 3x3 28x28 batch 64, one thread: forward, backward data, backward weights",
      (Floor("conv_peak", 0.85, "{:.2f}", " of peak each"),)),
     ("the same at 2 threads", (Floor("conv_two_threads", 1.8, "{}x", " the one-thread rate each"),)),
-    ("vs PyTorch at 2 threads: LeNet-5 training, seed training, LeNet-5 inference",
-     (Floor("torch_lenet5_train", 2), Floor("torch_seed_train", 10), Floor("torch_lenet5_infer", 2))),
+    ("vs PyTorch: LeNet-5 training at 1 and 2 threads, seed training (10 epochs) and LeNet-5 inference at 2",
+     (Floor("torch_lenet5_train", 5), Floor("torch_seed_train", 20), Floor("torch_lenet5_infer", 2))),
     ("vs oneDNN at 1 and 2 threads (its time / ours): conv 32->64 3x3 28x28 batch 64, every pass",
      (Floor("onednn_conv32x64", 1.0, "{}x", " each"),)),
     ("the same: conv 6->16 5x5 14x14 batch 128 (LeNet-5's second), forward; backward data and weights",
@@ -71,6 +75,40 @@ def step_checks(r):
         one = time_ratio(ref, r.train.get(f"BM_Fast/{model}/train_step/threads:1"))
         checks.append(Check(f"{model} training step, batch 128: fast (1 thread) vs reference", fmt_ratio(one),
                             "", "-"))
+    return checks
+
+
+def seed_peak_checks(r):
+    """The seed step's GFLOP/s over one core's FMA peak: judged at 2 threads, one thread as context."""
+    checks = []
+    for t, judged in ((2, True), (1, False)):
+        run = r.train.get(f"BM_Fast/seed/train_step/threads:{t}")
+        if run and r.peak_one:
+            frac = run.med("GFLOP/s") / r.peak_one
+            checks.append(FLOORS["seed_step_peak"].check(
+                f"seed training step, batch 128, {threads_text(t)}: GFLOP/s over one core's FMA peak",
+                f"{frac:.2f} ({fmt(run.med('GFLOP/s'))} of {fmt(r.peak_one)} GFLOP/s)", frac, judged))
+    return checks
+
+
+# The LeNet-5 layer passes of the issue that set lenet5_layers_peak.
+LENET5_LAYER_PASSES = (("conv2", ("backward_data",)),) + tuple(
+    (f"dense{i}", ("forward", "backward_data", "backward_weights")) for i in (1, 2, 3))
+
+
+def lenet5_layer_checks(r):
+    """Each pass's fraction of peak at one thread; a conv on the algorithm the model runs (auto)."""
+    checks = []
+    for layer, passes in LENET5_LAYER_PASSES:
+        for pas in passes:
+            names = [f"BM_Fast/lenet5_{layer}/{a}/{pas}/threads:1" for a in ("direct", "im2col")]
+            runs = [r.layers.get(n) for n in names + [f"BM_Fast/lenet5_{layer}/{pas}/threads:1"]]
+            runs = [x for x in runs if x]
+            run = next((x for x in runs if "(auto)" in x.label), runs[0] if runs else None)
+            if run:
+                checks.append(FLOORS["lenet5_layers_peak"].check(
+                    f"LeNet-5 {layer} {pas.replace('_', ' ')}, batch 128, one thread: fraction of peak",
+                    fmt_fraction(run), run.med("peak_fraction")))
     return checks
 
 
@@ -175,7 +213,10 @@ def torch_checks(r):
     if not r.pytorch or "2" not in r.pytorch["threads"]:
         return []
     pt2, train = r.pytorch["threads"]["2"], r.train
+    pt1 = r.pytorch["threads"].get("1")
     checks = [
+        torch_check(FLOORS["torch_lenet5_train"], "vs PyTorch, 1 thread: LeNet-5 training step, batch 128",
+                    train.get("BM_Fast/lenet5/train_step/threads:1"), pt1["lenet5"]["train_step"] if pt1 else None),
         torch_check(FLOORS["torch_lenet5_train"], "vs PyTorch, 2 threads: LeNet-5 training step, batch 128",
                     train.get("BM_Fast/lenet5/train_step/threads:2"), pt2["lenet5"]["train_step"]),
         torch_check(FLOORS["torch_seed_train"], "vs PyTorch, 2 threads: seed model, 10 epochs of 3,823 samples",
@@ -252,7 +293,8 @@ def threads_checks(r):
 def all_checks(r):
     """Every row of the floors table, in the report's order; on a loaded machine every judged
     two-thread verdict says it is unreliable."""
-    checks = step_checks(r) + gemm_checks(r) + conv_checks(r) + torch_checks(r) + onednn_checks(r)
+    checks = (step_checks(r) + seed_peak_checks(r) + lenet5_layer_checks(r) + gemm_checks(r) + conv_checks(r) +
+              torch_checks(r) + onednn_checks(r))
     if r.loaded():
         checks = [c._replace(verdict=c.verdict + " (2 threads under load: unreliable)")
                   if "2 threads" in c.label and c.verdict != "-" else c for c in checks]

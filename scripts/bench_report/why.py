@@ -2,7 +2,7 @@
 import statistics
 
 from .fmt import fmt
-from .floors import FLOORS, best_fixed, gemm_square, onednn_pairs, threads_cases, threads_text
+from .floors import FLOORS, LENET5_LAYER_PASSES, best_fixed, gemm_square, onednn_pairs, threads_cases, threads_text
 
 
 def cpu_share(run):
@@ -32,17 +32,62 @@ def load_lines(r):
 def step_line(model, f1, f2):
     """A training step at one thread and at two: why two do not give twice the speed."""
     return (f"{model} training step: {f1.med() * 1e3:.3f} ms at one thread, {f2.med() * 1e3:.3f} ms at "
-            f"two ({f1.med() / f2.med():.3g}x). A batch of 128 is 8 chunks of 16; the fast path gives "
-            "a step at most one thread per 16 MFLOP of work (fast::Options::flops_per_thread), "
-            + ("so the seed model's 6.4 MFLOP step runs on one thread even when two are allowed: "
-               "about 70 us of work does not pay for a fork and a barrier. Its gap to PyTorch's "
-               f"{FLOORS['torch_seed_train'].target}x is in that one thread: at 8x8 pixels and 1-4 channels each "
-               "layer's kernel call does little work (34% of one core's peak over the whole step), so the fixed "
-               "cost per layer and chunk (packing, loop set-up, the loss) is what would have to "
-               "shrink, e.g. by fusing the whole seed network per chunk." if model == "seed" else
-               f"so each of the two threads has about {f1.med() / 2 * 1e6:.0f} us of work per "
-               "step; the parallel region's start, its barriers and any descheduling of either "
-               "thread weigh on it."))
+            f"two ({f1.med() / f2.med():.3g}x). A batch of 128 is 8 chunks of 16, each chunk's forward and "
+            "backward on one thread without a barrier; the partial gradients of the 8 chunks are then added "
+            f"block by block. Each thread has about {f1.med() / 2 * 1e6:.0f} us of work per step; the "
+            "parallel region's start, its barriers and any descheduling of either thread weigh on it.")
+
+
+def layer_run(r, model, layer, pas):
+    """bench_layers' one-thread run of a layer pass, on the algorithm the model runs (auto)."""
+    runs = [r.layers.get(f"BM_Fast/{model}_{layer}/{a}/{pas}/threads:1") for a in ("direct", "im2col")]
+    runs = [x for x in runs if x] or [x for x in [r.layers.get(f"BM_Fast/{model}_{layer}/{pas}/threads:1")] if x]
+    return next((x for x in runs if "(auto)" in x.label), runs[0] if runs else None)
+
+
+def seed_peak_lines(r):
+    """Where a seed step's time goes when it is below its share of peak: its layers, one by one."""
+    one = r.train.get("BM_Fast/seed/train_step/threads:1")
+    two = r.train.get("BM_Fast/seed/train_step/threads:2")
+    floor = FLOORS["seed_step_peak"]
+    if not (one and two and r.peak_one) or two.med("GFLOP/s") / r.peak_one >= floor.target:
+        return []
+    layers = sorted({k.split("/")[1][len("seed_"):] for k in r.layers if k.startswith("BM_Fast/seed_")})
+    parts = [(f"{layer} {pas}", run) for layer in layers for pas in ("forward", "backward")
+             for run in [layer_run(r, "seed", layer, pas)] if run]
+    if not parts:
+        return []
+    total = sum(run.med() for _, run in parts)
+    worst = sorted(parts, key=lambda p: -p[1].med())[:4]
+    return [f"seed training step at one thread: {one.med() * 1e6:.0f} us, {one.med('GFLOP/s') / r.peak_one:.2f} of "
+            f"one core's peak. Its layers' passes, timed alone at batch 128 (bench_layers), add up to "
+            f"{total * 1e6:.0f} us; the rest ({max(0.0, one.med() - total) * 1e6:.0f} us) is the step around them "
+            "(the batch check, packing chunks, the loss, adding 8 partial gradients, the update). The largest: "
+            + ", ".join(f"{name} {run.med() * 1e6:.1f} us ({run.med('peak_fraction'):.2f} of peak)"
+                        for name, run in worst)
+            + ". At 1-4 channels on 8x8 pixels a kernel call has a few hundred FMAs per chunk, so loop set-up "
+              "and loads weigh on every one."]
+
+
+def lenet5_layer_lines(r):
+    """LeNet-5 layer passes below their share of peak, with the shape that limits the two known ones."""
+    floor = FLOORS["lenet5_layers_peak"]
+    low = [(layer, pas, run) for layer, passes in LENET5_LAYER_PASSES for pas in passes
+           for run in [layer_run(r, "lenet5", layer, pas)] if run and run.med("peak_fraction") < floor.target]
+    if not low:
+        return []
+    lines = ["LeNet-5 layer passes below " + f"{floor.target:.2f}" + " of peak at one thread: "
+             + ", ".join(f"{layer} {pas.replace('_', ' ')} {run.med('peak_fraction'):.2f}" for layer, pas, run in low)
+             + "."]
+    if any(layer == "conv2" for layer, _, _ in low):
+        lines.append("conv2 backward data correlates the 10x10 output gradient, zero-extended by 4 on every side, "
+                     "with the rotated 5x5 weights into 14x14: of the taps it computes after skipping the window "
+                     "rows (and whole column blocks) that fall on zeros, 29% still multiply zeros (3,500 computed "
+                     "per channel pair and output plane, 2,500 useful), so a kernel at 90% of peak on what it "
+                     "computes shows 64% of peak on useful FLOPs.")
+    if any(layer == "dense3" for layer, _, _ in low):
+        lines.append("dense3 is 84 -> 10: 27 kFLOP per 16-sample chunk and pass, the smallest call of the model.")
+    return lines
 
 
 def thread_lines(r):
@@ -164,5 +209,5 @@ def busy_lines(r):
 
 
 def why(r):
-    return (load_lines(r) + thread_lines(r) + gemm_lines(r) + conv_lines(r) + torch_lines(r) + onednn_lines(r) +
-            busy_lines(r))
+    return (load_lines(r) + thread_lines(r) + seed_peak_lines(r) + lenet5_layer_lines(r) + gemm_lines(r) +
+            conv_lines(r) + torch_lines(r) + onednn_lines(r) + busy_lines(r))
