@@ -141,6 +141,68 @@ TEST(ThreadTuner, BeatsEveryFixedCountWhenTheLoadComesAndGoes) {
   }
 }
 
+// A seed-model step on 2 cores beside one busy process: 0.117 on one thread; 0.07 on two, except
+// that one step in 40 waits for a descheduled thread (3.0, a time slice). Every probe of a few
+// steps sees two threads win; the tail test sees them lose on average.
+double rare_stall(long i, int c) { return c == 1 ? 0.117 : i % 40 == 39 ? 3.0 : 0.07; }
+
+TEST(ThreadTuner, ARareStallThatMediansMissStillSendsItToFewerThreads) {
+  for (const long steps : {300L, 20000L}) {
+    ThreadTuner t(2);
+    std::vector<int> counts;
+    const double adaptive = simulate(t, steps, rare_stall, &counts);
+    double one = 0, two = 0;
+    for (long i = 0; i < steps; ++i) {
+      one += rare_stall(i, 1);
+      two += rare_stall(i, 2);
+    }
+    std::cout << steps << " steps with a rare stall: adaptive " << adaptive << ", 1 thread " << one
+              << ", 2 threads " << two << ", " << t.probes() << " probes\n";
+    EXPECT_LE(adaptive, (steps < 1000 ? 1.10 : 1.05) * one) << steps;
+    EXPECT_EQ(counts[std::size_t(ThreadTuner::kWarmup + ThreadTuner::kTimed + 2 * 40)], 1) << steps;
+  }
+  // The same with a short hiccup instead of a stall (0.5, an interrupt): two threads still win
+  // on average, and the tuner stays there.
+  ThreadTuner quiet(2);
+  const auto hiccup = [](long i, int c) { return c == 1 ? 0.117 : i % 100 == 99 ? 0.5 : 0.07; };
+  const double adaptive = simulate(quiet, 20000, hiccup);
+  double two = 0;
+  for (long i = 0; i < 20000; ++i) two += hiccup(i, 2);
+  EXPECT_LE(adaptive, 1.03 * two);
+  EXPECT_EQ(quiet.threads(), 2);
+}
+
+TEST(ThreadTuner, NeverTriesACountAboveTheFreeCoresAndFindsACoreThatComesFree) {
+  // Two cores; a busy process until step 500, which free_cores reports, as the OS would.
+  long step = 0;
+  const auto busy = [&] { return step < 500 ? 1 : 0; };
+  ThreadTuner t(2, [&] { return 2 - busy(); });
+  std::vector<int> counts;
+  double total = 0;
+  for (; step < 1000; ++step) {
+    counts.push_back(t.threads());
+    const double s = machine(t.threads(), 2, busy());
+    total += s;
+    t.record(s);
+  }
+  EXPECT_EQ(std::count(counts.begin(), counts.begin() + 500, 2), 0);
+  // The core that came free is found at the next probe, within kMinInterval steps and a probe.
+  const long found = 500 + ThreadTuner::kMinInterval + 2 * (ThreadTuner::kWarmup + ThreadTuner::kTimed) + 1;
+  EXPECT_EQ(counts[std::size_t(found)], 2);
+  EXPECT_EQ(counts.back(), 2);
+  // Unknown (-1) limits nothing.
+  ThreadTuner unknown(2, [] { return -1; });
+  simulate(unknown, 100, [](long, int c) { return c == 2 ? 0.6 : 1.0; });
+  EXPECT_EQ(unknown.threads(), 2);
+}
+
+TEST(ThreadTuner, FreeCoresNowIsACountOfThisMachinesCoresOrUnknown) {
+  const int free = free_cores_now();
+  std::cout << "free cores now: " << free << "\n";
+  EXPECT_GE(free, -1);
+  EXPECT_LE(free, omp_get_num_procs());
+}
+
 TEST(ThreadTuner, NoisyStepTimesDoNotMakeItProbeEveryWindow) {
   // +-20% noise from a fixed sequence, a steady machine.
   ThreadTuner t(4);

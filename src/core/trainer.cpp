@@ -266,7 +266,7 @@ std::vector<EpochMetrics> train(Network& net, const data::Dataset& train_set,
   // Adaptive threads on the fast path when a step could use more than one (step_threads); the
   // caller's OpenMP thread count is the most it may choose, and comes back on return.
   const int most = net.name() == "fast" ? step_threads(PathKind::Fast, net.spec(), rows, max_threads()) : 1;
-  ThreadTuner tuner(opt.thread_policy == ThreadPolicy::Adaptive ? most : 1);
+  ThreadTuner tuner(opt.thread_policy == ThreadPolicy::Adaptive ? most : 1, free_cores_now);
   struct Restore {
     int threads = omp_get_max_threads();
     ~Restore() { omp_set_num_threads(threads); }
