@@ -131,10 +131,11 @@ bool ThreadTuner::tail_test(double seconds) {
   tail_sum_ += seconds;
   if (tail_.size() < std::size_t(kTail) || tail_sum_ <= kTail * fewer_ref_) return false;
   // Steps on the fewer count would have been faster: go there, as if a probe had chosen it, and
-  // probe again no sooner than the budget allows for what the stalls cost (at least twice as late).
+  // probe again no sooner than the budget allows for what the stalls cost. (Not later: one long
+  // hiccup of a noisy machine can pass this test too, and then the fewer count is the loss.)
   const double cost = tail_sum_ - kTail * fewer_ref_;
   const double by_cost = std::min(cost / (kBudget * std::max(fewer_ref_, 1e-9)), double(kMaxInterval));
-  interval_ = std::min(std::max(2 * interval_, static_cast<long>(by_cost)), long(kMaxInterval));
+  interval_ = std::clamp(static_cast<long>(by_cost), long(kMinInterval), long(kMaxInterval));
   chosen_ = current_ = fewer_;
   ref_ = fewer_ref_;
   fewer_ = 0;

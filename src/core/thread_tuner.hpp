@@ -26,7 +26,7 @@
 // (milliseconds), so a count can win every probe and lose on average. So while it runs, the tuner
 // also keeps the mean of the last kTail steps; when that mean is above the probe median of a
 // count with fewer threads, it moves to that count without probing (the stalls were the proof)
-// and leaves the next probe for later, as a probe that confirmed its count would.
+// and probes again after an interval that keeps what the stalls cost within kBudget.
 //
 // Better still is not to try a count that must stall. Where the caller can tell how many cores no
 // other process is running on (`free_cores`, asked at the start of every probe), a probe measures
