@@ -5,6 +5,7 @@
 #include "simd.hpp"  // first: see there
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 namespace scratchcnn::fast::ops::SCRATCHCNN_ISA_NS {
@@ -57,9 +58,16 @@ void dense_weight_grad(int rows, int cols, const float* g, const float* in, floa
   // inT: (kChunk, cols_p), zero beyond cols, so whole registers can be read at the right edge.
   const int cols_p = static_cast<int>(align_floats(std::size_t(cols)));
   float* inT = scratch;
+  // A register of kLanes columns of one sample at a time, gathered (lane j reads column c + j).
+  alignas(64) std::int32_t lane_offsets[kLanes];
+  for (int j = 0; j < kLanes; ++j) lane_offsets[j] = j * kChunk;
+  const auto offsets = xsimd::batch<std::int32_t, arch>::load_aligned(lane_offsets);
+  const int full = cols / kLanes * kLanes;
   for (int s = 0; s < kChunk; ++s) {
     float* dst = inT + std::ptrdiff_t(s) * cols_p;
-    for (int c = 0; c < cols; ++c) dst[c] = in[std::ptrdiff_t(c) * kChunk + s];
+    for (int c = 0; c < full; c += kLanes)
+      store(dst + c, V::gather(in + std::ptrdiff_t(c) * kChunk + s, offsets));
+    for (int c = full; c < cols; ++c) dst[c] = in[std::ptrdiff_t(c) * kChunk + s];
     for (int c = cols; c < cols_p; ++c) dst[c] = 0.0f;
   }
   const int col_regs = (cols + kLanes - 1) / kLanes;
