@@ -1,5 +1,5 @@
-// Every layer of the seed model (1x8x8) and of LeNet-5 (1x28x28) at batch 128, a sigmoid on 120
-// features, and conv 32 -> 64, 3x3, pad 1 on 28x28 at batch 64, reference vs fast:
+// Every layer of the seed model (1x8x8) and of LeNet-5 (1x28x28) at batch 128, a sigmoid and a tanh on 120
+// features each, and conv 32 -> 64, 3x3, pad 1 on 28x28 at batch 64, reference vs fast:
 //   BM_Reference/<case>/<pass>                       the oracle, one sample at a time
 //   BM_Fast/<case>/<pass>/threads:<t>                fast::Layer on chunked batches
 //   BM_Fast/<case>/<algo>/<pass>/threads:<t>         convolutions, algo = im2col | direct
@@ -43,6 +43,7 @@ const char* kind_name(LayerKind k) {
     case LayerKind::Dense: return "dense";
     case LayerKind::ReLU: return "relu";
     case LayerKind::Sigmoid: return "sigmoid";
+    case LayerKind::Tanh: return "tanh";
     case LayerKind::MaxPool: return "maxpool";
     case LayerKind::Flatten: return "flatten";
   }
@@ -66,6 +67,8 @@ std::vector<Case> cases() {
   add_model(c, "lenet5", 16);
   const ModelSpec sig = parse_model("flatten dense(400,120) sigmoid dense(120,10)", Shape{1, 20, 20});
   c.push_back({"sigmoid120", sig.layers[2], sig.info[2], 128, 128, {1}});
+  const ModelSpec th = parse_model("flatten dense(400,120) tanh dense(120,10)", Shape{1, 20, 20});
+  c.push_back({"tanh120", th.layers[2], th.info[2], 128, 128, {1}});
   const ModelSpec big = parse_model("conv(32,64,k=3,pad=1) flatten dense(50176,10)", Shape{32, 28, 28});
   c.push_back({"conv32x64_28", big.layers[0], big.info[0],
                bench::env_int("SCRATCHCNN_BENCH_BATCH", 64, 1, 1 << 16), 1,

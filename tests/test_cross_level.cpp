@@ -131,6 +131,8 @@ std::vector<LayerCase> layer_cases() {
       pointwise_case(LayerKind::ReLU, Shape{32, 1, 1, true}),
       pointwise_case(LayerKind::Sigmoid, Shape{3, 7, 5, false}),
       pointwise_case(LayerKind::Sigmoid, Shape{84, 1, 1, true}),
+      pointwise_case(LayerKind::Tanh, Shape{3, 7, 5, false}),
+      pointwise_case(LayerKind::Tanh, Shape{84, 1, 1, true}),
       pointwise_case(LayerKind::Flatten, Shape{4, 4, 4, false}),
       pointwise_case(LayerKind::Flatten, Shape{3, 7, 5, false}),
   });
@@ -179,13 +181,15 @@ std::vector<StepCase> step_cases() {
   const ModelSpec sigmoid =
       parse_model("conv(2,3,k=3) sigmoid maxpool(2) flatten dense(12,7) sigmoid dense(7,4)",
                   Shape{2, 6, 6, false});
+  const ModelSpec tanh_model =
+      parse_model("conv(2,3,k=3) tanh maxpool(2) flatten dense(12,7) tanh dense(7,4)", Shape{2, 6, 6, false});
   // One dense layer, whose own kernels give the same bits at every level (EveryLayerBothDirections):
   // a difference there comes from the softmax cross-entropy alone.
   const ModelSpec softmax = parse_model("flatten dense(64,10)");
   return {{"softmax only: flatten dense(64,10)", softmax, ConvAlgo::Auto},
           {"seed, direct", seed, ConvAlgo::Direct},     {"seed, im2col", seed, ConvAlgo::Im2col},
           {"lenet5, direct", lenet5, ConvAlgo::Direct}, {"lenet5, im2col", lenet5, ConvAlgo::Im2col},
-          {"sigmoid model", sigmoid, ConvAlgo::Auto}};
+          {"sigmoid model", sigmoid, ConvAlgo::Auto},     {"tanh model", tanh_model, ConvAlgo::Auto}};
 }
 
 TEST_F(CrossLevel, WholeSteps) {

@@ -278,6 +278,56 @@ TEST(Exp, WithinTwoUlpOfDoubleExp) {
   }
 }
 
+// tanh_forward, built on the same e^x: the same bits at every FMA level over the sweep.
+TEST(Exp, TanhForwardSameBitsAtEveryFmaLevel) {
+  const std::vector<std::string> levels = fma_levels();
+  if (levels.size() < 2) GTEST_SKIP() << "needs two levels with FMA; this CPU runs " << join(levels);
+  expect_same_bits(levels, kAllPatterns, 1, [](const float* in, std::int64_t n, float* out) {
+    ops::tanh_forward(in, out, n);
+  });
+}
+
+// Every level: within 3 ulp of tanh (computed in double) wherever tanh x is a normal float (every
+// 13th input of the sweep); +-1 at +-inf, NaN for NaN.
+TEST(Exp, TanhWithinThreeUlpOfDoubleTanh) {
+  LevelGuard guard;
+  for (const std::string& level : fast::supported_isas()) {
+    fast::set_isa(level);
+    double worst = 0.0;
+    float worst_x = 0.0f;
+    std::uint64_t checked = 0;
+    fast::AlignedBuffer out;
+    sweep(0, kAllPatterns, [&](const float* in, std::int64_t n) {
+      out.reserve(static_cast<std::size_t>(n));
+      ops::tanh_forward(in, out.data(), n);
+      for (std::int64_t i = 0; i < n; ++i) {
+        const float x = in[i], y = out.data()[i];
+        if (std::isnan(x)) {
+          EXPECT_TRUE(std::isnan(y)) << level;
+          continue;
+        }
+        if (i % 13 != 0) continue;  // every 13th of the sweep: std::tanh in double is the slow part
+        const double exact = std::tanh(double(x));
+        if (std::fabs(exact) < 0x1p-126) continue;
+        ++checked;
+        const double u = ulps(y, exact);
+        if (!(u <= worst)) {
+          worst = u;
+          worst_x = x;
+        }
+      }
+    });
+    EXPECT_GT(checked, 2'000'000'000u / kStride / 13) << level;
+    EXPECT_LE(worst, 3.0) << level << ": worst at x = " << worst_x;
+    std::cout << "[          ] tanh " << level << ": worst error " << worst << " ulp at x = " << worst_x
+              << " (" << checked << " inputs)\n";
+    fast::AlignedBuffer ends(kChunk), got(kChunk);
+    for (int i = 0; i < kChunk; ++i) ends.data()[i] = i % 2 ? -kInf : kInf;
+    ops::tanh_forward(ends.data(), got.data(), kChunk);
+    for (int i = 0; i < kChunk; ++i) EXPECT_EQ(got.data()[i], i % 2 ? -1.0f : 1.0f) << level;
+  }
+}
+
 // +-inf, NaN, overflow and underflow at every level, as xsimd::exp (here at the build's baseline
 // architecture) gives them, and the sigmoid's limits.
 TEST(Exp, SpecialValues) {

@@ -77,6 +77,8 @@ TEST_P(ToleranceParity, EveryLayerKind) {
   for (const LayerCase& c : other_cases()) cases.push_back(c);
   cases.push_back(pointwise_case(LayerKind::Sigmoid, Shape{3, 7, 5, false}));
   cases.push_back(pointwise_case(LayerKind::Sigmoid, Shape{84, 1, 1, true}));
+  cases.push_back(pointwise_case(LayerKind::Tanh, Shape{3, 7, 5, false}));
+  cases.push_back(pointwise_case(LayerKind::Tanh, Shape{84, 1, 1, true}));
   for (const LayerCase& c : cases)
     for (int n : {13, 35}) check_layer_parity(c, n, ++seed, Parity::Tolerance);
 }
@@ -88,6 +90,21 @@ TEST_P(ToleranceParity, SigmoidSaturates) {
   std::vector<float> g(8, 1.0f);
   for (const auto& f : expect_layer_parity(c, {}, x, g, 1, Parity::Tolerance))
     for (float v : f.out) EXPECT_TRUE(std::isfinite(v));
+}
+
+TEST_P(ToleranceParity, TanhSaturatesAndIsOddAcrossItsTwoFormulas) {
+  // Both sides of 0.625 (where the fast path changes formula), tiny inputs, and large |x| where
+  // e^(2|x|) overflows: finite, exactly +-1 at the ends, within tolerance of the oracle.
+  LayerCase c = pointwise_case(LayerKind::Tanh, Shape{16, 1, 1, true});
+  std::vector<float> x = {-200, -50, -9, -0.7f, -0.625f, -0.6249f, -1e-3f, -1e-30f,
+                          1e-30f, 1e-3f, 0.6249f, 0.625f, 0.7f, 9, 50, 200};
+  std::vector<float> g(16, 1.0f);
+  for (const auto& f : expect_layer_parity(c, {}, x, g, 1, Parity::Tolerance)) {
+    for (float v : f.out) EXPECT_TRUE(std::isfinite(v));
+    EXPECT_EQ(f.out[0], -1.0f);
+    EXPECT_EQ(f.out[15], 1.0f);
+    for (int i = 0; i < 8; ++i) EXPECT_EQ(f.out[std::size_t(i)], -f.out[std::size_t(15 - i)]) << i;
+  }
 }
 
 // ---- softmax cross-entropy ----------------------------------------------------------------------
@@ -193,6 +210,12 @@ TEST_P(ToleranceParity, SigmoidModelOneStep) {
   check_step(parse_model("conv(2,3,k=3) sigmoid maxpool(2) flatten dense(12,7) sigmoid dense(7,4)",
                          Shape{2, 6, 6, false}),
              21, 3);
+}
+
+TEST_P(ToleranceParity, TanhModelOneStep) {
+  check_step(parse_model("conv(2,3,k=3) tanh maxpool(2) flatten dense(12,7) tanh dense(7,4)",
+                         Shape{2, 6, 6, false}),
+             22, 3);
 }
 
 TEST_P(ExactParity, TiesFollowTheRule) {

@@ -94,6 +94,15 @@ TEST(ReferenceForward, SigmoidAndReluDerivatives) {
   EXPECT_DOUBLE_EQ(g.data[0], 0.25);
   EXPECT_DOUBLE_EQ(g.data[1], 2 * 0.75 * 0.25);
 
+  auto t = make_module<double>(LayerSpec{LayerKind::Tanh}, LayerInfo{}, {});
+  // tanh(ln 2) = 3/5 and tanh(-ln 3) = -4/5; the derivative is 1 - tanh^2.
+  const auto tout = t->forward(tensor({2, 1, 1, true}, {std::log(2.0), -std::log(3.0)}));
+  EXPECT_NEAR(tout.data[0], 0.6, 1e-15);
+  EXPECT_NEAR(tout.data[1], -0.8, 1e-15);
+  const auto tg = t->backward(tensor({2, 1, 1, true}, {1, 2}));
+  EXPECT_NEAR(tg.data[0], 1 - 0.36, 1e-15);
+  EXPECT_NEAR(tg.data[1], 2 * (1 - 0.64), 1e-15);
+
   auto r = make_module<double>(LayerSpec{LayerKind::ReLU}, LayerInfo{}, {});
   EXPECT_EQ(r->forward(tensor({3, 1, 1, true}, {-1, 0, 2})).data, (std::vector<double>{0, 0, 2}));
   // The derivative at exactly 0 is 0.
@@ -213,6 +222,7 @@ TEST(ReferenceGradients, DenseMatchesFiniteDifferences) {
 
 TEST(ReferenceGradients, PointwiseAndPoolMatchFiniteDifferences) {
   check_module_gradients(LayerSpec{LayerKind::Sigmoid}, {3, 4, 5}, 7);
+  check_module_gradients(LayerSpec{LayerKind::Tanh}, {3, 4, 5}, 13);
   check_module_gradients(LayerSpec{LayerKind::ReLU}, {3, 4, 5}, 8, 1e-3);  // away from the kink
   check_module_gradients(LayerSpec{LayerKind::MaxPool, 0, 0, 2, 0}, {3, 4, 6}, 9);
   check_module_gradients(LayerSpec{LayerKind::Flatten}, {3, 4, 6}, 10);
@@ -364,6 +374,12 @@ TEST(ReferenceGradients, ModelWithSigmoidMatchesFiniteDifferences) {
   check_model_gradients(parse_model("conv(1,3,k=3) sigmoid maxpool(2) flatten dense(12,5) sigmoid dense(5,4)",
                                     Shape{1, 6, 6}),
                         2, 12);
+}
+
+TEST(ReferenceGradients, ModelWithTanhMatchesFiniteDifferences) {
+  check_model_gradients(parse_model("conv(1,3,k=3) tanh maxpool(2) flatten dense(12,5) tanh dense(5,4)",
+                                    Shape{1, 6, 6}),
+                        2, 14);
 }
 
 TEST(ReferenceUpdate, AppliesTheMeanOfPerSampleGradients) {

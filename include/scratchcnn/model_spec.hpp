@@ -34,7 +34,7 @@ struct Shape {
   bool operator==(const Shape&) const = default;
 };
 
-enum class LayerKind { Conv, Dense, ReLU, Sigmoid, MaxPool, Flatten };
+enum class LayerKind { Conv, Dense, ReLU, Sigmoid, MaxPool, Flatten, Tanh };
 
 struct LayerSpec {
   LayerKind kind{};
@@ -59,7 +59,7 @@ struct LayerInfo {
   Shape in, out;
   std::int64_t params = 0;
   // Forward FLOPs per sample: 2 per multiply-add of conv and dense (bias adds not counted),
-  // 1 per output element for relu and sigmoid, 1 per input element (a compare) for max-pool,
+  // 1 per output element for relu, sigmoid and tanh, 1 per input element (a compare) for max-pool,
   // 0 for flatten.
   std::int64_t flops = 0;
 };

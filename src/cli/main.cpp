@@ -52,8 +52,8 @@ exit codes: 0 success, 1 failure (bad data, bad file, diverged training, broken 
 const char* kInfoUsage = R"TXT(usage: scratchcnn info [--model M] [--input CxHxW] [--batch N]
        scratchcnn info --isa-levels
 
-Prints every layer of the model with its output shape, parameter count and forward FLOPs per
-sample (2 per multiply-add in conv and dense, 1 per element for relu, sigmoid and max-pool), the
+Prints every layer of the model with its output shape, parameter count and forward FLOPs per sample
+(2 per multiply-add in conv and dense, 1 per element for relu, sigmoid, tanh and max-pool), the
 totals, the instruction-set level the fast kernels run on (SCRATCHCNN_ISA, else the best this CPU
 supports; also the levels compiled in and those this CPU runs), the kernel the fast path runs for
 each layer (convolution algorithm, fused ReLU, level), and the OpenMP thread count.

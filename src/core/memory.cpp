@@ -128,7 +128,8 @@ MemoryEstimate estimate_reference(const ModelSpec& spec, int batch, MemoryUse us
       case LayerKind::Dense: add_dense_reference(r, ls, b, train); break;
       case LayerKind::Conv: add_conv_reference(r, ls, li, b, train); break;
       case LayerKind::ReLU:
-      case LayerKind::Sigmoid: r.work += alloc(fout * t); break;  // the output it remembers
+      case LayerKind::Sigmoid:
+      case LayerKind::Tanh: r.work += alloc(fout * t); break;  // the output it remembers
       case LayerKind::MaxPool: r.work += alloc(fout * sizeof(std::size_t)); break;  // argmax
       case LayerKind::Flatten: break;
     }

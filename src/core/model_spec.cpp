@@ -26,6 +26,7 @@ std::string LayerSpec::text() const {
       return "dense(" + std::to_string(in) + "," + std::to_string(out) + ")";
     case LayerKind::ReLU: return "relu";
     case LayerKind::Sigmoid: return "sigmoid";
+    case LayerKind::Tanh: return "tanh";
     case LayerKind::MaxPool: return "maxpool(" + std::to_string(k) + ")";
     case LayerKind::Flatten: return "flatten";
   }
@@ -169,13 +170,15 @@ LayerSpec parse_layer(const std::string& token, int index) {
     want_args(1, 1, "maxpool(K)");
     l.kind = LayerKind::MaxPool;
     l.k = parse_int(args[0], 1, kMaxWindow, where + " window");
-  } else if (name == "relu" || name == "sigmoid" || name == "flatten") {
+  } else if (name == "relu" || name == "sigmoid" || name == "tanh" || name == "flatten") {
     if (open != std::string::npos) throw Error(where + ": takes no arguments, write '" + name + "'");
-    l.kind = name == "relu" ? LayerKind::ReLU : name == "sigmoid" ? LayerKind::Sigmoid
-                                                                   : LayerKind::Flatten;
+    l.kind = name == "relu"      ? LayerKind::ReLU
+             : name == "sigmoid" ? LayerKind::Sigmoid
+             : name == "tanh"    ? LayerKind::Tanh
+                                 : LayerKind::Flatten;
   } else {
     throw Error(where + ": unknown layer kind " + excerpt(name) +
-                " (known: conv, dense, relu, sigmoid, maxpool, flatten)");
+                " (known: conv, dense, relu, sigmoid, tanh, maxpool, flatten)");
   }
   return l;
 }
@@ -276,7 +279,7 @@ LayerInfo infer_parameterless(const LayerSpec& l, Shape s, const std::string& wh
     // s.size() is 64-bit and was checked against kMaxSampleValues (< 2^31) when s was made.
     within(s.size(), kMaxSampleValues, where, "flattened size", kWhyValues);
     info.out = Shape{static_cast<int>(s.size()), 1, 1, true};
-  } else {  // ReLU, Sigmoid
+  } else {  // ReLU, Sigmoid, Tanh
     info.out = s;
     info.flops = s.size();
   }

@@ -33,6 +33,7 @@ KernelMaker maker(const LayerSpec& spec, const LayerInfo& info, const KernelOpti
     case LayerKind::Dense: return make_dense;
     case LayerKind::ReLU: return make_relu;
     case LayerKind::Sigmoid: return make_sigmoid;
+    case LayerKind::Tanh: return make_tanh;
     case LayerKind::MaxPool: return make_maxpool;
     case LayerKind::Flatten: return make_flatten;
   }

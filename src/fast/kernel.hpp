@@ -117,6 +117,8 @@ std::size_t dense_scratch_floats(const ops::Table&, const LayerSpec&);          
 std::unique_ptr<LayerKernel> make_relu(const ops::Table&, const LayerSpec&, const LayerInfo&,
                                        const float*, const float*, bool);  // pointwise.cpp
 std::unique_ptr<LayerKernel> make_sigmoid(const ops::Table&, const LayerSpec&, const LayerInfo&,
+                                          const float*, const float*, bool);
+std::unique_ptr<LayerKernel> make_tanh (const ops::Table&, const LayerSpec&, const LayerInfo&,
                                           const float*, const float*, bool);  // pointwise.cpp
 std::unique_ptr<LayerKernel> make_maxpool(const ops::Table&, const LayerSpec&, const LayerInfo&,
                                           const float*, const float*, bool);  // pool.cpp

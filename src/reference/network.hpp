@@ -36,6 +36,7 @@ std::unique_ptr<Module<T>> make_module(const LayerSpec& l, const LayerInfo& info
     case LayerKind::Dense: return std::make_unique<Linear<T>>(l.in, l.out, p);
     case LayerKind::ReLU: return std::make_unique<ReLU<T>>();
     case LayerKind::Sigmoid: return std::make_unique<Sigmoid<T>>();
+    case LayerKind::Tanh: return std::make_unique<Tanh<T>>();
     case LayerKind::MaxPool: return std::make_unique<MaxPool<T>>(l.k);
     case LayerKind::Flatten: return std::make_unique<Flatten<T>>();
   }

@@ -47,4 +47,24 @@ class Sigmoid : public Module<T> {
   Tensor<T> out_;
 };
 
+// out = tanh(x); backward multiplies by 1 - out^2.
+template <class T>
+class Tanh : public Module<T> {
+ public:
+  Tensor<T> forward(const Tensor<T>& x) override {
+    out_ = x;
+    for (T& v : out_.data) v = std::tanh(v);
+    return out_;
+  }
+  Tensor<T> backward(const Tensor<T>& g) override {
+    Tensor<T> grad = g;
+    for (std::size_t i = 0; i < grad.data.size(); ++i)
+      grad.data[i] = g.data[i] * (T(1) - out_.data[i] * out_.data[i]);
+    return grad;
+  }
+
+ private:
+  Tensor<T> out_;
+};
+
 }  // namespace scratchcnn::reference
