@@ -1,5 +1,5 @@
 // Every layer of the seed model (1x8x8) and of LeNet-5 (1x28x28) at batch 128, a sigmoid and a tanh on 120
-// features each, and conv 32 -> 64, 3x3, pad 1 on 28x28 at batch 64, reference vs fast:
+// features each, a 2x2 average pool on 6x28x28 and a global one on 6x14x14, and conv 32 -> 64, 3x3, pad 1 on 28x28 at batch 64, reference vs fast:
 //   BM_Reference/<case>/<pass>                       the oracle, one sample at a time
 //   BM_Fast/<case>/<pass>/threads:<t>                fast::Layer on chunked batches
 //   BM_Fast/<case>/<algo>/<pass>/threads:<t>         convolutions, algo = im2col | direct
@@ -45,6 +45,8 @@ const char* kind_name(LayerKind k) {
     case LayerKind::Sigmoid: return "sigmoid";
     case LayerKind::Tanh: return "tanh";
     case LayerKind::MaxPool: return "maxpool";
+    case LayerKind::AvgPool: return "avgpool";
+    case LayerKind::GlobalAvgPool: return "gap";
     case LayerKind::Flatten: return "flatten";
   }
   return "?";
@@ -69,6 +71,9 @@ std::vector<Case> cases() {
   c.push_back({"sigmoid120", sig.layers[2], sig.info[2], 128, 128, {1}});
   const ModelSpec th = parse_model("flatten dense(400,120) tanh dense(120,10)", Shape{1, 20, 20});
   c.push_back({"tanh120", th.layers[2], th.info[2], 128, 128, {1}});
+  const ModelSpec avg = parse_model("avgpool(2) gap flatten dense(6,10)", Shape{6, 28, 28});
+  c.push_back({"avgpool6x28", avg.layers[0], avg.info[0], 128, 16, {1}});
+  c.push_back({"gap6x14", avg.layers[1], avg.info[1], 128, 16, {1}});
   const ModelSpec big = parse_model("conv(32,64,k=3,pad=1) flatten dense(50176,10)", Shape{32, 28, 28});
   c.push_back({"conv32x64_28", big.layers[0], big.info[0],
                bench::env_int("SCRATCHCNN_BENCH_BATCH", 64, 1, 1 << 16), 1,

@@ -114,6 +114,8 @@ std::vector<LayerCase> layer_cases() {
   using test::dense_case;
   using test::pointwise_case;
   using test::pool_case;
+  using test::avgpool_case;
+  using test::gap_case;
   std::vector<LayerCase> cases = test::conv_cases();
   cases.insert(cases.end(), {
       conv_case(32, 64, 3, 1, 28, 28),  // 32 -> 64
@@ -131,6 +133,9 @@ std::vector<LayerCase> layer_cases() {
       pointwise_case(LayerKind::ReLU, Shape{32, 1, 1, true}),
       pointwise_case(LayerKind::Sigmoid, Shape{3, 7, 5, false}),
       pointwise_case(LayerKind::Sigmoid, Shape{84, 1, 1, true}),
+      avgpool_case(2, 2, Shape{6, 28, 28, false}),
+      avgpool_case(3, 1, Shape{2, 5, 7, false}),
+      gap_case(Shape{16, 5, 5, false}),
       pointwise_case(LayerKind::Tanh, Shape{3, 7, 5, false}),
       pointwise_case(LayerKind::Tanh, Shape{84, 1, 1, true}),
       pointwise_case(LayerKind::Flatten, Shape{4, 4, 4, false}),

@@ -88,6 +88,12 @@ TEST(ModelSpec, EveryMismatchNamesLayerAndSizes) {
       {"conv(2,4,k=3) flatten dense(144,10)", {"layer 1 'conv(2,4,k=3)'", "expects 2 input channels", "gets 1"}},
       {"conv(1,2,k=9) flatten dense(2,10)", {"layer 1", "kernel 9", "does not fit input 1x8x8"}},
       {"maxpool(3) flatten dense(4,10)", {"layer 1 'maxpool(3)'", "divisible by 3", "1x8x8"}},
+      {"avgpool(3) flatten dense(4,10)", {"layer 1 'avgpool(3)'", "cover the input exactly", "1x8x8"}},
+      {"avgpool(3,stride=2) flatten dense(4,10)", {"layer 1 'avgpool(3,stride=2)'", "moved by 2", "1x8x8"}},
+      {"avgpool(2,pad=1) flatten", {"layer 1", "unexpected argument 'pad=1'", "avgpool(K,stride=S)"}},
+      {"avgpool(2,stride=0) flatten", {"layer 1", "stride", ""}},
+      {"flatten gap dense(64,10)", {"layer 2 'gap'", "flat vector of 64", ""}},
+      {"gap(2) flatten dense(1,10)", {"layer 1", "takes no arguments", "'gap'"}},
       {"dense(64,10)", {"layer 1 'dense(64,10)'", "flat vector of 64", "add 'flatten'"}},
       {"flatten dense(60,10)", {"layer 2 'dense(60,10)'", "expects 60", "gets 64"}},
       {"flatten flatten dense(64,10)", {"layer 2 'flatten'", "already flat", ""}},
@@ -111,6 +117,20 @@ TEST(ModelSpec, EveryMismatchNamesLayerAndSizes) {
       EXPECT_NE(msg.find(e), std::string::npos) << "text: " << c.text << "\nmessage: " << msg
                                                 << "\nmissing: " << e;
   }
+}
+
+TEST(ModelSpec, AveragePoolsShapesAndText) {
+  const ModelSpec m = parse_model("conv(1,6,k=5,pad=2) tanh avgpool(2) avgpool(3, stride=1) gap flatten dense(6,10)",
+                                  Shape{1, 28, 28});
+  EXPECT_EQ(m.text(), "conv(1,6,k=5,pad=2) tanh avgpool(2) avgpool(3,stride=1) gap flatten dense(6,10)");
+  EXPECT_EQ(m.info[2].out.str(), "6x14x14");
+  EXPECT_EQ(m.info[2].flops, 6 * 14 * 14 * 4);
+  EXPECT_EQ(m.info[3].out.str(), "6x12x12");  // overlapping windows: (14 - 3) / 1 + 1
+  EXPECT_EQ(m.info[3].flops, 6 * 12 * 12 * 9);
+  EXPECT_EQ(m.info[4].out.str(), "6x1x1");
+  EXPECT_EQ(m.info[4].flops, 6 * 12 * 12);
+  // avgpool(K,stride=K) is written as avgpool(K).
+  EXPECT_EQ(parse_model("avgpool(2,stride=2) flatten dense(16,10)").text(), "avgpool(2) flatten dense(16,10)");
 }
 
 TEST(ModelSpec, ShapeTextErrors) {

@@ -33,6 +33,8 @@ using test::ints;
 using test::LayerCase;
 using test::Parity;
 using test::pointwise_case;
+using test::avgpool_case;
+using test::gap_case;
 using test::pool_case;
 using test::reals;
 
@@ -42,6 +44,10 @@ std::vector<LayerCase> other_cases() {
       dense_case(120, 84), dense_case(1, 33),
       pool_case(2, Shape{4, 8, 8, false}),   pool_case(2, Shape{6, 28, 28, false}),
       pool_case(3, Shape{3, 6, 9, false}),   pool_case(1, Shape{2, 3, 5, false}),
+      avgpool_case(2, 2, Shape{6, 28, 28, false}), avgpool_case(3, 3, Shape{3, 6, 9, false}),
+      avgpool_case(3, 1, Shape{2, 5, 7, false}),   avgpool_case(2, 1, Shape{4, 8, 8, false}),
+      avgpool_case(3, 2, Shape{2, 7, 9, false}),   gap_case(Shape{16, 5, 5, false}),
+      gap_case(Shape{3, 7, 5, false}),             gap_case(Shape{64, 1, 1, false}),
       pointwise_case(LayerKind::ReLU, Shape{3, 7, 5, false}),
       pointwise_case(LayerKind::ReLU, Shape{32, 1, 1, true}),
       pointwise_case(LayerKind::Flatten, Shape{4, 4, 4, false}),
@@ -216,6 +222,14 @@ TEST_P(ToleranceParity, TanhModelOneStep) {
   check_step(parse_model("conv(2,3,k=3) tanh maxpool(2) flatten dense(12,7) tanh dense(7,4)",
                          Shape{2, 6, 6, false}),
              22, 3);
+}
+
+TEST_P(ToleranceParity, AveragePoolModelOneStep) {
+  // LeNet-5 of 1998 in small: tanh and average pooling, then a global average pool.
+  check_step(parse_model("conv(2,4,k=3,pad=1) tanh avgpool(2) conv(4,6,k=3) tanh avgpool(2,stride=1) gap flatten "
+                         "dense(6,4)",
+                         Shape{2, 8, 8, false}),
+             23, 3);
 }
 
 TEST_P(ExactParity, TiesFollowTheRule) {

@@ -16,6 +16,13 @@ using namespace scratchcnn::reference;
 
 namespace {
 
+// A LayerInfo that says only the input shape (what a global pool reads).
+LayerInfo info_in(Shape in) {
+  LayerInfo i;
+  i.in = in;
+  return i;
+}
+
 Tensor<double> tensor(Shape s, std::vector<double> v) {
   Tensor<double> t(s);
   EXPECT_EQ(t.data.size(), v.size());
@@ -143,7 +150,7 @@ struct LinearObjective {
   LayerSpec l;
   Tensor<double> r;
   double operator()(const Tensor<double>& x, const LayerParams& p) const {
-    auto m = make_module<double>(l, LayerInfo{}, p);
+    auto m = make_module<double>(l, info_in(x.shape), p);
     const Tensor<double> y = m->forward(x);
     double s = 0;
     for (std::size_t i = 0; i < y.data.size(); ++i) s += r.data[i] * y.data[i];
@@ -194,7 +201,7 @@ void check_module_gradients(const LayerSpec& l, Shape in, std::uint64_t seed,
     do v = uniform_in(rng, 2);
     while (std::abs(v) < kink_margin);
   }
-  auto m = make_module<double>(l, LayerInfo{}, p);
+  auto m = make_module<double>(l, info_in(in), p);
   LinearObjective L{l, m->forward(x)};
   for (double& v : L.r.data) v = uniform_in(rng, 1);
   const Tensor<double> gx = m->backward(L.r);
@@ -223,6 +230,9 @@ TEST(ReferenceGradients, DenseMatchesFiniteDifferences) {
 TEST(ReferenceGradients, PointwiseAndPoolMatchFiniteDifferences) {
   check_module_gradients(LayerSpec{LayerKind::Sigmoid}, {3, 4, 5}, 7);
   check_module_gradients(LayerSpec{LayerKind::Tanh}, {3, 4, 5}, 13);
+  check_module_gradients(LayerSpec{LayerKind::AvgPool, 0, 0, 2, 0, 2}, {3, 4, 6}, 15);
+  check_module_gradients(LayerSpec{LayerKind::AvgPool, 0, 0, 3, 0, 1}, {2, 5, 6}, 16);  // overlapping
+  check_module_gradients(LayerSpec{LayerKind::GlobalAvgPool}, {3, 4, 5}, 17);
   check_module_gradients(LayerSpec{LayerKind::ReLU}, {3, 4, 5}, 8, 1e-3);  // away from the kink
   check_module_gradients(LayerSpec{LayerKind::MaxPool, 0, 0, 2, 0}, {3, 4, 6}, 9);
   check_module_gradients(LayerSpec{LayerKind::Flatten}, {3, 4, 6}, 10);
@@ -374,6 +384,25 @@ TEST(ReferenceGradients, ModelWithSigmoidMatchesFiniteDifferences) {
   check_model_gradients(parse_model("conv(1,3,k=3) sigmoid maxpool(2) flatten dense(12,5) sigmoid dense(5,4)",
                                     Shape{1, 6, 6}),
                         2, 12);
+}
+
+TEST(ReferenceForward, AveragePools) {
+  // 1x4x4 holding 0..15: 2x2 windows average to 2.5, 4.5, 10.5, 12.5; the global average is 7.5;
+  // a 3x3 window moved by 1 (overlapping) to 5, 6, 9, 10. Backward spreads g / window size, and
+  // where windows overlap the shares add up.
+  Tensor<double> x(Shape{1, 4, 4, false});
+  for (std::size_t i = 0; i < x.data.size(); ++i) x.data[i] = double(i);
+  auto a = make_module<double>(LayerSpec{LayerKind::AvgPool, 0, 0, 2, 0, 2}, info_in(x.shape), {});
+  EXPECT_EQ(a->forward(x).data, (std::vector<double>{2.5, 4.5, 10.5, 12.5}));
+  EXPECT_EQ(a->backward(tensor({1, 2, 2, false}, {4, 8, 12, 16})).data,
+            (std::vector<double>{1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4}));
+  auto gap = make_module<double>(LayerSpec{LayerKind::GlobalAvgPool}, info_in(x.shape), {});
+  EXPECT_EQ(gap->forward(x).data, (std::vector<double>{7.5}));
+  EXPECT_EQ(gap->backward(tensor({1, 1, 1, false}, {32})).data, std::vector<double>(16, 2.0));
+  auto o = make_module<double>(LayerSpec{LayerKind::AvgPool, 0, 0, 3, 0, 1}, info_in(x.shape), {});
+  EXPECT_EQ(o->forward(x).data, (std::vector<double>{5, 6, 9, 10}));
+  EXPECT_EQ(o->backward(tensor({1, 2, 2, false}, {9, 9, 9, 9})).data,
+            (std::vector<double>{1, 2, 2, 1, 2, 4, 4, 2, 2, 4, 4, 2, 1, 2, 2, 1}));
 }
 
 TEST(ReferenceGradients, ModelWithTanhMatchesFiniteDifferences) {

@@ -53,7 +53,8 @@ const char* kInfoUsage = R"TXT(usage: scratchcnn info [--model M] [--input CxHxW
        scratchcnn info --isa-levels
 
 Prints every layer of the model with its output shape, parameter count and forward FLOPs per sample
-(2 per multiply-add in conv and dense, 1 per element for relu, sigmoid, tanh and max-pool), the
+(2 per multiply-add in conv and dense, 1 per element for relu, sigmoid, tanh and max-pool, 1 per
+window element for average pools), the
 totals, the instruction-set level the fast kernels run on (SCRATCHCNN_ISA, else the best this CPU
 supports; also the levels compiled in and those this CPU runs), the kernel the fast path runs for
 each layer (convolution algorithm, fused ReLU, level), and the OpenMP thread count.

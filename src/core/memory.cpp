@@ -131,7 +131,9 @@ MemoryEstimate estimate_reference(const ModelSpec& spec, int batch, MemoryUse us
       case LayerKind::Sigmoid:
       case LayerKind::Tanh: r.work += alloc(fout * t); break;  // the output it remembers
       case LayerKind::MaxPool: r.work += alloc(fout * sizeof(std::size_t)); break;  // argmax
-      case LayerKind::Flatten: break;
+      case LayerKind::Flatten:
+      case LayerKind::AvgPool:
+      case LayerKind::GlobalAvgPool: break;
     }
     transient = std::max(transient, r.temp);
   }

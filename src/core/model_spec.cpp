@@ -28,6 +28,10 @@ std::string LayerSpec::text() const {
     case LayerKind::Sigmoid: return "sigmoid";
     case LayerKind::Tanh: return "tanh";
     case LayerKind::MaxPool: return "maxpool(" + std::to_string(k) + ")";
+    case LayerKind::AvgPool:
+      return "avgpool(" + std::to_string(k) +
+             (stride != 0 && stride != k ? ",stride=" + std::to_string(stride) : std::string()) + ")";
+    case LayerKind::GlobalAvgPool: return "gap";
     case LayerKind::Flatten: return "flatten";
   }
   return "?";
@@ -170,6 +174,22 @@ LayerSpec parse_layer(const std::string& token, int index) {
     want_args(1, 1, "maxpool(K)");
     l.kind = LayerKind::MaxPool;
     l.k = parse_int(args[0], 1, kMaxWindow, where + " window");
+  } else if (name == "avgpool") {
+    const char* form = "avgpool(K) or avgpool(K,stride=S)";
+    want_args(1, 2, form);
+    l.kind = LayerKind::AvgPool;
+    l.k = parse_int(args[0], 1, kMaxWindow, where + " window");
+    l.stride = l.k;
+    if (args.size() == 2) {
+      const std::string_view arg = args[1];
+      const auto eq = arg.find('=');
+      if (eq == arg.npos || trim(arg.substr(0, eq)) != "stride")
+        throw Error(where + ": unexpected argument " + excerpt(args[1]) + ", expects the form " + form);
+      l.stride = parse_int(std::string(trim(arg.substr(eq + 1))), 1, kMaxWindow, where + " stride");
+    }
+  } else if (name == "gap") {
+    if (open != std::string::npos) throw Error(where + ": takes no arguments, write 'gap'");
+    l.kind = LayerKind::GlobalAvgPool;
   } else if (name == "relu" || name == "sigmoid" || name == "tanh" || name == "flatten") {
     if (open != std::string::npos) throw Error(where + ": takes no arguments, write '" + name + "'");
     l.kind = name == "relu"      ? LayerKind::ReLU
@@ -178,7 +198,7 @@ LayerSpec parse_layer(const std::string& token, int index) {
                                  : LayerKind::Flatten;
   } else {
     throw Error(where + ": unknown layer kind " + excerpt(name) +
-                " (known: conv, dense, relu, sigmoid, tanh, maxpool, flatten)");
+                " (known: conv, dense, relu, sigmoid, tanh, maxpool, avgpool, gap, flatten)");
   }
   return l;
 }
@@ -262,7 +282,7 @@ LayerInfo infer_dense(const ModelSpec& spec, std::size_t i, Shape s, const std::
   return info;
 }
 
-// The layers without parameters: pointwise, max-pool, flatten.
+// The layers without parameters: pointwise, max-pool, average pools, flatten.
 LayerInfo infer_parameterless(const LayerSpec& l, Shape s, const std::string& where) {
   const std::string got = s.str();
   LayerInfo info;
@@ -273,6 +293,21 @@ LayerInfo infer_parameterless(const LayerSpec& l, Shape s, const std::string& wh
       throw Error(where + ": input height and width must be divisible by " +
                   std::to_string(l.k) + ", gets " + got);
     info.out = Shape{s.c, s.h / l.k, s.w / l.k, false};
+    info.flops = s.size();
+  } else if (l.kind == LayerKind::AvgPool) {
+    if (s.flat) throw Error(where + ": expects a CxHxW input, gets a flat vector of " + got);
+    const int k = l.k, st = l.stride > 0 ? l.stride : l.k;
+    // The windows must cover the input exactly: no row or column is silently left out.
+    if (s.h < k || s.w < k || (s.h - k) % st != 0 || (s.w - k) % st != 0)
+      throw Error(where + ": a " + std::to_string(k) + "x" + std::to_string(k) + " window moved by " +
+                  std::to_string(st) + " must cover the input exactly ((H - " + std::to_string(k) +
+                  ") and (W - " + std::to_string(k) + ") divisible by " + std::to_string(st) +
+                  "), gets " + got);
+    info.out = Shape{s.c, (s.h - k) / st + 1, (s.w - k) / st + 1, false};
+    info.flops = info.out.size() * k * k;
+  } else if (l.kind == LayerKind::GlobalAvgPool) {
+    if (s.flat) throw Error(where + ": expects a CxHxW input, gets a flat vector of " + got);
+    info.out = Shape{s.c, 1, 1, false};
     info.flops = s.size();
   } else if (l.kind == LayerKind::Flatten) {
     if (s.flat) throw Error(where + ": input is already flat (" + got + ")");

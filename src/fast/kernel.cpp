@@ -35,6 +35,8 @@ KernelMaker maker(const LayerSpec& spec, const LayerInfo& info, const KernelOpti
     case LayerKind::Sigmoid: return make_sigmoid;
     case LayerKind::Tanh: return make_tanh;
     case LayerKind::MaxPool: return make_maxpool;
+    case LayerKind::AvgPool:
+    case LayerKind::GlobalAvgPool: return make_avgpool;
     case LayerKind::Flatten: return make_flatten;
   }
   throw Error("fast: unknown layer kind in " + spec.text());

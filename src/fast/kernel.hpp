@@ -120,6 +120,8 @@ std::unique_ptr<LayerKernel> make_sigmoid(const ops::Table&, const LayerSpec&, c
                                           const float*, const float*, bool);
 std::unique_ptr<LayerKernel> make_tanh (const ops::Table&, const LayerSpec&, const LayerInfo&,
                                           const float*, const float*, bool);  // pointwise.cpp
+std::unique_ptr<LayerKernel> make_avgpool(const ops::Table&, const LayerSpec&, const LayerInfo&,
+                                          const float*, const float*, bool);  // pool.cpp
 std::unique_ptr<LayerKernel> make_maxpool(const ops::Table&, const LayerSpec&, const LayerInfo&,
                                           const float*, const float*, bool);  // pool.cpp
 

@@ -38,6 +38,12 @@ std::unique_ptr<Module<T>> make_module(const LayerSpec& l, const LayerInfo& info
     case LayerKind::Sigmoid: return std::make_unique<Sigmoid<T>>();
     case LayerKind::Tanh: return std::make_unique<Tanh<T>>();
     case LayerKind::MaxPool: return std::make_unique<MaxPool<T>>(l.k);
+    case LayerKind::AvgPool: {
+      const int s = l.stride > 0 ? l.stride : l.k;
+      return std::make_unique<AvgPool<T>>(l.k, l.k, s, s);
+    }
+    case LayerKind::GlobalAvgPool:
+      return std::make_unique<AvgPool<T>>(info.in.h, info.in.w, info.in.h, info.in.w);
     case LayerKind::Flatten: return std::make_unique<Flatten<T>>();
   }
   (void)info;

@@ -46,4 +46,41 @@ class MaxPool : public Module<T> {
   std::vector<std::size_t> argmax_;
 };
 
+// Average over a kh x kw window moved by (sh, sw) (avgpool(K[,stride=S]); gap: the whole plane).
+// Forward: each window's sum in row-major order, divided by kh * kw. Backward: every input of a
+// window receives g / (kh * kw), outputs taken in row-major order, so overlapping windows add up.
+template <class T>
+class AvgPool : public Module<T> {
+ public:
+  AvgPool(int kh, int kw, int sh, int sw) : kh_(kh), kw_(kw), sh_(sh), sw_(sw) {}
+  Tensor<T> forward(const Tensor<T>& x) override {
+    in_shape_ = x.shape;
+    Tensor<T> out(Shape{x.shape.c, (x.shape.h - kh_) / sh_ + 1, (x.shape.w - kw_) / sw_ + 1, false});
+    for (int c = 0; c < out.shape.c; ++c)
+      for (int i = 0; i < out.shape.h; ++i)
+        for (int j = 0; j < out.shape.w; ++j) {
+          T sum = T(0);
+          for (int y = i * sh_; y < i * sh_ + kh_; ++y)
+            for (int xx = j * sw_; xx < j * sw_ + kw_; ++xx) sum += x.at(c, y, xx);
+          out.at(c, i, j) = sum / T(kh_ * kw_);
+        }
+    return out;
+  }
+  Tensor<T> backward(const Tensor<T>& g) override {
+    Tensor<T> grad(in_shape_);
+    for (int c = 0; c < g.shape.c; ++c)
+      for (int i = 0; i < g.shape.h; ++i)
+        for (int j = 0; j < g.shape.w; ++j) {
+          const T q = g.at(c, i, j) / T(kh_ * kw_);
+          for (int y = i * sh_; y < i * sh_ + kh_; ++y)
+            for (int xx = j * sw_; xx < j * sw_ + kw_; ++xx) grad.at(c, y, xx) += q;
+        }
+    return grad;
+  }
+
+ private:
+  int kh_, kw_, sh_, sw_;
+  Shape in_shape_;
+};
+
 }  // namespace scratchcnn::reference

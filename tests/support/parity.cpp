@@ -42,6 +42,13 @@ LayerCase pool_case(int k, Shape s) {
   return layer_case(LayerSpec{LayerKind::MaxPool, 0, 0, k, 0}, s, Shape{s.c, s.h / k, s.w / k, false});
 }
 
+LayerCase avgpool_case(int k, int stride, Shape s) {
+  return layer_case(LayerSpec{LayerKind::AvgPool, 0, 0, k, 0, stride}, s,
+                    Shape{s.c, (s.h - k) / stride + 1, (s.w - k) / stride + 1, false});
+}
+
+LayerCase gap_case(Shape s) { return layer_case(LayerSpec{LayerKind::GlobalAvgPool}, s, Shape{s.c, 1, 1, false}); }
+
 std::vector<float> ints(Rng& rng, std::size_t n, int lo, int hi, bool nonzero) {
   std::vector<float> v(n);
   for (auto& x : v) {

@@ -35,6 +35,8 @@ std::vector<LayerCase> conv_cases();
 LayerCase dense_case(int nin, int nout);
 LayerCase pointwise_case(LayerKind kind, Shape s);  // relu, sigmoid, flatten
 LayerCase pool_case(int k, Shape s);
+LayerCase avgpool_case(int k, int stride, Shape s);
+LayerCase gap_case(Shape s);
 
 // Integers in [lo, hi], never 0 when nonzero is set (no ReLU input or gradient exactly at 0).
 std::vector<float> ints(Rng& rng, std::size_t n, int lo, int hi, bool nonzero = false);

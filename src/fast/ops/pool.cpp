@@ -1,4 +1,5 @@
-// Max-pool, window k, stride k (op_list.def: maxpool_forward, maxpool_backward); oracle:
+// Max-pool, window k, stride k, and average pool, any window and stride (op_list.def:
+// maxpool_forward, maxpool_backward, avgpool_forward, avgpool_backward); oracle:
 // src/reference/pool.hpp.
 #include "simd.hpp"  // first: see there
 
@@ -40,6 +41,46 @@ void maxpool_backward(const float* in, const float* out, const float* g, int c, 
               const VB hit = (load(in + p) == m) & ~taken;
               store(gin + p, xsimd::select(hit, gv, V(0.0f)));
               taken = taken | hit;
+            }
+        }
+      }
+}
+
+void avgpool_forward(const float* in, int c, int h, int w, int kh, int kw, int sh, int sw,
+                     float* out) {
+  const int oh = (h - kh) / sh + 1, ow = (w - kw) / sw + 1;
+  const V count(float(kh * kw));
+  for (int ch = 0; ch < c; ++ch)
+    for (int oy = 0; oy < oh; ++oy)
+      for (int ox = 0; ox < ow; ++ox) {
+        const float* win = in + ((std::ptrdiff_t(ch) * h + oy * sh) * w + ox * sw) * kChunk;
+        float* o = out + ((std::ptrdiff_t(ch) * oh + oy) * ow + ox) * kChunk;
+        for (int v = 0; v < kChunkRegs; ++v) {
+          V sum(0.0f);
+          for (int dy = 0; dy < kh; ++dy)
+            for (int dx = 0; dx < kw; ++dx)
+              sum = sum + load(win + (std::ptrdiff_t(dy) * w + dx) * kChunk + v * kLanes);
+          store(o + v * kLanes, div(sum, count));
+        }
+      }
+}
+
+void avgpool_backward(const float* g, int c, int h, int w, int kh, int kw, int sh, int sw,
+                      float* gin) {
+  const int oh = (h - kh) / sh + 1, ow = (w - kw) / sw + 1;
+  const V count(float(kh * kw));
+  for (std::ptrdiff_t i = 0; i < std::ptrdiff_t(c) * h * w * kChunk; i += kLanes) store(gin + i, V(0.0f));
+  for (int ch = 0; ch < c; ++ch)
+    for (int oy = 0; oy < oh; ++oy)
+      for (int ox = 0; ox < ow; ++ox) {
+        float* win = gin + ((std::ptrdiff_t(ch) * h + oy * sh) * w + ox * sw) * kChunk;
+        const float* go = g + ((std::ptrdiff_t(ch) * oh + oy) * ow + ox) * kChunk;
+        for (int v = 0; v < kChunkRegs; ++v) {
+          const V q = div(load(go + v * kLanes), count);
+          for (int dy = 0; dy < kh; ++dy)
+            for (int dx = 0; dx < kw; ++dx) {
+              float* p = win + (std::ptrdiff_t(dy) * w + dx) * kChunk + v * kLanes;
+              store(p, load(p) + q);
             }
         }
       }
