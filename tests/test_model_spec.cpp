@@ -49,6 +49,27 @@ TEST(ModelSpec, Lenet5Shapes) {
   EXPECT_EQ(s.param_count(), 156 + 2416 + 48120 + 10164 + 850);
 }
 
+TEST(ModelSpec, Lenet5Of1998HasLenet5sShapesWithTanhAndAveragePools) {
+  const ModelSpec s = model_from_name("lenet5-1998"), relu = model_from_name("lenet5");
+  EXPECT_EQ(s.input.str(), "1x28x28");
+  ASSERT_EQ(s.layers.size(), relu.layers.size());
+  for (std::size_t i = 0; i < s.layers.size(); ++i) {
+    EXPECT_EQ(s.info[i].out, relu.info[i].out) << "layer " << i + 1;
+    const LayerKind k = relu.layers[i].kind;
+    EXPECT_EQ(s.layers[i].kind, k == LayerKind::ReLU      ? LayerKind::Tanh
+                                : k == LayerKind::MaxPool ? LayerKind::AvgPool
+                                                          : k)
+        << "layer " << i + 1;
+  }
+  EXPECT_EQ(s.param_count(), relu.param_count());
+  // Every built-in is found by its name and parses for its own input.
+  for (const BuiltinModel& b : kBuiltinModels) {
+    ASSERT_NE(find_builtin(b.name), nullptr) << b.name;
+    EXPECT_EQ(model_from_name(b.name).input, b.input) << b.name;
+  }
+  EXPECT_EQ(find_builtin("lenet"), nullptr);
+}
+
 TEST(ModelSpec, TableIWithPoolFourIsRejected) {
   const std::string msg = parse_error(
       "conv(1,2,k=3,pad=1) relu conv(2,4,k=3,pad=1) relu maxpool(4) flatten dense(64,32) relu "

@@ -93,6 +93,26 @@ inline constexpr const char* kSeedModelText =
 inline constexpr const char* kLenet5ModelText =
     "conv(1,6,k=5,pad=2) relu maxpool(2) conv(6,16,k=5) relu maxpool(2) flatten dense(400,120) "
     "relu dense(120,84) relu dense(84,10)";
+// LeNet-5 as LeCun et al. published it in 1998: tanh and 2x2 average pooling (their subsampling
+// layers' trainable scale and the RBF output layer replaced by plain averages and a dense layer,
+// as every modern rendering does), on 28x28 images padded to the original 32x32.
+inline constexpr const char* kLenet5_1998ModelText =
+    "conv(1,6,k=5,pad=2) tanh avgpool(2) conv(6,16,k=5) tanh avgpool(2) flatten dense(400,120) "
+    "tanh dense(120,84) tanh dense(84,10)";
+
+// The built-in models: a name, the model text and the input shape it is meant for.
+struct BuiltinModel {
+  const char* name;
+  const char* text;
+  Shape input;
+};
+inline constexpr BuiltinModel kBuiltinModels[] = {
+    {"seed", kSeedModelText, Shape{1, 8, 8, false}},
+    {"lenet5", kLenet5ModelText, Shape{1, 28, 28, false}},
+    {"lenet5-1998", kLenet5_1998ModelText, Shape{1, 28, 28, false}},
+};
+// The built-in model called `name`, or null.
+const BuiltinModel* find_builtin(const std::string& name);
 
 // Parses "CxHxW", e.g. "1x28x28", each in 1..kMaxDimension. Throws Error naming `what` on failure;
 // a message that quotes the text escapes and cuts it (excerpt(), error.hpp).
@@ -103,8 +123,8 @@ Shape parse_shape(const std::string& text, const std::string& what = "--input");
 // exceeds. Text from the model is quoted with excerpt() (error.hpp): escaped and cut.
 ModelSpec parse_model(const std::string& text, Shape input = Shape{1, 8, 8});
 
-// "seed" or "lenet5" with their own input shapes (1x8x8, 1x28x28), unless `input` overrides it;
-// anything else is parsed as model text.
+// A built-in name (kBuiltinModels) with its own input shape, unless `input` overrides it; anything
+// else is parsed as model text (input 1x8x8 unless overridden).
 ModelSpec model_from_name(const std::string& name_or_text, const Shape* input = nullptr);
 
 // Parses the output of ModelSpec::full_text().

@@ -27,7 +27,7 @@ a line gives the convolution algorithm when it is not auto.
   --checkpoint FILE  a checkpoint or parameter file written by train --save (required; - reads
                      standard input)
   --data DIR         data folder, as for train (default: data, or /usr/share/datasets/fashion-mnist
-                     for lenet5)
+                     for lenet5 and lenet5-1998)
   --split S          test (default) or train
   --seed N           seed of the 80/20 split of a digits.csv folder (default: the checkpoint's
                      seed, else 1)

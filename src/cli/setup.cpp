@@ -21,11 +21,12 @@
 namespace scratchcnn::cli {
 
 const char* const kTrainFlags = R"TXT(model:
-  --model M        seed (default), lenet5, or model text such as
+  --model M        seed (default), lenet5, lenet5-1998 (tanh and average pooling, as published),
+                   or model text such as
                    "conv(1,2,k=3,pad=1) relu maxpool(2) flatten dense(32,10)"; @FILE reads the
                    model text from FILE, and so does a FILE that exists when M is neither a
                    built-in name nor model text (which always has a '(')
-  --input CxHxW    input shape (default: 1x8x8 for seed and model text, 1x28x28 for lenet5)
+  --input CxHxW    input shape (default: 1x8x8 for seed and model text, 1x28x28 for the lenet5s)
   --init FILE      start from the parameters of a file written by --save (a checkpoint or a
                    parameter file; its optimizer state is not used). Default: He-uniform from
                    --seed
@@ -35,9 +36,9 @@ data:
                    t10k-labels-idx1-ubyte (each may be .gz; Fashion-MNIST, 28x28); or
                    digits.csv[.gz] (1,797 rows, then split 80/20, stratified and seeded).
                    Default: data for seed and model text (see scripts/fetch-data.sh),
-                   /usr/share/datasets/fashion-mnist for lenet5 (scripts/fetch-data.sh
-                   fashion-mnist)
-training (defaults per model: seed and model text | lenet5):
+                   /usr/share/datasets/fashion-mnist for lenet5 and lenet5-1998
+                   (scripts/fetch-data.sh fashion-mnist)
+training (defaults per model: seed and model text | lenet5, lenet5-1998):
   --epochs N       epochs, counted from the run's start (default 10 | 5)
   --batch N        minibatch size (default 128 | 32; the last partial batch is used)
   --lr X           SGD learning rate (default 0.1 | 0.05)
@@ -87,13 +88,14 @@ const std::set<std::string> kTrainValued = {"--model",    "--input",        "--i
                                             "--max-loss", "--max-memory", "--conv-algo"};
 
 Defaults defaults_for(const std::string& model_name) {
-  if (model_name == "lenet5") return Defaults{5, 32, 0.05, 0, "/usr/share/datasets/fashion-mnist"};
+  if (model_name == "lenet5" || model_name == "lenet5-1998")
+    return Defaults{5, 32, 0.05, 0, "/usr/share/datasets/fashion-mnist"};
   return Defaults{};
 }
 
 std::string builtin_name(const ModelSpec& spec) {
-  for (const char* name : {"seed", "lenet5"})
-    if (model_from_name(name).full_text() == spec.full_text()) return name;
+  for (const BuiltinModel& b : kBuiltinModels)
+    if (model_from_name(b.name).full_text() == spec.full_text()) return b.name;
   return {};
 }
 
@@ -127,7 +129,7 @@ std::string model_file(const Args& a) {
     if (v.size() == 1) throw UsageError("--model @: a file name must follow the @");
     return v.substr(1);
   }
-  if (v != "seed" && v != "lenet5" && v.find('(') == std::string::npos && is_file(v)) return v;
+  if (!find_builtin(v) && v.find('(') == std::string::npos && is_file(v)) return v;
   return {};
 }
 
@@ -383,7 +385,7 @@ std::string threads_text(const std::string& path, const ModelSpec& spec, int bat
 
 void print_header(const Setup& s, const std::string& path) {
   if (s.quiet) return;
-  std::cout << "model   " << (s.model_name == "seed" || s.model_name == "lenet5" ? s.model_name + ": " : "")
+  std::cout << "model   " << (find_builtin(s.model_name) ? s.model_name + ": " : "")
             << s.spec.full_text() << " (" << with_commas(s.spec.param_count()) << " parameters)\n"
             << "data    " << s.split.train.source << ": " << s.split.train.size() << " training, "
             << s.split.test.size() << " test samples\n";

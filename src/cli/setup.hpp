@@ -35,7 +35,7 @@ struct Defaults {
   const char* data = "data";
 };
 Defaults defaults_for(const std::string& model_name);
-// "seed" or "lenet5" when the spec is that built-in, else empty.
+// The built-in's name (kBuiltinModels) when the spec is that built-in, else empty.
 std::string builtin_name(const ModelSpec& spec);
 
 // The value of --model (default "seed") with a file read: "@FILE" is always the text of FILE; a
@@ -45,7 +45,7 @@ std::string model_value(const Args& a);
 // The file --model names by the rule above (empty for a built-in name or model text); "@" alone
 // is a UsageError. An input of the run, like --init and --data's files.
 std::string model_file(const Args& a);
-// builtin_name of the --model (with --input) model: "seed", "lenet5" or empty, however spelled.
+// builtin_name of the --model (with --input) model: a built-in's name or empty, however spelled.
 std::string model_name(const Args& a);
 Shape read_input(const Args& a);
 // The model of `value` (model_value) with --input; errors name --model.
@@ -58,7 +58,7 @@ ConvAlgo read_conv_algo(const Args& a, ConvAlgo fallback = ConvAlgo::Auto);
 
 struct Setup {
   ModelSpec spec;
-  std::string model_name;  // "seed" or "lenet5" for those built-ins, else the model text
+  std::string model_name;  // a built-in's name for those, else the model text
   data::Split split;
   TrainOptions opt;
   Parameters init;

@@ -385,10 +385,15 @@ ModelSpec parse_model(const std::string& text, Shape input) {
   return spec;
 }
 
+const BuiltinModel* find_builtin(const std::string& name) {
+  for (const BuiltinModel& b : kBuiltinModels)
+    if (name == b.name) return &b;
+  return nullptr;
+}
+
 ModelSpec model_from_name(const std::string& name_or_text, const Shape* input) {
-  if (name_or_text == "seed") return parse_model(kSeedModelText, input ? *input : Shape{1, 8, 8});
-  if (name_or_text == "lenet5")
-    return parse_model(kLenet5ModelText, input ? *input : Shape{1, 28, 28});
+  if (const BuiltinModel* b = find_builtin(name_or_text))
+    return parse_model(b->text, input ? *input : b->input);
   return parse_model(name_or_text, input ? *input : Shape{1, 8, 8});
 }
 
