@@ -89,9 +89,9 @@ TEST(Checkpoint, RefusesTruncatedCorruptedNewerAndParameterFiles) {
   EXPECT_TRUE(has(error_of([&] { deserialize_checkpoint(flipped, "c.bin"); }), "checksum"));
 
   std::string newer = bytes;
-  newer[8] = 4;
+  newer[8] = 5;
   const std::string msg = error_of([&] { deserialize_checkpoint(resealed(newer), "c.bin"); });
-  EXPECT_TRUE(has(msg, "c.bin: checkpoint version 4 is newer than this scratchcnn reads (3)")) << msg;
+  EXPECT_TRUE(has(msg, "c.bin: checkpoint version 5 is newer than this scratchcnn reads (4)")) << msg;
 
   // Checksummed but inconsistent: one epoch of metrics too few for the epoch count.
   std::string short_history = bytes;

@@ -49,7 +49,7 @@ inline constexpr std::uint32_t kParameterFileVersion = 1;
 // Version 2 added the instruction-set level (TrainingState::isa); version 3 the convolution
 // algorithm (TrainOptions::conv), written only when it is not auto: a run with the default writes
 // version 2. The newest version read; versions 1 and 2 are still read.
-inline constexpr std::uint32_t kCheckpointFileVersion = 3;
+inline constexpr std::uint32_t kCheckpointFileVersion = 4;
 std::string serialize_parameters(const ModelSpec& spec, const Parameters& p);
 // Reads a parameter file or a checkpoint. Throws Error naming `where` (a file name) if the bytes
 // are truncated, corrupted, from a newer version, or made for a different model than `spec`.

@@ -21,6 +21,11 @@ namespace scratchcnn {
 enum class ThreadPolicy { Adaptive, Fixed };
 const char* thread_policy_name(ThreadPolicy p);  // "adaptive", "fixed"
 
+// How the learning rate changes from epoch to epoch (lr_at): Constant keeps TrainOptions::lr,
+// Step multiplies it by step_gamma every step_every epochs, Cosine anneals it to 0 over the epochs
+// after the warm-up (PyTorch's StepLR and CosineAnnealingLR with eta_min 0, stepped per epoch).
+enum class LrSchedule { Constant, Step, Cosine };
+
 struct TrainOptions {
   int epochs = 10;  // the run's last epoch (counted from the run's start, not from first_epoch)
   int batch = 128;
@@ -28,6 +33,10 @@ struct TrainOptions {
   std::uint64_t seed = 1;
   float momentum = 0;      // Sgd (network.hpp); 0 = plain SGD
   float weight_decay = 0;  // Sgd (network.hpp); 0 = none
+  LrSchedule schedule = LrSchedule::Constant;  // lr_at
+  int step_every = 1;      // LrSchedule::Step: epochs per step
+  float step_gamma = 1;    // LrSchedule::Step: the factor of each step
+  int warmup = 0;          // lr_at: epochs of linear warm-up before the schedule
   // The first epoch this call trains: 1, or 1 + the epochs a resumed checkpoint already holds.
   // Epoch e always visits epoch_order(n, seed, e), so a run resumed after epoch k trains exactly
   // what an uninterrupted run trains in epochs k+1..epochs.
@@ -54,7 +63,9 @@ struct TrainOptions {
 // The range of each training option with one, written once: train() (validate), the
 // command-line flags and the checkpoint reader all check values with check_option, so a
 // checkpoint cannot carry a value that a flag would refuse. seed takes any 64-bit value.
-enum class TrainOption { Epochs, Batch, Lr, Momentum, WeightDecay, MaxLoss, FirstEpoch };
+enum class TrainOption {
+  Epochs, Batch, Lr, Momentum, WeightDecay, MaxLoss, FirstEpoch, Warmup, StepEvery, StepGamma
+};
 struct OptionRange {
   const char* name;  // in messages of the library and of the checkpoint reader: "batch size"
   const char* flag;  // the command-line flag: "--batch" (empty when there is none)
@@ -65,6 +76,8 @@ struct OptionRange {
 //   lr           0..3e38         --lr            momentum     0..1               --momentum
 //   weight_decay 0..1            --weight-decay  max_loss     0..1e30            --max-loss
 //   first_epoch  1..1000001
+//   warmup       0..1000000      --warmup        step_every   1..1000000  --lr-schedule step:N:G
+//   step_gamma   0..1            --lr-schedule step:N:G
 const OptionRange& option_range(TrainOption option);
 // Throws Error "<label> <value> is outside <lo>..<hi>" (or "... is not a finite number") unless
 // `value` is a finite number in the option's range (and whole, for an integer option). `label`
@@ -72,6 +85,17 @@ const OptionRange& option_range(TrainOption option);
 void check_option(TrainOption option, double value, const std::string& label);
 // check_option for every option of `opt`, each labelled "training options: <name>".
 void validate(const TrainOptions& opt);
+
+// The learning rate of epoch `epoch` (1-based), computed in double and rounded to float once, so
+// that it depends only on the options and the epoch (a resumed run gets the same values):
+//   warm-up, epochs e = 1..warmup:  lr * e / (warmup + 1)
+//   then, with t = e - warmup - 1 and T = max(1, epochs - warmup):
+//   Constant: lr;  Step: lr * step_gamma^floor(t / step_every);  Cosine: lr * (1 + cos(pi t / T)) / 2
+float lr_at(const TrainOptions& opt, int epoch);
+// "constant", "step:EVERY:GAMMA" or "cosine": the form --lr-schedule takes and the header prints.
+std::string lr_schedule_text(const TrainOptions& opt);
+// Sets opt's schedule from that form; throws Error naming `flag` and what is wrong.
+void parse_lr_schedule(const std::string& text, TrainOptions& opt, const std::string& flag);
 
 struct EpochMetrics {
   int epoch = 0;              // 1-based

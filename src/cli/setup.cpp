@@ -46,6 +46,9 @@ training (defaults per model: seed and model text | lenet5, lenet5-1998):
   --weight-decay X L2 weight decay, added to the gradient as X * w (default 0)
                    The update per parameter: g = mean gradient + X * w; v = momentum * v + g;
                    w = w - lr * v (w = w - lr * g when momentum is 0)
+  --lr-schedule S  the learning rate per epoch: constant (default), step:EVERY:GAMMA (times GAMMA,
+                   0..1, every EVERY epochs) or cosine (to 0 over the epochs after the warm-up)
+  --warmup N       epochs of linear warm-up first: epoch e of N at lr * e / (N + 1) (default 0)
   --seed N         seed for initial weights, shuffling and the data split (default 1)
   --max-loss X     divergence guard: stop with an error (naming the epoch and batch) when a
                    batch's mean loss exceeds X; default 10 * ln(classes) (23.0 for 10 classes),
@@ -85,7 +88,8 @@ const char* const kModelFileFlags = R"TXT(  --path P           fast (default) or
 const std::set<std::string> kTrainValued = {"--model",    "--input",        "--init", "--data",
                                             "--epochs",   "--batch",        "--lr",   "--seed",
                                             "--threads",  "--momentum",     "--weight-decay",
-                                            "--max-loss", "--max-memory", "--conv-algo"};
+                                            "--max-loss", "--max-memory", "--conv-algo",
+                                            "--lr-schedule", "--warmup"};
 
 Defaults defaults_for(const std::string& model_name) {
   if (model_name == "lenet5" || model_name == "lenet5-1998")
@@ -213,6 +217,7 @@ struct OptionFlags {
   std::uint64_t seed = 1;
   double max_loss = 0;
   ConvAlgo conv = ConvAlgo::Auto;
+  TrainOptions schedule;  // --lr-schedule and --warmup, in its schedule fields
 };
 
 OptionFlags read_option_flags(const Args& a) {
@@ -225,6 +230,8 @@ OptionFlags read_option_flags(const Args& a) {
   f.seed = a.seed("--seed", 1);
   f.conv = read_conv_algo(a);
   f.max_loss = option_flag(a, TrainOption::MaxLoss, 0);
+  if (a.has("--lr-schedule")) parse_lr_schedule(a.str("--lr-schedule", ""), f.schedule, "--lr-schedule");
+  f.schedule.warmup = static_cast<int>(option_flag(a, TrainOption::Warmup, 0));
   return f;
 }
 
@@ -277,6 +284,9 @@ void check_resumed_options(const Args& a, const OptionFlags& f, const TrainOptio
   same("--weight-decay", shortest(f.decay), shortest(o.weight_decay), f.decay == o.weight_decay);
   same("--seed", std::to_string(f.seed), std::to_string(o.seed), f.seed == o.seed);
   same("--conv-algo", conv_algo_name(f.conv), conv_algo_name(o.conv), f.conv == o.conv);
+  same("--lr-schedule", lr_schedule_text(f.schedule), lr_schedule_text(o),
+       lr_schedule_text(f.schedule) == lr_schedule_text(o));
+  same("--warmup", std::to_string(f.schedule.warmup), std::to_string(o.warmup), f.schedule.warmup == o.warmup);
 }
 
 // Model, options and state of a run resumed from checkpoint `c`.
@@ -312,6 +322,10 @@ void setup_new(Setup& s, const Args& a, const OptionFlags& f) {
   s.opt.weight_decay = f.decay;
   s.opt.seed = f.seed;
   s.opt.conv = f.conv;
+  s.opt.schedule = f.schedule.schedule;
+  s.opt.step_every = f.schedule.step_every;
+  s.opt.step_gamma = f.schedule.step_gamma;
+  s.opt.warmup = f.schedule.warmup;
 }
 
 // The data of --data (or the model's default folder), checked against the model and, for a
@@ -408,6 +422,8 @@ void print_header(const Setup& s, const std::string& path) {
                             threads_text(path, s.spec, share, s.threads, s.opt.thread_policy) + " each"
                       : threads_text(path, s.spec, step, s.threads, s.opt.thread_policy);
   std::cout << "run     path " << path << ", " << on << ", " << s.opt.epochs << " epochs, batch " << s.opt.batch << ", lr " << s.opt.lr;
+  if (s.opt.schedule != LrSchedule::Constant) std::cout << " (" << lr_schedule_text(s.opt) << ")";
+  if (s.opt.warmup != 0) std::cout << ", warm-up " << s.opt.warmup << " epoch" << (s.opt.warmup == 1 ? "" : "s");
   if (s.opt.momentum != 0) std::cout << ", momentum " << s.opt.momentum;
   if (s.opt.weight_decay != 0) std::cout << ", weight decay " << s.opt.weight_decay;
   std::cout << ", seed " << s.opt.seed;

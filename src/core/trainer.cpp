@@ -3,9 +3,11 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <new>
 #include <string>
@@ -28,6 +30,9 @@ constexpr OptionRange kRanges[] = {
     {"weight decay", "--weight-decay", 0, 1, false},
     {"max_loss", "--max-loss", 0, 1e30, false},
     {"first epoch", "", 1, 1000001, true},
+    {"warm-up epochs", "--warmup", 0, 1000000, true},
+    {"schedule step (epochs)", "--lr-schedule", 1, 1000000, true},
+    {"schedule gamma", "--lr-schedule", 0, 1, false},
 };
 
 std::string number(double v, bool integer) {
@@ -51,7 +56,7 @@ void check_option(TrainOption option, double value, const std::string& label) {
   const std::string text = number(value, r.integer);
   if (!std::isfinite(value)) throw Error(label + " " + text + " is not a finite number");
   if (r.integer && value != std::floor(value))
-    throw Error(label + " " + text + " is not a whole number");
+    throw Error(label + " " + number(value, false) + " is not a whole number");
   // Real options are held as floats (max_loss aside, for which it changes nothing): compared in
   // float, so that --lr 3e38, which rounds up to 3.0000000055e38f, stays inside 0..3e38 when a
   // checkpoint brings it back.
@@ -73,10 +78,73 @@ void validate(const TrainOptions& opt) {
   check(TrainOption::WeightDecay, opt.weight_decay);
   check(TrainOption::MaxLoss, opt.max_loss);
   check(TrainOption::FirstEpoch, opt.first_epoch);
+  check(TrainOption::Warmup, opt.warmup);
+  check(TrainOption::StepEvery, opt.step_every);
+  check(TrainOption::StepGamma, opt.step_gamma);
+  if (opt.schedule != LrSchedule::Constant && opt.schedule != LrSchedule::Step &&
+      opt.schedule != LrSchedule::Cosine)
+    throw Error("training options: learning-rate schedule " + std::to_string(int(opt.schedule)) +
+                " is not constant, step or cosine");
   check_conv_algo(opt.conv, "training options: ");
   if (opt.thread_policy != ThreadPolicy::Adaptive && opt.thread_policy != ThreadPolicy::Fixed)
     throw Error("training options: thread policy " + std::to_string(int(opt.thread_policy)) +
                 " is not adaptive or fixed");
+}
+
+float lr_at(const TrainOptions& opt, int epoch) {
+  const double lr = opt.lr;
+  if (epoch <= opt.warmup) return static_cast<float>(lr * epoch / (opt.warmup + 1.0));
+  const int t = epoch - opt.warmup - 1;
+  switch (opt.schedule) {
+    case LrSchedule::Constant: return opt.lr;
+    case LrSchedule::Step: return static_cast<float>(lr * std::pow(double(opt.step_gamma), t / opt.step_every));
+    case LrSchedule::Cosine: {
+      const double T = std::max(1, opt.epochs - opt.warmup);
+      return static_cast<float>(lr * 0.5 * (1.0 + std::cos(3.14159265358979323846 * t / T)));
+    }
+  }
+  return opt.lr;
+}
+
+std::string lr_schedule_text(const TrainOptions& opt) {
+  switch (opt.schedule) {
+    case LrSchedule::Constant: return "constant";
+    case LrSchedule::Cosine: return "cosine";
+    case LrSchedule::Step: {
+      char g[32];
+      std::snprintf(g, sizeof g, "%.9g", double(opt.step_gamma));
+      return "step:" + std::to_string(opt.step_every) + ":" + g;
+    }
+  }
+  return "?";
+}
+
+void parse_lr_schedule(const std::string& text, TrainOptions& opt, const std::string& flag) {
+  if (text == "constant" || text == "cosine") {
+    opt.schedule = text == "constant" ? LrSchedule::Constant : LrSchedule::Cosine;
+    return;
+  }
+  const auto bad = [&](const std::string& why) {
+    return Error(flag + " " + excerpt(text) + ": " + why +
+                 " (expects constant, step:EVERY:GAMMA such as step:10:0.5, or cosine)");
+  };
+  if (text.rfind("step:", 0) != 0) throw bad("unknown schedule");
+  const std::string rest = text.substr(5);
+  const auto colon = rest.find(':');
+  if (colon == std::string::npos) throw bad("missing :GAMMA");
+  const std::string every = rest.substr(0, colon), gamma = rest.substr(colon + 1);
+  char* end = nullptr;
+  errno = 0;
+  const double e = std::strtod(every.c_str(), &end);
+  if (every.empty() || *end != '\0' || errno) throw bad("EVERY " + excerpt(every) + " is not a number");
+  errno = 0;
+  const double g = std::strtod(gamma.c_str(), &end);
+  if (gamma.empty() || *end != '\0' || errno) throw bad("GAMMA " + excerpt(gamma) + " is not a number");
+  check_option(TrainOption::StepEvery, e, flag + " step EVERY");
+  check_option(TrainOption::StepGamma, g, flag + " step GAMMA");
+  opt.schedule = LrSchedule::Step;
+  opt.step_every = static_cast<int>(e);
+  opt.step_gamma = static_cast<float>(g);
 }
 
 const char* thread_policy_name(ThreadPolicy p) {
@@ -185,7 +253,7 @@ StepResult EpochRun::step(int epoch, int b, int m) {
   };
   StepResult r;
   try {
-    r = net.sgd_step(Batch{images.data(), labels.data(), m}, Sgd{opt.lr, opt.momentum, opt.weight_decay});
+    r = net.sgd_step(Batch{images.data(), labels.data(), m}, Sgd{lr_at(opt, epoch), opt.momentum, opt.weight_decay});
   } catch (const Error& e) {
     throw Error(where() + e.what());
   } catch (const std::bad_alloc&) {

@@ -18,6 +18,15 @@ using detail::start_file;
 
 namespace {
 
+// The schedule fields of `o` (written from version 4 on), checked as validate() checks them.
+void check_schedule(const TrainOptions& o, const std::string& label) {
+  if (o.schedule != LrSchedule::Constant && o.schedule != LrSchedule::Step && o.schedule != LrSchedule::Cosine)
+    throw Error(label + "learning-rate schedule " + std::to_string(int(o.schedule)) + " is unknown");
+  check_option(TrainOption::StepEvery, o.step_every, label + "schedule step (epochs)");
+  check_option(TrainOption::StepGamma, o.step_gamma, label + "schedule gamma");
+  check_option(TrainOption::Warmup, o.warmup, label + "warm-up epochs");
+}
+
 // The stored options, checked with the flags' rules (check_option) and the epoch against them;
 // each message starts with `label` ("run.ckpt: ") and names the field. Doubles hold every value
 // of the stored types exactly (u32, f32) and of ints.
@@ -72,9 +81,14 @@ std::string serialize_checkpoint(const ModelSpec& spec, const Parameters& params
   if (!valid_isa(state.isa))
     throw Error("checkpoint: the instruction-set level is not a short lowercase name");
   check_conv_algo(o.conv, "checkpoint: ");
-  // A run with the default algorithm writes version 2, as before version 3 existed.
-  const bool with_conv = o.conv != ConvAlgo::Auto;
-  std::string out = start_file(kCheckpointMagic, with_conv ? 3 : 2, spec, params);
+  check_schedule(o, "checkpoint: ");
+  // Each version is written only by the runs that need it, so a run without its options writes
+  // the bytes it wrote before that version existed: 2 for the defaults, 3 with --conv-algo direct
+  // or im2col, 4 with a learning-rate schedule or warm-up (the algorithm, Auto included, and
+  // the schedule).
+  const bool with_schedule = o.schedule != LrSchedule::Constant || o.warmup > 0;
+  const bool with_conv = o.conv != ConvAlgo::Auto || with_schedule;
+  std::string out = start_file(kCheckpointMagic, with_schedule ? 4 : with_conv ? 3 : 2, spec, params);
   put_values(out, state.velocity);
   put<std::uint32_t>(out, static_cast<std::uint32_t>(state.epoch));
   put<std::uint32_t>(out, static_cast<std::uint32_t>(o.epochs));
@@ -89,6 +103,12 @@ std::string serialize_checkpoint(const ModelSpec& spec, const Parameters& params
   put<std::uint32_t>(out, static_cast<std::uint32_t>(state.isa.size()));
   out += state.isa;
   if (with_conv) put<std::uint32_t>(out, static_cast<std::uint32_t>(o.conv));
+  if (with_schedule) {
+    put<std::uint32_t>(out, static_cast<std::uint32_t>(o.schedule));
+    put<std::uint32_t>(out, static_cast<std::uint32_t>(o.step_every));
+    put<float>(out, o.step_gamma);
+    put<std::uint32_t>(out, static_cast<std::uint32_t>(o.warmup));
+  }
   put<std::uint32_t>(out, static_cast<std::uint32_t>(state.history.size()));
   for (const auto& m : state.history) {
     put<double>(out, m.loss);
@@ -127,10 +147,12 @@ std::string read_isa(detail::Reader& r) {
   return isa;
 }
 
-// The convolution algorithm (version 3, which is written only for direct or im2col).
-ConvAlgo read_conv(detail::Reader& r) {
+// The convolution algorithm (version 3, which is written only for direct or im2col; version 4,
+// any).
+ConvAlgo read_conv(detail::Reader& r, std::uint32_t version) {
   const auto v = r.get<std::uint32_t>("convolution algorithm");
-  if (v != std::uint32_t(ConvAlgo::Direct) && v != std::uint32_t(ConvAlgo::Im2col))
+  if (v != std::uint32_t(ConvAlgo::Direct) && v != std::uint32_t(ConvAlgo::Im2col) &&
+      !(version >= 4 && v == std::uint32_t(ConvAlgo::Auto)))
     throw Error(r.where + ": corrupted checkpoint (convolution algorithm " + std::to_string(v) +
                 ")");
   return static_cast<ConvAlgo>(v);
@@ -151,7 +173,21 @@ int read_state(detail::Reader& r, std::uint32_t version, TrainingState& state) {
   state.data.test = r.get<std::uint32_t>("test sample count");
   state.data.labels = r.get<std::uint64_t>("labels hash");
   if (version >= 2) state.isa = read_isa(r);
-  if (version >= 3) o.conv = read_conv(r);
+  if (version >= 3) o.conv = read_conv(r, version);
+  if (version >= 4) {
+    const auto kind = r.get<std::uint32_t>("learning-rate schedule");
+    if (kind > std::uint32_t(LrSchedule::Cosine))
+      throw Error(r.where + ": corrupted checkpoint (learning-rate schedule " + std::to_string(kind) + ")");
+    o.schedule = static_cast<LrSchedule>(kind);
+    const auto every = r.get<std::uint32_t>("schedule step");
+    o.step_gamma = r.get<float>("schedule gamma");
+    const auto warmup = r.get<std::uint32_t>("warm-up epochs");
+    check_option(TrainOption::StepEvery, every, r.where + ": schedule step (epochs)");
+    check_option(TrainOption::StepGamma, o.step_gamma, r.where + ": schedule gamma");
+    check_option(TrainOption::Warmup, warmup, r.where + ": warm-up epochs");
+    o.step_every = static_cast<int>(every);
+    o.warmup = static_cast<int>(warmup);
+  }
   // The options as the flags take them: a checksum is no authentication, and a value out of
   // their ranges would be trained with or fail late (a huge batch: out of memory).
   check_stored_options(epoch, epochs, batch, o.lr, o.momentum, o.weight_decay, r.where + ": ");

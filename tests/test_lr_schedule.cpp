@@ -1,0 +1,130 @@
+// Learning-rate schedules and warm-up (TrainOptions::schedule, lr_at, --lr-schedule, --warmup):
+// the rate of each epoch against its formula, the flag's errors, the checkpoint fields (version 4,
+// written only by runs that use them), and a scheduled run that is reproducible across thread
+// counts and resumes to the bytes of an uninterrupted run.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include "scratchcnn/checkpoint.hpp"
+#include "scratchcnn/error.hpp"
+#include "scratchcnn/trainer.hpp"
+#include "checkpoint_bytes.hpp"
+#include "test_support.hpp"
+
+using namespace scratchcnn;
+using namespace scratchcnn::test;
+
+namespace {
+
+TrainOptions options(float lr, int epochs, int warmup) {
+  TrainOptions o;
+  o.lr = lr;
+  o.epochs = epochs;
+  o.warmup = warmup;
+  return o;
+}
+
+}  // namespace
+
+TEST(LrSchedule, ConstantStepAndCosineFollowTheirFormulas) {
+  TrainOptions c = options(0.1f, 5, 0);
+  for (int e = 1; e <= 5; ++e) EXPECT_EQ(lr_at(c, e), 0.1f) << e;
+
+  TrainOptions s = options(0.1f, 7, 0);
+  parse_lr_schedule("step:3:0.5", s, "--lr-schedule");
+  const double want_step[] = {0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025};
+  for (int e = 1; e <= 7; ++e) EXPECT_EQ(lr_at(s, e), static_cast<float>(want_step[e - 1])) << e;
+
+  // Two warm-up epochs (lr / 3, 2 lr / 3), then cosine over the remaining 4: t = 0..3 of T = 4.
+  TrainOptions k = options(0.3f, 6, 2);
+  parse_lr_schedule("cosine", k, "--lr-schedule");
+  EXPECT_EQ(lr_at(k, 1), static_cast<float>(double(0.3f) * 1 / 3));
+  EXPECT_EQ(lr_at(k, 2), static_cast<float>(double(0.3f) * 2 / 3));
+  const double pi = std::acos(-1.0);
+  for (int t = 0; t < 4; ++t)
+    EXPECT_EQ(lr_at(k, 3 + t), static_cast<float>(double(0.3f) * 0.5 * (1 + std::cos(pi * t / 4)))) << t;
+  EXPECT_EQ(lr_at(k, 3), 0.3f);  // the first epoch after the warm-up runs at the full rate
+
+  // Warm-up before a constant rate, and the text each schedule prints as.
+  TrainOptions w = options(0.2f, 3, 1);
+  EXPECT_EQ(lr_at(w, 1), 0.1f);
+  EXPECT_EQ(lr_at(w, 2), 0.2f);
+  EXPECT_EQ(lr_schedule_text(w), "constant");
+  EXPECT_EQ(lr_schedule_text(s), "step:3:0.5");
+  EXPECT_EQ(lr_schedule_text(k), "cosine");
+}
+
+TEST(LrSchedule, TheFlagsFormIsCheckedNamingWhatIsWrong) {
+  const struct {
+    const char* text;
+    const char* expect;
+  } bad[] = {{"linear", "unknown schedule"},          {"step:5", "missing :GAMMA"},
+             {"step:x:0.5", "EVERY 'x' is not a number"}, {"step:5:y", "GAMMA 'y' is not a number"},
+             {"step:0:0.5", "EVERY 0 is outside 1..1000000"}, {"step:2.5:0.5", "2.5"},
+             {"step:5:1.5", "GAMMA 1.5 is outside 0..1"},  {"", "unknown schedule"}};
+  for (const auto& b : bad) {
+    TrainOptions o;
+    const std::string e = error_of([&] { parse_lr_schedule(b.text, o, "--lr-schedule"); });
+    EXPECT_TRUE(has(e, "--lr-schedule")) << b.text << ": " << e;
+    EXPECT_TRUE(has(e, b.expect)) << b.text << ": " << e;
+    EXPECT_EQ(o.schedule, LrSchedule::Constant) << b.text;
+  }
+  TrainOptions o;
+  o.warmup = -1;
+  EXPECT_TRUE(has(error_of([&] { validate(o); }), "warm-up epochs -1 is outside 0..1000000"));
+}
+
+TEST(LrSchedule, CheckpointsCarryTheScheduleFromVersion4AndOnlyThen) {
+  CheckpointSample s(7, EpochMetrics{.loss = 1.0, .train_accuracy = 0.5, .test_accuracy = 0.5, .seconds = 1});
+  EXPECT_EQ(version_of(serialize_checkpoint(s.spec, s.params, s.state)), 2u);
+  s.state.options.schedule = LrSchedule::Step;
+  s.state.options.step_every = 4;
+  s.state.options.step_gamma = 0.25f;
+  s.state.options.warmup = 3;
+  const std::string bytes = serialize_checkpoint(s.spec, s.params, s.state);
+  EXPECT_EQ(version_of(bytes), 4u);
+  const Checkpoint c = deserialize_checkpoint(bytes, "s.ckpt");
+  EXPECT_EQ(c.state.options.schedule, LrSchedule::Step);
+  EXPECT_EQ(c.state.options.step_every, 4);
+  EXPECT_EQ(c.state.options.step_gamma, 0.25f);
+  EXPECT_EQ(c.state.options.warmup, 3);
+  EXPECT_EQ(c.state.options.conv, ConvAlgo::Auto);
+  EXPECT_EQ(serialize_checkpoint(c.spec, c.params, c.state), bytes);
+  // The writer refuses what the flags would.
+  s.state.options.step_gamma = 2;
+  EXPECT_TRUE(has(error_of([&] { (void)serialize_checkpoint(s.spec, s.params, s.state); }),
+                  "schedule gamma 2 is outside 0..1"));
+}
+
+TEST(LrSchedule, AScheduledRunIsReproducibleResumableAndKeepsItsSchedule) {
+  const std::string data = learnable_optdigits("lr-schedule-data", 11, 64, 20);
+  const std::string dir = temp_dir("lr-schedule");
+  const std::string common = "train --data " + data + " --batch 16 --lr-schedule step:1:0.5 --warmup 1 ";
+  const CliResult full = cli(common + "--epochs 4 --threads 2 --save " + dir + "/full.ckpt");
+  ASSERT_EQ(full.code, 0) << full.err;
+  EXPECT_TRUE(has(full.out, "lr 0.1 (step:1:0.5), warm-up 1 epoch")) << full.out;
+  const std::string bytes = slurp(dir + "/full.ckpt");
+  EXPECT_EQ(version_of(bytes), 4u);
+  // One thread: the same bytes.
+  ASSERT_EQ(cli(common + "--epochs 4 --threads 1 --save " + dir + "/one.ckpt").code, 0);
+  EXPECT_EQ(slurp(dir + "/one.ckpt"), bytes);
+  // Two epochs, then a resume (without the flags) to four: the uninterrupted run's bytes.
+  ASSERT_EQ(cli(common + "--epochs 2 --save " + dir + "/part.ckpt").code, 0);
+  const CliResult resumed =
+      cli("train --data " + data + " --resume " + dir + "/part.ckpt --epochs 4 --save " + dir + "/part.ckpt");
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_EQ(slurp(dir + "/part.ckpt"), bytes);
+  // A resume that asks for another schedule or warm-up is refused, the file untouched.
+  for (const std::string flag : {"--lr-schedule cosine", "--warmup 2"}) {
+    const CliResult r = cli("train --data " + data + " --resume " + dir + "/full.ckpt --epochs 5 --save " + dir +
+                            "/full.ckpt " + flag);
+    EXPECT_EQ(r.code, 1) << flag;
+    EXPECT_TRUE(has(r.err, "a resumed run keeps its options")) << r.err;
+    EXPECT_EQ(slurp(dir + "/full.ckpt"), bytes);
+  }
+  // The schedule changes the run: without it the parameters differ.
+  ASSERT_EQ(cli("train --data " + data + " --batch 16 --epochs 4 --save " + dir + "/plain.ckpt").code, 0);
+  EXPECT_NE(slurp(dir + "/plain.ckpt").substr(0, 4096), bytes.substr(0, 4096));
+}
