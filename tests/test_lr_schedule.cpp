@@ -1,4 +1,5 @@
-// Learning-rate schedules and warm-up (TrainOptions::schedule, lr_at, --lr-schedule, --warmup):
+// Learning-rate schedules and warm-up (TrainOptions::schedule, lr_at, --lr-schedule, --warmup),
+// and the optimizer (--optimizer), which version 4 checkpoints record with them:
 // the rate of each epoch against its formula, the flag's errors, the checkpoint fields (version 4,
 // written only by runs that use them), and a scheduled run that is reproducible across thread
 // counts and resumes to the bytes of an uninterrupted run.
@@ -96,6 +97,36 @@ TEST(LrSchedule, CheckpointsCarryTheScheduleFromVersion4AndOnlyThen) {
   s.state.options.step_gamma = 2;
   EXPECT_TRUE(has(error_of([&] { (void)serialize_checkpoint(s.spec, s.params, s.state); }),
                   "schedule gamma 2 is outside 0..1"));
+}
+
+TEST(LrSchedule, TheOptimizerIsRecordedCheckedAndResumedToo) {
+  CheckpointSample s(8, EpochMetrics{.loss = 1.0, .train_accuracy = 0.5, .test_accuracy = 0.5, .seconds = 1});
+  s.state.options.optimizer = Optimizer::Nesterov;
+  s.state.options.momentum = 0.9f;
+  const std::string bytes = serialize_checkpoint(s.spec, s.params, s.state);
+  EXPECT_EQ(version_of(bytes), 4u);
+  EXPECT_EQ(deserialize_checkpoint(bytes, "n.ckpt").state.options.optimizer, Optimizer::Nesterov);
+  s.state.options.momentum = 0;
+  EXPECT_TRUE(has(error_of([&] { (void)serialize_checkpoint(s.spec, s.params, s.state); }),
+                  "nesterov optimizer needs a momentum above 0"));
+  EXPECT_TRUE(has(error_of([] { (void)parse_optimizer("adam", "--optimizer"); }),
+                  "--optimizer 'adam': unknown optimizer (known: sgd, nesterov)"));
+
+  const std::string data = learnable_optdigits("optimizer-data", 12, 64, 20);
+  const std::string dir = temp_dir("optimizer");
+  const std::string common = "train --data " + data + " --batch 16 --momentum 0.9 --lr 0.02 --optimizer nesterov ";
+  const CliResult full = cli(common + "--epochs 3 --save " + dir + "/full.ckpt");
+  ASSERT_EQ(full.code, 0) << full.err;
+  EXPECT_TRUE(has(full.out, "momentum 0.9 (nesterov)")) << full.out;
+  ASSERT_EQ(cli(common + "--epochs 1 --save " + dir + "/part.ckpt").code, 0);
+  ASSERT_EQ(cli("train --data " + data + " --resume " + dir + "/part.ckpt --epochs 3 --save " + dir + "/part.ckpt").code, 0);
+  EXPECT_EQ(slurp(dir + "/part.ckpt"), slurp(dir + "/full.ckpt"));
+  const CliResult other = cli("train --data " + data + " --resume " + dir + "/full.ckpt --epochs 4 --optimizer sgd");
+  EXPECT_EQ(other.code, 1);
+  EXPECT_TRUE(has(other.err, "--optimizer sgd differs from the nesterov")) << other.err;
+  const CliResult no_momentum = cli("train --data " + data + " --optimizer nesterov --epochs 1");
+  EXPECT_EQ(no_momentum.code, 1);
+  EXPECT_TRUE(has(no_momentum.err, "--optimizer nesterov needs --momentum above 0")) << no_momentum.err;
 }
 
 TEST(LrSchedule, AScheduledRunIsReproducibleResumableAndKeepsItsSchedule) {

@@ -74,6 +74,38 @@ TEST(SgdRule, MomentumAndWeightDecayFollowTheRuleExactly) {
   }
 }
 
+// Nesterov's momentum: v = momentum v + g, w = w - lr (g + momentum v), on both paths, exactly.
+TEST(SgdRule, NesterovFollowsItsRuleExactly) {
+  const ModelSpec spec = model_from_name("seed");
+  const Parameters p0 = Parameters::he_uniform(spec, 13);
+  const Data d = make_data(spec, 40, 14);
+  const Sgd sgd{0.05f, 0.9f, 0.01f, true};
+  for (PathKind path : kPaths) {
+    SCOPED_TRACE(path_name(path));
+    auto net = make(path, spec, p0);
+    std::vector<float> w = flat(p0), v(w.size(), 0.0f);
+    for (int step = 0; step < 3; ++step) {
+      const Batch b = d.batch((step % 2) * 20, 20);
+      const std::vector<float> m = flat(net->gradients(b));
+      net->sgd_step(b, sgd);
+      for (std::size_t i = 0; i < w.size(); ++i) {
+        const float g = m[i] + sgd.weight_decay * w[i];
+        v[i] = sgd.momentum * v[i] + g;
+        w[i] = w[i] - sgd.lr * (g + sgd.momentum * v[i]);
+      }
+      EXPECT_EQ(flat(net->parameters()), w) << "step " << step;
+      EXPECT_EQ(flat(net->velocity()), v) << "step " << step;
+    }
+  }
+  // It is another rule: classical momentum ends elsewhere.
+  auto classical = make(PathKind::Fast, spec, p0), nesterov = make(PathKind::Fast, spec, p0);
+  for (int step = 0; step < 2; ++step) {
+    classical->sgd_step(d.batch(0, 20), Sgd{0.05f, 0.9f, 0.01f, false});
+    nesterov->sgd_step(d.batch(0, 20), sgd);
+  }
+  EXPECT_NE(classical->parameters(), nesterov->parameters());
+}
+
 TEST(SgdRule, WithoutMomentumAndDecayItIsPlainSgdAndKeepsNoVelocity) {
   const ModelSpec spec = model_from_name("seed");
   const Parameters p0 = Parameters::he_uniform(spec, 4);
@@ -97,9 +129,10 @@ TEST(SgdRule, WithoutMomentumAndDecayItIsPlainSgdAndKeepsNoVelocity) {
 }
 
 TEST(SgdParity, ReferenceAndFastAgreeOverOneAndSeveralSteps) {
-  const Sgd sgd{0.05f, 0.9f, 1e-3f};
+  for (const bool nesterov : {false, true})
   for (const char* name : {"seed", "lenet5"}) {
-    SCOPED_TRACE(name);
+    const Sgd sgd{0.05f, 0.9f, 1e-3f, nesterov};
+    SCOPED_TRACE(std::string(name) + (nesterov ? ", nesterov" : ""));
     const ModelSpec spec = model_from_name(name);
     const Parameters p0 = Parameters::he_uniform(spec, 5);
     const bool big = std::string(name) == "lenet5";

@@ -25,6 +25,12 @@ const char* thread_policy_name(ThreadPolicy p);  // "adaptive", "fixed"
 // Step multiplies it by step_gamma every step_every epochs, Cosine anneals it to 0 over the epochs
 // after the warm-up (PyTorch's StepLR and CosineAnnealingLR with eta_min 0, stepped per epoch).
 enum class LrSchedule { Constant, Step, Cosine };
+// The update rule (sgd.hpp): plain or classical-momentum SGD, or SGD with Nesterov's momentum
+// (which needs momentum > 0).
+enum class Optimizer { Sgd, Nesterov };
+const char* optimizer_name(Optimizer o);  // "sgd", "nesterov"
+// The optimizer called `name`; throws Error naming `flag` and the known names.
+Optimizer parse_optimizer(const std::string& name, const std::string& flag);
 
 struct TrainOptions {
   int epochs = 10;  // the run's last epoch (counted from the run's start, not from first_epoch)
@@ -33,6 +39,7 @@ struct TrainOptions {
   std::uint64_t seed = 1;
   float momentum = 0;      // Sgd (network.hpp); 0 = plain SGD
   float weight_decay = 0;  // Sgd (network.hpp); 0 = none
+  Optimizer optimizer = Optimizer::Sgd;  // Nesterov needs momentum > 0 (validate)
   LrSchedule schedule = LrSchedule::Constant;  // lr_at
   int step_every = 1;      // LrSchedule::Step: epochs per step
   float step_gamma = 1;    // LrSchedule::Step: the factor of each step

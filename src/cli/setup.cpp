@@ -43,6 +43,8 @@ training (defaults per model: seed and model text | lenet5, lenet5-1998):
   --batch N        minibatch size (default 128 | 32; the last partial batch is used)
   --lr X           SGD learning rate (default 0.1 | 0.05)
   --momentum X     SGD momentum, 0 = plain SGD (default 0)
+  --optimizer O    sgd (default) or nesterov (Nesterov's momentum: w = w - lr * (g + momentum * v);
+                   needs --momentum above 0)
   --weight-decay X L2 weight decay, added to the gradient as X * w (default 0)
                    The update per parameter: g = mean gradient + X * w; v = momentum * v + g;
                    w = w - lr * v (w = w - lr * g when momentum is 0)
@@ -89,7 +91,7 @@ const std::set<std::string> kTrainValued = {"--model",    "--input",        "--i
                                             "--epochs",   "--batch",        "--lr",   "--seed",
                                             "--threads",  "--momentum",     "--weight-decay",
                                             "--max-loss", "--max-memory", "--conv-algo",
-                                            "--lr-schedule", "--warmup"};
+                                            "--lr-schedule", "--warmup", "--optimizer"};
 
 Defaults defaults_for(const std::string& model_name) {
   if (model_name == "lenet5" || model_name == "lenet5-1998")
@@ -217,7 +219,7 @@ struct OptionFlags {
   std::uint64_t seed = 1;
   double max_loss = 0;
   ConvAlgo conv = ConvAlgo::Auto;
-  TrainOptions schedule;  // --lr-schedule and --warmup, in its schedule fields
+  TrainOptions schedule;  // --lr-schedule, --warmup and --optimizer, in those fields
 };
 
 OptionFlags read_option_flags(const Args& a) {
@@ -232,6 +234,7 @@ OptionFlags read_option_flags(const Args& a) {
   f.max_loss = option_flag(a, TrainOption::MaxLoss, 0);
   if (a.has("--lr-schedule")) parse_lr_schedule(a.str("--lr-schedule", ""), f.schedule, "--lr-schedule");
   f.schedule.warmup = static_cast<int>(option_flag(a, TrainOption::Warmup, 0));
+  if (a.has("--optimizer")) f.schedule.optimizer = parse_optimizer(a.str("--optimizer", ""), "--optimizer");
   return f;
 }
 
@@ -287,6 +290,8 @@ void check_resumed_options(const Args& a, const OptionFlags& f, const TrainOptio
   same("--lr-schedule", lr_schedule_text(f.schedule), lr_schedule_text(o),
        lr_schedule_text(f.schedule) == lr_schedule_text(o));
   same("--warmup", std::to_string(f.schedule.warmup), std::to_string(o.warmup), f.schedule.warmup == o.warmup);
+  same("--optimizer", optimizer_name(f.schedule.optimizer), optimizer_name(o.optimizer),
+       f.schedule.optimizer == o.optimizer);
 }
 
 // Model, options and state of a run resumed from checkpoint `c`.
@@ -326,6 +331,9 @@ void setup_new(Setup& s, const Args& a, const OptionFlags& f) {
   s.opt.step_every = f.schedule.step_every;
   s.opt.step_gamma = f.schedule.step_gamma;
   s.opt.warmup = f.schedule.warmup;
+  s.opt.optimizer = f.schedule.optimizer;
+  if (s.opt.optimizer == Optimizer::Nesterov && !(s.opt.momentum > 0))
+    throw Error("--optimizer nesterov needs --momentum above 0 (Nesterov's rule is a momentum rule)");
 }
 
 // The data of --data (or the model's default folder), checked against the model and, for a
@@ -425,6 +433,7 @@ void print_header(const Setup& s, const std::string& path) {
   if (s.opt.schedule != LrSchedule::Constant) std::cout << " (" << lr_schedule_text(s.opt) << ")";
   if (s.opt.warmup != 0) std::cout << ", warm-up " << s.opt.warmup << " epoch" << (s.opt.warmup == 1 ? "" : "s");
   if (s.opt.momentum != 0) std::cout << ", momentum " << s.opt.momentum;
+  if (s.opt.optimizer != Optimizer::Sgd) std::cout << " (" << optimizer_name(s.opt.optimizer) << ")";
   if (s.opt.weight_decay != 0) std::cout << ", weight decay " << s.opt.weight_decay;
   std::cout << ", seed " << s.opt.seed;
   if (s.opt.conv != ConvAlgo::Auto) std::cout << ", conv " << conv_algo_name(s.opt.conv);

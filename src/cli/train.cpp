@@ -196,7 +196,7 @@ std::string run_digest(const Setup& s, const TrainingState& state) {
   const double options[] = {double(o.epochs),       double(o.batch),       double(o.lr),
                             double(o.momentum),     double(o.weight_decay), double(o.first_epoch),
                             double(int(o.conv)),    double(int(o.schedule)), double(o.step_every),
-                            double(o.step_gamma),   double(o.warmup)};
+                            double(o.step_gamma),   double(o.warmup),         double(int(o.optimizer))};
   bytes(options, sizeof options);
   bytes(&o.seed, sizeof o.seed);
   for (const Parameters* p : {&s.init, &state.velocity})

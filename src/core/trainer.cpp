@@ -86,9 +86,23 @@ void validate(const TrainOptions& opt) {
     throw Error("training options: learning-rate schedule " + std::to_string(int(opt.schedule)) +
                 " is not constant, step or cosine");
   check_conv_algo(opt.conv, "training options: ");
+  if (opt.optimizer != Optimizer::Sgd && opt.optimizer != Optimizer::Nesterov)
+    throw Error("training options: optimizer " + std::to_string(int(opt.optimizer)) + " is not sgd or nesterov");
+  if (opt.optimizer == Optimizer::Nesterov && !(opt.momentum > 0))
+    throw Error("training options: the nesterov optimizer needs a momentum above 0 (--momentum)");
   if (opt.thread_policy != ThreadPolicy::Adaptive && opt.thread_policy != ThreadPolicy::Fixed)
     throw Error("training options: thread policy " + std::to_string(int(opt.thread_policy)) +
                 " is not adaptive or fixed");
+}
+
+const char* optimizer_name(Optimizer o) {
+  return o == Optimizer::Sgd ? "sgd" : o == Optimizer::Nesterov ? "nesterov" : "?";
+}
+
+Optimizer parse_optimizer(const std::string& name, const std::string& flag) {
+  for (Optimizer o : {Optimizer::Sgd, Optimizer::Nesterov})
+    if (name == optimizer_name(o)) return o;
+  throw Error(flag + " " + excerpt(name) + ": unknown optimizer (known: sgd, nesterov)");
 }
 
 float lr_at(const TrainOptions& opt, int epoch) {
@@ -253,7 +267,7 @@ StepResult EpochRun::step(int epoch, int b, int m) {
   };
   StepResult r;
   try {
-    r = net.sgd_step(Batch{images.data(), labels.data(), m}, Sgd{lr_at(opt, epoch), opt.momentum, opt.weight_decay});
+    r = net.sgd_step(Batch{images.data(), labels.data(), m}, Sgd{lr_at(opt, epoch), opt.momentum, opt.weight_decay, opt.optimizer == Optimizer::Nesterov});
   } catch (const Error& e) {
     throw Error(where() + e.what());
   } catch (const std::bad_alloc&) {

@@ -168,7 +168,7 @@ void FastNetwork::update_block(std::int64_t b, int n, const Sgd& sgd, bool apply
   for (std::size_t i = i0; i < i1; ++i) {
     const float m = mean[i] / float(n);
     mean[i] = m;
-    if (apply) sgd_update(params[i], velocity[i], m, sgd.lr, sgd.momentum, sgd.weight_decay);
+    if (apply) sgd_update(params[i], velocity[i], m, sgd.lr, sgd.momentum, sgd.weight_decay, sgd.nesterov);
   }
 }
 

@@ -25,6 +25,10 @@ void check_schedule(const TrainOptions& o, const std::string& label) {
   check_option(TrainOption::StepEvery, o.step_every, label + "schedule step (epochs)");
   check_option(TrainOption::StepGamma, o.step_gamma, label + "schedule gamma");
   check_option(TrainOption::Warmup, o.warmup, label + "warm-up epochs");
+  if (o.optimizer != Optimizer::Sgd && o.optimizer != Optimizer::Nesterov)
+    throw Error(label + "optimizer " + std::to_string(int(o.optimizer)) + " is unknown");
+  if (o.optimizer == Optimizer::Nesterov && !(o.momentum > 0))
+    throw Error(label + "the nesterov optimizer needs a momentum above 0");
 }
 
 // The stored options, checked with the flags' rules (check_option) and the epoch against them;
@@ -84,9 +88,10 @@ std::string serialize_checkpoint(const ModelSpec& spec, const Parameters& params
   check_schedule(o, "checkpoint: ");
   // Each version is written only by the runs that need it, so a run without its options writes
   // the bytes it wrote before that version existed: 2 for the defaults, 3 with --conv-algo direct
-  // or im2col, 4 with a learning-rate schedule or warm-up (the algorithm, Auto included, and
-  // the schedule).
-  const bool with_schedule = o.schedule != LrSchedule::Constant || o.warmup > 0;
+  // or im2col, 4 with a learning-rate schedule, warm-up or the nesterov optimizer (the algorithm,
+  // Auto included, the schedule and the optimizer).
+  const bool with_schedule =
+      o.schedule != LrSchedule::Constant || o.warmup > 0 || o.optimizer != Optimizer::Sgd;
   const bool with_conv = o.conv != ConvAlgo::Auto || with_schedule;
   std::string out = start_file(kCheckpointMagic, with_schedule ? 4 : with_conv ? 3 : 2, spec, params);
   put_values(out, state.velocity);
@@ -108,6 +113,7 @@ std::string serialize_checkpoint(const ModelSpec& spec, const Parameters& params
     put<std::uint32_t>(out, static_cast<std::uint32_t>(o.step_every));
     put<float>(out, o.step_gamma);
     put<std::uint32_t>(out, static_cast<std::uint32_t>(o.warmup));
+    put<std::uint32_t>(out, static_cast<std::uint32_t>(o.optimizer));
   }
   put<std::uint32_t>(out, static_cast<std::uint32_t>(state.history.size()));
   for (const auto& m : state.history) {
@@ -187,6 +193,12 @@ int read_state(detail::Reader& r, std::uint32_t version, TrainingState& state) {
     check_option(TrainOption::Warmup, warmup, r.where + ": warm-up epochs");
     o.step_every = static_cast<int>(every);
     o.warmup = static_cast<int>(warmup);
+    const auto optimizer = r.get<std::uint32_t>("optimizer");
+    if (optimizer > std::uint32_t(Optimizer::Nesterov))
+      throw Error(r.where + ": corrupted checkpoint (optimizer " + std::to_string(optimizer) + ")");
+    o.optimizer = static_cast<Optimizer>(optimizer);
+    if (o.optimizer == Optimizer::Nesterov && !(o.momentum > 0))
+      throw Error(r.where + ": corrupted checkpoint (the nesterov optimizer with momentum 0)");
   }
   // The options as the flags take them: a checksum is no authentication, and a value out of
   // their ranges would be trained with or fail late (a huge batch: out of memory).

@@ -16,6 +16,7 @@ struct SgdStep {
   T lr = 0;
   T momentum = 0;
   T weight_decay = 0;
+  bool nesterov = false;
 };
 
 // The mean of a list of per-sample values: their sum in sample order, divided by the count.
@@ -38,7 +39,7 @@ struct Param {
   // happens when no sample has been seen since the last update.
   void update(const SgdStep<T>& s) {
     if (grads.empty()) return;
-    sgd_update(value, velocity, mean_of(grads), s.lr, s.momentum, s.weight_decay);
+    sgd_update(value, velocity, mean_of(grads), s.lr, s.momentum, s.weight_decay, s.nesterov);
     grads.clear();
   }
 };
@@ -58,7 +59,7 @@ class Module {
   // Every parameter: the Sgd rule with the mean of its gradient list, then the list is cleared.
   // No-op without parameters.
   virtual void update(const SgdStep<T>& /*step*/) {}
-  void update(T lr) { update(SgdStep<T>{lr, T(0), T(0)}); }
+  void update(T lr) { update(SgdStep<T>{lr, T(0), T(0), false}); }
 
   // The mean of the gradient lists, without clearing them; false without parameters.
   virtual bool mean_gradients(std::vector<T>& /*weights*/, std::vector<T>& /*bias*/) const {

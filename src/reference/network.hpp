@@ -96,7 +96,7 @@ class Network : public scratchcnn::Network {
   StepResult sgd_step(const Batch& batch, const Sgd& sgd) override {
     const StepResult r = accumulate(batch);
     model_.update(SgdStep<T>{static_cast<T>(sgd.lr), static_cast<T>(sgd.momentum),
-                             static_cast<T>(sgd.weight_decay)});
+                             static_cast<T>(sgd.weight_decay), sgd.nesterov});
     return r;
   }
 
