@@ -78,6 +78,20 @@ TEST(LrSchedule, TheFlagsFormIsCheckedNamingWhatIsWrong) {
 }
 
 TEST(LrSchedule, CheckpointsCarryTheScheduleFromVersion4AndOnlyThen) {
+  {
+    // A version 4 file without a schedule, warm-up or optimizer was not written by a run.
+    CheckpointSample plain(9, EpochMetrics{.loss = 1.0, .train_accuracy = 0.5, .test_accuracy = 0.5, .seconds = 1});
+    plain.state.options.warmup = 1;
+    std::string v4 = serialize_checkpoint(plain.spec, plain.params, plain.state);
+    ASSERT_EQ(version_of(v4), 4u);
+    // The warm-up is the fourth field of the block, 8 bytes before the optimizer, which precedes
+    // the history (u32) and its 2 epochs of 24 bytes and the checksum (u64).
+    const std::size_t warmup_at = v4.size() - 8 - 2 * 24 - 4 - 4 - 4;
+    ASSERT_EQ(v4[warmup_at], 1);
+    v4[warmup_at] = 0;
+    EXPECT_TRUE(has(error_of([&] { (void)deserialize_checkpoint(resealed(v4), "v4.ckpt"); }),
+                    "version 4 without a schedule, warm-up or optimizer"));
+  }
   CheckpointSample s(7, EpochMetrics{.loss = 1.0, .train_accuracy = 0.5, .test_accuracy = 0.5, .seconds = 1});
   EXPECT_EQ(version_of(serialize_checkpoint(s.spec, s.params, s.state)), 2u);
   s.state.options.schedule = LrSchedule::Step;
@@ -125,7 +139,7 @@ TEST(LrSchedule, TheOptimizerIsRecordedCheckedAndResumedToo) {
   EXPECT_EQ(other.code, 1);
   EXPECT_TRUE(has(other.err, "--optimizer sgd differs from the nesterov")) << other.err;
   const CliResult no_momentum = cli("train --data " + data + " --optimizer nesterov --epochs 1");
-  EXPECT_EQ(no_momentum.code, 1);
+  EXPECT_EQ(no_momentum.code, 2);  // a bad command line
   EXPECT_TRUE(has(no_momentum.err, "--optimizer nesterov needs --momentum above 0")) << no_momentum.err;
 }
 
@@ -157,5 +171,10 @@ TEST(LrSchedule, AScheduledRunIsReproducibleResumableAndKeepsItsSchedule) {
   }
   // The schedule changes the run: without it the parameters differ.
   ASSERT_EQ(cli("train --data " + data + " --batch 16 --epochs 4 --save " + dir + "/plain.ckpt").code, 0);
-  EXPECT_NE(slurp(dir + "/plain.ckpt").substr(0, 4096), bytes.substr(0, 4096));
+  EXPECT_NE(load_checkpoint(dir + "/plain.ckpt").params, load_checkpoint(dir + "/full.ckpt").params);
+  // A cosine schedule spans the planned epochs: a resume may not change them.
+  ASSERT_EQ(cli("train --data " + data + " --batch 16 --epochs 2 --lr-schedule cosine --save " + dir + "/cos.ckpt").code, 0);
+  const CliResult longer = cli("train --data " + data + " --resume " + dir + "/cos.ckpt --epochs 4");
+  EXPECT_EQ(longer.code, 1);
+  EXPECT_TRUE(has(longer.err, "its cosine schedule spans those epochs")) << longer.err;
 }

@@ -106,8 +106,9 @@ std::unique_ptr<Network> make_network(PathKind path, const ModelSpec& spec, cons
 
 // The threads one training step of `batch` samples of `spec` runs on when OpenMP allows `threads`:
 // 1 on the reference path; on the fast path at most one per chunk of 16 samples and one per
-// 16 MFLOP of the step's work, at least 1 (a smaller step does not pay for the fork and barrier
-// of another thread). A last, partial batch may run on fewer. Results never depend on it.
+// MFLOP of the step's work (fast::Options::flops_per_thread), at least 1 (a smaller step does not
+// pay for the fork and barrier of another thread). A last, partial batch may run on fewer.
+// Results never depend on it.
 int step_threads(PathKind path, const ModelSpec& spec, int batch, int threads);
 
 }  // namespace scratchcnn

@@ -48,7 +48,8 @@ inline constexpr std::uint32_t kParameterFileVersion = 1;
 // parameters out of either kind.
 // Version 2 added the instruction-set level (TrainingState::isa); version 3 the convolution
 // algorithm (TrainOptions::conv), written only when it is not auto: a run with the default writes
-// version 2. The newest version read; versions 1 and 2 are still read.
+// version 2; version 4 the learning-rate schedule, warm-up and optimizer, written only by a run
+// that uses one. The newest version read; versions 1 to 3 are still read.
 inline constexpr std::uint32_t kCheckpointFileVersion = 4;
 std::string serialize_parameters(const ModelSpec& spec, const Parameters& p);
 // Reads a parameter file or a checkpoint. Throws Error naming `where` (a file name) if the bytes

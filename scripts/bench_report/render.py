@@ -159,8 +159,7 @@ def busy_machine(r):
            "spin on the cores. Fixed thread counts against the default, adaptive threads "
            f"(at most {r.threads_ctx.get('adaptive_most_threads', max(counts))}), which measures step times and "
            "runs each step on the count that is fastest now (its probes are in its time). Three times the usual "
-           "repetitions, interleaved at random. Run time in ms, median [min-max]; the seed model's steps are too small for a second "
-           "thread, so its rows differ by noise only.\n"]
+           "repetitions, interleaved at random. Run time in ms, median [min-max].\n"]
     out += table_head("Model", "Busy processes", *(f"{fl.threads_text(t)}, fixed" for t in counts),
                       "Adaptive (default)", "Mean threads chosen", "Best fixed / adaptive")
     for model, busy, fixed, adaptive in cases:

@@ -232,9 +232,13 @@ OptionFlags read_option_flags(const Args& a) {
   f.seed = a.seed("--seed", 1);
   f.conv = read_conv_algo(a);
   f.max_loss = option_flag(a, TrainOption::MaxLoss, 0);
-  if (a.has("--lr-schedule")) parse_lr_schedule(a.str("--lr-schedule", ""), f.schedule, "--lr-schedule");
+  try {
+    if (a.has("--lr-schedule")) parse_lr_schedule(a.str("--lr-schedule", ""), f.schedule, "--lr-schedule");
+    if (a.has("--optimizer")) f.schedule.optimizer = parse_optimizer(a.str("--optimizer", ""), "--optimizer");
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
   f.schedule.warmup = static_cast<int>(option_flag(a, TrainOption::Warmup, 0));
-  if (a.has("--optimizer")) f.schedule.optimizer = parse_optimizer(a.str("--optimizer", ""), "--optimizer");
   return f;
 }
 
@@ -307,6 +311,12 @@ void setup_resumed(Setup& s, const Args& a, const OptionFlags& f, const Checkpoi
   }
   s.opt = c.state.options;
   check_resumed_options(a, f, s.opt, resume_path);
+  // A cosine schedule spans the run's planned epochs: other --epochs would bend the rest of it.
+  if (s.opt.schedule == LrSchedule::Cosine && a.has("--epochs") && f.epochs != s.opt.epochs)
+    throw Error("--epochs " + std::to_string(f.epochs) + " differs from the " +
+                std::to_string(s.opt.epochs) + " that " + resume_path +
+                " was planned with; its cosine schedule spans those epochs, so a resumed run keeps them "
+                "(drop --epochs)");
   if (a.has("--epochs")) s.opt.epochs = f.epochs;
   if (s.opt.epochs < c.state.epoch)
     throw Error("--epochs " + std::to_string(s.opt.epochs) + ": " + resume_path +
@@ -333,7 +343,7 @@ void setup_new(Setup& s, const Args& a, const OptionFlags& f) {
   s.opt.warmup = f.schedule.warmup;
   s.opt.optimizer = f.schedule.optimizer;
   if (s.opt.optimizer == Optimizer::Nesterov && !(s.opt.momentum > 0))
-    throw Error("--optimizer nesterov needs --momentum above 0 (Nesterov's rule is a momentum rule)");
+    throw UsageError("--optimizer nesterov needs --momentum above 0 (Nesterov's rule is a momentum rule)");
 }
 
 // The data of --data (or the model's default folder), checked against the model and, for a

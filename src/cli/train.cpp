@@ -41,13 +41,14 @@ checkpoints:
                    versioned, with a checksum. eval, predict and --init read it.
   --resume FILE    continue the run of a checkpoint with epoch (its epoch + 1) up to --epochs
                    (default: the epochs it was started with). Model, batch, lr, momentum,
-                   weight decay, seed and --conv-algo come from the checkpoint (held to the flags'
-                   ranges); giving a different one is an error. The result is bit for bit that
-                   of an uninterrupted run on the same path and bit class (recorded in the
-                   checkpoint; avx2 and avx512f are one class); in another class a warning
-                   names both, and SCRATCHCNN_ISA=LEVEL (a level of the checkpoint's class) or
-                   --path reference gets the checkpoint's bits back where this CPU runs it.
-                   --resume F --save F continues in place.
+                   weight decay, --optimizer, --lr-schedule, --warmup, seed and --conv-algo
+                   come from the checkpoint (held to the flags' ranges); giving a different one
+                   is an error (and so is other --epochs for a cosine schedule). The result is
+                   bit for bit that of an uninterrupted run on the same path and bit class
+                   (recorded in the checkpoint; avx2 and avx512f are one class); in another
+                   class a warning names both, and SCRATCHCNN_ISA=LEVEL (a level of the
+                   checkpoint's class) or --path reference gets the checkpoint's bits back where
+                   this CPU runs it. --resume F --save F continues in place.
 output:
   --metrics FILE   write the per-epoch table as CSV (epoch,loss,train_accuracy,test_accuracy,
                    seconds) when training succeeds; a resumed run writes every epoch since

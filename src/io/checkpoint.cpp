@@ -199,6 +199,9 @@ int read_state(detail::Reader& r, std::uint32_t version, TrainingState& state) {
     o.optimizer = static_cast<Optimizer>(optimizer);
     if (o.optimizer == Optimizer::Nesterov && !(o.momentum > 0))
       throw Error(r.where + ": corrupted checkpoint (the nesterov optimizer with momentum 0)");
+    // Only a run with one of these writes version 4 (serialize_checkpoint).
+    if (o.schedule == LrSchedule::Constant && o.warmup == 0 && o.optimizer == Optimizer::Sgd)
+      throw Error(r.where + ": corrupted checkpoint (version 4 without a schedule, warm-up or optimizer)");
   }
   // The options as the flags take them: a checksum is no authentication, and a value out of
   // their ranges would be trained with or fail late (a huge batch: out of memory).

@@ -51,7 +51,9 @@ struct Correlation {
   // Input rows [data_y0, data_y1) and columns [data_x0, data_x1) of the buffer hold data; every
   // other element is zero (a padded copy's border, or what lies outside the buffer when the offset
   // reaches past it). The kernels skip the window rows, and the window columns of a whole block,
-  // that fall on zeros: adding w * 0 leaves a sum as it is. A bound < 0: the buffer's edge.
+  // that fall on zeros: adding w * 0 leaves a sum as it is (for finite w; an infinite or NaN weight
+  // on a skipped tap no longer turns that output into NaN, and training stops on a non-finite loss
+  // before weights can become so). A bound < 0: the buffer's edge.
   int data_y0 = 0, data_y1 = -1, data_x0 = 0, data_x1 = -1;
   const float* w = nullptr;
   std::ptrdiff_t w_out = 0, w_in = 0, w_ky = 0, w_kx = 0;  // strides of W
