@@ -129,7 +129,9 @@ bool ThreadTuner::tail_test(double seconds) {
     oldest = seconds;
   }
   tail_sum_ += seconds;
-  if (tail_.size() < std::size_t(kTail) || tail_sum_ <= kTail * fewer_ref_) return false;
+  // The same margin as a probe's (kPreferFewer): step times are skewed, so equal means would
+  // otherwise tip towards the fewer count.
+  if (tail_.size() < std::size_t(kTail) || tail_sum_ <= kTail * fewer_ref_ * kPreferFewer) return false;
   // Steps on the fewer count would have been faster: go there, as if a probe had chosen it, and
   // probe again no sooner than the budget allows for what the stalls cost. (Not later: one long
   // hiccup of a noisy machine can pass this test too, and then the fewer count is the loss.)

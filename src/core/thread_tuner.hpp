@@ -25,7 +25,7 @@
 // and then, most steps on 2 threads are fast and one in a few dozen waits a whole time slice
 // (milliseconds), so a count can win every probe and lose on average. So while it runs, the tuner
 // also keeps the mean of the last kTail steps; when that mean is above the probe median of a
-// count with fewer threads, it moves to that count without probing (the stalls were the proof)
+// count with fewer threads (by kPreferFewer), it moves to that count without probing (the stalls were the proof)
 // and probes again after an interval that keeps what the stalls cost within kBudget.
 //
 // Better still is not to try a count that must stall. Where the caller can tell how many cores no
