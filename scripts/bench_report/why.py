@@ -45,15 +45,28 @@ def layer_run(r, model, layer, pas):
     return next((x for x in runs if "(auto)" in x.label), runs[0] if runs else None)
 
 
+def seed_missed(r, two):
+    """Whether the seed step's share of peak or its 10 epochs against PyTorch missed their floors."""
+    if two.med("GFLOP/s") / r.peak_one < FLOORS["seed_step_peak"].target:
+        return True
+    pt = r.pytorch["threads"].get("2") if r.pytorch else None
+    ours = r.train.get("BM_Fast/seed/epoch/threads:2")
+    theirs = pt["seed"].get("ten_epochs") if pt else None
+    return bool(ours and theirs and
+                ours.med("items_per_second") / theirs["images_per_second"] < FLOORS["torch_seed_train"].target)
+
+
 def seed_peak_lines(r):
-    """Where a seed step's time goes when it is below its share of peak: its layers, one by one."""
+    """Where a seed step's time goes when it (or the 10 epochs it makes up) misses a floor: its
+    layers, one by one."""
     one = r.train.get("BM_Fast/seed/train_step/threads:1")
     two = r.train.get("BM_Fast/seed/train_step/threads:2")
-    floor = FLOORS["seed_step_peak"]
-    if not (one and two and r.peak_one) or two.med("GFLOP/s") / r.peak_one >= floor.target:
+    if not (one and two and r.peak_one) or not seed_missed(r, two):
         return []
     layers = sorted({k.split("/")[1][len("seed_"):] for k in r.layers if k.startswith("BM_Fast/seed_")})
-    parts = [(f"{layer} {pas}", run) for layer in layers for pas in ("forward", "backward")
+    # The first layer's input gradient is never computed in a step: its backward is the weights'.
+    parts = [(f"{layer} {pas}", run) for layer in layers
+             for pas in ("forward", "backward_weights" if layer == "conv1" else "backward")
              for run in [layer_run(r, "seed", layer, pas)] if run]
     if not parts:
         return []
