@@ -29,7 +29,10 @@ cross="${SCRATCHCNN_AARCH64_DIR:-$repo/build-aarch64}"
 toolchain="$repo/cmake/aarch64-linux-gnu.cmake"
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-q=(qemu-aarch64 -L /usr/aarch64-linux-gnu)
+# One OpenMP thread: under qemu-aarch64 (Debian 12's qemu-user) a parallel region of two threads
+# never ends, even a trivial one (OMP_WAIT_POLICY=passive too), so the emulated runs keep to one;
+# results do not depend on the thread count, which the host's tests check.
+q=(env OMP_NUM_THREADS=1 qemu-aarch64 -L /usr/aarch64-linux-gnu)
 jobs=$(nproc)
 
 echo "== GoogleTest for aarch64 (from /usr/src/googletest)"
