@@ -89,9 +89,14 @@ TEST(Checkpoint, RefusesTruncatedCorruptedNewerAndParameterFiles) {
   EXPECT_TRUE(has(error_of([&] { deserialize_checkpoint(flipped, "c.bin"); }), "checksum"));
 
   std::string newer = bytes;
-  newer[8] = 5;
+  newer[8] = 6;
   const std::string msg = error_of([&] { deserialize_checkpoint(resealed(newer), "c.bin"); });
-  EXPECT_TRUE(has(msg, "c.bin: checkpoint version 5 is newer than this scratchcnn reads (4)")) << msg;
+  EXPECT_TRUE(has(msg, "c.bin: checkpoint version 6 is newer than this scratchcnn reads (5)")) << msg;
+  // A version 2 file relabelled 5 lacks the second moments that version holds.
+  std::string relabelled = bytes;
+  relabelled[8] = 5;
+  EXPECT_TRUE(has(error_of([&] { deserialize_checkpoint(resealed(relabelled), "c.bin"); }),
+                  "corrupted checkpoint (ends inside the second moments)"));
 
   // Checksummed but inconsistent: one epoch of metrics too few for the epoch count.
   std::string short_history = bytes;

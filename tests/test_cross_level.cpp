@@ -199,9 +199,13 @@ std::vector<StepCase> step_cases() {
 
 TEST_F(CrossLevel, WholeSteps) {
   const int n = 40;  // two full chunks and a partial one
-  const Sgd sgd{0.05f, 0.9f, 5e-4f};
+  Sgd adam;
+  adam.lr = 1e-3f;
+  adam.weight_decay = 5e-4f;
+  adam.optimizer = Optimizer::Adam;
+  for (const Sgd& sgd : {Sgd{0.05f, 0.9f, 5e-4f}, adam})
   for (const StepCase& c : step_cases()) {
-    SCOPED_TRACE(c.name);
+    SCOPED_TRACE(c.name + ", " + (is_adam(sgd.optimizer) ? "adam" : "sgd"));
     const Parameters p0 = Parameters::he_uniform(c.spec, 7);
     Rng rng(8);
     std::vector<std::vector<float>> images;
@@ -223,11 +227,14 @@ TEST_F(CrossLevel, WholeSteps) {
       loss.push_back(g0.loss);
       right.push_back(g0.correct);
       for (int s = 1; s <= 5; ++s) {
-        const StepResult sr = net->sgd_step(Batch{images[s].data(), labels[s].data(), n}, sgd);
+        Sgd rule = sgd;
+        rule.step = s;
+        const StepResult sr = net->sgd_step(Batch{images[s].data(), labels[s].data(), n}, rule);
         loss.push_back(sr.loss);
         right.push_back(sr.correct);
         r.push_back({"parameters after step " + std::to_string(s), flat(net->parameters())});
         r.push_back({"velocities after step " + std::to_string(s), flat(net->velocity())});
+        r.push_back({"second moments after step " + std::to_string(s), flat(net->second_moment())});
       }
       std::vector<float> logits(std::size_t(n) * c.spec.classes());
       net->predict(images[0], logits);

@@ -1,11 +1,13 @@
 // Learning-rate schedules and warm-up (TrainOptions::schedule, lr_at, --lr-schedule, --warmup),
-// and the optimizer (--optimizer), which version 4 checkpoints record with them:
+// and the optimizer (--optimizer), which version 4 checkpoints record with them (version 5 with
+// Adam's moments and hyper-parameters):
 // the rate of each epoch against its formula, the flag's errors, the checkpoint fields (version 4,
 // written only by runs that use them), and a scheduled run that is reproducible across thread
 // counts and resumes to the bytes of an uninterrupted run.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "scratchcnn/checkpoint.hpp"
@@ -123,8 +125,8 @@ TEST(LrSchedule, TheOptimizerIsRecordedCheckedAndResumedToo) {
   s.state.options.momentum = 0;
   EXPECT_TRUE(has(error_of([&] { (void)serialize_checkpoint(s.spec, s.params, s.state); }),
                   "nesterov optimizer needs a momentum above 0"));
-  EXPECT_TRUE(has(error_of([] { (void)parse_optimizer("adam", "--optimizer"); }),
-                  "--optimizer 'adam': unknown optimizer (known: sgd, nesterov)"));
+  EXPECT_TRUE(has(error_of([] { (void)parse_optimizer("adagrad", "--optimizer"); }),
+                  "--optimizer 'adagrad': unknown optimizer (known: sgd, nesterov, adam, adamw)"));
 
   const std::string data = learnable_optdigits("optimizer-data", 12, 64, 20);
   const std::string dir = temp_dir("optimizer");
@@ -177,4 +179,87 @@ TEST(LrSchedule, AScheduledRunIsReproducibleResumableAndKeepsItsSchedule) {
   const CliResult longer = cli("train --data " + data + " --resume " + dir + "/cos.ckpt --epochs 4");
   EXPECT_EQ(longer.code, 1);
   EXPECT_TRUE(has(longer.err, "its cosine schedule spans those epochs")) << longer.err;
+}
+
+// Adam and AdamW: version 5 checkpoints with the second moments and the hyper-parameters, written
+// only for them; a run gives the same bytes on 1 and 2 threads and resumes to the bytes of an
+// uninterrupted run; the flags' defaults and errors.
+TEST(AdamRun, CheckpointsCarryTheMomentsAndARunResumesBitForBit) {
+  CheckpointSample s(10, EpochMetrics{.loss = 1.0, .train_accuracy = 0.5, .test_accuracy = 0.5, .seconds = 1});
+  s.state.options.optimizer = Optimizer::AdamW;
+  s.state.options.momentum = 0;
+  s.state.options.beta1 = 0.5f;
+  s.state.options.beta2 = 0.75f;
+  s.state.options.eps = 1e-6f;
+  s.state.second = s.params;  // any non-negative values of the model's sizes
+  for (LayerParams& lp : s.state.second.layers)
+    for (auto* v : {&lp.weights, &lp.bias})
+      for (float& x : *v) x = std::abs(x) + 0.25f;
+  const std::string bytes = serialize_checkpoint(s.spec, s.params, s.state);
+  EXPECT_EQ(version_of(bytes), 5u);
+  const Checkpoint c = deserialize_checkpoint(bytes, "a.ckpt");
+  EXPECT_EQ(c.state.options.optimizer, Optimizer::AdamW);
+  EXPECT_EQ(c.state.options.beta1, 0.5f);
+  EXPECT_EQ(c.state.options.beta2, 0.75f);
+  EXPECT_EQ(c.state.options.eps, 1e-6f);
+  EXPECT_EQ(c.state.second, s.state.second);
+  EXPECT_EQ(serialize_checkpoint(c.spec, c.params, c.state), bytes);
+  // Refused: a writer without the second moments, a negative moment, a beta out of range.
+  {
+    CheckpointSample bad = s;
+    bad.state.second = Parameters{};
+    EXPECT_THROW((void)serialize_checkpoint(bad.spec, bad.params, bad.state), Error);
+    bad.state.second = s.state.second;
+    bad.state.options.beta2 = 1.0f;
+    EXPECT_TRUE(has(error_of([&] { (void)serialize_checkpoint(bad.spec, bad.params, bad.state); }),
+                    "beta2 1 is outside")) << error_of([&] { (void)serialize_checkpoint(bad.spec, bad.params, bad.state); });
+  }
+  {
+    // The first second moment follows the velocities: parameters, velocities, then it.
+    std::string negative = bytes;
+    const std::size_t count = std::size_t(s.params.count());
+    const std::string text = s.spec.full_text();
+    const std::size_t second_at = 8 + 4 + 4 + text.size() + 8 + 2 * count * 4;
+    const float minus = -1.0f;
+    std::memcpy(&negative[second_at], &minus, 4);
+    EXPECT_TRUE(has(error_of([&] { (void)deserialize_checkpoint(resealed(negative), "n.ckpt"); }),
+                    "negative or non-finite second moment"));
+  }
+
+  const std::string data = learnable_optdigits("adam-data", 13, 64, 20);
+  const std::string dir = temp_dir("adam");
+  const std::string common = "train --data " + data + " --batch 16 --optimizer adamw --betas 0.8,0.99 ";
+  const CliResult full = cli(common + "--epochs 3 --threads 2 --save " + dir + "/full.ckpt");
+  ASSERT_EQ(full.code, 0) << full.err;
+  // PyTorch's defaults: lr 0.001, AdamW's weight decay 0.01.
+  EXPECT_TRUE(has(full.out, "lr 0.001, adamw (betas 0.8,0.99, eps 1e-08), weight decay 0.01")) << full.out;
+  const std::string whole = slurp(dir + "/full.ckpt");
+  EXPECT_EQ(version_of(whole), 5u);
+  ASSERT_EQ(cli(common + "--epochs 3 --threads 1 --save " + dir + "/one.ckpt").code, 0);
+  EXPECT_EQ(slurp(dir + "/one.ckpt"), whole);
+  ASSERT_EQ(cli(common + "--epochs 1 --save " + dir + "/part.ckpt").code, 0);
+  const CliResult resumed =
+      cli("train --data " + data + " --resume " + dir + "/part.ckpt --epochs 3 --save " + dir + "/part.ckpt");
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_EQ(slurp(dir + "/part.ckpt"), whole);
+  // The run learned: the last epoch's loss is below the first's.
+  const Checkpoint done = load_checkpoint(dir + "/full.ckpt");
+  EXPECT_LT(done.state.history.back().loss, done.state.history.front().loss);
+  // A resume with other betas, a momentum with adam, betas with sgd: refused.
+  const CliResult other = cli("train --data " + data + " --resume " + dir + "/full.ckpt --epochs 4 --betas 0.9,0.999");
+  EXPECT_EQ(other.code, 1);
+  EXPECT_TRUE(has(other.err, "--betas 0.9,0.999 differs from the 0.8,0.99")) << other.err;
+  const CliResult momentum = cli("train --data " + data + " --optimizer adam --momentum 0.9 --epochs 1");
+  EXPECT_EQ(momentum.code, 2);
+  EXPECT_TRUE(has(momentum.err, "--momentum is for sgd and nesterov")) << momentum.err;
+  const CliResult betas = cli("train --data " + data + " --betas 0.9,0.99 --epochs 1");
+  EXPECT_EQ(betas.code, 2);
+  EXPECT_TRUE(has(betas.err, "--betas is for --optimizer adam or adamw (the run's is sgd)")) << betas.err;
+  ASSERT_EQ(cli("train --data " + data + " --epochs 1 --save " + dir + "/sgd.ckpt").code, 0);
+  const CliResult sgd_eps = cli("train --data " + data + " --resume " + dir + "/sgd.ckpt --epochs 2 --eps 1e-6");
+  EXPECT_EQ(sgd_eps.code, 2);
+  EXPECT_TRUE(has(sgd_eps.err, "--eps is for --optimizer adam or adamw")) << sgd_eps.err;
+  const CliResult eps = cli("train --data " + data + " --optimizer adam --eps 0 --epochs 1");
+  EXPECT_EQ(eps.code, 2);
+  EXPECT_TRUE(has(eps.err, "--eps: 0 is outside 1e-30..1")) << eps.err;
 }

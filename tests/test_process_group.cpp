@@ -52,7 +52,7 @@ Data make_data(const ModelSpec& spec, std::uint64_t seed, const std::vector<int>
 
 // What a run ends with, as bytes.
 struct Outcome {
-  std::vector<float> params, velocity;
+  std::vector<float> params, velocity, second;
   std::vector<StepResult> steps;
 };
 
@@ -61,7 +61,8 @@ struct Outcome {
 // overwrite the samples this rank should never read.
 Outcome train(const ModelSpec& spec, const Parameters& p0, const Data& data,
               std::shared_ptr<ProcessGroup> group, int threads,
-              const std::function<void(int n, std::vector<float>&, std::vector<int>&)>& corrupt = {}) {
+              const std::function<void(int n, std::vector<float>&, std::vector<int>&)>& corrupt = {},
+              Sgd rule = kSgd) {
   omp_set_num_threads(threads);
   NetworkOptions options;
   options.group = group;
@@ -75,11 +76,13 @@ Outcome train(const ModelSpec& spec, const Parameters& p0, const Data& data,
     std::vector<int> y(data.labels.begin() + std::ptrdiff_t(at),
                        data.labels.begin() + std::ptrdiff_t(at + std::size_t(n)));
     if (corrupt) corrupt(n, x, y);
-    out.steps.push_back(net->sgd_step(Batch{x.data(), y.data(), n}, kSgd));
+    out.steps.push_back(net->sgd_step(Batch{x.data(), y.data(), n}, rule));
+    ++rule.step;
     at += std::size_t(n);
   }
   out.params = flat(net->parameters());
   out.velocity = flat(net->velocity());
+  out.second = flat(net->second_moment());
   return out;
 }
 
@@ -90,6 +93,9 @@ void expect_same_bits(const Outcome& got, const Outcome& want, const std::string
   ASSERT_EQ(got.velocity.size(), want.velocity.size()) << what;
   EXPECT_EQ(0, std::memcmp(got.velocity.data(), want.velocity.data(), want.velocity.size() * 4))
       << what << ": velocity";
+  ASSERT_EQ(got.second.size(), want.second.size()) << what;
+  EXPECT_EQ(0, std::memcmp(got.second.data(), want.second.data(), want.second.size() * 4))
+      << what << ": second moment";
   ASSERT_EQ(got.steps.size(), want.steps.size()) << what;
   for (std::size_t s = 0; s < want.steps.size(); ++s) {
     EXPECT_EQ(0, std::memcmp(&got.steps[s].loss, &want.steps[s].loss, sizeof(double)))
@@ -101,12 +107,13 @@ void expect_same_bits(const Outcome& got, const Outcome& want, const std::string
 
 // Every rank of `ranks`, at `threads` OpenMP threads each, against one process without a group.
 void expect_like_one_process(const ModelSpec& spec, const Data& data, int ranks, int threads,
-                             const Outcome& single, const std::string& what) {
+                             const Outcome& single, const std::string& what,
+                             const Sgd& rule = kSgd) {
   const Parameters p0 = Parameters::he_uniform(spec, 7);
   auto world = std::make_shared<ThreadWorld>(ranks);
   std::vector<Outcome> outs(static_cast<std::size_t>(ranks));
   run_ranks(world, [&](int r, std::shared_ptr<ProcessGroup> g) {
-    outs[std::size_t(r)] = train(spec, p0, data, g, threads);
+    outs[std::size_t(r)] = train(spec, p0, data, g, threads, {}, rule);
   });
   for (int r = 0; r < ranks; ++r)
     expect_same_bits(outs[std::size_t(r)], single,
@@ -123,6 +130,20 @@ TEST(ProcessGroup, EveryRankEndsWithTheBitsOfOneProcess) {
     for (int ranks : {1, 2, 3, 4})
       for (int threads : {1, 2}) expect_like_one_process(spec, data, ranks, threads, single, name);
   }
+}
+
+TEST(ProcessGroup, AdamStepsGiveTheBitsOfOneProcessToo) {
+  // The update runs on every rank after the reduction: its moments must agree as the parameters do.
+  Sgd adamw;
+  adamw.lr = 1e-3f;
+  adamw.weight_decay = 0.01f;
+  adamw.optimizer = Optimizer::AdamW;
+  const ModelSpec spec = model_from_name("seed");
+  const Data data = make_data(spec, 12, {100, 37, 64});
+  const Outcome single = train(spec, Parameters::he_uniform(spec, 7), data, nullptr, 2, {}, adamw);
+  EXPECT_NE(single.second, std::vector<float>(single.second.size(), 0.0f));
+  for (int ranks : {2, 3})
+    for (int threads : {1, 2}) expect_like_one_process(spec, data, ranks, threads, single, "adamw", adamw);
 }
 
 TEST(ProcessGroup, RanksBeyondTheChunksComputeNothingAndStillAgree) {

@@ -26,12 +26,12 @@ enum class MemoryUse {
 
 // The peak heap memory of one network, by what it is for, in bytes. Reference path: per-neuron
 // Node objects, each with its weights, velocities, the input it remembers and one gradient entry per
-// sample of the batch, with the allocator's per-allocation overhead. Fast path: three
+// sample of the batch, with the allocator's per-allocation overhead. Fast path: four
 // parameter-sized arrays, one partial-gradient array per 16-sample chunk, one workspace per thread.
 struct MemoryEstimate {
   std::uint64_t parameters = 0;   // weights and biases: the network's own copy
   std::uint64_t gradients = 0;    // mean gradients (fast); per-sample gradient lists (reference)
-  std::uint64_t velocities = 0;   // one per parameter
+  std::uint64_t velocities = 0;   // two per parameter: a velocity and Adam's second moment
   std::uint64_t partials = 0;     // per-chunk partial gradient sums (fast, training)
   std::uint64_t workspaces = 0;   // activations, their gradients, kernel scratch (fast: per
                                   // thread); remembered inputs and per-sample tensors (reference)

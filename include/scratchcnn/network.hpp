@@ -64,15 +64,20 @@ class Network {
   // The options make_network built it with (default ones for a network made otherwise).
   const NetworkOptions& options() const { return options_; }
 
-  // Forward and backward over the batch, then the Sgd update (scratchcnn/sgd.hpp).
+  // Forward and backward over the batch, then the update rule of sgd.optimizer
+  // (scratchcnn/sgd.hpp) on every parameter.
   // If the loss is NaN or infinite, throws Error and leaves parameters and velocities unchanged.
   virtual StepResult sgd_step(const Batch& batch, const Sgd& sgd) = 0;
   // Plain SGD: w <- w - lr * mean(per-sample gradients).
   StepResult train_step(const Batch& batch, float lr) { return sgd_step(batch, Sgd{lr, 0, 0}); }
-  // The optimizer state (one velocity per parameter, in the Parameters layout), for checkpoints.
+  // The optimizer state, for checkpoints, each in the Parameters layout (sgd.hpp): one velocity
+  // per parameter (SGD's momentum buffer, Adam's first moment) and one second moment (Adam's;
+  // zero under SGD). Both are zero when the network is built.
   virtual Parameters velocity() const = 0;
-  // Throws Error unless `v` has the model's sizes.
+  virtual Parameters second_moment() const = 0;
+  // Each throws Error unless its argument has the model's sizes.
   virtual void set_velocity(const Parameters& v) = 0;
+  virtual void set_second_moment(const Parameters& s) = 0;
   // Mean per-sample gradients of the batch in the Parameters layout, without updating.
   virtual Parameters gradients(const Batch& batch, StepResult* result = nullptr) = 0;
   // Inference. `images` holds whole samples, each spec().input.size() floats (C x H x W,

@@ -25,10 +25,9 @@ const char* thread_policy_name(ThreadPolicy p);  // "adaptive", "fixed"
 // Step multiplies it by step_gamma every step_every epochs, Cosine anneals it to 0 over the epochs
 // after the warm-up (PyTorch's StepLR and CosineAnnealingLR with eta_min 0, stepped per epoch).
 enum class LrSchedule { Constant, Step, Cosine };
-// The update rule (sgd.hpp): plain or classical-momentum SGD, or SGD with Nesterov's momentum
-// (which needs momentum > 0).
-enum class Optimizer { Sgd, Nesterov };
-const char* optimizer_name(Optimizer o);  // "sgd", "nesterov"
+// The update rule (Optimizer, sgd.hpp): plain or classical-momentum SGD, SGD with Nesterov's
+// momentum (which needs momentum > 0), Adam or AdamW (which take no momentum: their betas).
+const char* optimizer_name(Optimizer o);  // "sgd", "nesterov", "adam", "adamw"
 // The optimizer called `name`; throws Error naming `flag` and the known names.
 Optimizer parse_optimizer(const std::string& name, const std::string& flag);
 
@@ -40,6 +39,7 @@ struct TrainOptions {
   float momentum = 0;      // Sgd (network.hpp); 0 = plain SGD
   float weight_decay = 0;  // Sgd (network.hpp); 0 = none
   Optimizer optimizer = Optimizer::Sgd;  // Nesterov needs momentum > 0 (validate)
+  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;  // Adam, AdamW (PyTorch's defaults)
   LrSchedule schedule = LrSchedule::Constant;  // lr_at
   int step_every = 1;      // LrSchedule::Step: epochs per step
   float step_gamma = 1;    // LrSchedule::Step: the factor of each step
@@ -71,7 +71,8 @@ struct TrainOptions {
 // command-line flags and the checkpoint reader all check values with check_option, so a
 // checkpoint cannot carry a value that a flag would refuse. seed takes any 64-bit value.
 enum class TrainOption {
-  Epochs, Batch, Lr, Momentum, WeightDecay, MaxLoss, FirstEpoch, Warmup, StepEvery, StepGamma
+  Epochs, Batch, Lr, Momentum, WeightDecay, MaxLoss, FirstEpoch, Warmup, StepEvery, StepGamma,
+  Beta1, Beta2, Eps
 };
 struct OptionRange {
   const char* name;  // in messages of the library and of the checkpoint reader: "batch size"
@@ -85,6 +86,7 @@ struct OptionRange {
 //   first_epoch  1..1000001
 //   warmup       0..1000000      --warmup        step_every   1..1000000  --lr-schedule step:N:G
 //   step_gamma   0..1            --lr-schedule step:N:G
+//   beta1, beta2 0..0.9999999    --betas B1,B2   eps          1e-30..1           --eps
 const OptionRange& option_range(TrainOption option);
 // Throws Error "<label> <value> is outside <lo>..<hi>" (or "... is not a finite number") unless
 // `value` is a finite number in the option's range (and whole, for an integer option). `label`
@@ -92,6 +94,13 @@ const OptionRange& option_range(TrainOption option);
 void check_option(TrainOption option, double value, const std::string& label);
 // check_option for every option of `opt`, each labelled "training options: <name>".
 void validate(const TrainOptions& opt);
+// Throws Error starting with `label` unless opt.optimizer is known and fits the momentum
+// (Nesterov needs one above 0; Adam and AdamW take none).
+void check_optimizer(const TrainOptions& opt, const std::string& label);
+
+// The update rule of batch `step` (1-based, counted over the whole run: (epoch - 1) * batches per
+// epoch + batch) of epoch `epoch`: lr_at(opt, epoch) and opt's optimizer settings.
+Sgd step_rule(const TrainOptions& opt, int epoch, std::int64_t step);
 
 // The learning rate of epoch `epoch` (1-based), computed in double and rounded to float once, so
 // that it depends only on the options and the epoch (a resumed run gets the same values):
@@ -103,6 +112,11 @@ float lr_at(const TrainOptions& opt, int epoch);
 std::string lr_schedule_text(const TrainOptions& opt);
 // Sets opt's schedule from that form; throws Error naming `flag` and what is wrong.
 void parse_lr_schedule(const std::string& text, TrainOptions& opt, const std::string& flag);
+// Adam's betas as --betas takes them, "B1,B2" (e.g. "0.9,0.999"): betas_text prints them,
+// parse_betas sets opt.beta1 and opt.beta2 (each checked by check_option) or throws Error naming
+// `flag`.
+std::string betas_text(const TrainOptions& opt);
+void parse_betas(const std::string& text, TrainOptions& opt, const std::string& flag);
 
 struct EpochMetrics {
   int epoch = 0;              // 1-based

@@ -45,16 +45,18 @@ epoch-synced test accuracy more than 0.2 percentage points from it. The fast pat
 
 namespace {
 
-// The fast path's epochs again, each from the reference's parameters and velocity at its start
-// (`params[i]`, `velocity[i]` before epoch reference[i].epoch), so that a difference cannot carry
-// over from earlier epochs.
+// The fast path's epochs again, each from the reference's parameters and optimizer state at its
+// start (`params[i]`, `velocity[i]`, `second[i]` before epoch reference[i].epoch), so that a
+// difference cannot carry over from earlier epochs.
 std::vector<EpochMetrics> train_synced(const Setup& s, const std::vector<EpochMetrics>& reference,
                                        const std::vector<Parameters>& params,
-                                       const std::vector<Parameters>& velocity) {
+                                       const std::vector<Parameters>& velocity,
+                                       const std::vector<Parameters>& second) {
   std::vector<EpochMetrics> synced;
   for (std::size_t i = 0; i < reference.size(); ++i) {
     auto net = make_network(PathKind::Fast, s.spec, params[i], NetworkOptions{s.opt.conv});
     net->set_velocity(velocity[i]);
+    net->set_second_moment(second[i]);
     TrainOptions one = s.opt;
     one.first_epoch = reference[i].epoch;
     one.epochs = reference[i].epoch;
@@ -112,15 +114,17 @@ CompareReport compare_paths(const Setup& s) {
   if (!s.quiet) std::cout << "training the reference path...\n" << std::flush;
   auto ref = make_network(PathKind::Reference, s.spec, s.init, NetworkOptions{s.opt.conv});
   // The reference's state at the start of every epoch, for the epoch-synced fast runs.
-  std::vector<Parameters> ref_params{ref->parameters()}, ref_velocity{ref->velocity()};
+  std::vector<Parameters> ref_params{ref->parameters()}, ref_velocity{ref->velocity()},
+      ref_second{ref->second_moment()};
   r.reference = run_training(*ref, s, false, [&](const EpochMetrics&) {
     ref_params.push_back(ref->parameters());
     ref_velocity.push_back(ref->velocity());
+    ref_second.push_back(ref->second_moment());
   });
   if (!s.quiet) std::cout << "training the fast path...\n" << std::flush;
   auto fast = make_network(PathKind::Fast, s.spec, s.init, NetworkOptions{s.opt.conv});
   r.fast = run_training(*fast, s, false);
-  r.synced = train_synced(s, r.reference, ref_params, ref_velocity);
+  r.synced = train_synced(s, r.reference, ref_params, ref_velocity, ref_second);
   r.max_param_abs_diff_free = max_abs_diff(ref->parameters(), fast->parameters());
   summarise(r);
   return r;

@@ -43,11 +43,16 @@ training (defaults per model: seed and model text | lenet5, lenet5-1998):
   --batch N        minibatch size (default 128 | 32; the last partial batch is used)
   --lr X           SGD learning rate (default 0.1 | 0.05)
   --momentum X     SGD momentum, 0 = plain SGD (default 0)
-  --optimizer O    sgd (default) or nesterov (Nesterov's momentum: w = w - lr * (g + momentum * v);
-                   needs --momentum above 0)
-  --weight-decay X L2 weight decay, added to the gradient as X * w (default 0)
-                   The update per parameter: g = mean gradient + X * w; v = momentum * v + g;
+  --optimizer O    sgd (default), nesterov (Nesterov's momentum: w = w - lr * (g + momentum * v);
+                   needs --momentum above 0), adam or adamw (PyTorch's Adam and AdamW; their
+                   defaults: --lr 0.001, and for adamw --weight-decay 0.01; no --momentum)
+  --weight-decay X weight decay (default 0): sgd, nesterov and adam add X * w to the gradient,
+                   adamw first multiplies w by 1 - lr * X (decoupled)
+                   The SGD update per parameter: g = mean gradient + X * w; v = momentum * v + g;
                    w = w - lr * v (w = w - lr * g when momentum is 0)
+  --betas B1,B2    adam and adamw: decay rates of the moments, each 0..0.9999999 (default
+                   0.9,0.999)
+  --eps X          adam and adamw: added to the root of the second moment (default 1e-08)
   --lr-schedule S  the learning rate per epoch: constant (default), step:EVERY:GAMMA (times GAMMA,
                    0..1, every EVERY epochs) or cosine (to 0 over the epochs after the warm-up)
   --warmup N       epochs of linear warm-up first: epoch e of N at lr * e / (N + 1) (default 0)
@@ -91,7 +96,8 @@ const std::set<std::string> kTrainValued = {"--model",    "--input",        "--i
                                             "--epochs",   "--batch",        "--lr",   "--seed",
                                             "--threads",  "--momentum",     "--weight-decay",
                                             "--max-loss", "--max-memory", "--conv-algo",
-                                            "--lr-schedule", "--warmup", "--optimizer"};
+                                            "--lr-schedule", "--warmup", "--optimizer",
+                                            "--betas", "--eps"};
 
 Defaults defaults_for(const std::string& model_name) {
   if (model_name == "lenet5" || model_name == "lenet5-1998")
@@ -219,7 +225,7 @@ struct OptionFlags {
   std::uint64_t seed = 1;
   double max_loss = 0;
   ConvAlgo conv = ConvAlgo::Auto;
-  TrainOptions schedule;  // --lr-schedule, --warmup and --optimizer, in those fields
+  TrainOptions schedule;  // --lr-schedule, --warmup, --optimizer, --betas and --eps, in those fields
 };
 
 OptionFlags read_option_flags(const Args& a) {
@@ -235,10 +241,12 @@ OptionFlags read_option_flags(const Args& a) {
   try {
     if (a.has("--lr-schedule")) parse_lr_schedule(a.str("--lr-schedule", ""), f.schedule, "--lr-schedule");
     if (a.has("--optimizer")) f.schedule.optimizer = parse_optimizer(a.str("--optimizer", ""), "--optimizer");
+    if (a.has("--betas")) parse_betas(a.str("--betas", ""), f.schedule, "--betas");
   } catch (const Error& e) {
     throw UsageError(e.what());
   }
   f.schedule.warmup = static_cast<int>(option_flag(a, TrainOption::Warmup, 0));
+  f.schedule.eps = static_cast<float>(option_flag(a, TrainOption::Eps, double(TrainOptions{}.eps)));
   return f;
 }
 
@@ -275,6 +283,16 @@ void check_memory_before_data(const Args& a, const Setup& s, const std::vector<P
   }
 }
 
+// --betas and --eps belong to Adam and AdamW: refused with another optimizer (a new run's, or the
+// one a resumed checkpoint records).
+void check_adam_flags(const Args& a, Optimizer optimizer) {
+  if (!is_adam(optimizer))
+    for (const char* flag : {"--betas", "--eps"})
+      if (a.has(flag))
+        throw UsageError(std::string(flag) + " is for --optimizer adam or adamw (the run's is " +
+                         optimizer_name(optimizer) + ")");
+}
+
 // A resumed run keeps its options: a flag that differs would not continue the same run.
 void check_resumed_options(const Args& a, const OptionFlags& f, const TrainOptions& o,
                            const std::string& resume_path) {
@@ -296,6 +314,9 @@ void check_resumed_options(const Args& a, const OptionFlags& f, const TrainOptio
   same("--warmup", std::to_string(f.schedule.warmup), std::to_string(o.warmup), f.schedule.warmup == o.warmup);
   same("--optimizer", optimizer_name(f.schedule.optimizer), optimizer_name(o.optimizer),
        f.schedule.optimizer == o.optimizer);
+  same("--betas", betas_text(f.schedule), betas_text(o),
+       f.schedule.beta1 == o.beta1 && f.schedule.beta2 == o.beta2);
+  same("--eps", shortest(f.schedule.eps), shortest(o.eps), f.schedule.eps == o.eps);
 }
 
 // Model, options and state of a run resumed from checkpoint `c`.
@@ -310,6 +331,7 @@ void setup_resumed(Setup& s, const Args& a, const OptionFlags& f, const Checkpoi
                   asked.full_text() + "' (--model/--input)");
   }
   s.opt = c.state.options;
+  check_adam_flags(a, s.opt.optimizer);
   check_resumed_options(a, f, s.opt, resume_path);
   // A cosine schedule spans the run's planned epochs: other --epochs would bend the rest of it.
   if (s.opt.schedule == LrSchedule::Cosine && a.has("--epochs") && f.epochs != s.opt.epochs)
@@ -332,9 +354,12 @@ void setup_new(Setup& s, const Args& a, const OptionFlags& f) {
   const Defaults d = defaults_for(s.model_name);
   s.opt.epochs = a.has("--epochs") ? f.epochs : d.epochs;
   s.opt.batch = a.has("--batch") ? f.batch : d.batch;
-  s.opt.lr = a.has("--lr") ? f.lr : static_cast<float>(d.lr);
-  s.opt.momentum = a.has("--momentum") ? f.momentum : static_cast<float>(d.momentum);
-  s.opt.weight_decay = f.decay;
+  const bool adam = is_adam(f.schedule.optimizer);
+  // Adam and AdamW take PyTorch's defaults for them, whatever the model's for SGD.
+  s.opt.lr = a.has("--lr") ? f.lr : adam ? 0.001f : static_cast<float>(d.lr);
+  s.opt.momentum = a.has("--momentum") ? f.momentum : adam ? 0.0f : static_cast<float>(d.momentum);
+  s.opt.weight_decay =
+      a.has("--weight-decay") || f.schedule.optimizer != Optimizer::AdamW ? f.decay : 0.01f;
   s.opt.seed = f.seed;
   s.opt.conv = f.conv;
   s.opt.schedule = f.schedule.schedule;
@@ -342,8 +367,15 @@ void setup_new(Setup& s, const Args& a, const OptionFlags& f) {
   s.opt.step_gamma = f.schedule.step_gamma;
   s.opt.warmup = f.schedule.warmup;
   s.opt.optimizer = f.schedule.optimizer;
+  check_adam_flags(a, s.opt.optimizer);
+  s.opt.beta1 = f.schedule.beta1;
+  s.opt.beta2 = f.schedule.beta2;
+  s.opt.eps = f.schedule.eps;
   if (s.opt.optimizer == Optimizer::Nesterov && !(s.opt.momentum > 0))
     throw UsageError("--optimizer nesterov needs --momentum above 0 (Nesterov's rule is a momentum rule)");
+  if (adam && s.opt.momentum != 0)
+    throw UsageError(std::string("--momentum is for sgd and nesterov; --optimizer ") +
+                     optimizer_name(s.opt.optimizer) + " decays its moments by --betas");
 }
 
 // The data of --data (or the model's default folder), checked against the model and, for a
@@ -391,6 +423,7 @@ Setup read_setup(const Args& a, std::uint64_t max_memory, const std::vector<Path
                              : Parameters::he_uniform(s.spec, s.opt.seed);
     s.resumed.options = s.opt;
     s.resumed.velocity = Parameters::zeros(s.spec);
+    s.resumed.second = Parameters::zeros(s.spec);
   }
   s.opt.max_loss = a.has("--max-loss") ? f.max_loss : 10.0 * std::log(double(s.spec.classes()));
   load_split(s, a, resume, resume_path);
@@ -443,7 +476,11 @@ void print_header(const Setup& s, const std::string& path) {
   if (s.opt.schedule != LrSchedule::Constant) std::cout << " (" << lr_schedule_text(s.opt) << ")";
   if (s.opt.warmup != 0) std::cout << ", warm-up " << s.opt.warmup << " epoch" << (s.opt.warmup == 1 ? "" : "s");
   if (s.opt.momentum != 0) std::cout << ", momentum " << s.opt.momentum;
-  if (s.opt.optimizer != Optimizer::Sgd) std::cout << " (" << optimizer_name(s.opt.optimizer) << ")";
+  if (is_adam(s.opt.optimizer))
+    std::cout << ", " << optimizer_name(s.opt.optimizer) << " (betas " << betas_text(s.opt)
+              << ", eps " << shortest(s.opt.eps) << ")";
+  else if (s.opt.optimizer != Optimizer::Sgd)
+    std::cout << " (" << optimizer_name(s.opt.optimizer) << ")";
   if (s.opt.weight_decay != 0) std::cout << ", weight decay " << s.opt.weight_decay;
   std::cout << ", seed " << s.opt.seed;
   if (s.opt.conv != ConvAlgo::Auto) std::cout << ", conv " << conv_algo_name(s.opt.conv);

@@ -197,10 +197,11 @@ std::string run_digest(const Setup& s, const TrainingState& state) {
   const double options[] = {double(o.epochs),       double(o.batch),       double(o.lr),
                             double(o.momentum),     double(o.weight_decay), double(o.first_epoch),
                             double(int(o.conv)),    double(int(o.schedule)), double(o.step_every),
-                            double(o.step_gamma),   double(o.warmup),         double(int(o.optimizer))};
+                            double(o.step_gamma),   double(o.warmup),         double(int(o.optimizer)),
+                            double(o.beta1),        double(o.beta2),          double(o.eps)};
   bytes(options, sizeof options);
   bytes(&o.seed, sizeof o.seed);
-  for (const Parameters* p : {&s.init, &state.velocity})
+  for (const Parameters* p : {&s.init, &state.velocity, &state.second})
     for (const LayerParams& l : p->layers) {
       floats(l.weights);
       floats(l.bias);
@@ -270,12 +271,14 @@ int cmd_train(const std::vector<std::string>& argv) {
   const auto net = make_network(path, s.spec, s.init, NetworkOptions{s.opt.conv, cl.group()});
   TrainingState state = s.resumed;
   net->set_velocity(state.velocity);
+  net->set_second_moment(state.second);
   state.options = s.opt;
   if (writer && !f.resume.empty() && s.opt.first_epoch <= s.opt.epochs)
     warn_level_change(f.resume, s.resumed.isa, level);
   if (f.resume.empty()) state.isa = bits;
   const auto save = [&] {
     state.velocity = net->velocity();
+    state.second = net->second_moment();
     save_checkpoint(f.save, s.spec, net->parameters(), state);
   };
   const auto written = run_training(*net, s, true, [&](const EpochMetrics& m) {

@@ -57,7 +57,7 @@ MemoryEstimate estimate_fast(const ModelSpec& spec, int batch, int threads, Memo
   MemoryEstimate e;
   e.parameters = bytes_of(flat);
   e.gradients = bytes_of(flat);  // mean_: allocated for inference too
-  e.velocities = bytes_of(flat);
+  e.velocities = bytes_of(2 * flat);  // velocities and Adam's second moments (flat_params.hpp)
   if (use == MemoryUse::Training) {
     e.partials = bytes_of(aligned(chunks * double(f.parameter_floats)));
     e.other = bytes_of(alloc(double(batch) * 8) + alloc(double(batch)));  // losses, correct flags
@@ -78,11 +78,11 @@ constexpr double kRefT = sizeof(RefT);
 
 void add_dense_reference(ReferenceBytes& r, const LayerSpec& ls, double b, bool train) {
   // Each neuron holds n_in weight Params in one vector and its bias Param (dense.hpp); a
-  // Param is value, velocity and its gradient list (module.hpp).
+  // Param is value, velocity, second moment and its gradient list (module.hpp).
   const double t = kRefT, n_in = ls.in, n_out = ls.out;
   r.other += alloc(n_out * sizeof(reference::LinearNode<RefT>));
   r.params += n_out * alloc(n_in * sizeof(reference::Param<RefT>));
-  r.vel += (n_in + 1) * n_out * t;
+  r.vel += 2 * (n_in + 1) * n_out * t;
   r.work += n_out * alloc(n_in * t);  // each node remembers its input
   if (train) {
     r.grads += n_out * (n_in + 1) * grown(b, t);  // one list per Param
@@ -99,7 +99,7 @@ void add_conv_reference(ReferenceBytes& r, const LayerSpec& ls, const LayerInfo&
                          cin * alloc(kk * sizeof(reference::Param<RefT>));
   r.other += alloc(cout * sizeof(reference::ConvNode<RefT>));
   r.params += cout * kernels;
-  r.vel += (cin * kk + 1) * cout * t;
+  r.vel += 2 * (cin * kk + 1) * cout * t;
   // Each output channel keeps a zero-padded copy of every input channel.
   r.work += cout * (grown(cin, sizeof(reference::Matrix<RefT>)) + cin * alloc(hp * wp * t));
   if (train) {
@@ -139,7 +139,7 @@ MemoryEstimate estimate_reference(const ModelSpec& spec, int batch, MemoryUse us
   }
   r.other += double(spec.layers.size()) * 256;  // module objects
   MemoryEstimate e;
-  e.parameters = bytes_of(r.params - r.vel);  // the velocities live inside the Params
+  e.parameters = bytes_of(r.params - r.vel);  // the optimizer state lives inside the Params
   e.gradients = bytes_of(r.grads);
   e.velocities = bytes_of(r.vel);
   e.workspaces = bytes_of(r.work + transient);

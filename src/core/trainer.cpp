@@ -33,6 +33,9 @@ constexpr OptionRange kRanges[] = {
     {"warm-up epochs", "--warmup", 0, 1000000, true},
     {"schedule step (epochs)", "--lr-schedule", 1, 1000000, true},
     {"schedule gamma", "--lr-schedule", 0, 1, false},
+    {"beta1", "--betas", 0, 0.9999999, false},
+    {"beta2", "--betas", 0, 0.9999999, false},
+    {"eps", "--eps", 1e-30, 1, false},
 };
 
 std::string number(double v, bool integer) {
@@ -81,28 +84,58 @@ void validate(const TrainOptions& opt) {
   check(TrainOption::Warmup, opt.warmup);
   check(TrainOption::StepEvery, opt.step_every);
   check(TrainOption::StepGamma, opt.step_gamma);
+  check(TrainOption::Beta1, opt.beta1);
+  check(TrainOption::Beta2, opt.beta2);
+  check(TrainOption::Eps, opt.eps);
   if (opt.schedule != LrSchedule::Constant && opt.schedule != LrSchedule::Step &&
       opt.schedule != LrSchedule::Cosine)
     throw Error("training options: learning-rate schedule " + std::to_string(int(opt.schedule)) +
                 " is not constant, step or cosine");
   check_conv_algo(opt.conv, "training options: ");
-  if (opt.optimizer != Optimizer::Sgd && opt.optimizer != Optimizer::Nesterov)
-    throw Error("training options: optimizer " + std::to_string(int(opt.optimizer)) + " is not sgd or nesterov");
-  if (opt.optimizer == Optimizer::Nesterov && !(opt.momentum > 0))
-    throw Error("training options: the nesterov optimizer needs a momentum above 0 (--momentum)");
+  check_optimizer(opt, "training options: ");
   if (opt.thread_policy != ThreadPolicy::Adaptive && opt.thread_policy != ThreadPolicy::Fixed)
     throw Error("training options: thread policy " + std::to_string(int(opt.thread_policy)) +
                 " is not adaptive or fixed");
 }
 
+void check_optimizer(const TrainOptions& opt, const std::string& label) {
+  if (opt.optimizer != Optimizer::Sgd && opt.optimizer != Optimizer::Nesterov && !is_adam(opt.optimizer))
+    throw Error(label + "optimizer " + std::to_string(int(opt.optimizer)) +
+                " is not sgd, nesterov, adam or adamw");
+  if (opt.optimizer == Optimizer::Nesterov && !(opt.momentum > 0))
+    throw Error(label + "the nesterov optimizer needs a momentum above 0 (--momentum)");
+  if (is_adam(opt.optimizer) && opt.momentum != 0)
+    throw Error(label + "the " + optimizer_name(opt.optimizer) +
+                " optimizer takes no momentum (its moments decay by --betas)");
+}
+
 const char* optimizer_name(Optimizer o) {
-  return o == Optimizer::Sgd ? "sgd" : o == Optimizer::Nesterov ? "nesterov" : "?";
+  switch (o) {
+    case Optimizer::Sgd: return "sgd";
+    case Optimizer::Nesterov: return "nesterov";
+    case Optimizer::Adam: return "adam";
+    case Optimizer::AdamW: return "adamw";
+  }
+  return "?";
 }
 
 Optimizer parse_optimizer(const std::string& name, const std::string& flag) {
-  for (Optimizer o : {Optimizer::Sgd, Optimizer::Nesterov})
+  for (Optimizer o : {Optimizer::Sgd, Optimizer::Nesterov, Optimizer::Adam, Optimizer::AdamW})
     if (name == optimizer_name(o)) return o;
-  throw Error(flag + " " + excerpt(name) + ": unknown optimizer (known: sgd, nesterov)");
+  throw Error(flag + " " + excerpt(name) + ": unknown optimizer (known: sgd, nesterov, adam, adamw)");
+}
+
+Sgd step_rule(const TrainOptions& opt, int epoch, std::int64_t step) {
+  Sgd s;
+  s.lr = lr_at(opt, epoch);
+  s.momentum = opt.momentum;
+  s.weight_decay = opt.weight_decay;
+  s.optimizer = opt.optimizer;
+  s.beta1 = opt.beta1;
+  s.beta2 = opt.beta2;
+  s.eps = opt.eps;
+  s.step = step;
+  return s;
 }
 
 float lr_at(const TrainOptions& opt, int epoch) {
@@ -159,6 +192,39 @@ void parse_lr_schedule(const std::string& text, TrainOptions& opt, const std::st
   opt.schedule = LrSchedule::Step;
   opt.step_every = static_cast<int>(e);
   opt.step_gamma = static_cast<float>(g);
+}
+
+void parse_betas(const std::string& text, TrainOptions& opt, const std::string& flag) {
+  const auto comma = text.find(',');
+  if (comma == std::string::npos)
+    throw Error(flag + " " + excerpt(text) + ": expects B1,B2 such as 0.9,0.999");
+  double b[2];
+  const std::string part[2] = {text.substr(0, comma), text.substr(comma + 1)};
+  for (int i = 0; i < 2; ++i) {
+    char* end = nullptr;
+    errno = 0;
+    b[i] = std::strtod(part[i].c_str(), &end);
+    if (part[i].empty() || *end != '\0' || errno)
+      throw Error(flag + " " + excerpt(text) + ": B" + std::to_string(i + 1) + " " +
+                  excerpt(part[i]) + " is not a number (expects B1,B2 such as 0.9,0.999)");
+  }
+  check_option(TrainOption::Beta1, b[0], flag + " B1");
+  check_option(TrainOption::Beta2, b[1], flag + " B2");
+  opt.beta1 = static_cast<float>(b[0]);
+  opt.beta2 = static_cast<float>(b[1]);
+}
+
+std::string betas_text(const TrainOptions& opt) {
+  // Each the shortest text that reads back as the same float: "0.9", not "0.899999976".
+  const auto text = [](float v) {
+    char b[32];
+    for (int digits = 1; digits <= 9; ++digits) {
+      std::snprintf(b, sizeof b, "%.*g", digits, double(v));
+      if (std::strtof(b, nullptr) == v) break;
+    }
+    return std::string(b);
+  };
+  return text(opt.beta1) + "," + text(opt.beta2);
 }
 
 const char* thread_policy_name(ThreadPolicy p) {
@@ -267,7 +333,8 @@ StepResult EpochRun::step(int epoch, int b, int m) {
   };
   StepResult r;
   try {
-    r = net.sgd_step(Batch{images.data(), labels.data(), m}, Sgd{lr_at(opt, epoch), opt.momentum, opt.weight_decay, opt.optimizer == Optimizer::Nesterov});
+    const std::int64_t step = std::int64_t(epoch - 1) * batches() + b + 1;
+    r = net.sgd_step(Batch{images.data(), labels.data(), m}, step_rule(opt, epoch, step));
   } catch (const Error& e) {
     throw Error(where() + e.what());
   } catch (const std::bad_alloc&) {

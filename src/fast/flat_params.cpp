@@ -35,7 +35,8 @@ Parameters FlatLayout::unpack(const ModelSpec& spec, const float* flat) const {
 }
 
 FlatParams::FlatParams(const ModelSpec& spec, const Parameters& p)
-    : layout(spec), values(layout.floats()), mean(layout.floats()), velocity(layout.floats()) {
+    : layout(spec), values(layout.floats()), mean(layout.floats()), velocity(layout.floats()),
+      second(layout.floats()) {
   layout.pack(p, values.data());
 }
 

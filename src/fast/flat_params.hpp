@@ -29,14 +29,15 @@ class FlatLayout {
   std::size_t floats_ = 0;
 };
 
-// The three parameter-sized arrays of a network.
+// The four parameter-sized arrays of a network.
 struct FlatParams {
-  FlatParams(const ModelSpec& spec, const Parameters& p);  // velocities 0
+  FlatParams(const ModelSpec& spec, const Parameters& p);  // velocities and second moments 0
 
   FlatLayout layout;
   AlignedBuffer values;    // the parameters, read by the kernels
   AlignedBuffer mean;      // the mean gradients of the last step
-  AlignedBuffer velocity;  // zero until a step with momentum
+  AlignedBuffer velocity;  // zero until a step with momentum (SGD) or any Adam step
+  AlignedBuffer second;    // Adam's second moments, zero until an Adam step
 };
 
 }  // namespace scratchcnn::fast

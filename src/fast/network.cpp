@@ -40,7 +40,9 @@ class FastNetwork final : public scratchcnn::Network {
   Parameters gradients(const Batch& batch, StepResult* result) override;
   Parameters parameters() const override { return flat_.layout.unpack(spec_, flat_.values.data()); }
   Parameters velocity() const override { return flat_.layout.unpack(spec_, flat_.velocity.data()); }
+  Parameters second_moment() const override { return flat_.layout.unpack(spec_, flat_.second.data()); }
   void set_velocity(const Parameters& v) override;
+  void set_second_moment(const Parameters& s) override;
 
  protected:
   void predict_unchecked(const float* images, int n, float* logits) override;
@@ -73,7 +75,7 @@ class FastNetwork final : public scratchcnn::Network {
   void reduce_block(std::int64_t b, int n);
   // Block b of the flat arrays: mean = sum / float(n), then (with apply) the update. The one
   // place either path turns the tree's root into parameters.
-  void update_block(std::int64_t b, int n, const Sgd& sgd, bool apply);
+  void update_block(std::int64_t b, int n, const UpdateRule<float>& rule, bool apply);
   StepResult loss_of(int n) const;  // throws Error when the loss is not finite
 
   ModelSpec spec_;
@@ -144,6 +146,11 @@ void FastNetwork::set_velocity(const Parameters& v) {
   flat_.layout.pack(v, flat_.velocity.data());
 }
 
+void FastNetwork::set_second_moment(const Parameters& s) {
+  check_parameters(spec_, s);
+  flat_.layout.pack(s, flat_.second.data());
+}
+
 void FastNetwork::train_chunk(float* ws, const Batch& batch, int q) {
   const int valid = std::min(kChunk, batch.n - q * kChunk);
   forward_chunk(ws, batch.images, q, valid);
@@ -159,16 +166,17 @@ void FastNetwork::reduce_block(std::int64_t b, int n) {
   reduce_chunks(partials_.data() + i0, flat, chunk_count(n), i1 - i0, flat_.mean.data() + i0);
 }
 
-void FastNetwork::update_block(std::int64_t b, int n, const Sgd& sgd, bool apply) {
+void FastNetwork::update_block(std::int64_t b, int n, const UpdateRule<float>& rule, bool apply) {
   const std::size_t flat = flat_.layout.floats();
   const std::size_t i0 = std::size_t(b) * kReduceBlock, i1 = std::min(flat, i0 + kReduceBlock);
   float* mean = flat_.mean.data();
   float* params = flat_.values.data();
   float* velocity = flat_.velocity.data();
+  float* second = flat_.second.data();
   for (std::size_t i = i0; i < i1; ++i) {
     const float m = mean[i] / float(n);
     mean[i] = m;
-    if (apply) sgd_update(params[i], velocity[i], m, sgd.lr, sgd.momentum, sgd.weight_decay, sgd.nesterov);
+    if (apply) apply_update(params[i], velocity[i], second[i], m, rule);
   }
 }
 
@@ -188,6 +196,7 @@ StepResult FastNetwork::run(const Batch& batch, const Sgd& sgd, bool update) {
       std::int64_t((flat_.layout.floats() + kReduceBlock - 1) / kReduceBlock);
   const int threads = threads_for(nc, double(spec_.train_flops()) * n);
   const double* losses = losses_.data();
+  const UpdateRule<float> rule = UpdateRule<float>::of(sgd);
 #pragma omp parallel num_threads(threads)
   {
     float* ws = ws_[std::size_t(omp_get_thread_num())].data();
@@ -200,7 +209,7 @@ StepResult FastNetwork::run(const Batch& batch, const Sgd& sgd, bool update) {
 #pragma omp for schedule(static)
     for (std::int64_t b = 0; b < blocks; ++b) {
       reduce_block(b, n);
-      update_block(b, n, sgd, apply);
+      update_block(b, n, rule, apply);
     }
   }
   return loss_of(n);
@@ -289,8 +298,9 @@ StepResult FastNetwork::run_group(const Batch& batch, const Sgd& sgd, bool updat
 
   const int reduce_threads = threads_for(nc, double(spec_.train_flops()) * n);
   reduce_across(g, partials_.data(), flat, nc, flat, flat_.mean.data(), reduce_threads);
+  const UpdateRule<float> rule = UpdateRule<float>::of(sgd);
 #pragma omp parallel for schedule(static) num_threads(reduce_threads)
-  for (std::int64_t b = 0; b < blocks; ++b) update_block(b, n, sgd, apply);
+  for (std::int64_t b = 0; b < blocks; ++b) update_block(b, n, rule, apply);
   return loss_of(n);
 }
 

@@ -18,6 +18,13 @@ using detail::start_file;
 
 namespace {
 
+// Adam's hyper-parameters (version 5), checked with the flags' rules.
+void check_adam(double beta1, double beta2, double eps, const std::string& label) {
+  check_option(TrainOption::Beta1, beta1, label + "beta1");
+  check_option(TrainOption::Beta2, beta2, label + "beta2");
+  check_option(TrainOption::Eps, eps, label + "eps");
+}
+
 // The schedule fields of `o` (written from version 4 on), checked as validate() checks them.
 void check_schedule(const TrainOptions& o, const std::string& label) {
   if (o.schedule != LrSchedule::Constant && o.schedule != LrSchedule::Step && o.schedule != LrSchedule::Cosine)
@@ -25,10 +32,8 @@ void check_schedule(const TrainOptions& o, const std::string& label) {
   check_option(TrainOption::StepEvery, o.step_every, label + "schedule step (epochs)");
   check_option(TrainOption::StepGamma, o.step_gamma, label + "schedule gamma");
   check_option(TrainOption::Warmup, o.warmup, label + "warm-up epochs");
-  if (o.optimizer != Optimizer::Sgd && o.optimizer != Optimizer::Nesterov)
-    throw Error(label + "optimizer " + std::to_string(int(o.optimizer)) + " is unknown");
-  if (o.optimizer == Optimizer::Nesterov && !(o.momentum > 0))
-    throw Error(label + "the nesterov optimizer needs a momentum above 0");
+  check_optimizer(o, label);
+  if (is_adam(o.optimizer)) check_adam(o.beta1, o.beta2, o.eps, label);
 }
 
 // The stored options, checked with the flags' rules (check_option) and the epoch against them;
@@ -89,12 +94,17 @@ std::string serialize_checkpoint(const ModelSpec& spec, const Parameters& params
   // Each version is written only by the runs that need it, so a run without its options writes
   // the bytes it wrote before that version existed: 2 for the defaults, 3 with --conv-algo direct
   // or im2col, 4 with a learning-rate schedule, warm-up or the nesterov optimizer (the algorithm,
-  // Auto included, the schedule and the optimizer).
+  // Auto included, the schedule and the optimizer), 5 with adam or adamw (all of 4's fields, the
+  // second moments and Adam's hyper-parameters).
+  const bool with_adam = is_adam(o.optimizer);
+  if (with_adam) check_parameters(spec, state.second);
   const bool with_schedule =
       o.schedule != LrSchedule::Constant || o.warmup > 0 || o.optimizer != Optimizer::Sgd;
   const bool with_conv = o.conv != ConvAlgo::Auto || with_schedule;
-  std::string out = start_file(kCheckpointMagic, with_schedule ? 4 : with_conv ? 3 : 2, spec, params);
+  const std::uint32_t version = with_adam ? 5 : with_schedule ? 4 : with_conv ? 3 : 2;
+  std::string out = start_file(kCheckpointMagic, version, spec, params);
   put_values(out, state.velocity);
+  if (with_adam) put_values(out, state.second);
   put<std::uint32_t>(out, static_cast<std::uint32_t>(state.epoch));
   put<std::uint32_t>(out, static_cast<std::uint32_t>(o.epochs));
   put<std::uint32_t>(out, static_cast<std::uint32_t>(o.batch));
@@ -114,6 +124,11 @@ std::string serialize_checkpoint(const ModelSpec& spec, const Parameters& params
     put<float>(out, o.step_gamma);
     put<std::uint32_t>(out, static_cast<std::uint32_t>(o.warmup));
     put<std::uint32_t>(out, static_cast<std::uint32_t>(o.optimizer));
+  }
+  if (with_adam) {
+    put<float>(out, o.beta1);
+    put<float>(out, o.beta2);
+    put<float>(out, o.eps);
   }
   put<std::uint32_t>(out, static_cast<std::uint32_t>(state.history.size()));
   for (const auto& m : state.history) {
@@ -194,14 +209,27 @@ int read_state(detail::Reader& r, std::uint32_t version, TrainingState& state) {
     o.step_every = static_cast<int>(every);
     o.warmup = static_cast<int>(warmup);
     const auto optimizer = r.get<std::uint32_t>("optimizer");
-    if (optimizer > std::uint32_t(Optimizer::Nesterov))
+    if (optimizer > std::uint32_t(Optimizer::AdamW))
       throw Error(r.where + ": corrupted checkpoint (optimizer " + std::to_string(optimizer) + ")");
     o.optimizer = static_cast<Optimizer>(optimizer);
-    if (o.optimizer == Optimizer::Nesterov && !(o.momentum > 0))
-      throw Error(r.where + ": corrupted checkpoint (the nesterov optimizer with momentum 0)");
+    // Version 5 is written for Adam and AdamW, and only for them (serialize_checkpoint).
+    if (is_adam(o.optimizer) != (version >= 5))
+      throw Error(r.where + ": corrupted checkpoint (the " + optimizer_name(o.optimizer) +
+                  " optimizer in a version " + std::to_string(version) + " file)");
+    try {
+      check_optimizer(o, "");
+    } catch (const Error& e) {
+      throw Error(r.where + ": corrupted checkpoint (" + e.what() + ")");
+    }
     // Only a run with one of these writes version 4 (serialize_checkpoint).
     if (o.schedule == LrSchedule::Constant && o.warmup == 0 && o.optimizer == Optimizer::Sgd)
       throw Error(r.where + ": corrupted checkpoint (version 4 without a schedule, warm-up or optimizer)");
+  }
+  if (version >= 5) {
+    o.beta1 = r.get<float>("beta1");
+    o.beta2 = r.get<float>("beta2");
+    o.eps = r.get<float>("eps");
+    check_adam(o.beta1, o.beta2, o.eps, r.where + ": ");
   }
   // The options as the flags take them: a checksum is no authentication, and a value out of
   // their ranges would be trained with or fail late (a huge batch: out of memory).
@@ -264,6 +292,16 @@ Checkpoint deserialize_checkpoint(const std::string& bytes, const std::string& w
     throw Error(where + ": the checkpoint holds a non-finite velocity");
   std::uint32_t version;
   std::memcpy(&version, bytes.data() + sizeof(kCheckpointMagic), sizeof version);
+  c.state.second = Parameters::zeros(c.spec);
+  if (version >= 5) {
+    r.get_values(c.state.second, "second moments");
+    // Adam's second moments are running means of squares: finite and not negative.
+    for (const LayerParams& lp : c.state.second.layers)
+      for (const auto* v : {&lp.weights, &lp.bias})
+        for (const float x : *v)
+          if (!(x >= 0 && std::isfinite(x)))
+            throw Error(where + ": the checkpoint holds a negative or non-finite second moment");
+  }
   c.state.epoch = read_state(r, version, c.state);
   c.state.history = read_history(r, c.state.epoch);
   return c;

@@ -161,16 +161,19 @@ std::string read_model_file(InputFile& in) {
   if (count != static_cast<std::uint64_t>(spec.param_count()))
     throw Error(where + ": holds " + std::to_string(count) + " values, the model needs " +
                 std::to_string(spec.param_count()));
-  // A parameter file: the values and the checksum, exactly. A checkpoint: values, velocities and
-  // at most kMaxCheckpointTail bytes of training state and checksum.
+  // A parameter file: the values and the checksum, exactly. A checkpoint: values, velocities
+  // (second moments) and at most kMaxCheckpointTail bytes of training state and checksum.
   if (count > (std::uint64_t(1) << 56))
     throw Error(where + ": corrupted " + kind + " (value count " + std::to_string(count) + ")");
   const std::uint64_t values = count * sizeof(float);
+  // A checkpoint holds the values and velocities, from version 5 on also second moments.
+  const std::uint64_t arrays = !checkpoint ? 1 : get_at<std::uint32_t>(b, 8) >= 5 ? 3 : 2;
   check_input_size(where, "the " + std::to_string(count) + " values" +
-                              (checkpoint ? " and velocities" : "") + " of model " +
-                              excerpt(spec.full_text(), 60),
-                   checkpoint ? 2 * values : values);
-  const std::uint64_t rest = checkpoint ? 2 * values + kMaxCheckpointTail : values + 8;
+                              (arrays == 3 ? ", velocities and second moments"
+                               : arrays == 2 ? " and velocities" : "") +
+                              " of model " + excerpt(spec.full_text(), 60),
+                   arrays * values);
+  const std::uint64_t rest = checkpoint ? arrays * values + kMaxCheckpointTail : values + 8;
   // Read in place (one copy of the values in memory, within the size just checked), one byte
   // more than a checkpoint may hold to tell "at most" from "more than".
   const std::size_t head = b.size();

@@ -10,14 +10,9 @@
 
 namespace scratchcnn::reference {
 
-// One SGD update's settings in the scalar type of the path (the rule: scratchcnn/sgd.hpp).
+// One update's settings in the scalar type of the path (the rule: scratchcnn/sgd.hpp).
 template <class T>
-struct SgdStep {
-  T lr = 0;
-  T momentum = 0;
-  T weight_decay = 0;
-  bool nesterov = false;
-};
+using SgdStep = UpdateRule<T>;
 
 // The mean of a list of per-sample values: their sum in sample order, divided by the count.
 template <class T>
@@ -27,19 +22,21 @@ T mean_of(const std::vector<T>& list) {
   return s / static_cast<T>(list.size());
 }
 
-// One learned number of a node: its value, its velocity (for momentum), and its list of
-// per-sample gradients since the last update ("a list per parameter").
+// One learned number of a node: its value, its optimizer state (velocity: SGD's momentum buffer
+// or Adam's first moment; second: Adam's second moment), and its list of per-sample gradients
+// since the last update ("a list per parameter").
 template <class T>
 struct Param {
   T value = 0;
   T velocity = 0;
+  T second = 0;
   std::vector<T> grads;
 
-  // w <- the Sgd rule applied with the mean of the list; then the list is cleared. Nothing
+  // w <- the update rule applied with the mean of the list; then the list is cleared. Nothing
   // happens when no sample has been seen since the last update.
   void update(const SgdStep<T>& s) {
     if (grads.empty()) return;
-    sgd_update(value, velocity, mean_of(grads), s.lr, s.momentum, s.weight_decay, s.nesterov);
+    apply_update(value, velocity, second, mean_of(grads), s);
     grads.clear();
   }
 };
@@ -59,17 +56,23 @@ class Module {
   // Every parameter: the Sgd rule with the mean of its gradient list, then the list is cleared.
   // No-op without parameters.
   virtual void update(const SgdStep<T>& /*step*/) {}
-  void update(T lr) { update(SgdStep<T>{lr, T(0), T(0), false}); }
+  void update(T lr) {
+    SgdStep<T> s;
+    s.lr = lr;
+    update(s);
+  }
 
   // The mean of the gradient lists, without clearing them; false without parameters.
   virtual bool mean_gradients(std::vector<T>& /*weights*/, std::vector<T>& /*bias*/) const {
     return false;
   }
-  // Parameters and velocities (empty without parameters).
+  // Parameters, velocities and second moments (empty without parameters).
   virtual LayerParams parameters() const { return {}; }
   virtual LayerParams velocity() const { return {}; }
+  virtual LayerParams second_moment() const { return {}; }
   // Sizes already checked by the caller.
   virtual void set_velocity(const LayerParams& /*v*/) {}
+  virtual void set_second_moment(const LayerParams& /*s*/) {}
   // Drops the gradient lists without applying them.
   virtual void discard_gradients() {}
   // Pointers to the parameters, for finite-difference checks.
@@ -101,12 +104,11 @@ class ParamModule : public Module<T> {
   LayerParams velocity() const override {
     return gather([](const Param<T>& p) { return p.velocity; });
   }
-  void set_velocity(const LayerParams& v) override {
-    std::size_t i = 0;
-    visit(Part::Weights, [&](Param<T>& p) { p.velocity = static_cast<T>(v.weights[i++]); });
-    i = 0;
-    visit(Part::Bias, [&](Param<T>& p) { p.velocity = static_cast<T>(v.bias[i++]); });
+  LayerParams second_moment() const override {
+    return gather([](const Param<T>& p) { return p.second; });
   }
+  void set_velocity(const LayerParams& v) override { scatter(v, &Param<T>::velocity); }
+  void set_second_moment(const LayerParams& s) override { scatter(s, &Param<T>::second); }
   void discard_gradients() override {
     each([](Param<T>& p) { p.grads.clear(); });
   }
@@ -122,11 +124,14 @@ class ParamModule : public Module<T> {
   virtual void visit(Part part, const Visitor& f) = 0;
 
   // Sets every Param's value from `p` (canonical layout, sizes checked by the caller).
-  void load(const LayerParams& p) {
+  void load(const LayerParams& p) { scatter(p, &Param<T>::value); }
+
+  // Sets one member of every Param from `p` (canonical layout, sizes checked by the caller).
+  void scatter(const LayerParams& p, T Param<T>::*member) {
     std::size_t i = 0;
-    visit(Part::Weights, [&](Param<T>& q) { q.value = static_cast<T>(p.weights[i++]); });
+    visit(Part::Weights, [&](Param<T>& q) { q.*member = static_cast<T>(p.weights[i++]); });
     i = 0;
-    visit(Part::Bias, [&](Param<T>& q) { q.value = static_cast<T>(p.bias[i++]); });
+    visit(Part::Bias, [&](Param<T>& q) { q.*member = static_cast<T>(p.bias[i++]); });
   }
 
  private:

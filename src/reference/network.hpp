@@ -95,8 +95,7 @@ class Network : public scratchcnn::Network {
 
   StepResult sgd_step(const Batch& batch, const Sgd& sgd) override {
     const StepResult r = accumulate(batch);
-    model_.update(SgdStep<T>{static_cast<T>(sgd.lr), static_cast<T>(sgd.momentum),
-                             static_cast<T>(sgd.weight_decay), sgd.nesterov});
+    model_.update(SgdStep<T>::of(sgd));
     return r;
   }
 
@@ -109,6 +108,17 @@ class Network : public scratchcnn::Network {
   void set_velocity(const Parameters& v) override {
     check_parameters(spec_, v);
     for (std::size_t i = 0; i < v.layers.size(); ++i) model_.modules()[i]->set_velocity(v.layers[i]);
+  }
+
+  Parameters second_moment() const override {
+    Parameters s;
+    for (const auto& m : model_.modules()) s.layers.push_back(m->second_moment());
+    return s;
+  }
+
+  void set_second_moment(const Parameters& s) override {
+    check_parameters(spec_, s);
+    for (std::size_t i = 0; i < s.layers.size(); ++i) model_.modules()[i]->set_second_moment(s.layers[i]);
   }
 
   Parameters gradients(const Batch& batch, StepResult* result = nullptr) override {
