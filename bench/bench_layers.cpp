@@ -48,6 +48,7 @@ const char* kind_name(LayerKind k) {
     case LayerKind::AvgPool: return "avgpool";
     case LayerKind::GlobalAvgPool: return "gap";
     case LayerKind::Flatten: return "flatten";
+    case LayerKind::Dropout: return "dropout";
   }
   return "?";
 }
@@ -71,6 +72,9 @@ std::vector<Case> cases() {
   c.push_back({"sigmoid120", sig.layers[2], sig.info[2], 128, 128, {1}});
   const ModelSpec th = parse_model("flatten dense(400,120) tanh dense(120,10)", Shape{1, 20, 20});
   c.push_back({"tanh120", th.layers[2], th.info[2], 128, 128, {1}});
+  // Dropout in training mode: the mask drawn per element is part of the timed work.
+  const ModelSpec drop = parse_model("flatten dense(400,120) dropout(0.5) dense(120,10)", Shape{1, 20, 20});
+  c.push_back({"dropout120", drop.layers[2], drop.info[2], 128, 128, {1}});
   const ModelSpec avg = parse_model("avgpool(2) gap flatten dense(6,10)", Shape{6, 28, 28});
   c.push_back({"avgpool6x28", avg.layers[0], avg.info[0], 128, 16, {1}});
   c.push_back({"gap6x14", avg.layers[1], avg.info[1], 128, 16, {1}});
@@ -127,6 +131,8 @@ void run_fast(benchmark::State& state, const Case& c, Pass pass, fast::ConvAlgo 
   omp_set_num_threads(threads);
   Rng rng(1);
   fast::Layer layer(c.spec, c.info, random_params(c, rng), algo);
+  static const DropoutKey key{1, 1};  // dropout: training mode
+  layer.set_dropout(&key, 0);
   const int n = c.batch;
   fast::AlignedBuffer x(fast::chunked_size(n, c.info.in.size())), g(fast::chunked_size(n, c.info.out.size()));
   const std::vector<float> xs = random_vec(std::size_t(n) * c.info.in.size(), rng),
@@ -166,6 +172,8 @@ void run_reference(benchmark::State& state, const Case& c, Pass pass) {
     xs.push_back(std::move(x));
     gs.push_back(std::move(g));
     modules.push_back(reference::make_module<float>(c.spec, c.info, p));
+    static const DropoutKey key{1, 1};  // dropout: training mode
+    modules.back()->set_sample(&key, 0, std::uint64_t(s));
     if (pass != Pass::Forward) modules.back()->forward(xs.back());
   }
   for (auto _ : state) {

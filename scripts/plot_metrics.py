@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Plots training metrics CSVs written by scratchcnn: loss.png and accuracy.png.
 
-Each CSV has the header `epoch,loss,train_accuracy,test_accuracy,seconds` and one row per epoch.
-Several files are overlaid, each labelled with its file name without the extension.
+Each CSV has the header `epoch,loss,train_accuracy,test_accuracy,seconds`, or with a validation
+split `epoch,loss,train_accuracy,test_accuracy,val_loss,val_accuracy,seconds`, and one row per
+epoch. Several files are overlaid, each labelled with its file name without the extension; the
+validation loss and accuracy are drawn dotted.
 
 Needs matplotlib. On Debian it is python3-matplotlib, which belongs to /usr/bin/python3, so run
     /usr/bin/python3 scripts/plot_metrics.py out/metrics.csv
@@ -17,6 +19,8 @@ from pathlib import Path
 from plot_common import PlotError, fail, pyplot, save_png
 
 HEADER = ["epoch", "loss", "train_accuracy", "test_accuracy", "seconds"]
+HEADER_VAL = ["epoch", "loss", "train_accuracy", "test_accuracy", "val_loss", "val_accuracy",
+              "seconds"]
 
 
 class BadCsv(Exception):
@@ -36,20 +40,21 @@ def read_metrics(path):
     if not lines:
         raise BadCsv(f"{path}: empty file, expected the header {','.join(HEADER)}")
     header = [h.strip() for h in lines[0].lstrip("\ufeff").split(",")]
-    if header != HEADER:
-        raise BadCsv(f"{path}:1: header is '{lines[0]}', expected '{','.join(HEADER)}'")
+    if header not in (HEADER, HEADER_VAL):
+        raise BadCsv(f"{path}:1: header is '{lines[0]}', expected '{','.join(HEADER)}' "
+                     f"or '{','.join(HEADER_VAL)}'")
 
-    data = {name: [] for name in HEADER}
+    data = {name: [] for name in header}
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             if any(rest.strip() for rest in lines[number - 1:]):
                 raise BadCsv(f"{path}:{number}: blank line")
             break
         fields = line.split(",")
-        if len(fields) != len(HEADER):
-            raise BadCsv(f"{path}:{number}: expected {len(HEADER)} comma-separated fields, "
+        if len(fields) != len(header):
+            raise BadCsv(f"{path}:{number}: expected {len(header)} comma-separated fields, "
                          f"got {len(fields)}")
-        for name, text in zip(HEADER, fields):
+        for name, text in zip(header, fields):
             text = text.strip()
             try:
                 value = int(text) if name == "epoch" else float(text)
@@ -97,7 +102,11 @@ def plot_loss(plt, runs, labels):
     for i, (run, label) in enumerate(zip(runs, labels)):
         ax.plot(run["epoch"], run["loss"], marker="o", markersize=3,
                 color=colors[i % len(colors)], label=label)
-    finish_epoch_plot(fig, ax, "Training loss per epoch", "mean training loss")
+        if "val_loss" in run:
+            ax.plot(run["epoch"], run["val_loss"], marker="^", markersize=3,
+                    color=colors[i % len(colors)], linestyle=":", label=f"{label} validation")
+    finish_epoch_plot(fig, ax, "Loss per epoch (solid: training, dotted: validation)",
+                      "mean loss")
     return fig
 
 
@@ -110,7 +119,11 @@ def plot_accuracy(plt, runs, labels):
                 label=f"{label} train")
         ax.plot(run["epoch"], run["test_accuracy"], marker="s", markersize=3, color=color,
                 linestyle="--", label=f"{label} test")
-    finish_epoch_plot(fig, ax, "Accuracy per epoch (solid: train, dashed: test)", "accuracy")
+        if "val_accuracy" in run:
+            ax.plot(run["epoch"], run["val_accuracy"], marker="^", markersize=3, color=color,
+                    linestyle=":", label=f"{label} validation")
+    finish_epoch_plot(fig, ax, "Accuracy per epoch (solid: train, dashed: test, dotted: "
+                      "validation)", "accuracy")
     return fig
 
 

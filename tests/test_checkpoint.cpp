@@ -89,9 +89,12 @@ TEST(Checkpoint, RefusesTruncatedCorruptedNewerAndParameterFiles) {
   EXPECT_TRUE(has(error_of([&] { deserialize_checkpoint(flipped, "c.bin"); }), "checksum"));
 
   std::string newer = bytes;
-  newer[8] = 6;
+  newer[8] = char(kCheckpointFileVersion + 1);
   const std::string msg = error_of([&] { deserialize_checkpoint(resealed(newer), "c.bin"); });
-  EXPECT_TRUE(has(msg, "c.bin: checkpoint version 6 is newer than this scratchcnn reads (5)")) << msg;
+  EXPECT_TRUE(has(msg, "c.bin: checkpoint version " + std::to_string(kCheckpointFileVersion + 1) +
+                           " is newer than this scratchcnn reads (" +
+                           std::to_string(kCheckpointFileVersion) + ")"))
+      << msg;
   // A version 2 file relabelled 5 lacks the second moments that version holds.
   std::string relabelled = bytes;
   relabelled[8] = 5;

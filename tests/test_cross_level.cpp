@@ -191,7 +191,10 @@ std::vector<StepCase> step_cases() {
   // One dense layer, whose own kernels give the same bits at every level (EveryLayerBothDirections):
   // a difference there comes from the softmax cross-entropy alone.
   const ModelSpec softmax = parse_model("flatten dense(64,10)");
+  const ModelSpec dropout = parse_model(
+      "conv(1,4,k=3,pad=1) relu dropout(0.25) maxpool(2) flatten dense(64,16) relu dropout(0.5) dense(16,10)");
   return {{"softmax only: flatten dense(64,10)", softmax, ConvAlgo::Auto},
+          {"dropout model", dropout, ConvAlgo::Auto},
           {"seed, direct", seed, ConvAlgo::Direct},     {"seed, im2col", seed, ConvAlgo::Im2col},
           {"lenet5, direct", lenet5, ConvAlgo::Direct}, {"lenet5, im2col", lenet5, ConvAlgo::Im2col},
           {"sigmoid model", sigmoid, ConvAlgo::Auto},     {"tanh model", tanh_model, ConvAlgo::Auto}};
@@ -203,7 +206,10 @@ TEST_F(CrossLevel, WholeSteps) {
   adam.lr = 1e-3f;
   adam.weight_decay = 5e-4f;
   adam.optimizer = Optimizer::Adam;
-  for (const Sgd& sgd : {Sgd{0.05f, 0.9f, 5e-4f}, adam})
+  adam.seed = 3;  // dropout's masks
+  Sgd momentum{0.05f, 0.9f, 5e-4f};
+  momentum.seed = 4;
+  for (const Sgd& sgd : {momentum, adam})
   for (const StepCase& c : step_cases()) {
     SCOPED_TRACE(c.name + ", " + (is_adam(sgd.optimizer) ? "adam" : "sgd"));
     const Parameters p0 = Parameters::he_uniform(c.spec, 7);

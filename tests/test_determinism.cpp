@@ -102,6 +102,21 @@ TEST_P(Determinism, Lenet5StepsAnyThreadCount) {
   }
 }
 
+// Dropout's masks are keyed by the sample's place in the batch, not by the thread or chunk
+// order: the same bits at any thread count.
+TEST_P(Determinism, DropoutModelStepsAnyThreadCount) {
+  const ModelSpec spec = parse_model(
+      "conv(1,4,k=3,pad=1) relu dropout(0.3) maxpool(2) flatten dense(64,32) relu dropout(0.5) "
+      "dense(32,10)");
+  const Parameters p0 = Parameters::he_uniform(spec, 5);
+  Rng rng(6);
+  const int n = 3 * 48 + 21;
+  const std::vector<float> images = test::random_images(rng, n, spec.input);
+  const std::vector<int> labels = test::random_labels(rng, n, 10);
+  const Outcome one = train(spec, p0, images, labels, 48, 4, 1);
+  for (int t : {2, 3, 4}) EXPECT_TRUE(train(spec, p0, images, labels, 48, 4, t) == one) << t << " threads";
+}
+
 TEST_P(Determinism, GradientsAndLayersAnyThreadCount) {
   const ModelSpec spec = model_from_name("seed");
   const Parameters p0 = Parameters::he_uniform(spec, 8);

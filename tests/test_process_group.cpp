@@ -146,6 +146,19 @@ TEST(ProcessGroup, AdamStepsGiveTheBitsOfOneProcessToo) {
     for (int threads : {1, 2}) expect_like_one_process(spec, data, ranks, threads, single, "adamw", adamw);
 }
 
+TEST(ProcessGroup, DropoutMasksAreTheSameOnEveryRank) {
+  // A rank computes only its chunks: the masks are keyed by the sample's place in the batch.
+  Sgd rule = kSgd;
+  rule.seed = 21;
+  const ModelSpec spec = parse_model(
+      "conv(1,4,k=3,pad=1) relu dropout(0.3) maxpool(2) flatten dense(64,16) relu dropout(0.5) "
+      "dense(16,10)");
+  const Data data = make_data(spec, 13, {100, 37});
+  const Outcome single = train(spec, Parameters::he_uniform(spec, 7), data, nullptr, 2, {}, rule);
+  for (int ranks : {2, 3})
+    for (int threads : {1, 2}) expect_like_one_process(spec, data, ranks, threads, single, "dropout", rule);
+}
+
 TEST(ProcessGroup, RanksBeyondTheChunksComputeNothingAndStillAgree) {
   // 40 samples are 3 chunks: of 5 ranks, ranks 0 and 2 hold none; of 7, four hold none.
   const ModelSpec spec = model_from_name("seed");

@@ -57,11 +57,12 @@ struct Checkpoint {
 };
 
 // The checkpoint file, little-endian: version 2 for default options, 3 when options.conv is not
-// auto, 4 with a learning-rate schedule, warm-up or the nesterov optimizer, 5 with adam or adamw
-// (kCheckpointFileVersion, parameters.hpp):
+// auto, 4 with a learning-rate schedule, warm-up or the nesterov optimizer, 5 with adam or adamw,
+// 6 with a validation split (options.val_fraction > 0; every field of version 5, the second
+// moments zero under sgd and nesterov) (kCheckpointFileVersion, parameters.hpp):
 //   "SCNNCKPT" | u32 version | u32 text length | model full text | u64 value count |
 //   parameters (floats, as in a parameter file) | velocities (floats, same layout and count) |
-//   second moments (version 5 only; floats, same layout and count) |
+//   second moments (version 5 on; floats, same layout and count) |
 //   u32 epoch | u32 epochs | u32 batch | f32 lr | f32 momentum | f32 weight_decay | u64 seed |
 //   u32 train samples | u32 test samples | u64 labels hash |
 //   u32 isa length | isa (the bit class, or an older build's level; no terminator; version 2 on,
@@ -69,8 +70,10 @@ struct Checkpoint {
 //   u32 convolution algorithm (version 3: 1 direct, 2 im2col; from version 4 also 0 auto) |
 //   version 4 on: u32 schedule (LrSchedule) | u32 step every | f32 step gamma | u32 warm-up |
 //   u32 optimizer (Optimizer) |
-//   version 5 (Adam, AdamW): f32 beta1 | f32 beta2 | f32 eps |
-//   u32 history count (= epoch) | per epoch: f64 loss, f64 train_accuracy, f64 test_accuracy |
+//   version 5 on: f32 beta1 | f32 beta2 | f32 eps |
+//   version 6: f32 validation fraction |
+//   u32 history count (= epoch) | per epoch: f64 loss, f64 train_accuracy, f64 test_accuracy
+//   (version 6: then f64 val_loss, f64 val_accuracy) |
 //   u64 fnv1a64 of all bytes before it
 // Its bytes depend only on the training state: no time, path, host or seconds.
 // Both functions check the options with the rules of the flags (check_option, trainer.hpp).

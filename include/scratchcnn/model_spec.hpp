@@ -35,8 +35,11 @@ struct Shape {
 };
 
 // AvgPool: average over a k x k window moved by `stride`; GlobalAvgPool ("gap"): over each whole
-// channel plane, CxHxW -> Cx1x1.
-enum class LayerKind { Conv, Dense, ReLU, Sigmoid, MaxPool, Flatten, Tanh, AvgPool, GlobalAvgPool };
+// channel plane, CxHxW -> Cx1x1. Dropout ("dropout(P)"): in training, each element is zeroed with
+// probability P and the others scaled by 1 / (1 - P); the identity in evaluation.
+enum class LayerKind {
+  Conv, Dense, ReLU, Sigmoid, MaxPool, Flatten, Tanh, AvgPool, GlobalAvgPool, Dropout
+};
 
 struct LayerSpec {
   LayerKind kind{};
@@ -44,6 +47,7 @@ struct LayerSpec {
   int k = 0;            // conv kernel size, max-pool window (= stride), average-pool window
   int pad = 0;          // conv padding (a conv's stride is always 1)
   int stride = 0;       // average-pool stride (0: the window, k)
+  float rate = 0;       // dropout probability, 0 <= rate < 1
   std::string text() const;  // canonical text, e.g. "conv(1,2,k=3,pad=1)"
   bool has_params() const { return kind == LayerKind::Conv || kind == LayerKind::Dense; }
   // The one place the parameter counts are written (for a spec that passed shape inference):
@@ -62,7 +66,7 @@ struct LayerInfo {
   Shape in, out;
   std::int64_t params = 0;
   // Forward FLOPs per sample: 2 per multiply-add of conv and dense (bias adds not counted),
-  // 1 per output element for relu, sigmoid and tanh, 1 per window element of each output for
+  // 1 per output element for relu, sigmoid, tanh and dropout, 1 per window element of each output for
   // average pooling (k * k, or H * W for gap), 1 per input element (a compare) for max-pool,
   // 0 for flatten.
   std::int64_t flops = 0;

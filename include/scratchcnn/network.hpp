@@ -78,7 +78,8 @@ class Network {
   // Each throws Error unless its argument has the model's sizes.
   virtual void set_velocity(const Parameters& v) = 0;
   virtual void set_second_moment(const Parameters& s) = 0;
-  // Mean per-sample gradients of the batch in the Parameters layout, without updating.
+  // Mean per-sample gradients of the batch in the Parameters layout, without updating (dropout
+  // layers in training mode, their masks keyed by seed 0 and step 0).
   virtual Parameters gradients(const Batch& batch, StepResult* result = nullptr) = 0;
   // Inference. `images` holds whole samples, each spec().input.size() floats (C x H x W,
   // row-major), at least one; `logits` receives classes() floats per sample, row-major, and must

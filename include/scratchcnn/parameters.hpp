@@ -50,8 +50,9 @@ inline constexpr std::uint32_t kParameterFileVersion = 1;
 // algorithm (TrainOptions::conv), written only when it is not auto: a run with the default writes
 // version 2; version 4 the learning-rate schedule, warm-up and optimizer, written only by a run
 // that uses one; version 5 Adam's second moments and hyper-parameters, written only by a run with
-// adam or adamw. The newest version read; versions 1 to 4 are still read.
-inline constexpr std::uint32_t kCheckpointFileVersion = 5;
+// adam or adamw; version 6 the validation split and each epoch's validation metrics, written only
+// by a run with one. The newest version read; versions 1 to 5 are still read.
+inline constexpr std::uint32_t kCheckpointFileVersion = 6;
 std::string serialize_parameters(const ModelSpec& spec, const Parameters& p);
 // Reads a parameter file or a checkpoint. Throws Error naming `where` (a file name) if the bytes
 // are truncated, corrupted, from a newer version, or made for a different model than `spec`.
@@ -69,7 +70,7 @@ std::uint64_t fnv1a64(const char* data, std::size_t n);
 // bounded by its header: the 8-byte magic first (anything else stops there and is refused as bad
 // magic), the version, the model text (at most kMaxModelText bytes), the value count (which must
 // be the recorded model's), then only what that implies: a parameter file's values and checksum
-// and not one byte more; a checkpoint's values, velocities (and, version 5, second moments) and at
+// and not one byte more; a checkpoint's values, velocities (and, from version 5, second moments) and at
 // most kMaxCheckpointTail bytes of training state and checksum. Throws Error naming the input for
 // what it refuses itself.
 inline constexpr std::uint32_t kMaxModelText = std::uint32_t(1) << 20;

@@ -25,5 +25,7 @@ std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t purpose);
 inline constexpr std::uint64_t kSeedInit = 0x696e6974ULL;      // "init"
 inline constexpr std::uint64_t kSeedShuffle = 0x73687566ULL;   // "shuf"
 inline constexpr std::uint64_t kSeedSplit = 0x73706c74ULL;     // "splt"
+inline constexpr std::uint64_t kSeedValidation = 0x76616c69ULL;  // "vali"
+inline constexpr std::uint64_t kSeedDropout = 0x64726f70ULL;     // "drop"
 
 }  // namespace scratchcnn

@@ -35,6 +35,9 @@ struct Sgd {
   Optimizer optimizer = Optimizer::Sgd;
   float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;  // Adam, AdamW
   std::int64_t step = 1;  // Adam, AdamW: t, the 1-based count of updates including this one
+  // Dropout layers: the step's masks are keyed by (seed, step, layer, sample, element), so a run
+  // draws the same masks on both paths, at any thread or process count and after a resume.
+  std::uint64_t seed = 0;
 };
 
 inline bool is_adam(Optimizer o) { return o == Optimizer::Adam || o == Optimizer::AdamW; }

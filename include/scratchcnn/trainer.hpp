@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <span>
 #include <string>
 #include <vector>
@@ -65,6 +66,14 @@ struct TrainOptions {
   ConvAlgo conv = ConvAlgo::Auto;
   // See ThreadPolicy. Not saved in checkpoints: it changes no result.
   ThreadPolicy thread_policy = ThreadPolicy::Adaptive;
+  // The share of the training set held out for validation (validation_split); 0 = none. train()
+  // does not split: the caller passes the two parts (Validation). Checkpoints record it, so a
+  // resumed run holds out the same samples.
+  float val_fraction = 0;
+  // Early stopping: > 0 stops training after the first epoch at which `early_stop` epochs have
+  // passed without a validation loss below the best so far (early_stop_due); needs a validation
+  // set. 0: never. Not saved in checkpoints: it changes no step, only how many are taken.
+  int early_stop = 0;
 };
 
 // The range of each training option with one, written once: train() (validate), the
@@ -72,7 +81,7 @@ struct TrainOptions {
 // checkpoint cannot carry a value that a flag would refuse. seed takes any 64-bit value.
 enum class TrainOption {
   Epochs, Batch, Lr, Momentum, WeightDecay, MaxLoss, FirstEpoch, Warmup, StepEvery, StepGamma,
-  Beta1, Beta2, Eps
+  Beta1, Beta2, Eps, ValFraction, EarlyStop
 };
 struct OptionRange {
   const char* name;  // in messages of the library and of the checkpoint reader: "batch size"
@@ -87,6 +96,7 @@ struct OptionRange {
 //   warmup       0..1000000      --warmup        step_every   1..1000000  --lr-schedule step:N:G
 //   step_gamma   0..1            --lr-schedule step:N:G
 //   beta1, beta2 0..0.9999999    --betas B1,B2   eps          1e-30..1           --eps
+//   val_fraction 0..0.9          --val-fraction  early_stop   0..1000000         --early-stop
 const OptionRange& option_range(TrainOption option);
 // Throws Error "<label> <value> is outside <lo>..<hi>" (or "... is not a finite number") unless
 // `value` is a finite number in the option's range (and whole, for an integer option). `label`
@@ -99,7 +109,8 @@ void validate(const TrainOptions& opt);
 void check_optimizer(const TrainOptions& opt, const std::string& label);
 
 // The update rule of batch `step` (1-based, counted over the whole run: (epoch - 1) * batches per
-// epoch + batch) of epoch `epoch`: lr_at(opt, epoch) and opt's optimizer settings.
+// epoch + batch) of epoch `epoch`: lr_at(opt, epoch), opt's optimizer settings and the dropout
+// seed derive_seed(opt.seed, kSeedDropout).
 Sgd step_rule(const TrainOptions& opt, int epoch, std::int64_t step);
 
 // The learning rate of epoch `epoch` (1-based), computed in double and rounded to float once, so
@@ -124,6 +135,10 @@ struct EpochMetrics {
   double train_accuracy = 0;  // fraction of training samples classified right during the epoch
                               // (each judged by the forward pass of its own training step)
   double test_accuracy = 0;   // fraction of the test set right after the epoch
+  // Mean softmax cross-entropy (in double, from the float logits) and fraction right on the
+  // validation set after the epoch; NaN without one.
+  double val_loss = std::numeric_limits<double>::quiet_NaN();
+  double val_accuracy = std::numeric_limits<double>::quiet_NaN();
   double seconds = 0;         // wall time of the epoch's training steps (evaluation excluded)
   double threads = 0;         // the mean thread count of the epoch's steps (ThreadPolicy)
 };
@@ -150,6 +165,34 @@ std::vector<int> predict_classes(Network& net, std::span<const float> images, in
 // Fraction of `d` whose largest logit (first on ties) is the label, in batches of `batch`.
 double evaluate(Network& net, const data::Dataset& d, int batch = 256);
 
+// Accuracy as evaluate() gives it, and the mean softmax cross-entropy over `d`: per sample
+// log(sum exp(logits)) - logit[label] in double from the float logits, summed in sample order.
+struct Evaluation {
+  double accuracy = 0;
+  double loss = 0;
+};
+Evaluation evaluate_with_loss(Network& net, const data::Dataset& d, int batch = 256);
+
+// The training set split into what is trained on (.train) and the validation set (.test):
+// stratified_split with `fraction` held out, seeded from derive_seed(seed, kSeedValidation), so
+// it depends only on the data, the fraction and the seed. Throws Error when either part would be
+// empty or fraction is outside (0, 0.9].
+data::Split validation_split(const data::Dataset& train_set, double fraction, std::uint64_t seed);
+
+// The epoch (1-based) with the lowest validation loss in `history`, the first on ties; 0 when no
+// epoch has one.
+int best_epoch(const std::vector<EpochMetrics>& history);
+// True when `patience` > 0 and the last epoch of `history` is `patience` or more epochs after
+// best_epoch (early stopping: no validation loss below the best for `patience` epochs).
+bool early_stop_due(const std::vector<EpochMetrics>& history, int patience);
+
+// What train() validates on: `set` (null: nothing) after every epoch, and the epochs a resumed run
+// already holds (`prior`, whose validation losses early stopping continues from).
+struct Validation {
+  const data::Dataset* set = nullptr;
+  std::vector<EpochMetrics> prior;
+};
+
 // Minibatch SGD (Network::sgd_step with lr, momentum, weight_decay): every epoch from first_epoch
 // to epochs reshuffles (epoch_order), walks the training set in batches of `batch` (the last,
 // partial batch is used, not dropped), then measures test accuracy. Returns the metrics of the
@@ -158,9 +201,13 @@ double evaluate(Network& net, const data::Dataset& d, int batch = 256);
 // the parameters from before that step. So does a loss above opt.max_loss (when > 0), after
 // that step: the network then holds the step's parameters. Callers that write files per epoch
 // (checkpoints) are never called for the epoch that stopped.
+// With a validation set, each epoch's metrics also hold its validation loss and accuracy, and
+// with opt.early_stop training ends after the epoch at which early_stop_due(prior + epochs so far)
+// holds (before the first epoch when the prior epochs already say so).
 std::vector<EpochMetrics> train(Network& net, const data::Dataset& train_set,
                                 const data::Dataset& test_set, const TrainOptions& opt,
                                 const StepCallback& on_step = {},
-                                const EpochCallback& on_epoch = {});
+                                const EpochCallback& on_epoch = {},
+                                const Validation& validation = {});
 
 }  // namespace scratchcnn

@@ -56,7 +56,12 @@ training (defaults per model: seed and model text | lenet5, lenet5-1998):
   --lr-schedule S  the learning rate per epoch: constant (default), step:EVERY:GAMMA (times GAMMA,
                    0..1, every EVERY epochs) or cosine (to 0 over the epochs after the warm-up)
   --warmup N       epochs of linear warm-up first: epoch e of N at lr * e / (N + 1) (default 0)
-  --seed N         seed for initial weights, shuffling and the data split (default 1)
+  --seed N         seed for initial weights, shuffling and the data splits (default 1)
+  --val-fraction F hold out F (0..0.9) of the training set for validation: a seeded split,
+                   stratified by class; the validation loss and accuracy of every epoch are
+                   printed and written to --metrics (default 0: none)
+  --early-stop N   stop after N epochs without a validation loss below the best so far
+                   (needs --val-fraction; default 0: never)
   --max-loss X     divergence guard: stop with an error (naming the epoch and batch) when a
                    batch's mean loss exceeds X; default 10 * ln(classes) (23.0 for 10 classes),
                    0 = stop only on a NaN or infinite loss. Checkpoints already written stay as
@@ -97,7 +102,7 @@ const std::set<std::string> kTrainValued = {"--model",    "--input",        "--i
                                             "--threads",  "--momentum",     "--weight-decay",
                                             "--max-loss", "--max-memory", "--conv-algo",
                                             "--lr-schedule", "--warmup", "--optimizer",
-                                            "--betas", "--eps"};
+                                            "--betas", "--eps", "--val-fraction", "--early-stop"};
 
 Defaults defaults_for(const std::string& model_name) {
   if (model_name == "lenet5" || model_name == "lenet5-1998")
@@ -225,6 +230,8 @@ struct OptionFlags {
   std::uint64_t seed = 1;
   double max_loss = 0;
   ConvAlgo conv = ConvAlgo::Auto;
+  float val_fraction = 0;
+  int early_stop = 0;
   TrainOptions schedule;  // --lr-schedule, --warmup, --optimizer, --betas and --eps, in those fields
 };
 
@@ -238,6 +245,8 @@ OptionFlags read_option_flags(const Args& a) {
   f.seed = a.seed("--seed", 1);
   f.conv = read_conv_algo(a);
   f.max_loss = option_flag(a, TrainOption::MaxLoss, 0);
+  f.val_fraction = static_cast<float>(option_flag(a, TrainOption::ValFraction, 0));
+  f.early_stop = static_cast<int>(option_flag(a, TrainOption::EarlyStop, 0));
   try {
     if (a.has("--lr-schedule")) parse_lr_schedule(a.str("--lr-schedule", ""), f.schedule, "--lr-schedule");
     if (a.has("--optimizer")) f.schedule.optimizer = parse_optimizer(a.str("--optimizer", ""), "--optimizer");
@@ -317,6 +326,15 @@ void check_resumed_options(const Args& a, const OptionFlags& f, const TrainOptio
   same("--betas", betas_text(f.schedule), betas_text(o),
        f.schedule.beta1 == o.beta1 && f.schedule.beta2 == o.beta2);
   same("--eps", shortest(f.schedule.eps), shortest(o.eps), f.schedule.eps == o.eps);
+  same("--val-fraction", shortest(f.val_fraction), shortest(o.val_fraction),
+       f.val_fraction == o.val_fraction);
+}
+
+// --early-stop (not recorded: it changes no step) for a run validating on o.val_fraction.
+void set_early_stop(const OptionFlags& f, TrainOptions& o) {
+  o.early_stop = f.early_stop;
+  if (o.early_stop > 0 && !(o.val_fraction > 0))
+    throw UsageError("--early-stop needs a validation set: add --val-fraction (e.g. 0.1)");
 }
 
 // Model, options and state of a run resumed from checkpoint `c`.
@@ -339,6 +357,7 @@ void setup_resumed(Setup& s, const Args& a, const OptionFlags& f, const Checkpoi
                 std::to_string(s.opt.epochs) + " that " + resume_path +
                 " was planned with; its cosine schedule spans those epochs, so a resumed run keeps them "
                 "(drop --epochs)");
+  set_early_stop(f, s.opt);
   if (a.has("--epochs")) s.opt.epochs = f.epochs;
   if (s.opt.epochs < c.state.epoch)
     throw Error("--epochs " + std::to_string(s.opt.epochs) + ": " + resume_path +
@@ -368,6 +387,8 @@ void setup_new(Setup& s, const Args& a, const OptionFlags& f) {
   s.opt.warmup = f.schedule.warmup;
   s.opt.optimizer = f.schedule.optimizer;
   check_adam_flags(a, s.opt.optimizer);
+  s.opt.val_fraction = f.val_fraction;
+  set_early_stop(f, s.opt);
   s.opt.beta1 = f.schedule.beta1;
   s.opt.beta2 = f.schedule.beta2;
   s.opt.eps = f.schedule.eps;
@@ -397,6 +418,13 @@ void load_split(Setup& s, const Args& a, const Checkpoint* resume, const std::st
                 std::to_string(f.train) + " and " + std::to_string(f.test) + " (labels hash " +
                 std::to_string(f.labels) + ")");
   s.resumed.data = f;
+  // The validation part comes out of the training set after the fingerprint, which is of the
+  // data as loaded.
+  if (s.opt.val_fraction > 0) {
+    data::Split v = validation_split(s.split.train, s.opt.val_fraction, s.opt.seed);
+    s.split.train = std::move(v.train);
+    s.val = std::move(v.test);
+  }
 }
 
 }  // namespace
@@ -428,7 +456,7 @@ Setup read_setup(const Args& a, std::uint64_t max_memory, const std::vector<Path
   s.opt.max_loss = a.has("--max-loss") ? f.max_loss : 10.0 * std::log(double(s.spec.classes()));
   load_split(s, a, resume, resume_path);
   check_setup_memory(a, s, paths, max_memory,
-                     dataset_bytes(s.split.train) + dataset_bytes(s.split.test),
+                     dataset_bytes(s.split.train) + dataset_bytes(s.split.test) + dataset_bytes(s.val),
                      std::min(s.opt.batch, s.split.train.size()));
   s.opt.max_memory = max_memory;
   s.opt.thread_policy = fixed ? ThreadPolicy::Fixed : ThreadPolicy::Adaptive;
@@ -453,7 +481,11 @@ void print_header(const Setup& s, const std::string& path) {
   std::cout << "model   " << (find_builtin(s.model_name) ? s.model_name + ": " : "")
             << s.spec.full_text() << " (" << with_commas(s.spec.param_count()) << " parameters)\n"
             << "data    " << s.split.train.source << ": " << s.split.train.size() << " training, "
-            << s.split.test.size() << " test samples\n";
+            << s.split.test.size() << " test samples";
+  if (s.val.size() > 0)
+    std::cout << ", " << s.val.size() << " of the training samples held out for validation ("
+              << shortest(s.opt.val_fraction) << ", stratified)";
+  std::cout << "\n";
   if (!s.split.note.empty()) {
     std::cout << "note    " << s.split.note << "\n";
     std::cerr << "note: " << s.split.note << "\n";
@@ -484,6 +516,9 @@ void print_header(const Setup& s, const std::string& path) {
   if (s.opt.weight_decay != 0) std::cout << ", weight decay " << s.opt.weight_decay;
   std::cout << ", seed " << s.opt.seed;
   if (s.opt.conv != ConvAlgo::Auto) std::cout << ", conv " << conv_algo_name(s.opt.conv);
+  if (s.opt.early_stop > 0)
+    std::cout << ", early stop after " << s.opt.early_stop << " epoch"
+              << (s.opt.early_stop == 1 ? "" : "s") << " without a lower validation loss";
   std::cout << "\n";
   if (!s.resumed_from.empty()) {
     std::cout << "resume  " << s.resumed_from << ": " << s.resumed.epoch << " epoch"

@@ -59,7 +59,8 @@ ConvAlgo read_conv_algo(const Args& a, ConvAlgo fallback = ConvAlgo::Auto);
 struct Setup {
   ModelSpec spec;
   std::string model_name;  // a built-in's name for those, else the model text
-  data::Split split;
+  data::Split split;  // with --val-fraction, .train is what is trained on (validation_split)
+  data::Dataset val;  // the validation part of the training set (empty without --val-fraction)
   TrainOptions opt;
   Parameters init;
   int threads = 1;     // the most a step runs on (all of them with opt.thread_policy Fixed)

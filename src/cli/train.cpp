@@ -49,11 +49,14 @@ checkpoints:
                    class a warning names both, and SCRATCHCNN_ISA=LEVEL (a level of the
                    checkpoint's class) or --path reference gets the checkpoint's bits back where
                    this CPU runs it. --resume F --save F continues in place.
+  --save-best FILE after every epoch with the lowest validation loss so far, write its
+                   checkpoint to FILE (needs --val-fraction; atomically, like --save)
 output:
   --metrics FILE   write the per-epoch table as CSV (epoch,loss,train_accuracy,test_accuracy,
-                   seconds) when training succeeds; a resumed run writes every epoch since
-                   the run's start, with seconds 'nan' for the epochs of the checkpoint (not
-                   training state)
+                   [val_loss,val_accuracy,] seconds; the validation columns with
+                   --val-fraction) when training succeeds; a resumed run writes every epoch
+                   since the run's start, with seconds 'nan' for the epochs of the checkpoint
+                   (not training state)
   --quiet          print nothing but errors and warnings: no header, per-epoch table, progress
                    bar, notes or summary; --save and --metrics are written as without it
 A failed run never writes --metrics; --save holds the last complete epoch.
@@ -132,7 +135,7 @@ namespace {
 // The files of a train command line, checked before any work: outputs writable, no output that
 // is an input or another output, and the --resume checkpoint read (`ckpt`).
 struct TrainFiles {
-  std::string metrics, save, resume;
+  std::string metrics, save, save_best, resume;
   Checkpoint ckpt;
   std::uint64_t max_memory = 0;  // --max-memory, read once
 };
@@ -144,6 +147,8 @@ TrainFiles train_files(const Args& a, bool writer) {
   f.save = a.has("--save") ? a.str("--save", "") : "";
   if (writer && !f.metrics.empty()) check_output_path("--metrics", f.metrics);
   if (writer && !f.save.empty()) check_output_path("--save", f.save);
+  f.save_best = a.has("--save-best") ? a.str("--save-best", "") : "";
+  if (writer && !f.save_best.empty()) check_output_path("--save-best", f.save_best);
   f.resume = a.has("--resume") ? a.str("--resume", "") : "";
   // The limit every input is read under, set before the first one.
   f.max_memory = read_max_memory(a);
@@ -154,7 +159,8 @@ TrainFiles train_files(const Args& a, bool writer) {
   inputs.push_back({"--resume", f.resume});
   inputs.push_back({"--init", a.has("--init") ? a.str("--init", "") : ""});
   inputs.push_back({"--model", model_file(a)});
-  check_aliases({{"--save", f.save}, {"--metrics", f.metrics}}, inputs, {{"--save", "--resume"}});
+  check_aliases({{"--save", f.save}, {"--metrics", f.metrics}, {"--save-best", f.save_best}}, inputs,
+                {{"--save", "--resume"}});
   return f;
 }
 
@@ -171,6 +177,9 @@ void finish_training(const std::vector<EpochMetrics>& written, const TrainingSta
   o << " in " << fixed(total, 3) << " s";
   if (!state.history.empty())
     o << "; final test accuracy " << fixed(state.history.back().test_accuracy, 4);
+  if (const int best = best_epoch(state.history); best > 0)
+    o << "; lowest validation loss " << fixed(state.history[std::size_t(best - 1)].val_loss, 6)
+      << " at epoch " << best;
   if (!quiet) std::cout << o.str() << "\n";
   if (writer && !f.metrics.empty()) {
     std::cout << std::flush;  // what was printed comes first when the output is /dev/stdout
@@ -179,6 +188,9 @@ void finish_training(const std::vector<EpochMetrics>& written, const TrainingSta
   }
   if (!f.save.empty() && !quiet)
     std::cout << "wrote " << f.save << " (checkpoint after epoch " << state.epoch << ")\n";
+  if (!f.save_best.empty() && !quiet && best_epoch(state.history) > 0)
+    std::cout << "wrote " << f.save_best << " (checkpoint after epoch " << best_epoch(state.history)
+              << ", the lowest validation loss)\n";
 }
 
 // What every process of an MPI job must hold the same of, as one line: the model, the options,
@@ -198,7 +210,8 @@ std::string run_digest(const Setup& s, const TrainingState& state) {
                             double(o.momentum),     double(o.weight_decay), double(o.first_epoch),
                             double(int(o.conv)),    double(int(o.schedule)), double(o.step_every),
                             double(o.step_gamma),   double(o.warmup),         double(int(o.optimizer)),
-                            double(o.beta1),        double(o.beta2),          double(o.eps)};
+                            double(o.beta1),        double(o.beta2),          double(o.eps),
+                            double(o.val_fraction), double(o.early_stop)};
   bytes(options, sizeof options);
   bytes(&o.seed, sizeof o.seed);
   for (const Parameters* p : {&s.init, &state.velocity, &state.second})
@@ -231,7 +244,7 @@ int cmd_train(const std::vector<std::string>& argv) {
   Setup s;
   cl.agree("scratchcnn train: ", [&] {
     auto valued = kTrainValued;
-    valued.insert({"--path", "--metrics", "--save", "--resume"});
+    valued.insert({"--path", "--metrics", "--save", "--save-best", "--resume"});
     const Args& a = args.emplace(argv, valued, std::set<std::string>{"--help", "--quiet"});
     if ((help = a.has("--help"))) return;
     if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
@@ -244,6 +257,9 @@ int cmd_train(const std::vector<std::string>& argv) {
                        "distributed); run it without mpirun, or use the fast path");
     f = train_files(a, writer);
     s = read_setup(a, f.max_memory, {path}, f.resume.empty() ? nullptr : &f.ckpt, f.resume);
+    if (!f.save_best.empty() && !(s.opt.val_fraction > 0))
+      throw UsageError("--save-best keeps the epoch with the lowest validation loss: it needs "
+                       "--val-fraction" + std::string(f.resume.empty() ? "" : " (the resumed run has none)"));
     s.processes = cl.size();
     if (!writer) s.quiet = true;
     print_header(s, path_name(path));
@@ -286,10 +302,23 @@ int cmd_train(const std::vector<std::string>& argv) {
     state.isa = bits;
     state.history.push_back(m);
     if (writer && !f.save.empty()) save();
+    // The best epoch so far (the resumed ones included): its checkpoint replaces the last best.
+    if (writer && !f.save_best.empty() && best_epoch(state.history) == m.epoch) {
+      state.velocity = net->velocity();
+      state.second = net->second_moment();
+      save_checkpoint(f.save_best, s.spec, net->parameters(), state);
+    }
   });
   // A run that trained no epoch still leaves its (initial or resumed) state.
   if (writer && !f.save.empty() && written.empty()) save();
   finish_training(written, state, f, s.quiet, writer);
+  if (!s.quiet && early_stop_due(state.history, s.opt.early_stop) && state.epoch < s.opt.epochs) {
+    const int best = best_epoch(state.history);
+    std::cout << "stopped early after epoch " << state.epoch << " of " << s.opt.epochs
+              << ": no validation loss below epoch " << best << "'s ("
+              << fixed(state.history[std::size_t(best - 1)].val_loss, 6) << ") for "
+              << s.opt.early_stop << " epoch" << (s.opt.early_stop == 1 ? "" : "s") << "\n";
+  }
   return 0;
 }
 

@@ -130,6 +130,7 @@ MemoryEstimate estimate_reference(const ModelSpec& spec, int batch, MemoryUse us
       case LayerKind::ReLU:
       case LayerKind::Sigmoid:
       case LayerKind::Tanh: r.work += alloc(fout * t); break;  // the output it remembers
+      case LayerKind::Dropout: r.work += alloc(fout * t); break;  // the factors of its mask
       case LayerKind::MaxPool: r.work += alloc(fout * sizeof(std::size_t)); break;  // argmax
       case LayerKind::Flatten:
       case LayerKind::AvgPool:

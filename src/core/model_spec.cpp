@@ -2,6 +2,9 @@
 
 #include <cctype>
 #include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <sstream>
 
 #include "scratchcnn/error.hpp"
@@ -33,6 +36,15 @@ std::string LayerSpec::text() const {
              (stride != 0 && stride != k ? ",stride=" + std::to_string(stride) : std::string()) + ")";
     case LayerKind::GlobalAvgPool: return "gap";
     case LayerKind::Flatten: return "flatten";
+    case LayerKind::Dropout: {
+      // The shortest text that reads back as the same float: "0.1", not "0.100000001".
+      char b[32];
+      for (int digits = 1; digits <= 9; ++digits) {
+        std::snprintf(b, sizeof b, "%.*g", digits, double(rate));
+        if (std::strtof(b, nullptr) == rate) break;
+      }
+      return std::string("dropout(") + b + ")";
+    }
   }
   return "?";
 }
@@ -187,6 +199,17 @@ LayerSpec parse_layer(const std::string& token, int index) {
         throw Error(where + ": unexpected argument " + excerpt(args[1]) + ", expects the form " + form);
       l.stride = parse_int(std::string(trim(arg.substr(eq + 1))), 1, kMaxWindow, where + " stride");
     }
+  } else if (name == "dropout") {
+    want_args(1, 1, "dropout(P)");
+    l.kind = LayerKind::Dropout;
+    const std::string& text = args[0];
+    char* end = nullptr;
+    const double p = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !std::isfinite(p))
+      throw Error(where + ": probability " + excerpt(text) + " is not a number, expects dropout(P)");
+    l.rate = static_cast<float>(p);
+    if (!(l.rate >= 0 && l.rate < 1))
+      throw Error(where + ": probability " + excerpt(text) + " is outside 0 <= P < 1");
   } else if (name == "gap") {
     if (open != std::string::npos) throw Error(where + ": takes no arguments, write 'gap'");
     l.kind = LayerKind::GlobalAvgPool;
@@ -198,7 +221,7 @@ LayerSpec parse_layer(const std::string& token, int index) {
                                  : LayerKind::Flatten;
   } else {
     throw Error(where + ": unknown layer kind " + excerpt(name) +
-                " (known: conv, dense, relu, sigmoid, tanh, maxpool, avgpool, gap, flatten)");
+                " (known: conv, dense, relu, sigmoid, tanh, maxpool, avgpool, gap, dropout, flatten)");
   }
   return l;
 }
@@ -314,7 +337,7 @@ LayerInfo infer_parameterless(const LayerSpec& l, Shape s, const std::string& wh
     // s.size() is 64-bit and was checked against kMaxSampleValues (< 2^31) when s was made.
     within(s.size(), kMaxSampleValues, where, "flattened size", kWhyValues);
     info.out = Shape{static_cast<int>(s.size()), 1, 1, true};
-  } else {  // ReLU, Sigmoid, Tanh
+  } else {  // ReLU, Sigmoid, Tanh, Dropout
     info.out = s;
     info.flops = s.size();
   }

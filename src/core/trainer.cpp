@@ -36,6 +36,8 @@ constexpr OptionRange kRanges[] = {
     {"beta1", "--betas", 0, 0.9999999, false},
     {"beta2", "--betas", 0, 0.9999999, false},
     {"eps", "--eps", 1e-30, 1, false},
+    {"validation fraction", "--val-fraction", 0, 0.9, false},
+    {"early-stop patience", "--early-stop", 0, 1000000, true},
 };
 
 std::string number(double v, bool integer) {
@@ -87,6 +89,8 @@ void validate(const TrainOptions& opt) {
   check(TrainOption::Beta1, opt.beta1);
   check(TrainOption::Beta2, opt.beta2);
   check(TrainOption::Eps, opt.eps);
+  check(TrainOption::ValFraction, opt.val_fraction);
+  check(TrainOption::EarlyStop, opt.early_stop);
   if (opt.schedule != LrSchedule::Constant && opt.schedule != LrSchedule::Step &&
       opt.schedule != LrSchedule::Cosine)
     throw Error("training options: learning-rate schedule " + std::to_string(int(opt.schedule)) +
@@ -135,6 +139,7 @@ Sgd step_rule(const TrainOptions& opt, int epoch, std::int64_t step) {
   s.beta2 = opt.beta2;
   s.eps = opt.eps;
   s.step = step;
+  s.seed = derive_seed(opt.seed, kSeedDropout);
   return s;
 }
 
@@ -290,6 +295,62 @@ double evaluate(Network& net, const data::Dataset& d, int batch) {
   return double(correct) / d.size();
 }
 
+Evaluation evaluate_with_loss(Network& net, const data::Dataset& d, int batch) {
+  Evaluation e;
+  if (d.size() == 0) return e;
+  std::vector<float> logits;
+  const std::vector<int> pred = predict_classes(net, d.images, batch, &logits);
+  const std::size_t k = std::size_t(net.spec().classes());
+  int correct = 0;
+  double loss = 0;
+  for (int i = 0; i < d.size(); ++i) {
+    const int label = d.labels[std::size_t(i)];
+    correct += pred[std::size_t(i)] == label;
+    const float* z = logits.data() + std::size_t(i) * k;
+    double top = z[0];
+    for (std::size_t j = 1; j < k; ++j) top = std::max(top, double(z[j]));
+    double sum = 0;
+    for (std::size_t j = 0; j < k; ++j) sum += std::exp(double(z[j]) - top);
+    loss += top + std::log(sum) - double(z[std::size_t(label)]);
+  }
+  e.accuracy = double(correct) / d.size();
+  e.loss = loss / d.size();
+  return e;
+}
+
+data::Split validation_split(const data::Dataset& train_set, double fraction, std::uint64_t seed) {
+  check_option(TrainOption::ValFraction, fraction, "validation split: fraction");
+  if (!(fraction > 0)) throw Error("validation split: the fraction must be above 0");
+  data::Split s = data::stratified_split(train_set, fraction, derive_seed(seed, kSeedValidation));
+  const auto count = [](int n) { return std::to_string(n) + " sample" + (n == 1 ? "" : "s"); };
+  if (s.test.size() == 0 || s.train.size() == 0)
+    throw Error("validation split: " + std::to_string(fraction) + " of " + train_set.source + " (" +
+                count(train_set.size()) + ") leaves " + count(s.train.size()) +
+                " to train on and " + count(s.test.size()) +
+                " to validate on; both need at least one");
+  s.train.source = train_set.source + " (training part)";
+  s.test.source = train_set.source + " (validation part)";
+  s.note.clear();
+  return s;
+}
+
+int best_epoch(const std::vector<EpochMetrics>& history) {
+  int best = 0;
+  double low = 0;
+  for (const EpochMetrics& m : history)
+    if (!std::isnan(m.val_loss) && (best == 0 || m.val_loss < low)) {
+      best = m.epoch;
+      low = m.val_loss;
+    }
+  return best;
+}
+
+bool early_stop_due(const std::vector<EpochMetrics>& history, int patience) {
+  if (patience <= 0 || history.empty()) return false;
+  const int best = best_epoch(history);
+  return best > 0 && history.back().epoch - best >= patience;
+}
+
 namespace {
 
 // The memory train() needs: the network at the largest batch it sees (no more than the training
@@ -397,10 +458,15 @@ EpochMetrics EpochRun::run(int epoch) {
 
 std::vector<EpochMetrics> train(Network& net, const data::Dataset& train_set,
                                 const data::Dataset& test_set, const TrainOptions& opt,
-                                const StepCallback& on_step, const EpochCallback& on_epoch) {
+                                const StepCallback& on_step, const EpochCallback& on_epoch,
+                                const Validation& validation) {
   check_data_fits(net.spec(), train_set);
   check_data_fits(net.spec(), test_set);
+  if (validation.set) check_data_fits(net.spec(), *validation.set);
   validate(opt);
+  if (opt.early_stop > 0 && !validation.set)
+    throw Error("training options: early stopping (early_stop " + std::to_string(opt.early_stop) +
+                ") needs a validation set");
   // The checkpoint records opt.conv: it must be what the network computes with.
   if (net.options().conv != opt.conv)
     throw Error(std::string("training options: conv is ") + conv_algo_name(opt.conv) +
@@ -423,10 +489,18 @@ std::vector<EpochMetrics> train(Network& net, const data::Dataset& train_set,
   EpochRun run{net, train_set, test_set, opt, on_step,
                std::vector<float>(std::size_t(rows) * train_set.sample_size()),
                std::vector<int>(static_cast<std::size_t>(rows)), tuner.most() > 1 ? &tuner : nullptr, most};
-  std::vector<EpochMetrics> history;
+  std::vector<EpochMetrics> all = validation.prior, history;
   for (int epoch = opt.first_epoch; epoch <= opt.epochs; ++epoch) {
-    history.push_back(run.run(epoch));
-    if (on_epoch) on_epoch(history.back());
+    if (early_stop_due(all, opt.early_stop)) break;
+    EpochMetrics m = run.run(epoch);
+    if (validation.set) {
+      const Evaluation v = evaluate_with_loss(net, *validation.set);
+      m.val_loss = v.loss;
+      m.val_accuracy = v.accuracy;
+    }
+    history.push_back(m);
+    all.push_back(m);
+    if (on_epoch) on_epoch(m);
   }
   return history;
 }

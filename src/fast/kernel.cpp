@@ -38,6 +38,7 @@ KernelMaker maker(const LayerSpec& spec, const LayerInfo& info, const KernelOpti
     case LayerKind::AvgPool:
     case LayerKind::GlobalAvgPool: return make_avgpool;
     case LayerKind::Flatten: return make_flatten;
+    case LayerKind::Dropout: return make_dropout;
   }
   throw Error("fast: unknown layer kind in " + spec.text());
 }
@@ -63,6 +64,7 @@ std::size_t scratch_floats(const ops::Table& table, const LayerSpec& spec, const
   switch (spec.kind) {
     case LayerKind::Conv: return conv_impl(spec, info, options.conv).scratch_floats(table, spec, info);
     case LayerKind::Dense: return dense_scratch_floats(table, spec);
+    case LayerKind::Dropout: return std::size_t(info.out.size()) * kChunk;  // the mask
     default: return 0;
   }
 }

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <memory>
 
+#include "core/dropout.hpp"
 #include "fast/layout.hpp"
 #include "scratchcnn/model_spec.hpp"
 #include "scratchcnn/network.hpp"
@@ -50,8 +51,9 @@ class LayerKernel {
   std::size_t out_floats() const { return std::size_t(info_.out.size()) * kChunk; }
 
   // Floats of per-chunk scratch (padded copies, im2col tiles) kept from forward to backward of the
-  // same chunk. The caller zero-fills it once when allocating it and never writes to it; kernels
-  // only rely on the parts they never write staying zero.
+  // same chunk. The caller zero-fills it once when allocating it and never writes to it (except a
+  // dropout kernel's, whose mask the caller writes: fill_dropout_mask); kernels only rely on the
+  // parts they never write staying zero.
   virtual std::size_t scratch_floats() const { return 0; }
   // True for flatten: the output is the input (same memory), the input gradient is the output
   // gradient, and forward/backward are never called.
@@ -120,6 +122,14 @@ std::unique_ptr<LayerKernel> make_sigmoid(const ops::Table&, const LayerSpec&, c
                                           const float*, const float*, bool);
 std::unique_ptr<LayerKernel> make_tanh (const ops::Table&, const LayerSpec&, const LayerInfo&,
                                           const float*, const float*, bool);  // pointwise.cpp
+std::unique_ptr<LayerKernel> make_dropout(const ops::Table&, const LayerSpec&, const LayerInfo&,
+                                          const float*, const float*, bool);  // pointwise.cpp
+// A dropout kernel's mask for one chunk, into its scratch (the one scratch its caller writes):
+// for sample s < valid of the chunk (batch index first_sample + s) and feature f, the scale
+// 1 / (1 - rate) where dropout_keep(*key, layer, first_sample + s, f) holds, else 0; all ones
+// without a key (evaluation).
+void fill_dropout_mask(const LayerSpec& spec, const LayerInfo& info, const DropoutKey* key,
+                       std::uint64_t layer, std::int64_t first_sample, int valid, float* mask);
 std::unique_ptr<LayerKernel> make_avgpool(const ops::Table&, const LayerSpec&, const LayerInfo&,
                                           const float*, const float*, bool);  // pool.cpp
 std::unique_ptr<LayerKernel> make_maxpool(const ops::Table&, const LayerSpec&, const LayerInfo&,

@@ -44,8 +44,15 @@ const float* Layer::forward_chunked(const float* in, int n) {
   float* out = out_buf_.data();
   float* scratch = scratch_.data();
   const LayerKernel& k = *kernel_;
+  const bool dropout = k.spec().kind == LayerKind::Dropout;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(std::min(max_threads(), nc))
-  for (int q = 0; q < nc; ++q) k.forward(in + q * fi, out + q * fo, scratch + q * scratch_stride_);
+  for (int q = 0; q < nc; ++q) {
+    float* s = scratch + q * scratch_stride_;
+    if (dropout)
+      fill_dropout_mask(k.spec(), k.info(), key_, layer_, std::int64_t(q) * kChunk,
+                        std::min(kChunk, n - q * kChunk), s);
+    k.forward(in + q * fi, out + q * fo, s);
+  }
   return out;
 }
 

@@ -23,6 +23,13 @@ class Layer {
         ConvAlgo conv = ConvAlgo::Auto);
   ~Layer();
 
+  // A dropout layer's mask: keyed by `key` as layer `layer` of a network (null, the default:
+  // evaluation, the identity). Other layers ignore it.
+  void set_dropout(const DropoutKey* key, std::uint64_t layer) {
+    key_ = key;
+    layer_ = layer;
+  }
+
   // in: (n, info.in.size()) sample-major -> (n, info.out.size()).
   std::vector<float> forward(const float* in, int n);
   // grad_out: (n, info.out.size()) for the samples of the last forward -> (n, info.in.size()).
@@ -56,6 +63,8 @@ class Layer {
   AlignedBuffer in_buf_, out_buf_, grad_out_buf_, grad_in_buf_, scratch_, partial_;
   std::size_t scratch_stride_ = 0, partial_stride_ = 0;
   LayerParams grad_sum_;
+  const DropoutKey* key_ = nullptr;
+  std::uint64_t layer_ = 0;
 };
 
 }  // namespace scratchcnn::fast

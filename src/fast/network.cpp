@@ -63,13 +63,14 @@ class FastNetwork final : public scratchcnn::Network {
   // not depend on it: chunks and their reduction order are fixed.
   int threads_for(int nc, double flops) const;
   // One chunk: q-th kChunk samples of images (valid of them), through every layer.
-  // ws: this thread's workspace.
-  void forward_chunk(float* ws, const float* images, int q, int valid) const;
+  // ws: this thread's workspace. key: the step's dropout key (null: evaluation).
+  void forward_chunk(float* ws, const float* images, int q, int valid,
+                     const DropoutKey* key = nullptr) const;
   // Backward of the chunk whose forward ws holds, from grad[L] (already set by the loss); writes
   // the chunk's parameter-gradient sums into partial (flat parameter layout).
   void backward_chunk(float* ws, float* partial) const;
   // Forward, loss and backward of chunk q of the batch, on this thread's workspace.
-  void train_chunk(float* ws, const Batch& batch, int q);
+  void train_chunk(float* ws, const Batch& batch, int q, const DropoutKey& key);
   // Block b of the flat arrays: the sum of the partials in the tree order of reduce.hpp into the
   // mean gradient array (in place on the partials).
   void reduce_block(std::int64_t b, int n);
@@ -121,12 +122,17 @@ void FastNetwork::reserve(int n, bool training) {
   }
 }
 
-void FastNetwork::forward_chunk(float* ws, const float* images, int q, int valid) const {
+void FastNetwork::forward_chunk(float* ws, const float* images, int q, int valid,
+                                const DropoutKey* key) const {
   const std::int64_t f0 = spec_.input.size();
   pack_chunk(images + std::int64_t(q) * kChunk * f0, valid, f0, ws + plan_.act[0]);
-  for (std::size_t l = 0; l < layers_; ++l)
-    if (!plan_.alias[l])
-      kernels_[l]->forward(ws + plan_.act[l], ws + plan_.act[l + 1], ws + plan_.scratch[l]);
+  for (std::size_t l = 0; l < layers_; ++l) {
+    if (plan_.alias[l]) continue;
+    if (spec_.layers[l].kind == LayerKind::Dropout)
+      fill_dropout_mask(spec_.layers[l], spec_.info[l], key, l, std::int64_t(q) * kChunk, valid,
+                        ws + plan_.scratch[l]);
+    kernels_[l]->forward(ws + plan_.act[l], ws + plan_.act[l + 1], ws + plan_.scratch[l]);
+  }
 }
 
 void FastNetwork::backward_chunk(float* ws, float* partial) const {
@@ -151,9 +157,9 @@ void FastNetwork::set_second_moment(const Parameters& s) {
   flat_.layout.pack(s, flat_.second.data());
 }
 
-void FastNetwork::train_chunk(float* ws, const Batch& batch, int q) {
+void FastNetwork::train_chunk(float* ws, const Batch& batch, int q, const DropoutKey& key) {
   const int valid = std::min(kChunk, batch.n - q * kChunk);
-  forward_chunk(ws, batch.images, q, valid);
+  forward_chunk(ws, batch.images, q, valid, &key);
   k_.softmax_cross_entropy(ws + plan_.act[layers_], spec_.classes(), batch.labels + q * kChunk,
                            valid, ws + plan_.grad[layers_], losses_.data() + q * kChunk,
                            correct_.data() + q * kChunk);
@@ -197,11 +203,12 @@ StepResult FastNetwork::run(const Batch& batch, const Sgd& sgd, bool update) {
   const int threads = threads_for(nc, double(spec_.train_flops()) * n);
   const double* losses = losses_.data();
   const UpdateRule<float> rule = UpdateRule<float>::of(sgd);
+  const DropoutKey key{sgd.seed, sgd.step};
 #pragma omp parallel num_threads(threads)
   {
     float* ws = ws_[std::size_t(omp_get_thread_num())].data();
 #pragma omp for schedule(dynamic, 1)
-    for (int q = 0; q < nc; ++q) train_chunk(ws, batch, q);
+    for (int q = 0; q < nc; ++q) train_chunk(ws, batch, q, key);
     // Every thread sums the same losses in the same order, so all agree on whether to update.
     double total = 0;
     for (int s = 0; s < n; ++s) total += losses[s];
@@ -278,6 +285,7 @@ StepResult FastNetwork::run_group(const Batch& batch, const Sgd& sgd, bool updat
   // Plain ints, not a structured binding: OpenMP regions may not capture those (clang refuses).
   const std::pair<int, int> share = chunk_share(nc, ranks, me);
   const int first = share.first, last = share.second;
+  const DropoutKey key{sgd.seed, sgd.step};
   const std::size_t flat = flat_.layout.floats();
   const std::int64_t blocks = std::int64_t((flat + kReduceBlock - 1) / kReduceBlock);
   if (last > first) {
@@ -287,7 +295,7 @@ StepResult FastNetwork::run_group(const Batch& batch, const Sgd& sgd, bool updat
     {
       float* ws = ws_[std::size_t(omp_get_thread_num())].data();
 #pragma omp for schedule(dynamic, 1)
-      for (int q = first; q < last; ++q) train_chunk(ws, batch, q);
+      for (int q = first; q < last; ++q) train_chunk(ws, batch, q, key);
     }
   }
   gather_losses(n);
@@ -319,7 +327,10 @@ StepResult FastNetwork::loss_of(int n) const {
 }
 
 Parameters FastNetwork::gradients(const Batch& batch, StepResult* result) {
-  const StepResult r = run(batch, Sgd{0.0f, 0.0f, 0.0f}, false);
+  Sgd none;  // no update; dropout masks keyed by seed 0, step 0, as the reference's gradients()
+  none.lr = 0;
+  none.step = 0;
+  const StepResult r = run(batch, none, false);
   if (result) *result = r;
   return flat_.layout.unpack(spec_, flat_.mean.data());
 }

@@ -96,15 +96,26 @@ std::string serialize_checkpoint(const ModelSpec& spec, const Parameters& params
   // or im2col, 4 with a learning-rate schedule, warm-up or the nesterov optimizer (the algorithm,
   // Auto included, the schedule and the optimizer), 5 with adam or adamw (all of 4's fields, the
   // second moments and Adam's hyper-parameters).
+  // Version 6 (a validation split) holds every field of version 5, with zero second moments under
+  // the optimizers that keep none.
   const bool with_adam = is_adam(o.optimizer);
   if (with_adam) check_parameters(spec, state.second);
+  check_option(TrainOption::ValFraction, o.val_fraction, "checkpoint: validation fraction");
+  const bool with_val = o.val_fraction > 0;
   const bool with_schedule =
       o.schedule != LrSchedule::Constant || o.warmup > 0 || o.optimizer != Optimizer::Sgd;
-  const bool with_conv = o.conv != ConvAlgo::Auto || with_schedule;
-  const std::uint32_t version = with_adam ? 5 : with_schedule ? 4 : with_conv ? 3 : 2;
+  const std::uint32_t version = with_val    ? 6
+                                : with_adam ? 5
+                                : with_schedule           ? 4
+                                : o.conv != ConvAlgo::Auto ? 3
+                                                           : 2;
+  for (const EpochMetrics& m : state.history)
+    if (with_val && !(m.val_loss >= 0 && m.val_accuracy >= 0 && m.val_accuracy <= 1))
+      throw Error("checkpoint: epoch " + std::to_string(m.epoch) +
+                  " has no validation metrics in a run with a validation split");
   std::string out = start_file(kCheckpointMagic, version, spec, params);
   put_values(out, state.velocity);
-  if (with_adam) put_values(out, state.second);
+  if (version >= 5) put_values(out, with_adam ? state.second : Parameters::zeros(spec));
   put<std::uint32_t>(out, static_cast<std::uint32_t>(state.epoch));
   put<std::uint32_t>(out, static_cast<std::uint32_t>(o.epochs));
   put<std::uint32_t>(out, static_cast<std::uint32_t>(o.batch));
@@ -117,24 +128,29 @@ std::string serialize_checkpoint(const ModelSpec& spec, const Parameters& params
   put<std::uint64_t>(out, state.data.labels);
   put<std::uint32_t>(out, static_cast<std::uint32_t>(state.isa.size()));
   out += state.isa;
-  if (with_conv) put<std::uint32_t>(out, static_cast<std::uint32_t>(o.conv));
-  if (with_schedule) {
+  if (version >= 3) put<std::uint32_t>(out, static_cast<std::uint32_t>(o.conv));
+  if (version >= 4) {
     put<std::uint32_t>(out, static_cast<std::uint32_t>(o.schedule));
     put<std::uint32_t>(out, static_cast<std::uint32_t>(o.step_every));
     put<float>(out, o.step_gamma);
     put<std::uint32_t>(out, static_cast<std::uint32_t>(o.warmup));
     put<std::uint32_t>(out, static_cast<std::uint32_t>(o.optimizer));
   }
-  if (with_adam) {
+  if (version >= 5) {
     put<float>(out, o.beta1);
     put<float>(out, o.beta2);
     put<float>(out, o.eps);
   }
+  if (version >= 6) put<float>(out, o.val_fraction);
   put<std::uint32_t>(out, static_cast<std::uint32_t>(state.history.size()));
   for (const auto& m : state.history) {
     put<double>(out, m.loss);
     put<double>(out, m.train_accuracy);
     put<double>(out, m.test_accuracy);
+    if (version >= 6) {
+      put<double>(out, m.val_loss);
+      put<double>(out, m.val_accuracy);
+    }
   }
   seal(out);
   return out;
@@ -212,8 +228,9 @@ int read_state(detail::Reader& r, std::uint32_t version, TrainingState& state) {
     if (optimizer > std::uint32_t(Optimizer::AdamW))
       throw Error(r.where + ": corrupted checkpoint (optimizer " + std::to_string(optimizer) + ")");
     o.optimizer = static_cast<Optimizer>(optimizer);
-    // Version 5 is written for Adam and AdamW, and only for them (serialize_checkpoint).
-    if (is_adam(o.optimizer) != (version >= 5))
+    // Version 5 is written for Adam and AdamW, and only for them; version 6 for any optimizer
+    // (serialize_checkpoint).
+    if (version < 6 && is_adam(o.optimizer) != (version == 5))
       throw Error(r.where + ": corrupted checkpoint (the " + optimizer_name(o.optimizer) +
                   " optimizer in a version " + std::to_string(version) + " file)");
     try {
@@ -222,7 +239,8 @@ int read_state(detail::Reader& r, std::uint32_t version, TrainingState& state) {
       throw Error(r.where + ": corrupted checkpoint (" + e.what() + ")");
     }
     // Only a run with one of these writes version 4 (serialize_checkpoint).
-    if (o.schedule == LrSchedule::Constant && o.warmup == 0 && o.optimizer == Optimizer::Sgd)
+    if (version == 4 && o.schedule == LrSchedule::Constant && o.warmup == 0 &&
+        o.optimizer == Optimizer::Sgd)
       throw Error(r.where + ": corrupted checkpoint (version 4 without a schedule, warm-up or optimizer)");
   }
   if (version >= 5) {
@@ -230,6 +248,12 @@ int read_state(detail::Reader& r, std::uint32_t version, TrainingState& state) {
     o.beta2 = r.get<float>("beta2");
     o.eps = r.get<float>("eps");
     check_adam(o.beta1, o.beta2, o.eps, r.where + ": ");
+  }
+  if (version >= 6) {
+    o.val_fraction = r.get<float>("validation fraction");
+    check_option(TrainOption::ValFraction, o.val_fraction, r.where + ": validation fraction");
+    if (!(o.val_fraction > 0))
+      throw Error(r.where + ": corrupted checkpoint (version 6 without a validation split)");
   }
   // The options as the flags take them: a checksum is no authentication, and a value out of
   // their ranges would be trained with or fail late (a huge batch: out of memory).
@@ -240,13 +264,14 @@ int read_state(detail::Reader& r, std::uint32_t version, TrainingState& state) {
   return static_cast<int>(epoch);
 }
 
-// The metrics of the `epoch` completed epochs, which end the file.
-std::vector<EpochMetrics> read_history(detail::Reader& r, int epoch) {
+// The metrics of the `epoch` completed epochs, which end the file (from version 6 with the
+// validation loss and accuracy).
+std::vector<EpochMetrics> read_history(detail::Reader& r, int epoch, bool with_val) {
   const auto history = r.get<std::uint32_t>("history length");
   if (history != std::uint32_t(epoch))
     throw Error(r.where + ": corrupted checkpoint (" + std::to_string(history) +
                 " epochs of metrics for " + std::to_string(epoch) + " completed epochs)");
-  if (std::uint64_t(history) * 24 != r.end - r.pos)
+  if (std::uint64_t(history) * (with_val ? 40 : 24) != r.end - r.pos)
     throw Error(r.where + ": corrupted checkpoint (size does not match its " +
                 std::to_string(history) + " epochs of metrics)");
   std::vector<EpochMetrics> out;
@@ -256,16 +281,25 @@ std::vector<EpochMetrics> read_history(detail::Reader& r, int epoch) {
     m.loss = r.get<double>("metrics");
     m.train_accuracy = r.get<double>("metrics");
     m.test_accuracy = r.get<double>("metrics");
+    if (with_val) {
+      m.val_loss = r.get<double>("metrics");
+      m.val_accuracy = r.get<double>("metrics");
+    }
     m.seconds = std::numeric_limits<double>::quiet_NaN();
     // A mean loss is finite and not negative, an accuracy a fraction: anything else was not
     // written by a run (a resumed run would carry it into --metrics).
     const auto bad = [](double v, double hi) { return !(v >= 0 && v <= hi); };
     if (bad(m.loss, std::numeric_limits<double>::max()) || bad(m.train_accuracy, 1) ||
-        bad(m.test_accuracy, 1))
+        bad(m.test_accuracy, 1) ||
+        (with_val && (bad(m.val_loss, std::numeric_limits<double>::max()) || bad(m.val_accuracy, 1))))
       throw Error(r.where + ": corrupted checkpoint (the metrics of epoch " +
                   std::to_string(m.epoch) + ": loss " + std::to_string(m.loss) +
                   ", train accuracy " + std::to_string(m.train_accuracy) + ", test accuracy " +
-                  std::to_string(m.test_accuracy) + ")");
+                  std::to_string(m.test_accuracy) +
+                  (with_val ? ", validation loss " + std::to_string(m.val_loss) +
+                                  ", validation accuracy " + std::to_string(m.val_accuracy)
+                            : std::string()) +
+                  ")");
     out.push_back(m);
   }
   return out;
@@ -295,6 +329,7 @@ Checkpoint deserialize_checkpoint(const std::string& bytes, const std::string& w
   c.state.second = Parameters::zeros(c.spec);
   if (version >= 5) {
     r.get_values(c.state.second, "second moments");
+    // Written as zeros under the optimizers that keep none (version 6).
     // Adam's second moments are running means of squares: finite and not negative.
     for (const LayerParams& lp : c.state.second.layers)
       for (const auto* v : {&lp.weights, &lp.bias})
@@ -303,7 +338,10 @@ Checkpoint deserialize_checkpoint(const std::string& bytes, const std::string& w
             throw Error(where + ": the checkpoint holds a negative or non-finite second moment");
   }
   c.state.epoch = read_state(r, version, c.state);
-  c.state.history = read_history(r, c.state.epoch);
+  if (version >= 5 && !is_adam(c.state.options.optimizer) && c.state.second != Parameters::zeros(c.spec))
+    throw Error(where + ": corrupted checkpoint (second moments under the " +
+                optimizer_name(c.state.options.optimizer) + " optimizer, which keeps none)");
+  c.state.history = read_history(r, c.state.epoch, version >= 6);
   return c;
 }
 

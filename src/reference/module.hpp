@@ -4,6 +4,7 @@
 #include <functional>
 #include <vector>
 
+#include "core/dropout.hpp"
 #include "reference/tensor.hpp"
 #include "scratchcnn/parameters.hpp"
 #include "scratchcnn/sgd.hpp"
@@ -53,6 +54,11 @@ class Module {
   // The gradient wrt this module's output for the sample of the last forward; returns the
   // gradient wrt its input and, for modules with parameters, appends to the gradient lists.
   virtual Tensor<T> backward(const Tensor<T>& grad_out) = 0;
+  // The sample the next forward is for: the key of its training step's dropout masks (null:
+  // evaluation) and the module's layer index and the sample's index in the batch. Only dropout
+  // uses it.
+  virtual void set_sample(const DropoutKey* /*key*/, std::uint64_t /*layer*/,
+                          std::uint64_t /*sample*/) {}
   // Every parameter: the Sgd rule with the mean of its gradient list, then the list is cleared.
   // No-op without parameters.
   virtual void update(const SgdStep<T>& /*step*/) {}

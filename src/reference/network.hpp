@@ -45,6 +45,7 @@ std::unique_ptr<Module<T>> make_module(const LayerSpec& l, const LayerInfo& info
     case LayerKind::GlobalAvgPool:
       return std::make_unique<AvgPool<T>>(info.in.h, info.in.w, info.in.h, info.in.w);
     case LayerKind::Flatten: return std::make_unique<Flatten<T>>();
+    case LayerKind::Dropout: return std::make_unique<Dropout<T>>(l.rate);
   }
   (void)info;
   throw Error("unknown layer kind");
@@ -73,6 +74,10 @@ class Model : public Module<T> {
   void update(const SgdStep<T>& s) override {
     for (auto& m : modules_) m->update(s);
   }
+  // Every module learns its own layer index (the model's position, `layer` is ignored).
+  void set_sample(const DropoutKey* key, std::uint64_t, std::uint64_t sample) override {
+    for (std::size_t i = 0; i < modules_.size(); ++i) modules_[i]->set_sample(key, i, sample);
+  }
   void discard_gradients() override {
     for (auto& m : modules_) m->discard_gradients();
   }
@@ -94,7 +99,7 @@ class Network : public scratchcnn::Network {
   Model<T>& model() { return model_; }
 
   StepResult sgd_step(const Batch& batch, const Sgd& sgd) override {
-    const StepResult r = accumulate(batch);
+    const StepResult r = accumulate(batch, DropoutKey{sgd.seed, sgd.step});
     model_.update(SgdStep<T>::of(sgd));
     return r;
   }
@@ -122,7 +127,7 @@ class Network : public scratchcnn::Network {
   }
 
   Parameters gradients(const Batch& batch, StepResult* result = nullptr) override {
-    const StepResult r = accumulate(batch);
+    const StepResult r = accumulate(batch, DropoutKey{});
     if (result) *result = r;
     Parameters g;
     for (const auto& m : model_.modules()) {
@@ -148,6 +153,7 @@ class Network : public scratchcnn::Network {
   void predict_unchecked(const float* images, int n, float* logits) override {
     const int classes = spec_.classes();
     for (int s = 0; s < n; ++s) {
+      model_.set_sample(nullptr, 0, std::uint64_t(s));
       const Tensor<T> out = model_.forward(sample(images, s));
       for (int j = 0; j < classes; ++j) logits[std::size_t(s) * classes + j] = static_cast<float>(out.data[j]);
     }
@@ -161,14 +167,21 @@ class Network : public scratchcnn::Network {
     return x;
   }
 
-  // Forward and backward of every sample, one at a time, filling the gradient lists.
+  // Forward and backward of every sample, one at a time, filling the gradient lists; dropout
+  // masks keyed by `key` (gradients(): seed 0, step 0).
   // On a bad batch or a non-finite loss the lists are dropped and Error is thrown.
-  StepResult accumulate(const Batch& batch) {
+  StepResult accumulate(const Batch& batch, const DropoutKey& key) {
     StepResult r;
     T loss_sum = 0;
     check_batch(spec_, batch);
+    // The modules hold the key only while this step runs: afterwards they evaluate.
+    struct Forget {
+      Model<T>& m;
+      ~Forget() { m.set_sample(nullptr, 0, 0); }
+    } forget{model_};
     for (int s = 0; s < batch.n; ++s) {
       const int label = batch.labels[s];
+      model_.set_sample(&key, 0, std::uint64_t(s));
       const Tensor<T> logits = model_.forward(sample(batch.images, s));
       Tensor<T> grad;
       loss_sum += softmax_cross_entropy(logits, label, &grad);

@@ -3,6 +3,7 @@
 // src/fast/ops/pointwise.cpp).
 #include <cmath>
 
+#include "core/dropout.hpp"
 #include "reference/module.hpp"
 
 namespace scratchcnn::reference {
@@ -65,6 +66,44 @@ class Tanh : public Module<T> {
 
  private:
   Tensor<T> out_;
+};
+
+// Inverted dropout. In training (a key was set for the sample) each element is kept or zeroed by
+// dropout_keep(key, layer, sample, element) and a kept one is multiplied by 1 / (1 - rate);
+// backward multiplies the gradient by the same factor (or 0). Without a key (evaluation,
+// prediction) it is the identity.
+template <class T>
+class Dropout : public Module<T> {
+ public:
+  explicit Dropout(float rate) : rate_(rate) {}
+  void set_sample(const DropoutKey* key, std::uint64_t layer, std::uint64_t sample) override {
+    key_ = key;
+    layer_ = layer;
+    sample_ = sample;
+  }
+  Tensor<T> forward(const Tensor<T>& x) override {
+    factor_.assign(x.data.size(), T(1));
+    if (!key_) return x;
+    const std::uint32_t threshold = dropout_threshold(rate_);
+    const T scale = dropout_scale<T>(rate_);
+    Tensor<T> out = x;
+    for (std::size_t i = 0; i < out.data.size(); ++i) {
+      factor_[i] = dropout_keep(*key_, layer_, sample_, i, threshold) ? scale : T(0);
+      out.data[i] = x.data[i] * factor_[i];
+    }
+    return out;
+  }
+  Tensor<T> backward(const Tensor<T>& g) override {
+    Tensor<T> grad = g;
+    for (std::size_t i = 0; i < grad.data.size(); ++i) grad.data[i] = g.data[i] * factor_[i];
+    return grad;
+  }
+
+ private:
+  float rate_;
+  const DropoutKey* key_ = nullptr;
+  std::uint64_t layer_ = 0, sample_ = 0;
+  std::vector<T> factor_;  // per element of the last forward: 0, the scale, or 1 (no key)
 };
 
 }  // namespace scratchcnn::reference
