@@ -9,13 +9,18 @@
 namespace scratchcnn::fast {
 namespace {
 
-// Both run every shape the model text allows today (stride 1, any kernel, padding and channel
-// count). Direct is faster at every shape measured, so it comes first.
-bool any_conv(const LayerSpec& s, const LayerInfo&) { return s.kind == LayerKind::Conv; }
+// Both run every kernel size, padding and channel count the model text allows, at stride 1 only
+// (a strided convolution is refused with an Error naming it, until one of them steps its window).
+// Direct is faster at every shape measured, so it comes first.
+bool unit_stride_conv(const LayerSpec& s, const LayerInfo&) {
+  return s.kind == LayerKind::Conv && s.conv_stride() == 1;
+}
 
 constexpr ConvImpl kConvImpls[] = {
-    {ConvAlgo::Direct, any_conv, make_direct_conv, direct_conv_scratch_floats},
-    {ConvAlgo::Im2col, any_conv, make_im2col_conv, im2col_conv_scratch_floats},
+    {ConvAlgo::Direct, unit_stride_conv, "stride 1 only", make_direct_conv,
+     direct_conv_scratch_floats},
+    {ConvAlgo::Im2col, unit_stride_conv, "stride 1 only", make_im2col_conv,
+     im2col_conv_scratch_floats},
 };
 
 }  // namespace
@@ -23,8 +28,13 @@ constexpr ConvImpl kConvImpls[] = {
 const ConvImpl& conv_impl(const LayerSpec& spec, const LayerInfo& info, ConvAlgo algo) {
   for (const ConvImpl& impl : kConvImpls)
     if ((algo == ConvAlgo::Auto || algo == impl.algo) && impl.applies(spec, info)) return impl;
-  const std::string which = algo == ConvAlgo::Auto ? "" : std::string(conv_algo_name(algo)) + " ";
-  throw Error("fast: no " + which + "convolution implementation applies to " + spec.text());
+  if (algo != ConvAlgo::Auto)
+    for (const ConvImpl& impl : kConvImpls)
+      if (impl.algo == algo)
+        throw Error("fast: the " + std::string(conv_algo_name(algo)) +
+                    " convolution does not run " + spec.text() + " (it runs " + impl.runs +
+                    "); choose auto or another algorithm");
+  throw Error("fast: no convolution implementation applies to " + spec.text());
 }
 
 ConvAlgo choose_conv_algo(const LayerSpec& spec, const LayerInfo& info) {

@@ -27,6 +27,7 @@ struct ConvShape {
 struct ConvImpl {
   ConvAlgo algo;
   bool (*applies)(const LayerSpec& spec, const LayerInfo& info);
+  const char* runs;  // what `applies` accepts, for the error when it is named but refuses
   KernelMaker make;
   std::size_t (*scratch_floats)(const ops::Table& table, const LayerSpec& spec,
                                 const LayerInfo& info);
