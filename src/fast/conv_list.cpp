@@ -9,18 +9,20 @@
 namespace scratchcnn::fast {
 namespace {
 
-// Both run every kernel size, padding and channel count the model text allows, at stride 1 only
-// (a strided convolution is refused with an Error naming it, until one of them steps its window).
-// Direct is faster at every shape measured, so it comes first.
+// Both run every kernel size, padding and channel count the model text allows; im2col also runs
+// every stride (its im2col and col2im_add ops step the window), direct only stride 1 (its
+// correlate op, and its input gradient as a correlation of the zero-extended output gradient,
+// assume it). Direct is faster at every stride-1 shape measured, so it comes first; strided
+// layers fall through to im2col.
 bool unit_stride_conv(const LayerSpec& s, const LayerInfo&) {
   return s.kind == LayerKind::Conv && s.conv_stride() == 1;
 }
+bool any_conv(const LayerSpec& s, const LayerInfo&) { return s.kind == LayerKind::Conv; }
 
 constexpr ConvImpl kConvImpls[] = {
     {ConvAlgo::Direct, unit_stride_conv, "stride 1 only", make_direct_conv,
      direct_conv_scratch_floats},
-    {ConvAlgo::Im2col, unit_stride_conv, "stride 1 only", make_im2col_conv,
-     im2col_conv_scratch_floats},
+    {ConvAlgo::Im2col, any_conv, "every stride", make_im2col_conv, im2col_conv_scratch_floats},
 };
 
 }  // namespace
