@@ -1,5 +1,7 @@
 // Every layer of the seed model (1x8x8) and of LeNet-5 (1x28x28) at batch 128, a sigmoid and a tanh on 120
-// features each, a 2x2 average pool on 6x28x28 and a global one on 6x14x14, and conv 32 -> 64, 3x3, pad 1 on 28x28 at batch 64, reference vs fast:
+// features each, a 2x2 average pool on 6x28x28 and a global one on 6x14x14, a strided conv 16 -> 32, 3x3,
+// stride 2, pad 1 on 16x16 (im2col only: direct runs stride 1), and conv 32 -> 64, 3x3, pad 1 on 28x28 at
+// batch 64, reference vs fast:
 //   BM_Reference/<case>/<pass>                       the oracle, one sample at a time
 //   BM_Fast/<case>/<pass>/threads:<t>                fast::Layer on chunked batches
 //   BM_Fast/<case>/<algo>/<pass>/threads:<t>         convolutions, algo = im2col | direct
@@ -20,7 +22,9 @@
 #include <benchmark/benchmark.h>
 
 #include "common.hpp"
+#include "fast/conv_list.hpp"
 #include "fast/layer.hpp"
+#include "scratchcnn/error.hpp"
 #include "reference/network.hpp"
 #include "scratchcnn/rng.hpp"
 
@@ -78,6 +82,8 @@ std::vector<Case> cases() {
   const ModelSpec avg = parse_model("avgpool(2) gap flatten dense(6,10)", Shape{6, 28, 28});
   c.push_back({"avgpool6x28", avg.layers[0], avg.info[0], 128, 16, {1}});
   c.push_back({"gap6x14", avg.layers[1], avg.info[1], 128, 16, {1}});
+  const ModelSpec strided = parse_model("conv(16,32,k=3,stride=2,pad=1) flatten dense(2048,10)", Shape{16, 16, 16});
+  c.push_back({"conv16x32_16s2", strided.layers[0], strided.info[0], 128, 16, {1}});
   const ModelSpec big = parse_model("conv(32,64,k=3,pad=1) flatten dense(50176,10)", Shape{32, 28, 28});
   c.push_back({"conv32x64_28", big.layers[0], big.info[0],
                bench::env_int("SCRATCHCNN_BENCH_BATCH", 64, 1, 1 << 16), 1,
@@ -198,7 +204,16 @@ void register_all() {
       passes.push_back(Pass::BackwardWeights);
     }
     std::vector<ConvAlgo> algos{ConvAlgo::Auto};
-    if (c.spec.kind == LayerKind::Conv) algos = {ConvAlgo::Im2col, ConvAlgo::Direct};
+    if (c.spec.kind == LayerKind::Conv) {
+      algos.clear();
+      for (ConvAlgo a : {ConvAlgo::Im2col, ConvAlgo::Direct}) {
+        try {
+          fast::conv_impl(c.spec, c.info, a);  // throws when `a` does not run the shape
+          algos.push_back(a);
+        } catch (const Error&) {
+        }
+      }
+    }
     for (Pass p : passes) {
       if (p == Pass::Forward || p == Pass::Backward)
         benchmark::RegisterBenchmark(("BM_Reference/" + c.name + "/" + pass_name(p)).c_str(),

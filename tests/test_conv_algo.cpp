@@ -139,3 +139,22 @@ TEST(ConvAlgoCheckpoint, TrainAndTheWriterHoldTheNetworkToTheRecordedAlgorithm) 
   EXPECT_TRUE(has(error_of([&] { (void)serialize_checkpoint(c.spec, c.params, c.state); }),
                   "checkpoint: convolution algorithm 7"));
 }
+
+// A strided convolution runs on im2col only: auto chooses it, and naming direct is an error that
+// says what direct runs. A model with stride-1 and strided layers mixes the two under auto.
+TEST(ConvAlgoStride, AutoChoosesIm2colAndDirectIsRefusedByName) {
+  const ModelSpec spec = model_from_name(
+      "conv(1,4,k=3,pad=1) relu conv(4,8,k=3,stride=2,pad=1) relu flatten dense(128,10)");
+  const Parameters p = Parameters::zeros(spec);
+  EXPECT_NO_THROW((void)make_network(PathKind::Fast, spec, p, NetworkOptions{ConvAlgo::Auto}));
+  EXPECT_NO_THROW((void)make_network(PathKind::Fast, spec, p, NetworkOptions{ConvAlgo::Im2col}));
+  const std::string err = error_of(
+      [&] { (void)make_network(PathKind::Fast, spec, p, NetworkOptions{ConvAlgo::Direct}); });
+  EXPECT_TRUE(has(err, "direct convolution does not run conv(4,8,k=3,stride=2,pad=1)")) << err;
+  EXPECT_TRUE(has(err, "stride 1 only")) << err;
+  // The memory estimate chooses as make_network does.
+  EXPECT_GT(estimate_memory(PathKind::Fast, spec, 16, 0, MemoryUse::Training,
+                            NetworkOptions{ConvAlgo::Auto})
+                .total(),
+            0u);
+}

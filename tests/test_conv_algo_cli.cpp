@@ -126,3 +126,22 @@ TEST_F(ConvAlgoCli, EvalAndPredictUseTheRecordedAlgorithmUnlessTold) {
     EXPECT_TRUE(has(bad.err, "--conv-algo")) << cmd << ": " << bad.err;
   }
 }
+
+TEST_F(ConvAlgoCli, AStridedModelTrainsOnAutoAndIm2colAndDirectIsRefused) {
+  const std::string dir = temp_dir("conv-algo-stride");
+  const std::string model = "'conv(1,4,k=3,stride=2,pad=1) relu conv(4,8,k=3) relu flatten dense(32,10)'";
+  const std::string base = "train --model " + model + " --data " + *data_ + " --batch 16 --epochs 1 ";
+  const CliResult a = cli(base + "--threads 2 --save " + dir + "/auto.ckpt");
+  ASSERT_EQ(a.code, 0) << a.out << a.err;
+  // Naming im2col, the one algorithm that runs the strided layer: the same bytes at 1 and 2
+  // threads.
+  const CliResult i1 = cli(base + "--threads 1 --conv-algo im2col --save " + dir + "/i1.ckpt");
+  const CliResult i2 = cli(base + "--threads 2 --conv-algo im2col --save " + dir + "/i2.ckpt");
+  ASSERT_EQ(i1.code, 0) << i1.err;
+  ASSERT_EQ(i2.code, 0) << i2.err;
+  EXPECT_EQ(slurp(dir + "/i1.ckpt"), slurp(dir + "/i2.ckpt"));
+  const CliResult d = cli(base + "--conv-algo direct --save " + dir + "/d.ckpt");
+  EXPECT_EQ(d.code, 1) << d.out << d.err;
+  EXPECT_TRUE(has(d.err, "direct convolution does not run conv(1,4,k=3,stride=2,pad=1)")) << d.err;
+  EXPECT_TRUE(has(d.err, "stride 1 only")) << d.err;
+}

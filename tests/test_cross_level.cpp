@@ -193,11 +193,16 @@ std::vector<StepCase> step_cases() {
   const ModelSpec softmax = parse_model("flatten dense(64,10)");
   const ModelSpec dropout = parse_model(
       "conv(1,4,k=3,pad=1) relu dropout(0.25) maxpool(2) flatten dense(64,16) relu dropout(0.5) dense(16,10)");
+  // Strided convolutions (im2col: direct runs stride 1 only), with and without padding.
+  const ModelSpec strided = parse_model(
+      "conv(1,4,k=3,stride=2,pad=1) relu conv(4,8,k=3,stride=2) relu flatten dense(72,10)",
+      Shape{1, 16, 16, false});
   return {{"softmax only: flatten dense(64,10)", softmax, ConvAlgo::Auto},
           {"dropout model", dropout, ConvAlgo::Auto},
           {"seed, direct", seed, ConvAlgo::Direct},     {"seed, im2col", seed, ConvAlgo::Im2col},
           {"lenet5, direct", lenet5, ConvAlgo::Direct}, {"lenet5, im2col", lenet5, ConvAlgo::Im2col},
-          {"sigmoid model", sigmoid, ConvAlgo::Auto},     {"tanh model", tanh_model, ConvAlgo::Auto}};
+          {"sigmoid model", sigmoid, ConvAlgo::Auto},     {"tanh model", tanh_model, ConvAlgo::Auto},
+          {"strided model", strided, ConvAlgo::Auto}};
 }
 
 TEST_F(CrossLevel, WholeSteps) {

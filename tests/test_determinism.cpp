@@ -117,6 +117,23 @@ TEST_P(Determinism, DropoutModelStepsAnyThreadCount) {
   for (int t : {2, 3, 4}) EXPECT_TRUE(train(spec, p0, images, labels, 48, 4, t) == one) << t << " threads";
 }
 
+TEST_P(Determinism, StridedModelStepsAnyThreadCount) {
+  // Strided convolutions (stride 2 padded, stride 3 with a row and column in no window) run on
+  // im2col; their weight gradients and scattered input gradients must not depend on threads.
+  const ModelSpec spec = parse_model(
+      "conv(1,8,k=3,stride=2,pad=1) relu conv(8,12,k=3,stride=3) relu flatten dense(48,10)",
+      Shape{1, 16, 16, false});
+  const Parameters p0 = Parameters::he_uniform(spec, 5);
+  Rng rng(6);
+  const int n = 2 * 64 + 37;  // two full batches and a short one with a partial chunk
+  const std::vector<float> images = test::random_images(rng, n, spec.input);
+  const std::vector<int> labels = test::random_labels(rng, n, 10);
+  const Outcome one = train(spec, p0, images, labels, 64, 3, 1);
+  for (int t : {2, 3, 4})
+    EXPECT_TRUE(train(spec, p0, images, labels, 64, 3, t) == one) << t << " threads";
+  EXPECT_TRUE(train(spec, p0, images, labels, 64, 3, 4) == one) << "second run";
+}
+
 TEST_P(Determinism, GradientsAndLayersAnyThreadCount) {
   const ModelSpec spec = model_from_name("seed");
   const Parameters p0 = Parameters::he_uniform(spec, 8);

@@ -140,6 +140,9 @@ ShellRun sh(const std::string& command) {
   return r;
 }
 const std::string kCli = std::string("'") + SCRATCHCNN_CLI_PATH + "'";
+// Strided convolutions with and without padding, one leaving a row and a column in no window.
+const char* kStridedModelText =
+    "conv(3,16,k=3,stride=2,pad=1) relu conv(16,32,k=3,stride=2) relu flatten dense(1568,10)";
 const char* kHugeDense = "\"flatten dense(64,16519104) relu dense(16519104,10)\"";
 
 }  // namespace
@@ -153,6 +156,9 @@ TEST(MemoryEstimate, FastPathCoversItsPeak) {
   expect_honest(PathKind::Fast, "conv(3,16,k=3,pad=1) relu maxpool(2) flatten dense(4096,10)",
                 {3, 32, 32}, 40, MemoryUse::Training);
   expect_honest(PathKind::Fast, kLenet5ModelText, {1, 28, 28}, 256, MemoryUse::Inference);
+  // Strided convolutions (im2col): the padded input, the column tiles of the smaller output and
+  // the padded input gradient the strided windows scatter into.
+  expect_honest(PathKind::Fast, kStridedModelText, {3, 32, 32}, 40, MemoryUse::Training);
 }
 
 TEST(MemoryEstimate, ReferencePathCoversItsPeak) {
@@ -161,6 +167,7 @@ TEST(MemoryEstimate, ReferencePathCoversItsPeak) {
   expect_honest(PathKind::Reference, kLenet5ModelText, {1, 28, 28}, 8, MemoryUse::Training);
   expect_honest(PathKind::Reference, kSeedModelText, {1, 8, 8}, 128, MemoryUse::Training);
   expect_honest(PathKind::Reference, kLenet5ModelText, {1, 28, 28}, 8, MemoryUse::Inference);
+  expect_honest(PathKind::Reference, kStridedModelText, {3, 32, 32}, 8, MemoryUse::Training);
 }
 
 TEST(MemoryEstimate, GrowsWithBatchAndThreadsOnlyWhereMemoryDoes) {

@@ -124,7 +124,16 @@ TEST(ModelSpec, EveryMismatchNamesLayerAndSizes) {
       {"flatten dense(64,10) softmax", {"layer 3 'softmax'", "unknown layer kind", ""}},
       {"conv(1,2) flatten dense(128,10)", {"layer 1 'conv(1,2)'", "expects the form", "k=K"}},
       {"conv(1,2,k=x) flatten dense(128,10)", {"layer 1", "kernel size k", "'x' is not an integer"}},
-      {"conv(1,2,k=3,stride=2) flatten", {"layer 1", "unexpected argument 'stride=2'", ""}},
+      {"conv(1,2,k=3,dilation=2) flatten", {"layer 1", "unexpected argument 'dilation=2'", "stride=S"}},
+      {"conv(1,2,k=3,stride=0) flatten dense(72,10)", {"layer 1", "stride: 0 is outside 1..1024", ""}},
+      {"conv(1,2,k=3,stride=1025) flatten", {"layer 1", "stride", "outside 1..1024"}},
+      {"conv(1,2,k=3,stride=2,stride=2) flatten", {"layer 1", "unexpected argument 'stride=2'", ""}},
+      {"conv(1,2,k=3,pad=1,pad=1) flatten", {"layer 1", "unexpected argument 'pad=1'", ""}},
+      {"conv(1,2,stride=2,k=3) flatten", {"layer 1", "unexpected argument 'stride=2'", "k=K"}},
+      {"conv(1,2,k=9,stride=2) flatten dense(2,10)",
+       {"layer 1 'conv(1,2,k=9,stride=2)'", "kernel 9", "does not fit input 1x8x8"}},
+      {"conv(1,2,k=3,stride=2,pad=1) flatten dense(50,10)",
+       {"layer 3 'dense(50,10)'", "expects 50", "gets 32"}},
       {"maxpool flatten dense(64,10)", {"layer 1 'maxpool'", "needs arguments", "maxpool(K)"}},
       {"relu(3) flatten dense(64,10)", {"layer 1 'relu(3)'", "takes no arguments", ""}},
       {"conv(1,2,k=3 flatten", {"unclosed '('", "", ""}},
@@ -152,6 +161,38 @@ TEST(ModelSpec, AveragePoolsShapesAndText) {
   EXPECT_EQ(m.info[4].flops, 6 * 12 * 12);
   // avgpool(K,stride=K) is written as avgpool(K).
   EXPECT_EQ(parse_model("avgpool(2,stride=2) flatten dense(16,10)").text(), "avgpool(2) flatten dense(16,10)");
+}
+
+TEST(ModelSpec, StridedConvolutionShapesTextAndFlops) {
+  // (H + 2P - K) / S + 1, rounded down as PyTorch does: 28x28, k=3, pad=1, stride 2 -> 14x14;
+  // 14x14, k=3, stride 2 -> 6x6 (the last row and column in no window); k=5, stride=2, pad=2 on
+  // 6x6 -> 3x3, written with the padding before the stride.
+  const ModelSpec m = parse_model(
+      "conv(1,4,k=3,stride=2,pad=1) relu conv(4,8, k=3 , stride = 2) conv(8,6,k=5,pad=2,stride=2) "
+      "conv(6,6,k=1,stride=1) flatten dense(54,10)",
+      Shape{1, 28, 28});
+  EXPECT_EQ(m.text(),
+            "conv(1,4,k=3,stride=2,pad=1) relu conv(4,8,k=3,stride=2) conv(8,6,k=5,stride=2,pad=2) "
+            "conv(6,6,k=1) flatten dense(54,10)");
+  EXPECT_EQ(m.info[0].out.str(), "4x14x14");
+  EXPECT_EQ(m.info[2].out.str(), "8x6x6");
+  EXPECT_EQ(m.info[3].out.str(), "6x3x3");
+  EXPECT_EQ(m.info[4].out.str(), "6x3x3");
+  // 2 FLOPs per multiply-add of each output computed: the stride divides the outputs, not the
+  // work per output.
+  EXPECT_EQ(m.info[0].flops, 2 * 14 * 14 * 4 * 1 * 9);
+  EXPECT_EQ(m.info[2].flops, 2 * 6 * 6 * 8 * 4 * 9);
+  EXPECT_EQ(m.info[3].flops, 2 * 3 * 3 * 6 * 8 * 25);
+  EXPECT_EQ(m.info[0].params, 4 * 9 + 4);
+  EXPECT_EQ(m.layers[2].conv_stride(), 2);
+  EXPECT_EQ(m.layers[4].conv_stride(), 1);
+  // The text round-trips, and a model without strides keeps its text byte for byte.
+  EXPECT_EQ(parse_full_text(m.full_text()).text(), m.text());
+  EXPECT_EQ(model_from_name("seed").text(), kSeedModelText);
+  EXPECT_EQ(parse_model("conv(1,2,k=3,stride=1,pad=1) flatten dense(128,10)").text(),
+            "conv(1,2,k=3,pad=1) flatten dense(128,10)");
+  // A stride larger than the padded input still gives one window.
+  EXPECT_EQ(parse_model("conv(1,2,k=3,stride=100) flatten dense(2,10)").info[0].out.str(), "2x1x1");
 }
 
 TEST(ModelSpec, ShapeTextErrors) {

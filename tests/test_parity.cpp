@@ -232,6 +232,21 @@ TEST_P(ToleranceParity, AveragePoolModelOneStep) {
              23, 3);
 }
 
+TEST_P(ToleranceParity, StridedModelOneStep) {
+  // Strided convolutions in place of pooling: stride 2 with padding (9 + 2 - 3 divisible by 2:
+  // 9x9 -> 5x5), stride 2 without, leaving the last row and column in no window (5 - 2 is not:
+  // 5x5 -> 2x2), then a stride-1 layer.
+  const ModelSpec spec = parse_model(
+      "conv(2,4,k=3,stride=2,pad=1) relu conv(4,6,k=2,stride=2) relu conv(6,5,k=1) tanh flatten "
+      "dense(20,4)",
+      Shape{2, 9, 9, false});
+  ASSERT_EQ(spec.info[2].out.str(), "6x2x2");
+  for (ConvAlgo a : {ConvAlgo::Auto, ConvAlgo::Im2col}) {
+    SCOPED_TRACE(conv_algo_name(a));
+    check_step(spec, 24, 3, fast::Options{a, true});
+  }
+}
+
 TEST_P(ExactParity, TiesFollowTheRule) {
   // Max-pool windows full of equal values and ReLU inputs at exactly 0: the gradient goes to the
   // first maximum in row-major order, and ReLU's derivative at 0 is 0, in both paths.

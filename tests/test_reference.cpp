@@ -35,8 +35,8 @@ std::unique_ptr<Module<double>> module(const LayerSpec& l, const LayerParams& p)
   return make_module<double>(l, LayerInfo{}, p);
 }
 
-LayerSpec conv(int in, int out, int k, int pad) {
-  return LayerSpec{LayerKind::Conv, in, out, k, pad};
+LayerSpec conv(int in, int out, int k, int pad, int stride = 0) {
+  return LayerSpec{LayerKind::Conv, in, out, k, pad, stride};
 }
 
 }  // namespace
@@ -223,6 +223,39 @@ TEST(ReferenceGradients, ConvMatchesFiniteDifferences) {
   check_module_gradients(conv(1, 2, 3, 3), {1, 5, 4}, 5);
 }
 
+TEST(ReferenceGradients, StridedConvMatchesFiniteDifferences) {
+  check_module_gradients(conv(2, 3, 3, 1, 2), {2, 8, 8}, 21);  // windows cover the padded input
+  check_module_gradients(conv(3, 2, 3, 0, 2), {3, 8, 7}, 22);  // last row and column in no window
+  check_module_gradients(conv(2, 2, 2, 1, 3), {2, 7, 9}, 23);  // stride > k: inputs skipped
+  check_module_gradients(conv(1, 3, 1, 2, 2), {1, 5, 6}, 24);  // 1x1 kernel, wide padding
+}
+
+TEST(ReferenceForward, StridedConvolutionSamplesEveryStrideth) {
+  // 1x5x5 holding 0..24, a 3x3 kernel of ones, stride 2, no padding: the window sums at (0, 0),
+  // (0, 2), (2, 0), (2, 2) of the stride-1 output. Backward puts each output's gradient on its
+  // window; the input gradient is the sum of the windows' shares.
+  LayerParams p{std::vector<float>(9, 1.0f), {0.0f}};
+  auto m = module(conv(1, 1, 3, 0, 2), p);
+  Tensor<double> x(Shape{1, 5, 5, false});
+  for (std::size_t i = 0; i < x.data.size(); ++i) x.data[i] = double(i);
+  EXPECT_EQ(m->forward(x).data, (std::vector<double>{54, 72, 144, 162}));
+  EXPECT_EQ(m->backward(tensor({1, 2, 2, false}, {1, 2, 3, 4})).data,
+            (std::vector<double>{1, 1, 3, 2, 2, 1, 1, 3, 2, 2, 4, 4, 10, 6, 6,  //
+                                 3, 3, 7, 4, 4, 3, 3, 7, 4, 4}));
+  // Padding 1 and stride 3 on a 1x6x6 input: floor((6 + 2 - 3) / 3) + 1 = 2 windows a side,
+  // on padded rows and columns 0-2 and 3-5; input row and column 5 are in none and get gradient 0.
+  auto s3 = module(conv(1, 1, 3, 1, 3), p);
+  Tensor<double> x6(Shape{1, 6, 6, false});
+  for (std::size_t i = 0; i < x6.data.size(); ++i) x6.data[i] = double(i);
+  EXPECT_EQ(s3->forward(x6).data, (std::vector<double>{14, 36, 111, 189}));
+  const auto g3 = s3->backward(tensor({1, 2, 2, false}, {1, 1, 1, 1})).data;
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(g3[std::size_t(5 * 6 + i)], 0.0) << "row 5, column " << i;
+    EXPECT_EQ(g3[std::size_t(i * 6 + 5)], 0.0) << "row " << i << ", column 5";
+    EXPECT_EQ(g3[std::size_t(i * 6)], i < 5 ? 1.0 : 0.0) << "row " << i << ", column 0";
+  }
+}
+
 TEST(ReferenceGradients, DenseMatchesFiniteDifferences) {
   check_module_gradients(LayerSpec{LayerKind::Dense, 7, 5}, {7, 1, 1, true}, 6);
 }
@@ -403,6 +436,13 @@ TEST(ReferenceForward, AveragePools) {
   EXPECT_EQ(o->forward(x).data, (std::vector<double>{5, 6, 9, 10}));
   EXPECT_EQ(o->backward(tensor({1, 2, 2, false}, {9, 9, 9, 9})).data,
             (std::vector<double>{1, 2, 2, 1, 2, 4, 4, 2, 2, 4, 4, 2, 1, 2, 2, 1}));
+}
+
+TEST(ReferenceGradients, ModelWithStridedConvsMatchesFiniteDifferences) {
+  check_model_gradients(parse_model("conv(1,3,k=3,stride=2,pad=1) tanh conv(3,4,k=2,stride=2) tanh "
+                                    "flatten dense(16,5) tanh dense(5,4)",
+                                    Shape{1, 9, 9}),
+                        2, 15);
 }
 
 TEST(ReferenceGradients, ModelWithTanhMatchesFiniteDifferences) {

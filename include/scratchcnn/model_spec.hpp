@@ -9,7 +9,7 @@ namespace scratchcnn {
 // (Error naming the layer and the quantity) that exceeds one, so that every index the kernels of
 // both paths compute in int stays valid:
 //   kMaxDimension     C, H and W of the input, and the channels of a convolution
-//   kMaxWindow        a convolution's kernel size and padding, a max-pool window
+//   kMaxWindow        a convolution's kernel size, stride and padding, a pool's window and stride
 //   kMaxDenseSize     the inputs and the outputs of a dense layer
 //   kMaxSampleValues  values per sample of the input, of every layer's output, and of a
 //                     convolution's zero-padded input and padded output gradient (the fast path
@@ -45,10 +45,12 @@ struct LayerSpec {
   LayerKind kind{};
   int in = 0, out = 0;  // conv: channels, dense: features
   int k = 0;            // conv kernel size, max-pool window (= stride), average-pool window
-  int pad = 0;          // conv padding (a conv's stride is always 1)
-  int stride = 0;       // average-pool stride (0: the window, k)
+  int pad = 0;          // conv padding
+  int stride = 0;       // conv stride (0 or 1: 1), average-pool stride (0: the window, k)
   float rate = 0;       // dropout probability, 0 <= rate < 1
-  std::string text() const;  // canonical text, e.g. "conv(1,2,k=3,pad=1)"
+  std::string text() const;  // canonical text, e.g. "conv(1,2,k=3,pad=1)", "conv(1,2,k=3,stride=2)"
+  // A convolution's stride: 1 unless stride > 1.
+  int conv_stride() const { return stride > 1 ? stride : 1; }
   bool has_params() const { return kind == LayerKind::Conv || kind == LayerKind::Dense; }
   // The one place the parameter counts are written (for a spec that passed shape inference):
   // inputs per output (He init's fan-in) in * k * k for conv and in for dense; out * fan_in()

@@ -104,11 +104,13 @@ void add_conv_reference(ReferenceBytes& r, const LayerSpec& ls, const LayerInfo&
   r.work += cout * (grown(cin, sizeof(reference::Matrix<RefT>)) + cin * alloc(hp * wp * t));
   if (train) {
     r.grads += cout * (cin * kk + 1) * grown(b, t);  // one list per Param
-    // Backward of one channel: the full convolution pads the kernel by the output size;
+    // Backward of one channel: the full convolution pads the kernel by the size of the stride-1
+    // output gradient (with stride > 1, the output gradient dilated to it: one more matrix);
     // the kernel's values as a matrix (ConvNode::kernel) for forward and backward.
-    const double fh = ls.k + 2.0 * (li.out.h - 1), fw = ls.k + 2.0 * (li.out.w - 1);
+    const double dh = hp - ls.k + 1, dw = wp - ls.k + 1;
+    const double fh = ls.k + 2.0 * (dh - 1), fw = ls.k + 2.0 * (dw - 1);
     r.temp += 3 * alloc(fh * fw * t) + 2 * cin * alloc(double(li.in.h) * li.in.w * t) +
-              4 * alloc(kk * t);
+              4 * alloc(kk * t) + (ls.conv_stride() > 1 ? alloc(dh * dw * t) : 0.0);
   }
 }
 

@@ -22,6 +22,8 @@ std::string LayerSpec::text() const {
     case LayerKind::Conv: {
       std::string s = "conv(" + std::to_string(in) + "," + std::to_string(out) +
                       ",k=" + std::to_string(k);
+      // Stride 1 is not written, so the text of a model without strides keeps its bytes.
+      if (stride > 1) s += ",stride=" + std::to_string(stride);
       if (pad != 0) s += ",pad=" + std::to_string(pad);
       return s + ")";
     }
@@ -130,20 +132,25 @@ std::vector<std::string> tokenize(const std::string& text) {
   return tokens;
 }
 
-// A conv layer's k=K (required) and pad=P (optional, last): args[2] and on.
+// A conv layer's k=K (required, first) and then stride=S and pad=P (optional, at most once each,
+// in either order): args[2] and on.
 void parse_conv_window(LayerSpec& l, const std::vector<std::string>& args, const std::string& where,
                        const char* form) {
-  bool have_k = false;
+  bool have_k = false, have_stride = false, have_pad = false;
   for (std::size_t a = 2; a < args.size(); ++a) {
     const std::string_view arg = args[a];
     const auto eq = arg.find('=');
     const std::string key(eq == arg.npos ? "" : trim(arg.substr(0, eq)));
     const std::string val(eq == arg.npos ? "" : trim(arg.substr(eq + 1)));
-    if (key == "k" && !have_k) {
+    if (key == "k" && a == 2) {
       l.k = parse_int(val, 1, kMaxWindow, where + " kernel size k");
       have_k = true;
-    } else if (key == "pad" && a == 3) {
+    } else if (key == "stride" && a > 2 && !have_stride) {
+      l.stride = parse_int(val, 1, kMaxWindow, where + " stride");
+      have_stride = true;
+    } else if (key == "pad" && a > 2 && !have_pad) {
       l.pad = parse_int(val, 0, kMaxWindow, where + " padding");
+      have_pad = true;
     } else {
       throw Error(where + ": unexpected argument " + excerpt(args[a]) + ", expects the form " + form);
     }
@@ -171,8 +178,8 @@ LayerSpec parse_layer(const std::string& token, int index) {
   };
   LayerSpec l;
   if (name == "conv") {
-    const char* form = "conv(in,out,k=K,pad=P)";
-    want_args(3, 4, form);
+    const char* form = "conv(in,out,k=K,stride=S,pad=P) (stride and pad optional)";
+    want_args(3, 5, form);
     l.kind = LayerKind::Conv;
     l.in = parse_int(args[0], 1, kMaxDim, where + " input channels");
     l.out = parse_int(args[1], 1, kMaxDim, where + " output channels");
@@ -249,7 +256,10 @@ constexpr const char* kWhyParams = "per layer, so that a 32-bit int indexes ever
 constexpr const char* kWhyFlops = "per layer, so that totals fit 64 bits";
 
 // Conv: channels must match and the kernel fit the padded input; the weights, the FLOPs and the
-// fast path's zero-padded copies of the input and of the output gradient are bounded.
+// fast path's zero-padded copies of the input and of the output gradient are bounded. With stride
+// S the output is floor((H + 2P - K) / S) + 1 rows (likewise columns), as in PyTorch: when S does
+// not divide H + 2P - K, the last rows and columns of the padded input are in no window (their
+// input gradient is 0).
 LayerInfo infer_conv(const LayerSpec& l, Shape s, const std::string& where) {
   const std::string got = s.str();
   if (s.flat)
@@ -260,10 +270,11 @@ LayerInfo infer_conv(const LayerSpec& l, Shape s, const std::string& where) {
                 std::to_string(s.c) + " (input " + got + ")");
   const std::int64_t hp = std::int64_t(s.h) + 2 * std::int64_t(l.pad);
   const std::int64_t wp = std::int64_t(s.w) + 2 * std::int64_t(l.pad);
-  const std::int64_t ho = hp - l.k + 1, wo = wp - l.k + 1;
-  if (ho < 1 || wo < 1)
+  if (hp < l.k || wp < l.k)
     throw Error(where + ": kernel " + std::to_string(l.k) + " with padding " +
                 std::to_string(l.pad) + " does not fit input " + got);
+  const std::int64_t st = l.conv_stride();
+  const std::int64_t ho = (hp - l.k) / st + 1, wo = (wp - l.k) / st + 1;
   LayerInfo info;
   info.in = s;
   // ho <= h + 2 pad <= kMaxDimension + 2 kMaxWindow: an int.

@@ -1,4 +1,8 @@
 // Im2col convolution: im2col over tiles of output rows, then a GEMM (oracle: reference/conv.hpp).
+// It runs every stride: im2col gathers the windows moved by the stride, so the GEMMs see the same
+// shapes as at stride 1 with the smaller output, and the input gradient is the GEMM's columns
+// scattered back onto the windows by col2im_add, in a fixed order (the same bits at every level
+// and thread count); input positions no window reaches keep the zeros they start with.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -52,7 +56,7 @@ class Im2colConv final : public IsaKernel {
     for (int y0 = 0; y0 < c_.oh; y0 += tile_rows_) {
       const int y1 = std::min(c_.oh, y0 + tile_rows_);
       const int t = (y1 - y0) * c_.ow * kChunk;
-      k_.im2col(src, c_.cin, c_.k, c_.hp, c_.wp, c_.ow, y0, y1, col);
+      k_.im2col(src, c_.cin, c_.k, c_.stride, c_.hp, c_.wp, c_.ow, y0, y1, col);
       float* o = out + std::int64_t(y0) * c_.ow * kChunk;
       k_.sgemm(Trans::No, Trans::No, c_.cout, t, kdim_, w_, kdim_, col, t, 0.0f, o, int(plane));
       k_.bias_act(o, c_.cout, t, plane, bias_, relu_);
@@ -76,7 +80,7 @@ class Im2colConv final : public IsaKernel {
     for (int y0 = 0; y0 < c_.oh; y0 += tile_rows_) {
       const int y1 = std::min(c_.oh, y0 + tile_rows_);
       const int t = (y1 - y0) * c_.ow * kChunk;
-      k_.im2col(src, c_.cin, c_.k, c_.hp, c_.wp, c_.ow, y0, y1, col);
+      k_.im2col(src, c_.cin, c_.k, c_.stride, c_.hp, c_.wp, c_.ow, y0, y1, col);
       k_.sgemm(Trans::No, Trans::Yes, c_.cout, kdim_, t, g + std::int64_t(y0) * c_.ow * kChunk,
                int(plane), col, t, y0 == 0 ? 0.0f : 1.0f, gw, kdim_);
     }
@@ -91,7 +95,7 @@ class Im2colConv final : public IsaKernel {
       const int t = (y1 - y0) * c_.ow * kChunk;
       k_.sgemm(Trans::Yes, Trans::No, kdim_, t, c_.cout, w_, kdim_,
                g + std::int64_t(y0) * c_.ow * kChunk, int(plane), 0.0f, col, t);
-      k_.col2im_add(col, c_.cin, c_.k, c_.hp, c_.wp, c_.ow, y0, y1, dst);
+      k_.col2im_add(col, c_.cin, c_.k, c_.stride, c_.hp, c_.wp, c_.ow, y0, y1, dst);
     }
     if (c_.pad) k_.crop_copy(dst, c_.cin, c_.h, c_.w, c_.pad, gin);
   }

@@ -11,13 +11,13 @@ namespace scratchcnn::fast {
 
 // Shapes of one convolution, per chunk.
 struct ConvShape {
-  int cin, cout, k, pad;
+  int cin, cout, k, pad, stride;
   int h, w;    // input
   int oh, ow;  // output
   int hp, wp;  // padded input
   ConvShape(const LayerSpec& s, const LayerInfo& i)
-      : cin(s.in), cout(s.out), k(s.k), pad(s.pad), h(i.in.h), w(i.in.w), oh(i.out.h), ow(i.out.w),
-        hp(i.in.h + 2 * s.pad), wp(i.in.w + 2 * s.pad) {}
+      : cin(s.in), cout(s.out), k(s.k), pad(s.pad), stride(s.conv_stride()), h(i.in.h), w(i.in.w),
+        oh(i.out.h), ow(i.out.w), hp(i.in.h + 2 * s.pad), wp(i.in.w + 2 * s.pad) {}
   std::size_t padded_floats() const { return pad ? std::size_t(cin) * hp * wp * kChunk : 0; }
   std::int64_t out_plane() const { return std::int64_t(oh) * ow * kChunk; }
 };
@@ -27,6 +27,7 @@ struct ConvShape {
 struct ConvImpl {
   ConvAlgo algo;
   bool (*applies)(const LayerSpec& spec, const LayerInfo& info);
+  const char* runs;  // what `applies` accepts, for the error when it is named but refuses
   KernelMaker make;
   std::size_t (*scratch_floats)(const ops::Table& table, const LayerSpec& spec,
                                 const LayerInfo& info);

@@ -11,7 +11,7 @@ namespace scratchcnn::reference {
 // One output channel: n_in kernels of k x k and a bias.
 template <class T>
 struct ConvNode {
-  int k = 1, pad = 0;
+  int k = 1, pad = 0, stride = 1;
   std::vector<std::vector<Param<T>>> kernels;  // n_in kernels, each k * k Params, row-major
   Param<T> bias;
   std::vector<Matrix<T>> padded_input;  // remembered by forward
@@ -22,24 +22,30 @@ struct ConvNode {
     for (std::size_t i = 0; i < m.v.size(); ++i) m.v[i] = kernels[c][i].value;
     return m;
   }
-  // Sum over input channels of the valid cross-correlation of the padded channel with its
-  // kernel, then + bias.
+  // Sum over input channels of the valid cross-correlation (window moved by stride) of the
+  // padded channel with its kernel, then + bias.
   Matrix<T> forward(const std::vector<Matrix<T>>& x) {
     padded_input.clear();
     for (const auto& m : x) padded_input.push_back(zero_pad(m, pad, pad));
-    Matrix<T> out = cross_correlate(padded_input[0], kernel(0));
+    Matrix<T> out = cross_correlate(padded_input[0], kernel(0), stride);
     for (std::size_t c = 1; c < kernels.size(); ++c) {
-      const Matrix<T> part = cross_correlate(padded_input[c], kernel(c));
+      const Matrix<T> part = cross_correlate(padded_input[c], kernel(c), stride);
       for (std::size_t i = 0; i < out.v.size(); ++i) out.v[i] += part.v[i];
     }
     for (T& v : out.v) v += bias.value;
     return out;
   }
   // bias grad = sum of G; kernel grad c = padded input c (x) G; input grad c = crop(full(G, k_c)).
-  std::vector<Matrix<T>> backward(const Matrix<T>& g) {
+  // With stride > 1, G first becomes the gradient of the stride-1 output (dilate): the strided
+  // output is every stride-th row and column of it, the rest gets 0.
+  std::vector<Matrix<T>> backward(const Matrix<T>& g_out) {
     T gb = 0;
-    for (T v : g.v) gb += v;
+    for (T v : g_out.v) gb += v;
     bias.grads.push_back(gb);
+    const Matrix<T>& p0 = padded_input[0];
+    const Matrix<T> dilated =
+        stride == 1 ? Matrix<T>() : dilate(g_out, stride, p0.rows - k + 1, p0.cols - k + 1);
+    const Matrix<T>& g = stride == 1 ? g_out : dilated;
     std::vector<Matrix<T>> back;
     for (std::size_t c = 0; c < kernels.size(); ++c) {
       const Matrix<T> kg = cross_correlate(padded_input[c], g);
@@ -61,6 +67,7 @@ class Conv : public ParamModule<T> {
     for (auto& n : nodes_) {
       n.k = l.k;
       n.pad = l.pad;
+      n.stride = l.conv_stride();
       n.kernels.assign(std::size_t(l.in), std::vector<Param<T>>(std::size_t(l.k) * l.k));
     }
     this->load(p);

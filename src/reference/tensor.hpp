@@ -43,18 +43,31 @@ Matrix<T> zero_pad(const Matrix<T>& m, int pr, int pc) {
   return out;
 }
 
-// Valid cross-correlation: out(i, j) = sum_{y, x} a(i + y, j + x) * k(y, x), summed in row-major
-// order of k. out is (a.rows - k.rows + 1) x (a.cols - k.cols + 1).
+// Valid cross-correlation with the window moved by `stride`:
+// out(i, j) = sum_{y, x} a(i * stride + y, j * stride + x) * k(y, x), summed in row-major order
+// of k. out is ((a.rows - k.rows) / stride + 1) x ((a.cols - k.cols) / stride + 1), rounded down:
+// windows that would cross the edge of a are left out.
 template <class T>
-Matrix<T> cross_correlate(const Matrix<T>& a, const Matrix<T>& k) {
-  Matrix<T> out(a.rows - k.rows + 1, a.cols - k.cols + 1);
+Matrix<T> cross_correlate(const Matrix<T>& a, const Matrix<T>& k, int stride = 1) {
+  Matrix<T> out((a.rows - k.rows) / stride + 1, (a.cols - k.cols) / stride + 1);
   for (int i = 0; i < out.rows; ++i)
     for (int j = 0; j < out.cols; ++j) {
       T s = 0;
       for (int y = 0; y < k.rows; ++y)
-        for (int x = 0; x < k.cols; ++x) s += a(i + y, j + x) * k(y, x);
+        for (int x = 0; x < k.cols; ++x) s += a(i * stride + y, j * stride + x) * k(y, x);
       out(i, j) = s;
     }
+  return out;
+}
+
+// g spread onto a rows x cols grid of zeros, g(i, j) at (i * stride, j * stride): the gradient of
+// a strided correlation's output seen as that of the stride-1 correlation it samples (the
+// positions it skips get 0).
+template <class T>
+Matrix<T> dilate(const Matrix<T>& g, int stride, int rows, int cols) {
+  Matrix<T> out(rows, cols);
+  for (int i = 0; i < g.rows; ++i)
+    for (int j = 0; j < g.cols; ++j) out(i * stride, j * stride) = g(i, j);
   return out;
 }
 

@@ -5,7 +5,9 @@
 #include <cmath>
 #include <utility>
 
+#include "fast/conv_list.hpp"
 #include "fast/layer.hpp"
+#include "scratchcnn/error.hpp"
 #include "reference/network.hpp"
 
 namespace scratchcnn::test {
@@ -22,10 +24,11 @@ LayerCase layer_case(const LayerSpec& spec, const Shape& in, const Shape& out, b
 
 }  // namespace
 
-LayerCase conv_case(int cin, int cout, int k, int pad, int h, int w) {
-  LayerSpec l{LayerKind::Conv, cin, cout, k, pad};
+LayerCase conv_case(int cin, int cout, int k, int pad, int h, int w, int stride) {
+  LayerSpec l{LayerKind::Conv, cin, cout, k, pad, stride};
   return layer_case(l, Shape{cin, h, w, false},
-                    Shape{cout, h + 2 * pad - k + 1, w + 2 * pad - k + 1, false});
+                    Shape{cout, (h + 2 * pad - k) / stride + 1, (w + 2 * pad - k) / stride + 1,
+                          false});
 }
 
 LayerCase dense_case(int nin, int nout) {
@@ -125,8 +128,16 @@ FastLayerRun run_fast(const LayerCase& c, const LayerParams& p, const std::vecto
 }
 
 std::vector<ConvAlgo> algos_for(const LayerCase& c) {
-  if (c.spec.kind == LayerKind::Conv) return {ConvAlgo::Direct, ConvAlgo::Im2col};
-  return {ConvAlgo::Auto};
+  if (c.spec.kind != LayerKind::Conv) return {ConvAlgo::Auto};
+  std::vector<ConvAlgo> algos;
+  for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::Im2col}) {
+    try {
+      fast::conv_impl(c.spec, c.info, a);  // throws when `a` does not run this shape
+      algos.push_back(a);
+    } catch (const Error&) {
+    }
+  }
+  return algos;
 }
 
 std::vector<FastLayerRun> expect_layer_parity(const LayerCase& c, const LayerParams& p,
@@ -142,7 +153,9 @@ std::vector<FastLayerRun> expect_layer_parity(const LayerCase& c, const LayerPar
       expect_within_tolerance(fast, want, what);
   };
   std::vector<FastLayerRun> runs;
-  for (ConvAlgo a : algos_for(c)) {
+  const std::vector<ConvAlgo> algos = algos_for(c);
+  EXPECT_FALSE(algos.empty()) << c.name << ": no fast implementation runs it";
+  for (ConvAlgo a : algos) {
     SCOPED_TRACE(c.name + ", batch " + std::to_string(n) + ", " + conv_algo_name(a));
     runs.push_back(run_fast(c, p, x, g, n, a));
     expect(runs.back().out, ref.out, "forward");
@@ -204,6 +217,13 @@ std::vector<LayerCase> conv_cases() {
       conv_case(20, 36, 3, 1, 6, 11), // many channels, remainder blocks
       conv_case(2, 3, 5, 4, 3, 2),    // image smaller than the kernel: every window in the border
       conv_case(3, 2, 3, 0, 3, 3),    // a single output position
+      conv_case(2, 3, 3, 1, 8, 8, 2),     // stride 2, padded: the windows cover the input
+      conv_case(3, 4, 3, 0, 9, 8, 2),     // stride 2: the last column is in no window
+      conv_case(2, 5, 5, 2, 11, 7, 3),    // stride 3, padded, rows and columns left over
+      conv_case(4, 6, 2, 0, 8, 8, 2),     // windows side by side (k = stride)
+      conv_case(3, 2, 1, 1, 7, 6, 2),     // 1x1 kernel moved by 2 over a padded input
+      conv_case(2, 3, 3, 1, 6, 5, 4),     // stride larger than the kernel: inputs skipped
+      conv_case(16, 32, 3, 1, 16, 16, 2), // the bench_layers strided shape
   };
 }
 }  // namespace scratchcnn::test

@@ -28,9 +28,10 @@ struct LayerCase {
   std::string name;
 };
 
-LayerCase conv_case(int cin, int cout, int k, int pad, int h, int w);
+LayerCase conv_case(int cin, int cout, int k, int pad, int h, int w, int stride = 1);
 // The convolution shapes every layer test covers: the seed and LeNet-5 convolutions, odd images,
-// 1x1 and wide kernels, large padding, many channels, all-border windows, one output position.
+// 1x1 and wide kernels, large padding, many channels, all-border windows, one output position,
+// and strides 2 to 4 with and without padding (some leaving input rows and columns in no window).
 std::vector<LayerCase> conv_cases();
 LayerCase dense_case(int nin, int nout);
 LayerCase pointwise_case(LayerKind kind, Shape s);  // relu, sigmoid, flatten
@@ -62,7 +63,8 @@ LayerRun run_reference(const LayerCase& c, const LayerParams& p, const std::vect
 FastLayerRun run_fast(const LayerCase& c, const LayerParams& p, const std::vector<float>& x,
                       const std::vector<float>& g, int n, ConvAlgo algo);
 
-// Direct and Im2col for a conv, Auto for the other kinds.
+// For a conv, each of Direct and Im2col that runs its shape (direct: stride 1 only); Auto for the
+// other kinds.
 std::vector<ConvAlgo> algos_for(const LayerCase& c);
 
 enum class Parity { Exact, Tolerance };
