@@ -104,6 +104,12 @@ TEST(OnnxExport, RefusesWhatDoesNotFit) {
   EXPECT_TRUE(has(error_of([&] { (void)onnx::export_model(spec, p, o); }), "not offered"));
   p.layers[0].bias.pop_back();
   (void)error_of([&] { (void)onnx::export_model(spec, p); });
+  // A valid model whose values alone exceed the 2 GiB of one protobuf message (671,088,680
+  // parameters, 2.7 GB): refused from the model, before any value is needed.
+  const ModelSpec big = parse_model("flatten dense(16777216,40)", Shape{1, 4096, 4096});
+  const std::string why = error_of([&] { (void)onnx::export_model(big, Parameters{}); });
+  EXPECT_TRUE(has(why, "the parameters take 2684354720 bytes")) << why;
+  EXPECT_TRUE(has(why, "at most 2 GiB")) << why;
 }
 
 // Every model the library accepts exports: the built-in ones, every layer kind, random models.

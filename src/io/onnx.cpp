@@ -136,15 +136,15 @@ std::string export_model(const ModelSpec& spec, const Parameters& p, const Expor
   if (options.opset < kMinOpset || options.opset > kMaxOpset)
     throw Error("ONNX export: opset " + std::to_string(options.opset) + " is not offered (" +
                 std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset) + ")");
-  check_parameters(spec, p);
-  // Each value costs 4 bytes of raw data; the rest (names, attributes, the model text twice) is
-  // small. Refused before anything is built.
-  const std::uint64_t values_bytes = std::uint64_t(p.count()) * 4;
+  // Each value costs 4 bytes of raw data; the rest (names, attributes, the model text a few times)
+  // is small. Refused from the model alone, before the values are looked at or anything is built.
+  const std::uint64_t values_bytes = std::uint64_t(spec.param_count()) * 4;
   const std::uint64_t estimate = values_bytes + 4 * spec.full_text().size() + 64 * 1024;
   if (estimate > kMaxFileBytes)
     throw Error("ONNX export: the parameters take " + std::to_string(values_bytes) +
                 " bytes; an ONNX file is one protobuf message of at most 2 GiB (2147483647 bytes) "
                 "and the export writes no external data");
+  check_parameters(spec, p);
 
   Message g;
   std::vector<Message> initializers;
