@@ -166,6 +166,13 @@ TEST(OnnxCli, WritesWhatTheLibraryExports) {
   o.opset = 11;
   o.softmax = true;
   EXPECT_EQ(slurp(dir + "/s.onnx"), onnx::export_model(l.spec, l.params, o));
+
+  // To standard output: the file's bytes and nothing else.
+  const CliResult piped = cli("export --checkpoint " + dir + "/m.bin --onnx /dev/stdout");
+  ASSERT_EQ(piped.code, 0) << piped.err;
+  o = onnx::ExportOptions{};
+  o.producer_version = SCRATCHCNN_TEST_VERSION;
+  EXPECT_EQ(piped.out, onnx::export_model(l.spec, l.params, o));
 }
 
 TEST(OnnxCli, CheckpointOfATrainingRunExports) {

@@ -25,7 +25,8 @@ GlobalAveragePool, Flatten. See README.md, "Using the model elsewhere".
   --opset N          ONNX operator set version, 11 to 17 (default 13, which OpenCV 4.6 reads)
   --softmax          append a Softmax node: the output is then 'probabilities' (as predict
                      --probs prints them) instead of 'logits'
-  --quiet            print nothing on success
+  --quiet            print nothing on success (nothing is printed either when --onnx is
+                     /dev/stdout: the file is the output)
 )TXT";
 
 int cmd_export(const std::vector<std::string>& argv) {
@@ -49,11 +50,13 @@ int cmd_export(const std::vector<std::string>& argv) {
   // Before any file is read: the output can be written, and is not the input.
   check_output_path("--onnx", out);
   check_aliases({{"--onnx", out}}, {{"--checkpoint", checkpoint}});
+  // The file itself on standard output (--onnx /dev/stdout, to a pipe): no "wrote" line after it.
+  const bool to_stdout = resolve_output(out).fd == 1;
   const LoadedModel l = load_model(checkpoint);
   const std::string bytes = onnx::export_model(l.spec, l.params, options);
   std::cout << std::flush;  // anything printed comes first when the output is /dev/stdout
   write_file_atomic(out, bytes);
-  if (!a.has("--quiet"))
+  if (!a.has("--quiet") && !to_stdout)
     std::cout << "wrote " << out << " (" << with_commas(static_cast<long long>(bytes.size()))
               << " bytes, opset " << options.opset << "): input '" << onnx::kInputName
               << "' [batch, " << l.spec.input.c << ", " << l.spec.input.h << ", "
