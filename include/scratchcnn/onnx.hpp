@@ -14,7 +14,9 @@ namespace scratchcnn::onnx {
 inline constexpr std::int64_t kIrVersion = 8;
 // The default operator set, and the range offered: every op the export uses has the same meaning
 // in all of them for the attributes written (Softmax is written with axis=1 on a 2-D input, where
-// its opset 11 and 13 definitions agree). 13 is read by OpenCV 4.6, onnxruntime and onnx 1.8+.
+// its opset 11 and 13 definitions agree). 13 is read by OpenCV 4.6, onnxruntime and onnx 1.8+;
+// 17 is the newest that Debian 12's onnx (1.12) checks, and OpenCV 4.6 runs 11, 13 and 17 alike
+// (tests/test_onnx_opencv.cpp).
 inline constexpr int kDefaultOpset = 13;
 inline constexpr int kMinOpset = 11;
 inline constexpr int kMaxOpset = 17;
