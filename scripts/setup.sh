@@ -10,10 +10,12 @@ set -euo pipefail
 
 # clang, its OpenMP runtime and compiler-rt are for the fuzzers that scripts/test.sh runs;
 # qemu-user for its runs on emulated older CPUs (scripts/test-old-cpus.sh); OpenMPI for training
-# on several processes (mpirun -np N scratchcnn train, scripts/test-mpi.sh).
+# on several processes (mpirun -np N scratchcnn train, scripts/test-mpi.sh); OpenCV's dnn module
+# and python3-onnx for the tests only: they read what 'scratchcnn export' writes (ONNX), the
+# library and the tool never link them (tests/CMakeLists.txt, SCRATCHCNN_ONNX_TESTS).
 packages=(g++ make cmake pkg-config libxsimd-dev libgtest-dev libbenchmark-dev zlib1g-dev
           python3 python3-matplotlib ca-certificates clang libomp-dev libclang-rt-14-dev qemu-user
-          libopenmpi-dev openmpi-bin)
+          libopenmpi-dev openmpi-bin libopencv-dnn-dev python3-onnx)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(libopenblas-dev libdnnl-dev libbenchmark-tools python3-torch linux-perf)
 elif [[ "${1:-}" == "--cross-aarch64" ]]; then

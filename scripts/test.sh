@@ -22,7 +22,9 @@ scripts/setup.sh
 # build/, so that scripts/run.sh and this script never rebuild each other's objects. Exported for
 # the scripts below (bench.sh, test-old-cpus.sh).
 export SCRATCHCNN_BUILD_DIR="${SCRATCHCNN_TEST_BUILD_DIR:-$repo/build-test}"
-scripts/build.sh -DSCRATCHCNN_WERROR=ON
+# SCRATCHCNN_ONNX_TESTS: the ONNX export's tests against OpenCV DNN and onnx's checker are
+# required (configuring fails without them rather than skipping them).
+scripts/build.sh -DSCRATCHCNN_WERROR=ON -DSCRATCHCNN_ONNX_TESTS=ON
 # Tests use ../shared/data/optdigits when present, else data/ (filled here).
 if [[ ! -f ../shared/data/optdigits/optdigits.tra ]]; then
   scripts/data.sh >/dev/null

@@ -34,10 +34,11 @@ TEST(CliPolish, CommandTableDrivesUsageDispatchHelpAndSuggestions) {
   const CliResult usage = run_cli("--help");
   ASSERT_EQ(usage.code, 0);
   for (const char* line : {"  train     train a model", "  compare   train the reference",
-                           "  eval      accuracy", "  predict   predicted labels", "  info      print"})
+                           "  eval      accuracy", "  predict   predicted labels",
+                           "  export    write a checkpoint's model as an ONNX file", "  info      print"})
     EXPECT_TRUE(has(usage.out, line)) << line << "\n" << usage.out;
   // -h is help for every command (before: "unexpected argument '-h'", exit 2).
-  for (const char* cmd : {"train", "compare", "eval", "predict", "info"}) {
+  for (const char* cmd : {"train", "compare", "eval", "predict", "export", "info"}) {
     const CliResult r = run_cli(std::string(cmd) + " -h");
     EXPECT_EQ(r.code, 0) << cmd << r.err;
     EXPECT_TRUE(has(r.out, std::string("usage: scratchcnn ") + cmd)) << r.out;
@@ -348,7 +349,8 @@ TEST(CliPolish, AFailedWriteToStandardOutputIsAnError) {
 // Every help text fits a 100-column terminal without wrapping.
 TEST(CliPolish, HelpTextsFitOneHundredColumns) {
   for (const char* args :
-       {"--help", "train --help", "compare --help", "eval --help", "predict --help", "info --help"}) {
+       {"--help", "train --help", "compare --help", "eval --help", "predict --help", "export --help",
+        "info --help"}) {
     const CliResult r = run_cli(args);
     ASSERT_EQ(r.code, 0) << args;
     std::istringstream lines(r.out);

@@ -20,11 +20,13 @@ extern const char* const kTrainUsage;
 extern const char* const kCompareUsage;
 extern const char* const kEvalUsage;
 extern const char* const kPredictUsage;
+extern const char* const kExportUsage;
 
 // The commands: argv without the command name; the exit code (Error and UsageError propagate).
 int cmd_train(const std::vector<std::string>& argv);
 int cmd_compare(const std::vector<std::string>& argv);
 int cmd_eval(const std::vector<std::string>& argv);
 int cmd_predict(const std::vector<std::string>& argv);
+int cmd_export(const std::vector<std::string>& argv);
 
 }  // namespace scratchcnn::cli

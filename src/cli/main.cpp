@@ -1,4 +1,5 @@
-// The scratchcnn command-line tool: train, compare, eval, predict, info (one file per command group).
+// The scratchcnn command-line tool: train, compare, eval, predict, export, info (one file per
+// command group).
 #include <fcntl.h>
 #include <omp.h>
 #include <unistd.h>
@@ -142,6 +143,8 @@ const Command kCommands[] = {
      cmd_eval, [] { return usage_with(kEvalUsage, kModelFileFlags); }},
     {"predict", "predicted labels (and probabilities) of a checkpoint for an image file",
      cmd_predict, [] { return usage_with(kPredictUsage, kModelFileFlags); }},
+    {"export", "write a checkpoint's model as an ONNX file (OpenCV DNN, onnxruntime, ...)",
+     cmd_export, [] { return std::string(kExportUsage); }},
     {"info", "print a model's layers, output shapes, parameter counts and FLOPs", cmd_info,
      [] { return std::string(kInfoUsage); }},
 };

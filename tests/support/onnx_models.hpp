@@ -1,0 +1,35 @@
+#pragma once
+// Models and parameters the ONNX export tests share (test_onnx*.cpp).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "scratchcnn/model_spec.hpp"
+#include "scratchcnn/parameters.hpp"
+
+namespace scratchcnn::test {
+
+// Every layer kind: conv with padding, tanh, avgpool with a stride below its window, conv,
+// sigmoid, maxpool, conv, relu, gap, flatten, dense, sigmoid, dense; for a 2x13x13 input.
+inline constexpr const char* kEveryLayerModelText =
+    "conv(2,4,k=3,pad=1) tanh avgpool(3,stride=2) conv(4,6,k=3,pad=2) sigmoid maxpool(2) "
+    "conv(6,8,k=2) relu gap flatten dense(8,12) sigmoid dense(12,5)";
+inline constexpr Shape kEveryLayerInput{2, 13, 13, false};
+
+// A named model for the export tests: the built-in ones, the every-layer model.
+struct NamedModel {
+  std::string name;
+  ModelSpec spec;
+};
+std::vector<NamedModel> onnx_test_models();
+
+// `count` random models the library accepts (parse_model), drawn from Rng(seed): a random small
+// input, convolutions (random kernel and padding), pools and pointwise layers while the shape
+// allows, flatten, then dense and pointwise layers, ending with dense.
+std::vector<ModelSpec> random_valid_models(std::uint64_t seed, int count);
+
+// He-uniform weights (seed) with biases drawn uniform in [-0.5, 0.5): nonzero biases, so that a
+// bias in the wrong place shows.
+Parameters export_test_parameters(const ModelSpec& spec, std::uint64_t seed);
+
+}  // namespace scratchcnn::test
