@@ -60,7 +60,8 @@ std::string expected_summary(const ModelSpec& spec, const Parameters& p,
   static const std::map<LayerKind, std::string> suffix = {
       {LayerKind::Conv, "conv"},       {LayerKind::Dense, "dense"},     {LayerKind::ReLU, "relu"},
       {LayerKind::Sigmoid, "sigmoid"}, {LayerKind::MaxPool, "maxpool"}, {LayerKind::Flatten, "flatten"},
-      {LayerKind::Tanh, "tanh"},       {LayerKind::AvgPool, "avgpool"}, {LayerKind::GlobalAvgPool, "gap"}};
+      {LayerKind::Tanh, "tanh"},       {LayerKind::AvgPool, "avgpool"}, {LayerKind::GlobalAvgPool, "gap"},
+      {LayerKind::Dropout, "dropout"}};
   for (std::size_t i = 0; i < spec.layers.size(); ++i) {
     const LayerSpec& l = spec.layers[i];
     const std::string name = "layer" + std::to_string(i + 1) + "_" + suffix.at(l.kind);
@@ -104,6 +105,7 @@ std::string expected_summary(const ModelSpec& spec, const Parameters& p,
         s << "node GlobalAveragePool" << io << ") -> (" << out << ")\n";
         break;
       case LayerKind::Flatten: s << "node Flatten" << io << ") -> (" << out << ") axis=1\n"; break;
+      case LayerKind::Dropout: s << "node Identity" << io << ") -> (" << out << ")\n"; break;
     }
     if (!last || o.softmax) values += "value " + out + " float " + shape_of(spec.info[i].out) + "\n";
     in = out;

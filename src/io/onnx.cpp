@@ -126,6 +126,7 @@ const char* op_suffix(LayerKind k) {
     case LayerKind::Tanh: return "tanh";
     case LayerKind::AvgPool: return "avgpool";
     case LayerKind::GlobalAvgPool: return "gap";
+    case LayerKind::Dropout: return "dropout";
   }
   return "layer";
 }
@@ -199,6 +200,10 @@ std::string export_model(const ModelSpec& spec, const Parameters& p, const Expor
       case LayerKind::Flatten:
         g.message(graph::kNode,
                   make_node("Flatten", name, {current}, out, {int_attribute("axis", 1)}));
+        break;
+      case LayerKind::Dropout:
+        // The identity in inference, which is all an exported model does.
+        g.message(graph::kNode, make_node("Identity", name, {current}, out));
         break;
     }
     current = out;

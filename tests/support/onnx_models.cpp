@@ -24,18 +24,20 @@ std::string random_model_text(Rng& rng, Shape& in) {
   in.w = rng.below(2) ? in.h : pick(4, 16);
   std::string text;
   int c = in.c, h = in.h, w = in.w;
-  const char* pointwise[] = {"relu", "sigmoid", "tanh"};
+  const char* pointwise[] = {"relu", "sigmoid", "tanh", "dropout(0.25)"};
   for (int n = pick(1, 5); n > 0; --n) {
     switch (rng.below(5)) {
       case 0:
       case 1: {  // conv
         const int k = pick(1, std::min(5, std::min(h, w) + 2)), pad = pick(0, (k - 1) / 2 + 1);
-        const int out = pick(1, 6);
+        const int out = pick(1, 6), stride = pick(1, 2);
         text += "conv(" + std::to_string(c) + "," + std::to_string(out) + ",k=" +
-                std::to_string(k) + (pad ? ",pad=" + std::to_string(pad) : std::string()) + ") ";
+                std::to_string(k) + (stride > 1 ? ",stride=" + std::to_string(stride) : std::string()) +
+                (pad ? ",pad=" + std::to_string(pad) : std::string()) + ") ";
         c = out;
-        h = h + 2 * pad - k + 1;
-        w = w + 2 * pad - k + 1;
+        if (h + 2 * pad < k || w + 2 * pad < k) return text;  // refused by parse_model
+        h = (h + 2 * pad - k) / stride + 1;
+        w = (w + 2 * pad - k) / stride + 1;
         break;
       }
       case 2: {  // maxpool, or avgpool with a stride
@@ -52,7 +54,7 @@ std::string random_model_text(Rng& rng, Shape& in) {
         }
         break;
       }
-      case 3: text += std::string(pointwise[rng.below(3)]) + " "; break;
+      case 3: text += std::string(pointwise[rng.below(4)]) + " "; break;
       default:
         if (rng.below(3) == 0) {
           text += "gap ";
@@ -67,7 +69,7 @@ std::string random_model_text(Rng& rng, Shape& in) {
   for (int n = pick(0, 2); n > 0; --n) {
     const int out = pick(1, 20);
     text += "dense(" + std::to_string(features) + "," + std::to_string(out) + ") ";
-    if (rng.below(2)) text += std::string(pointwise[rng.below(3)]) + " ";
+    if (rng.below(2)) text += std::string(pointwise[rng.below(4)]) + " ";
     features = out;
   }
   text += "dense(" + std::to_string(features) + "," + std::to_string(pick(2, 10)) + ")";
