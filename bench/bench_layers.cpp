@@ -53,6 +53,7 @@ const char* kind_name(LayerKind k) {
     case LayerKind::GlobalAvgPool: return "gap";
     case LayerKind::Flatten: return "flatten";
     case LayerKind::Dropout: return "dropout";
+    case LayerKind::Normalize: return "normalize";
   }
   return "?";
 }

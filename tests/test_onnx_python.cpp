@@ -61,7 +61,7 @@ std::string expected_summary(const ModelSpec& spec, const Parameters& p,
       {LayerKind::Conv, "conv"},       {LayerKind::Dense, "dense"},     {LayerKind::ReLU, "relu"},
       {LayerKind::Sigmoid, "sigmoid"}, {LayerKind::MaxPool, "maxpool"}, {LayerKind::Flatten, "flatten"},
       {LayerKind::Tanh, "tanh"},       {LayerKind::AvgPool, "avgpool"}, {LayerKind::GlobalAvgPool, "gap"},
-      {LayerKind::Dropout, "dropout"}};
+      {LayerKind::Dropout, "dropout"}, {LayerKind::Normalize, "normalize"}};
   for (std::size_t i = 0; i < spec.layers.size(); ++i) {
     const LayerSpec& l = spec.layers[i];
     const std::string name = "layer" + std::to_string(i + 1) + "_" + suffix.at(l.kind);
@@ -106,6 +106,22 @@ std::string expected_summary(const ModelSpec& spec, const Parameters& p,
         break;
       case LayerKind::Flatten: s << "node Flatten" << io << ") -> (" << out << ") axis=1\n"; break;
       case LayerKind::Dropout: s << "node Identity" << io << ") -> (" << out << ")\n"; break;
+      case LayerKind::Normalize: {
+        const Shape& x = spec.info[i].in;
+        std::vector<float> mean, stdev;
+        for (int c = 0; c < x.c; ++c) {
+          mean.push_back(l.mean_of(c));
+          stdev.push_back(l.stdev_of(c));
+        }
+        const std::string dims = x.flat ? ints({x.c}) : ints({x.c, 1, 1});
+        s << "node Sub " << name << "_sub (" << in << "," << name << ".mean) -> (" << name
+          << "_sub)\n";
+        s << "node Div " << name << " (" << name << "_sub," << name << ".std) -> (" << out << ")\n";
+        inits += "initializer " + name + ".mean float " + dims + " " + hex_of(mean) + "\n";
+        inits += "initializer " + name + ".std float " + dims + " " + hex_of(stdev) + "\n";
+        values += "value " + name + "_sub float " + shape_of(x) + "\n";
+        break;
+      }
     }
     if (!last || o.softmax) values += "value " + out + " float " + shape_of(spec.info[i].out) + "\n";
     in = out;

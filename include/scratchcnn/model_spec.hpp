@@ -36,9 +36,11 @@ struct Shape {
 
 // AvgPool: average over a k x k window moved by `stride`; GlobalAvgPool ("gap"): over each whole
 // channel plane, CxHxW -> Cx1x1. Dropout ("dropout(P)"): in training, each element is zeroed with
-// probability P and the others scaled by 1 / (1 - P); the identity in evaluation.
+// probability P and the others scaled by 1 / (1 - P); the identity in evaluation. Normalize
+// ("normalize(mean=M,std=S)", per channel "mean=M1:M2:M3,std=S1:S2:S3"): (x - mean[c]) / std[c],
+// constants of the model, not parameters (training and inference alike).
 enum class LayerKind {
-  Conv, Dense, ReLU, Sigmoid, MaxPool, Flatten, Tanh, AvgPool, GlobalAvgPool, Dropout
+  Conv, Dense, ReLU, Sigmoid, MaxPool, Flatten, Tanh, AvgPool, GlobalAvgPool, Dropout, Normalize
 };
 
 struct LayerSpec {
@@ -48,6 +50,10 @@ struct LayerSpec {
   int pad = 0;          // conv padding
   int stride = 0;       // conv stride (0 or 1: 1), average-pool stride (0: the window, k)
   float rate = 0;       // dropout probability, 0 <= rate < 1
+  // normalize: one mean and one standard deviation (> 0) for every channel, or one for all.
+  std::vector<float> mean = {}, stdev = {};
+  float mean_of(int channel) const { return mean.size() == 1 ? mean[0] : mean[std::size_t(channel)]; }
+  float stdev_of(int channel) const { return stdev.size() == 1 ? stdev[0] : stdev[std::size_t(channel)]; }
   std::string text() const;  // canonical text, e.g. "conv(1,2,k=3,pad=1)", "conv(1,2,k=3,stride=2)"
   // A convolution's stride: 1 unless stride > 1.
   int conv_stride() const { return stride > 1 ? stride : 1; }
@@ -68,7 +74,8 @@ struct LayerInfo {
   Shape in, out;
   std::int64_t params = 0;
   // Forward FLOPs per sample: 2 per multiply-add of conv and dense (bias adds not counted),
-  // 1 per output element for relu, sigmoid, tanh and dropout, 1 per window element of each output for
+  // 1 per output element for relu, sigmoid, tanh and dropout, 2 for normalize, 1 per window
+  // element of each output for
   // average pooling (k * k, or H * W for gap), 1 per input element (a compare) for max-pool,
   // 0 for flatten.
   std::int64_t flops = 0;

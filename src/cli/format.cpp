@@ -1,6 +1,8 @@
 // Number and time formatting (format.hpp).
 #include "format.hpp"
 
+#include "core/text.hpp"
+
 #include <charconv>
 #include <cstdio>
 
@@ -14,11 +16,7 @@ std::string fixed(double v, int decimals) {
   return s;
 }
 
-std::string shortest(float v) {
-  char b[64];
-  const auto r = std::to_chars(b, b + sizeof b, v);
-  return std::string(b, r.ptr);
-}
+std::string shortest(float v) { return shortest_float(v); }
 
 std::string duration(double secs) {
   char b[64];

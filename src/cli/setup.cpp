@@ -57,6 +57,10 @@ training (defaults per model: seed and model text | lenet5, lenet5-1998):
                    0..1, every EVERY epochs) or cosine (to 0 over the epochs after the warm-up)
   --warmup N       epochs of linear warm-up first: epoch e of N at lr * e / (N + 1) (default 0)
   --seed N         seed for initial weights, shuffling and the data splits (default 1)
+  --normalize N    put the input's scaling into the model as its first layer, so eval, predict,
+                   the library and the ONNX export apply it too: none (default), meanstd (the
+                   mean and standard deviation of each channel of the training part, computed
+                   once) or scale:X (multiply by X: normalize(mean=0,std=1/X))
   --val-fraction F hold out F (0..0.9) of the training set for validation: a seeded split,
                    stratified by class; the validation loss and accuracy of every epoch are
                    printed and written to --metrics (default 0: none)
@@ -102,7 +106,8 @@ const std::set<std::string> kTrainValued = {"--model",    "--input",        "--i
                                             "--threads",  "--momentum",     "--weight-decay",
                                             "--max-loss", "--max-memory", "--conv-algo",
                                             "--lr-schedule", "--warmup", "--optimizer",
-                                            "--betas", "--eps", "--val-fraction", "--early-stop"};
+                                            "--betas", "--eps", "--val-fraction", "--early-stop",
+                                            "--normalize"};
 
 Defaults defaults_for(const std::string& model_name) {
   if (model_name == "lenet5" || model_name == "lenet5-1998")
@@ -111,8 +116,14 @@ Defaults defaults_for(const std::string& model_name) {
 }
 
 std::string builtin_name(const ModelSpec& spec) {
+  // A built-in with a normalize layer put first (--normalize) is still that built-in.
+  std::string text = spec.full_text();
+  if (!spec.layers.empty() && spec.layers[0].kind == LayerKind::Normalize) {
+    const std::string first = spec.layers[0].text() + " ";
+    text.erase(text.find(first), first.size());
+  }
   for (const BuiltinModel& b : kBuiltinModels)
-    if (model_from_name(b.name).full_text() == spec.full_text()) return b.name;
+    if (model_from_name(b.name).full_text() == text) return b.name;
   return {};
 }
 
@@ -349,6 +360,9 @@ void setup_resumed(Setup& s, const Args& a, const OptionFlags& f, const Checkpoi
                   asked.full_text() + "' (--model/--input)");
   }
   s.opt = c.state.options;
+  if (a.has("--normalize"))
+    throw UsageError("--normalize is for a new run: a resumed run's model already holds its "
+                     "normalisation (" + resume_path + ")");
   check_adam_flags(a, s.opt.optimizer);
   check_resumed_options(a, f, s.opt, resume_path);
   // A cosine schedule spans the run's planned epochs: other --epochs would bend the rest of it.
@@ -427,6 +441,40 @@ void load_split(Setup& s, const Args& a, const Checkpoint* resume, const std::st
   }
 }
 
+// --normalize of a new run: the normalize layer put first in the model (the initial parameters
+// get its empty entry), from the training part of the data (after the validation split).
+void apply_normalize(Setup& s, const Args& a) {
+  const std::string how = a.str("--normalize", "none");
+  if (how == "none") return;
+  std::string mean, stdev;
+  if (how == "meanstd") {
+    const data::ChannelStats st = data::channel_stats(s.split.train);
+    for (std::size_t c = 0; c < st.mean.size(); ++c) {
+      if (!(st.stdev[c] >= 1e-12))
+        throw Error("--normalize meanstd: channel " + std::to_string(c) + " of " +
+                    s.split.train.source + " is constant (standard deviation " +
+                    std::to_string(st.stdev[c]) + "); use --normalize scale:X or none");
+      mean += (c ? ":" : "") + shortest(float(st.mean[c]));
+      stdev += (c ? ":" : "") + shortest(float(st.stdev[c]));
+    }
+  } else if (how.rfind("scale:", 0) == 0) {
+    const std::string x = how.substr(6);
+    char* end = nullptr;
+    const double v = std::strtod(x.c_str(), &end);
+    if (x.empty() || *end != '\0' || !std::isfinite(v) || !(v > 0) || !std::isfinite(float(1.0 / v)) ||
+        !(float(1.0 / v) >= 1e-30f))
+      throw UsageError("--normalize " + excerpt(how) + ": X must be a number above 0 (scale:X multiplies the input by X)");
+    mean = "0";
+    stdev = shortest(float(1.0 / v));
+  } else {
+    throw UsageError("--normalize " + excerpt(how) + ": expects none, meanstd or scale:X");
+  }
+  s.spec = parse_model("normalize(mean=" + mean + ",std=" + stdev + ") " + s.spec.text(), s.spec.input);
+  s.init.layers.insert(s.init.layers.begin(), LayerParams{});
+  s.resumed.velocity = Parameters::zeros(s.spec);
+  s.resumed.second = Parameters::zeros(s.spec);
+}
+
 }  // namespace
 
 Setup read_setup(const Args& a, std::uint64_t max_memory, const std::vector<PathKind>& paths,
@@ -455,6 +503,7 @@ Setup read_setup(const Args& a, std::uint64_t max_memory, const std::vector<Path
   }
   s.opt.max_loss = a.has("--max-loss") ? f.max_loss : 10.0 * std::log(double(s.spec.classes()));
   load_split(s, a, resume, resume_path);
+  if (!resume) apply_normalize(s, a);
   check_setup_memory(a, s, paths, max_memory,
                      dataset_bytes(s.split.train) + dataset_bytes(s.split.test) + dataset_bytes(s.val),
                      std::min(s.opt.batch, s.split.train.size()));

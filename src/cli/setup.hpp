@@ -35,7 +35,8 @@ struct Defaults {
   const char* data = "data";
 };
 Defaults defaults_for(const std::string& model_name);
-// The built-in's name (kBuiltinModels) when the spec is that built-in, else empty.
+// The built-in's name (kBuiltinModels) when the spec is that built-in (with or without a normalize
+// layer first), else empty.
 std::string builtin_name(const ModelSpec& spec);
 
 // The value of --model (default "seed") with a file read: "@FILE" is always the text of FILE; a

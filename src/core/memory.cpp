@@ -136,7 +136,8 @@ MemoryEstimate estimate_reference(const ModelSpec& spec, int batch, MemoryUse us
       case LayerKind::MaxPool: r.work += alloc(fout * sizeof(std::size_t)); break;  // argmax
       case LayerKind::Flatten:
       case LayerKind::AvgPool:
-      case LayerKind::GlobalAvgPool: break;
+      case LayerKind::GlobalAvgPool:
+      case LayerKind::Normalize: break;
     }
     transient = std::max(transient, r.temp);
   }

@@ -38,14 +38,14 @@ std::string LayerSpec::text() const {
              (stride != 0 && stride != k ? ",stride=" + std::to_string(stride) : std::string()) + ")";
     case LayerKind::GlobalAvgPool: return "gap";
     case LayerKind::Flatten: return "flatten";
-    case LayerKind::Dropout: {
-      // The shortest text that reads back as the same float: "0.1", not "0.100000001".
-      char b[32];
-      for (int digits = 1; digits <= 9; ++digits) {
-        std::snprintf(b, sizeof b, "%.*g", digits, double(rate));
-        if (std::strtof(b, nullptr) == rate) break;
-      }
-      return std::string("dropout(") + b + ")";
+    case LayerKind::Dropout: return "dropout(" + shortest_float(rate) + ")";
+    case LayerKind::Normalize: {
+      const auto list = [](const std::vector<float>& v) {
+        std::string t;
+        for (std::size_t i = 0; i < v.size(); ++i) t += (i ? ":" : "") + shortest_float(v[i]);
+        return t;
+      };
+      return "normalize(mean=" + list(mean) + ",std=" + list(stdev) + ")";
     }
   }
   return "?";
@@ -217,6 +217,35 @@ LayerSpec parse_layer(const std::string& token, int index) {
     l.rate = static_cast<float>(p);
     if (!(l.rate >= 0 && l.rate < 1))
       throw Error(where + ": probability " + excerpt(text) + " is outside 0 <= P < 1");
+  } else if (name == "normalize") {
+    const char* form = "normalize(mean=M,std=S) or, per channel, normalize(mean=M1:M2:M3,std=S1:S2:S3)";
+    want_args(2, 2, form);
+    l.kind = LayerKind::Normalize;
+    const auto values = [&](const std::string& arg, const char* key, bool positive) {
+      const auto eq = arg.find('=');
+      if (eq == std::string::npos || trim(arg.substr(0, eq)) != key)
+        throw Error(where + ": unexpected argument " + excerpt(arg) + ", expects the form " + form);
+      std::vector<float> out;
+      std::stringstream list{std::string(trim(arg.substr(eq + 1)))};
+      std::string item;
+      while (std::getline(list, item, ':')) {
+        char* end = nullptr;
+        const std::string t(trim(item));
+        const double v = std::strtod(t.c_str(), &end);
+        const float f = static_cast<float>(v);
+        if (t.empty() || *end != '\0' || !std::isfinite(v) || !std::isfinite(f))
+          throw Error(where + ": " + key + " value " + excerpt(t) + " is not a finite number");
+        if (positive && !(f >= 1e-30f))
+          throw Error(where + ": std value " + excerpt(t) + " must be above 0 (at least 1e-30)");
+        out.push_back(f);
+        if (out.size() > std::size_t(kMaxDim))
+          throw Error(where + ": more " + key + " values than a model may have channels");
+      }
+      if (out.empty()) throw Error(where + ": no " + std::string(key) + " values, expects the form " + form);
+      return out;
+    };
+    l.mean = values(args[0], "mean", false);
+    l.stdev = values(args[1], "std", true);
   } else if (name == "gap") {
     if (open != std::string::npos) throw Error(where + ": takes no arguments, write 'gap'");
     l.kind = LayerKind::GlobalAvgPool;
@@ -228,7 +257,8 @@ LayerSpec parse_layer(const std::string& token, int index) {
                                  : LayerKind::Flatten;
   } else {
     throw Error(where + ": unknown layer kind " + excerpt(name) +
-                " (known: conv, dense, relu, sigmoid, tanh, maxpool, avgpool, gap, dropout, flatten)");
+                " (known: conv, dense, relu, sigmoid, tanh, maxpool, avgpool, gap, dropout, "
+                "normalize, flatten)");
   }
   return l;
 }
@@ -348,6 +378,15 @@ LayerInfo infer_parameterless(const LayerSpec& l, Shape s, const std::string& wh
     // s.size() is 64-bit and was checked against kMaxSampleValues (< 2^31) when s was made.
     within(s.size(), kMaxSampleValues, where, "flattened size", kWhyValues);
     info.out = Shape{static_cast<int>(s.size()), 1, 1, true};
+  } else if (l.kind == LayerKind::Normalize) {
+    for (const auto* v : {&l.mean, &l.stdev})
+      if (v->size() != 1 && v->size() != std::size_t(s.c))
+        throw Error(where + ": " + std::to_string(v->size()) + " " +
+                    (v == &l.mean ? "mean" : "std") + " values for an input of " +
+                    std::to_string(s.c) + (s.flat ? " features" : " channels") + " (" + got +
+                    "): give one for all or one per " + (s.flat ? "feature" : "channel"));
+    info.out = s;
+    info.flops = 2 * s.size();
   } else {  // ReLU, Sigmoid, Tanh, Dropout
     info.out = s;
     info.flops = s.size();

@@ -1,6 +1,14 @@
 #include "core/text.hpp"
 
+#include <charconv>
+
 namespace scratchcnn {
+
+std::string shortest_float(float v) {
+  char b[64];
+  const auto r = std::to_chars(b, b + sizeof b, v);
+  return std::string(b, r.ptr);
+}
 
 std::string with_commas(long long v) {
   // Unsigned, so that the most negative value has a magnitude too.

@@ -8,6 +8,9 @@ namespace scratchcnn {
 // 1797 -> "1,797": counts read by people.
 std::string with_commas(long long v);
 
+// The shortest text that reads back as the same float: "0.1", not "0.100000001" (std::to_chars).
+std::string shortest_float(float v);
+
 // `s` without the leading and trailing characters of `chars` (default: ASCII whitespace).
 std::string_view trim(std::string_view s, std::string_view chars = " \t\n\v\f\r");
 

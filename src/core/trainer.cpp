@@ -12,6 +12,7 @@
 #include <new>
 #include <string>
 
+#include "core/text.hpp"
 #include "core/thread_tuner.hpp"
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/memory.hpp"
@@ -220,16 +221,7 @@ void parse_betas(const std::string& text, TrainOptions& opt, const std::string& 
 }
 
 std::string betas_text(const TrainOptions& opt) {
-  // Each the shortest text that reads back as the same float: "0.9", not "0.899999976".
-  const auto text = [](float v) {
-    char b[32];
-    for (int digits = 1; digits <= 9; ++digits) {
-      std::snprintf(b, sizeof b, "%.*g", digits, double(v));
-      if (std::strtof(b, nullptr) == v) break;
-    }
-    return std::string(b);
-  };
-  return text(opt.beta1) + "," + text(opt.beta2);
+  return shortest_float(opt.beta1) + "," + shortest_float(opt.beta2);
 }
 
 const char* thread_policy_name(ThreadPolicy p) {

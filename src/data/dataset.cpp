@@ -185,4 +185,29 @@ Split load_data_dir(const std::string& dir, std::uint64_t seed) {
   throw_no_data(dir, half, have_tra, idx);
 }
 
+ChannelStats channel_stats(const Dataset& d) {
+  if (d.size() == 0) throw Error("channel statistics: " + d.source + " holds no samples");
+  const std::size_t plane = std::size_t(d.h) * std::size_t(d.w);
+  const double count = double(d.size()) * double(plane);
+  ChannelStats st;
+  st.mean.assign(std::size_t(d.c), 0.0);
+  st.stdev.assign(std::size_t(d.c), 0.0);
+  for (int i = 0; i < d.size(); ++i)
+    for (int c = 0; c < d.c; ++c) {
+      const float* p = d.image(i) + std::size_t(c) * plane;
+      for (std::size_t j = 0; j < plane; ++j) st.mean[std::size_t(c)] += p[j];
+    }
+  for (double& m : st.mean) m /= count;
+  for (int i = 0; i < d.size(); ++i)
+    for (int c = 0; c < d.c; ++c) {
+      const float* p = d.image(i) + std::size_t(c) * plane;
+      for (std::size_t j = 0; j < plane; ++j) {
+        const double e = p[j] - st.mean[std::size_t(c)];
+        st.stdev[std::size_t(c)] += e * e;
+      }
+    }
+  for (double& v : st.stdev) v = std::sqrt(v / count);
+  return st;
+}
+
 }  // namespace scratchcnn::data

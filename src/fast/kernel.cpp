@@ -39,6 +39,7 @@ KernelMaker maker(const LayerSpec& spec, const LayerInfo& info, const KernelOpti
     case LayerKind::GlobalAvgPool: return make_avgpool;
     case LayerKind::Flatten: return make_flatten;
     case LayerKind::Dropout: return make_dropout;
+    case LayerKind::Normalize: return make_normalize;
   }
   throw Error("fast: unknown layer kind in " + spec.text());
 }

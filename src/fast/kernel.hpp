@@ -122,6 +122,8 @@ std::unique_ptr<LayerKernel> make_sigmoid(const ops::Table&, const LayerSpec&, c
                                           const float*, const float*, bool);
 std::unique_ptr<LayerKernel> make_tanh (const ops::Table&, const LayerSpec&, const LayerInfo&,
                                           const float*, const float*, bool);  // pointwise.cpp
+std::unique_ptr<LayerKernel> make_normalize(const ops::Table&, const LayerSpec&, const LayerInfo&,
+                                            const float*, const float*, bool);  // pointwise.cpp
 std::unique_ptr<LayerKernel> make_dropout(const ops::Table&, const LayerSpec&, const LayerInfo&,
                                           const float*, const float*, bool);  // pointwise.cpp
 // A dropout kernel's mask for one chunk, into its scratch (the one scratch its caller writes):

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "core/dropout.hpp"
 #include "fast/kernel.hpp"
@@ -64,7 +65,47 @@ class Dropout final : public IsaKernel {
   }
 };
 
+// (x - mean[c]) / std[c] per element of the chunk tensor (feature f of channel f / (H * W)),
+// backward g / std[c]: two IEEE operations in the reference's order, so the same bits.
+class Normalize final : public IsaKernel {
+ public:
+  Normalize(const ops::Table& table, const LayerSpec& s, const LayerInfo& i)
+      : IsaKernel(table, s, i) {
+    const std::int64_t plane = std::int64_t(i.in.h) * i.in.w, features = i.in.size();
+    mean_.resize(std::size_t(features));
+    stdev_.resize(std::size_t(features));
+    for (std::int64_t f = 0; f < features; ++f) {
+      mean_[std::size_t(f)] = s.mean_of(int(f / plane));
+      stdev_[std::size_t(f)] = s.stdev_of(int(f / plane));
+    }
+  }
+  void forward(const float* in, float* out, float*) const override {
+    for (std::size_t f = 0; f < mean_.size(); ++f)
+      for (int s = 0; s < kChunk; ++s) {
+        const std::size_t i = f * kChunk + std::size_t(s);
+        out[i] = (in[i] - mean_[f]) / stdev_[f];
+      }
+  }
+  void backward(const float*, const float*, float* g, float* gin, float*, float*,
+                float*) const override {
+    if (!gin) return;
+    for (std::size_t f = 0; f < stdev_.size(); ++f)
+      for (int s = 0; s < kChunk; ++s) {
+        const std::size_t i = f * kChunk + std::size_t(s);
+        gin[i] = g[i] / stdev_[f];
+      }
+  }
+
+ private:
+  std::vector<float> mean_, stdev_;  // per feature
+};
+
 }  // namespace
+
+std::unique_ptr<LayerKernel> make_normalize(const ops::Table& table, const LayerSpec& s,
+                                            const LayerInfo& i, const float*, const float*, bool) {
+  return std::make_unique<Normalize>(table, s, i);
+}
 
 void fill_dropout_mask(const LayerSpec& spec, const LayerInfo& info, const DropoutKey* key,
                        std::uint64_t layer, std::int64_t first_sample, int valid, float* mask) {

@@ -127,6 +127,7 @@ const char* op_suffix(LayerKind k) {
     case LayerKind::AvgPool: return "avgpool";
     case LayerKind::GlobalAvgPool: return "gap";
     case LayerKind::Dropout: return "dropout";
+    case LayerKind::Normalize: return "normalize";
   }
   return "layer";
 }
@@ -205,6 +206,23 @@ std::string export_model(const ModelSpec& spec, const Parameters& p, const Expor
         // The identity in inference, which is all an exported model does.
         g.message(graph::kNode, make_node("Identity", name, {current}, out));
         break;
+      case LayerKind::Normalize: {
+        // Sub then Div by per-channel constants ([C, 1, 1], or [C] after flatten), broadcast over
+        // the batch and the plane: the two operations of ours, in our order.
+        const Shape& in = spec.info[i].in;
+        std::vector<float> mean, stdev;
+        for (int c = 0; c < in.c; ++c) {
+          mean.push_back(l.mean_of(c));
+          stdev.push_back(l.stdev_of(c));
+        }
+        const std::vector<std::int64_t> dims =
+            in.flat ? std::vector<std::int64_t>{in.c} : std::vector<std::int64_t>{in.c, 1, 1};
+        initializers.push_back(float_tensor(name + ".mean", dims, mean));
+        initializers.push_back(float_tensor(name + ".std", dims, stdev));
+        g.message(graph::kNode, make_node("Sub", name + "_sub", {current, name + ".mean"}, name + "_sub"));
+        g.message(graph::kNode, make_node("Div", name, {name + "_sub", name + ".std"}, out));
+        break;
+      }
     }
     current = out;
   }

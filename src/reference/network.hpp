@@ -46,6 +46,7 @@ std::unique_ptr<Module<T>> make_module(const LayerSpec& l, const LayerInfo& info
       return std::make_unique<AvgPool<T>>(info.in.h, info.in.w, info.in.h, info.in.w);
     case LayerKind::Flatten: return std::make_unique<Flatten<T>>();
     case LayerKind::Dropout: return std::make_unique<Dropout<T>>(l.rate);
+    case LayerKind::Normalize: return std::make_unique<Normalize<T>>(l, info.in);
   }
   (void)info;
   throw Error("unknown layer kind");

@@ -5,6 +5,7 @@
 
 #include "core/dropout.hpp"
 #include "reference/module.hpp"
+#include "scratchcnn/model_spec.hpp"
 
 namespace scratchcnn::reference {
 
@@ -104,6 +105,32 @@ class Dropout : public Module<T> {
   const DropoutKey* key_ = nullptr;
   std::uint64_t layer_ = 0, sample_ = 0;
   std::vector<T> factor_;  // per element of the last forward: 0, the scale, or 1 (no key)
+};
+
+// (x - mean[c]) / std[c] for the elements of channel c (a flat input: each feature its own
+// channel); backward divides the gradient by std[c]. Constants, not parameters.
+template <class T>
+class Normalize : public Module<T> {
+ public:
+  Normalize(const LayerSpec& l, const Shape& in) : spec_(l), plane_(std::size_t(in.h) * in.w) {}
+  Tensor<T> forward(const Tensor<T>& x) override {
+    Tensor<T> out = x;
+    for (std::size_t i = 0; i < out.data.size(); ++i) {
+      const int c = int(i / plane_);
+      out.data[i] = (x.data[i] - T(spec_.mean_of(c))) / T(spec_.stdev_of(c));
+    }
+    return out;
+  }
+  Tensor<T> backward(const Tensor<T>& g) override {
+    Tensor<T> grad = g;
+    for (std::size_t i = 0; i < grad.data.size(); ++i)
+      grad.data[i] = g.data[i] / T(spec_.stdev_of(int(i / plane_)));
+    return grad;
+  }
+
+ private:
+  LayerSpec spec_;
+  std::size_t plane_;
 };
 
 }  // namespace scratchcnn::reference

@@ -22,7 +22,7 @@ std::string random_model_text(Rng& rng, Shape& in) {
   const auto pick = [&](int lo, int hi) { return lo + int(rng.below(std::uint64_t(hi - lo + 1))); };
   in = Shape{pick(1, 3), pick(4, 16), 0, false};
   in.w = rng.below(2) ? in.h : pick(4, 16);
-  std::string text;
+  std::string text = rng.below(2) ? "normalize(mean=0.5,std=0.25) " : "";
   int c = in.c, h = in.h, w = in.w;
   const char* pointwise[] = {"relu", "sigmoid", "tanh", "dropout(0.25)"};
   for (int n = pick(1, 5); n > 0; --n) {

@@ -86,6 +86,14 @@ Split load_data_dir(const std::string& dir, std::uint64_t seed);
 // as `dir` + "/" + name. The tool refuses an output that is one of them.
 std::vector<std::string> data_dir_files(const std::string& dir);
 
+// The mean and the (population) standard deviation of every channel of `d`'s images, each over
+// all samples and pixels of that channel, in double (two passes: the mean, then the squared
+// deviations from it). Throws Error for an empty data set.
+struct ChannelStats {
+  std::vector<double> mean, stdev;
+};
+ChannelStats channel_stats(const Dataset& d);
+
 // A fixed, seeded, stratified split: per class, a seeded shuffle, then the first
 // round(test_fraction * count) go to test.
 Split stratified_split(const Dataset& all, double test_fraction, std::uint64_t seed);
