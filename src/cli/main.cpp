@@ -99,14 +99,25 @@ int cmd_info(const std::vector<std::string>& argv) {
   if (a.has("--input")) (void)read_input(a);  // a malformed shape is a usage error, checked first
   const ModelSpec spec = read_model(a, model_value(a));  // errors name --model and its file
   std::printf("model: %s\n", spec.full_text().c_str());
-  std::printf("%3s  %-24s %-10s %12s %14s\n", "#", "layer", "output", "parameters", "FLOPs/sample");
-  std::printf("%3s  %-24s %-10s %12s %14s\n", "", "input", spec.input.str().c_str(), "", "");
+  // The layer column as wide as the longest layer text (at least 24), the output column as the
+  // longest shape (at least 10): long layers (a per-channel normalize) keep the table aligned.
+  int lw = 24, ow = 10;
+  for (std::size_t i = 0; i < spec.layers.size(); ++i) {
+    lw = std::max(lw, int(spec.layers[i].text().size()));
+    ow = std::max(ow, int(spec.info[i].out.str().size()));
+  }
+  ow = std::max(ow, int(spec.input.str().size()));
+  const auto row = [&](const std::string& n, const std::string& layer, const std::string& out,
+                       const std::string& params, const std::string& flops) {
+    std::printf("%3s  %-*s %-*s %12s %14s\n", n.c_str(), lw, layer.c_str(), ow, out.c_str(),
+                params.c_str(), flops.c_str());
+  };
+  row("#", "layer", "output", "parameters", "FLOPs/sample");
+  row("", "input", spec.input.str(), "", "");
   for (std::size_t i = 0; i < spec.layers.size(); ++i)
-    std::printf("%3zu  %-24s %-10s %12s %14s\n", i + 1, spec.layers[i].text().c_str(),
-                spec.info[i].out.str().c_str(), with_commas(spec.info[i].params).c_str(),
-                with_commas(spec.info[i].flops).c_str());
-  std::printf("%3s  %-24s %-10s %12s %14s\n", "", "total", "", with_commas(spec.param_count()).c_str(),
-              with_commas(spec.forward_flops()).c_str());
+    row(std::to_string(i + 1), spec.layers[i].text(), spec.info[i].out.str(),
+        with_commas(spec.info[i].params), with_commas(spec.info[i].flops));
+  row("", "total", "", with_commas(spec.param_count()), with_commas(spec.forward_flops()));
   std::printf("training FLOPs per sample (forward + both backward passes): %s\n",
               with_commas(spec.train_flops()).c_str());
   const int threads = max_threads();
