@@ -80,6 +80,9 @@ std::vector<Case> cases() {
   // Dropout in training mode: the mask drawn per element is part of the timed work.
   const ModelSpec drop = parse_model("flatten dense(400,120) dropout(0.5) dense(120,10)", Shape{1, 20, 20});
   c.push_back({"dropout120", drop.layers[2], drop.info[2], 128, 128, {1}});
+  const ModelSpec norm = parse_model("normalize(mean=0.5:0.4:0.3,std=0.2:0.25:0.3) flatten dense(2352,10)",
+                                     Shape{3, 28, 28});
+  c.push_back({"normalize3x28", norm.layers[0], norm.info[0], 128, 16, {1}});
   const ModelSpec avg = parse_model("avgpool(2) gap flatten dense(6,10)", Shape{6, 28, 28});
   c.push_back({"avgpool6x28", avg.layers[0], avg.info[0], 128, 16, {1}});
   c.push_back({"gap6x14", avg.layers[1], avg.info[1], 128, 16, {1}});

@@ -35,15 +35,25 @@ inline T dropout_scale(float rate) {
   return static_cast<T>(1.0 / (1.0 - double(rate)));
 }
 
-// True when element `element` of sample `sample` (its index in the step's batch) of layer `layer`
-// is kept.
-inline bool dropout_keep(const DropoutKey& key, std::uint64_t layer, std::uint64_t sample,
-                         std::uint64_t element, std::uint32_t threshold) {
+// The hash of (key, layer, sample): what the elements of one sample of one layer share.
+inline std::uint64_t dropout_sample_hash(const DropoutKey& key, std::uint64_t layer,
+                                         std::uint64_t sample) {
   std::uint64_t h = mix64(key.seed ^ mix64(static_cast<std::uint64_t>(key.step)));
   h = mix64(h ^ layer);
-  h = mix64(h ^ sample);
-  h = mix64(h ^ element);
-  return static_cast<std::uint32_t>(h >> 40) >= threshold;
+  return mix64(h ^ sample);
+}
+
+// True when element `element` of the sample whose dropout_sample_hash is `sample_hash` is kept.
+inline bool dropout_keep_hashed(std::uint64_t sample_hash, std::uint64_t element,
+                                std::uint32_t threshold) {
+  return static_cast<std::uint32_t>(mix64(sample_hash ^ element) >> 40) >= threshold;
+}
+
+// True when element `element` of sample `sample` (its index in the step's batch) of layer `layer`
+// is kept: the definition both paths follow.
+inline bool dropout_keep(const DropoutKey& key, std::uint64_t layer, std::uint64_t sample,
+                         std::uint64_t element, std::uint32_t threshold) {
+  return dropout_keep_hashed(dropout_sample_hash(key, layer, sample), element, threshold);
 }
 
 }  // namespace scratchcnn

@@ -116,12 +116,15 @@ void fill_dropout_mask(const LayerSpec& spec, const LayerInfo& info, const Dropo
   }
   const std::uint32_t threshold = dropout_threshold(spec.rate);
   const float scale = dropout_scale<float>(spec.rate);
-  for (std::int64_t f = 0; f < features; ++f)
-    for (int s = 0; s < kChunk; ++s)
-      mask[f * kChunk + s] =
-          s < valid && dropout_keep(*key, layer, std::uint64_t(first_sample + s), std::uint64_t(f), threshold)
-              ? scale
-              : 0.0f;
+  for (int s = 0; s < kChunk; ++s) {
+    if (s >= valid) {
+      for (std::int64_t f = 0; f < features; ++f) mask[f * kChunk + s] = 0.0f;
+      continue;
+    }
+    const std::uint64_t hash = dropout_sample_hash(*key, layer, std::uint64_t(first_sample + s));
+    for (std::int64_t f = 0; f < features; ++f)
+      mask[f * kChunk + s] = dropout_keep_hashed(hash, std::uint64_t(f), threshold) ? scale : 0.0f;
+  }
 }
 
 std::unique_ptr<LayerKernel> make_dropout(const ops::Table& table, const LayerSpec& s,

@@ -87,9 +87,10 @@ class Dropout : public Module<T> {
     if (!key_) return x;
     const std::uint32_t threshold = dropout_threshold(rate_);
     const T scale = dropout_scale<T>(rate_);
+    const std::uint64_t hash = dropout_sample_hash(*key_, layer_, sample_);
     Tensor<T> out = x;
     for (std::size_t i = 0; i < out.data.size(); ++i) {
-      factor_[i] = dropout_keep(*key_, layer_, sample_, i, threshold) ? scale : T(0);
+      factor_[i] = dropout_keep_hashed(hash, i, threshold) ? scale : T(0);
       out.data[i] = x.data[i] * factor_[i];
     }
     return out;
