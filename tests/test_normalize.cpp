@@ -47,6 +47,7 @@ TEST(NormalizeText, ParsesPrintsAndRefusesWhatItCannotUse) {
   EXPECT_TRUE(has(error("normalize(std=1,mean=0) flatten dense(48,10)"), "expects the form"));
   EXPECT_TRUE(has(error("normalize(mean=0) flatten dense(48,10)"), "expects the form"));
   EXPECT_TRUE(has(error("normalize(mean=,std=1) flatten dense(48,10)"), "layer 1"));
+  EXPECT_TRUE(has(error("normalize(mean=0.5:,std=1) flatten dense(48,10)"), "empty mean value"));
 }
 
 // Both paths compute (x - mean[c]) / std[c] and, backward, g / std[c]: two IEEE operations each,

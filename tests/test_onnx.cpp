@@ -241,6 +241,10 @@ TEST(OnnxCli, BadFilesFailWithOneAndWriteNothing) {
   EXPECT_EQ(nodir.code, 1);
   EXPECT_TRUE(has(nodir.err, "--onnx")) << nodir.err;
   EXPECT_TRUE(has(nodir.err, dir + "/no/m.onnx")) << nodir.err;
+  // '-' is no file name here: standard output is /dev/stdout.
+  const CliResult dash = cli("export --checkpoint " + dir + "/m.bin --onnx -");
+  EXPECT_EQ(dash.code, 2);
+  EXPECT_TRUE(has(dash.err, "--onnx /dev/stdout")) << dash.err;
   const CliResult asfolder = cli("export --checkpoint " + dir + "/m.bin --onnx " + dir);
   EXPECT_EQ(asfolder.code, 1);
   EXPECT_TRUE(has(asfolder.err, "--onnx")) << asfolder.err;

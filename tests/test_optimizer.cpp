@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -209,6 +210,16 @@ void adam_by_hand(std::vector<float>& w, std::vector<float>& v, std::vector<floa
   }
 }
 
+std::string error_text(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+bool has_text(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
 Sgd adam_step(Optimizer o, float lr, float weight_decay, std::int64_t step) {
   Sgd s;
   s.lr = lr;
@@ -350,6 +361,16 @@ TEST(AdamOptions, RangesAndNamesAreChecked) {
   o.lr = 0.5f;
   const Sgd r = step_rule(o, 3, 17);
   EXPECT_EQ(r.step, 17);
+  // A step count below 1 is no Adam step: both paths refuse it before touching anything.
+  const ModelSpec spec = model_from_name("seed");
+  const Data d = make_data(spec, 16, 30);
+  for (PathKind path : kPaths) {
+    auto net = make(path, spec, Parameters::he_uniform(spec, 31));
+    const Parameters before = net->parameters();
+    EXPECT_TRUE(has_text(error_text([&] { net->sgd_step(d.batch(0, 16), adam_step(Optimizer::Adam, 0.01f, 0, 0)); }),
+                         "adam: step 0 is not a step count"));
+    EXPECT_EQ(net->parameters(), before);
+  }
   EXPECT_EQ(r.optimizer, Optimizer::Adam);
   EXPECT_EQ(r.lr, 0.5f);
 }

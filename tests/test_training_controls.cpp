@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <string>
@@ -206,6 +207,26 @@ TEST(ValidationRun, ReproducibleResumableAndKeepsTheBestEpoch) {
            "--val-fraction 0.5 differs from the 0.25");
   code_and("--epochs 1 --val-fraction 0.1 --save " + dir + "/same.ckpt --save-best " + dir + "/same.ckpt", 1,
            "--save-best");
+  // compare trains both paths for the same epochs: no early stopping there.
+  const CliResult cmp = cli("compare --data " + data + " --epochs 1 --val-fraction 0.25 --early-stop 1");
+  EXPECT_EQ(cmp.code, 2);
+  EXPECT_TRUE(has(cmp.err, "--early-stop is for train")) << cmp.err;
+  // A resume whose best epoch is one of the checkpoint's writes no --save-best file and says so
+  // (a learning rate of 0 leaves the validation loss where it was: never lower).
+  const CliResult later = cli("train --data " + data + " --resume " + dir + "/full.ckpt --epochs 7 --save-best " +
+                              dir + "/later.ckpt --save " + dir + "/later-last.ckpt");
+  ASSERT_EQ(later.code, 0) << later.err;
+  const int best_after = best_epoch(load_checkpoint(dir + "/later-last.ckpt").state.history);
+  if (best_after <= 6) {
+    EXPECT_TRUE(has(later.out, "did not write " + dir + "/later.ckpt")) << later.out;
+    EXPECT_FALSE(std::filesystem::exists(dir + "/later.ckpt"));
+  } else {
+    EXPECT_TRUE(has(later.out, "wrote " + dir + "/later.ckpt (checkpoint after epoch 7")) << later.out;
+  }
+  // --early-stop on a resumed run without validation: the message says why adding the flag
+  // cannot help.
+  ASSERT_EQ(cli("train --data " + data + " --epochs 1 --save " + dir + "/nv.ckpt").code, 0);
+  code_and("--resume " + dir + "/nv.ckpt --epochs 2 --early-stop 1", 2, "the resumed run has none");
   EXPECT_EQ(slurp(dir + "/full.ckpt"), whole);
 }
 

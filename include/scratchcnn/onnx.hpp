@@ -40,8 +40,9 @@ struct ExportOptions {
 //   input  "input"  float32 [batch, C, H, W] (batch a symbolic dimension)
 //   output "logits" float32 [batch, classes]: what Network::predict computes (no softmax),
 //          or "probabilities" with options.softmax
-// one node per layer: Conv (kernel_shape, pads, strides, with bias), Gemm (transB=1) for dense,
-// Relu, Sigmoid, Tanh, MaxPool, AveragePool, GlobalAveragePool, Flatten(axis=1); weights and
+// a node per layer: Conv (kernel_shape, pads, strides, with bias), Gemm (transB=1) for dense,
+// Relu, Sigmoid, Tanh, MaxPool, AveragePool, GlobalAveragePool, Flatten(axis=1), Identity for
+// dropout; two for normalize, Sub then Div by per-channel constants; weights and
 // biases as float32 initializers in the canonical layout (conv OIHW, dense [out, in]).
 // Throws Error when p does not fit spec, the opset is out of range, or the file would exceed
 // kMaxFileBytes.

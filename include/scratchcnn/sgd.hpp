@@ -2,6 +2,9 @@
 // The one update rule of both paths.
 #include <cmath>
 #include <cstdint>
+#include <string>
+
+#include "scratchcnn/error.hpp"
 
 namespace scratchcnn {
 
@@ -34,13 +37,24 @@ struct Sgd {
   float weight_decay = 0;  // all: L2 through the gradient; AdamW: decoupled
   Optimizer optimizer = Optimizer::Sgd;
   float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;  // Adam, AdamW
-  std::int64_t step = 1;  // Adam, AdamW: t, the 1-based count of updates including this one
+  // Adam, AdamW: t, the 1-based count of updates including this one. The network keeps no count:
+  // a caller that steps it (train() does) must set it on every step, or every update gets the
+  // first step's bias correction. Network::sgd_step refuses t < 1 for them.
+  std::int64_t step = 1;
   // Dropout layers: the step's masks are keyed by (seed, step, layer, sample, element), so a run
   // draws the same masks on both paths, at any thread or process count and after a resume.
   std::uint64_t seed = 0;
 };
 
 inline bool is_adam(Optimizer o) { return o == Optimizer::Adam || o == Optimizer::AdamW; }
+
+// Throws Error for settings no rule can apply: Adam or AdamW at a step below 1. Both paths'
+// sgd_step call it first.
+inline void check_step(const Sgd& s) {
+  if (is_adam(s.optimizer) && s.step < 1)
+    throw Error("adam: step " + std::to_string(s.step) +
+                " is not a step count (Sgd::step counts the updates from 1)");
+}
 
 // The rule for one parameter, in the scalar type of the path (float: the fast path and the float
 // reference; double: the tighter oracle of the tests).

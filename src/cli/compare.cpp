@@ -58,6 +58,7 @@ std::vector<EpochMetrics> train_synced(const Setup& s, const std::vector<EpochMe
     net->set_velocity(velocity[i]);
     net->set_second_moment(second[i]);
     TrainOptions one = s.opt;
+    one.early_stop = 0;  // compare refuses it; the synced epoch has no validation set either
     one.first_epoch = reference[i].epoch;
     one.epochs = reference[i].epoch;
     synced.push_back(train(*net, s.split.train, s.split.test, one).at(0));
@@ -188,6 +189,8 @@ int cmd_compare(const std::vector<std::string>& argv) {
   auto valued = kTrainValued;
   valued.insert("--json");
   const Args a(argv, valued, {"--help", "--quiet"});
+  if (a.has("--early-stop"))
+    throw UsageError("--early-stop is for train: compare trains both paths for the same epochs");
   if (a.has("--help")) {
     std::cout << with_flags(kCompareUsage);
     return 0;

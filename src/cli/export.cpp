@@ -15,8 +15,9 @@ Writes the model and parameters of a checkpoint or parameter file as an ONNX mod
 that other runtimes load: OpenCV DNN (cv::dnn::readNetFromONNX), onnxruntime, ... Its input
 'input' is float32 [batch, C, H, W] (batch symbolic), pixels scaled as scratchcnn reads them; its
 output 'logits' [batch, classes] is what 'scratchcnn predict' computes, before the softmax.
-One node per layer: Conv, Gemm (dense, transB=1), Relu, Sigmoid, Tanh, MaxPool, AveragePool,
-GlobalAveragePool, Flatten. See README.md, "Using the model elsewhere".
+A node per layer: Conv, Gemm (dense, transB=1), Relu, Sigmoid, Tanh, MaxPool, AveragePool,
+GlobalAveragePool, Flatten, Identity (dropout); normalize is Sub then Div. See README.md, "Using
+the model elsewhere".
 
   --checkpoint FILE  a checkpoint or parameter file written by train --save (required; - reads
                      standard input)
@@ -47,6 +48,9 @@ int cmd_export(const std::vector<std::string>& argv) {
   const std::string out = a.str("--onnx", "");
   if (checkpoint.empty()) throw UsageError("--checkpoint: empty file name");
   if (out.empty()) throw UsageError("--onnx: empty file name");
+  if (out == "-")
+    throw UsageError("--onnx -: write to standard output as --onnx /dev/stdout ('-' would be a file "
+                     "named '-')");
   // Before any file is read: the output can be written, and is not the input.
   check_output_path("--onnx", out);
   check_aliases({{"--onnx", out}}, {{"--checkpoint", checkpoint}});

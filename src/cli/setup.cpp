@@ -342,10 +342,13 @@ void check_resumed_options(const Args& a, const OptionFlags& f, const TrainOptio
 }
 
 // --early-stop (not recorded: it changes no step) for a run validating on o.val_fraction.
-void set_early_stop(const OptionFlags& f, TrainOptions& o) {
+void set_early_stop(const OptionFlags& f, TrainOptions& o, bool resumed) {
   o.early_stop = f.early_stop;
   if (o.early_stop > 0 && !(o.val_fraction > 0))
-    throw UsageError("--early-stop needs a validation set: add --val-fraction (e.g. 0.1)");
+    throw UsageError(resumed ? std::string("--early-stop needs a validation set, and the resumed "
+                                           "run has none (it was started without --val-fraction)")
+                             : std::string("--early-stop needs a validation set: add --val-fraction "
+                                           "(e.g. 0.1)"));
 }
 
 // Model, options and state of a run resumed from checkpoint `c`.
@@ -371,7 +374,7 @@ void setup_resumed(Setup& s, const Args& a, const OptionFlags& f, const Checkpoi
                 std::to_string(s.opt.epochs) + " that " + resume_path +
                 " was planned with; its cosine schedule spans those epochs, so a resumed run keeps them "
                 "(drop --epochs)");
-  set_early_stop(f, s.opt);
+  set_early_stop(f, s.opt, true);
   if (a.has("--epochs")) s.opt.epochs = f.epochs;
   if (s.opt.epochs < c.state.epoch)
     throw Error("--epochs " + std::to_string(s.opt.epochs) + ": " + resume_path +
@@ -402,7 +405,7 @@ void setup_new(Setup& s, const Args& a, const OptionFlags& f) {
   s.opt.optimizer = f.schedule.optimizer;
   check_adam_flags(a, s.opt.optimizer);
   s.opt.val_fraction = f.val_fraction;
-  set_early_stop(f, s.opt);
+  set_early_stop(f, s.opt, false);
   s.opt.beta1 = f.schedule.beta1;
   s.opt.beta2 = f.schedule.beta2;
   s.opt.eps = f.schedule.eps;
@@ -463,7 +466,9 @@ void apply_normalize(Setup& s, const Args& a) {
     const double v = std::strtod(x.c_str(), &end);
     if (x.empty() || *end != '\0' || !std::isfinite(v) || !(v > 0) || !std::isfinite(float(1.0 / v)) ||
         !(float(1.0 / v) >= 1e-30f))
-      throw UsageError("--normalize " + excerpt(how) + ": X must be a number above 0 (scale:X multiplies the input by X)");
+      throw UsageError("--normalize " + excerpt(how) +
+                       ": X must be a finite number above 0 whose inverse is a float of at "
+                       "least 1e-30 (scale:X multiplies the input by X)");
     mean = "0";
     stdev = shortest(float(1.0 / v));
   } else {

@@ -26,7 +26,8 @@ namespace scratchcnn::cli {
 
 const char* const kTrainUsage = R"TXT(usage: scratchcnn train [flags]
 
-Trains with minibatch SGD (optionally with momentum and weight decay) and softmax cross-entropy,
+Trains with minibatch SGD (plain, momentum or Nesterov, with weight decay) or Adam/AdamW on softmax
+cross-entropy,
 printing one line per epoch: mean training loss, training accuracy (each sample judged by its own
 training step's forward pass), test accuracy after the epoch, and the seconds the epoch's training
 steps took. A progress bar with images/s and the time left is drawn on stderr when stderr is a
@@ -35,14 +36,15 @@ terminal.
 %s  --path P         fast (default) or reference
 checkpoints:
   --save FILE      write a checkpoint after every epoch (atomically: a crash leaves the last
-                   complete one): model, parameters, velocities, epoch, the options above and the
-                   metrics so far, the bit class of the instruction-set level (x86-fma for
-                   avx512f and avx2, which compute the same bits; sse4.2; reference);
+                   complete one): model, parameters, optimizer state, epoch, the options above
+                   and the metrics so far, the bit class of the instruction-set level (x86-fma
+                   for avx512f and avx2, which compute the same bits; sse4.2; reference);
                    versioned, with a checksum. eval, predict and --init read it.
   --resume FILE    continue the run of a checkpoint with epoch (its epoch + 1) up to --epochs
                    (default: the epochs it was started with). Model, batch, lr, momentum,
-                   weight decay, --optimizer, --lr-schedule, --warmup, seed and --conv-algo
-                   come from the checkpoint (held to the flags' ranges); giving a different one
+                   weight decay, --optimizer, --betas, --eps, --lr-schedule, --warmup,
+                   --val-fraction, seed and --conv-algo come from the checkpoint (held to the
+                   flags' ranges); giving a different one
                    is an error (and so is other --epochs for a cosine schedule). The result is
                    bit for bit that of an uninterrupted run on the same path and bit class
                    (recorded in the checkpoint; avx2 and avx512f are one class); in another
@@ -165,9 +167,10 @@ TrainFiles train_files(const Args& a, bool writer) {
 }
 
 // The summary after training and the --metrics file; `written`: the epochs this run trained.
-// `writer`: this process writes the outputs (rank 0 of an MPI job).
+// `writer`: this process writes the outputs (rank 0 of an MPI job). `best_written`: the epoch this
+// run wrote to --save-best (0: none).
 void finish_training(const std::vector<EpochMetrics>& written, const TrainingState& state,
-                     const TrainFiles& f, bool quiet, bool writer) {
+                     const TrainFiles& f, bool quiet, bool writer, int best_written) {
   double total = 0;
   for (const auto& m : written) total += m.seconds;
   std::ostringstream o;
@@ -188,9 +191,15 @@ void finish_training(const std::vector<EpochMetrics>& written, const TrainingSta
   }
   if (!f.save.empty() && !quiet)
     std::cout << "wrote " << f.save << " (checkpoint after epoch " << state.epoch << ")\n";
-  if (!f.save_best.empty() && !quiet && best_epoch(state.history) > 0)
-    std::cout << "wrote " << f.save_best << " (checkpoint after epoch " << best_epoch(state.history)
-              << ", the lowest validation loss)\n";
+  if (!f.save_best.empty() && !quiet) {
+    const int best = best_epoch(state.history);
+    if (best_written > 0)
+      std::cout << "wrote " << f.save_best << " (checkpoint after epoch " << best_written
+                << ", the lowest validation loss)\n";
+    else if (best > 0)
+      std::cout << "did not write " << f.save_best << ": the lowest validation loss is epoch "
+                << best << "'s, in the resumed checkpoint, and no epoch of this run went below it\n";
+  }
 }
 
 // What every process of an MPI job must hold the same of, as one line: the model, the options,
@@ -292,11 +301,13 @@ int cmd_train(const std::vector<std::string>& argv) {
   if (writer && !f.resume.empty() && s.opt.first_epoch <= s.opt.epochs)
     warn_level_change(f.resume, s.resumed.isa, level);
   if (f.resume.empty()) state.isa = bits;
-  const auto save = [&] {
+  const auto save_to = [&](const std::string& path) {
     state.velocity = net->velocity();
     state.second = net->second_moment();
-    save_checkpoint(f.save, s.spec, net->parameters(), state);
+    save_checkpoint(path, s.spec, net->parameters(), state);
   };
+  const auto save = [&] { save_to(f.save); };
+  int best_written = 0;  // the epoch this run wrote to --save-best (0: none)
   const auto written = run_training(*net, s, true, [&](const EpochMetrics& m) {
     state.epoch = m.epoch;
     state.isa = bits;
@@ -304,14 +315,13 @@ int cmd_train(const std::vector<std::string>& argv) {
     if (writer && !f.save.empty()) save();
     // The best epoch so far (the resumed ones included): its checkpoint replaces the last best.
     if (writer && !f.save_best.empty() && best_epoch(state.history) == m.epoch) {
-      state.velocity = net->velocity();
-      state.second = net->second_moment();
-      save_checkpoint(f.save_best, s.spec, net->parameters(), state);
+      save_to(f.save_best);
+      best_written = m.epoch;
     }
   });
   // A run that trained no epoch still leaves its (initial or resumed) state.
   if (writer && !f.save.empty() && written.empty()) save();
-  finish_training(written, state, f, s.quiet, writer);
+  finish_training(written, state, f, s.quiet, writer, best_written);
   if (!s.quiet && early_stop_due(state.history, s.opt.early_stop) && state.epoch < s.opt.epochs) {
     const int best = best_epoch(state.history);
     std::cout << "stopped early after epoch " << state.epoch << " of " << s.opt.epochs

@@ -214,7 +214,7 @@ LayerSpec parse_layer(const std::string& token, int index) {
     const double p = std::strtod(text.c_str(), &end);
     if (text.empty() || *end != '\0' || !std::isfinite(p))
       throw Error(where + ": probability " + excerpt(text) + " is not a number, expects dropout(P)");
-    l.rate = static_cast<float>(p);
+    l.rate = static_cast<float>(p) + 0.0f;  // -0 is 0
     if (!(l.rate >= 0 && l.rate < 1))
       throw Error(where + ": probability " + excerpt(text) + " is outside 0 <= P < 1");
   } else if (name == "normalize") {
@@ -226,7 +226,10 @@ LayerSpec parse_layer(const std::string& token, int index) {
       if (eq == std::string::npos || trim(arg.substr(0, eq)) != key)
         throw Error(where + ": unexpected argument " + excerpt(arg) + ", expects the form " + form);
       std::vector<float> out;
-      std::stringstream list{std::string(trim(arg.substr(eq + 1)))};
+      const std::string all(trim(arg.substr(eq + 1)));
+      if (!all.empty() && all.back() == ':')
+        throw Error(where + ": an empty " + key + " value after the last ':'");
+      std::stringstream list{all};
       std::string item;
       while (std::getline(list, item, ':')) {
         char* end = nullptr;

@@ -316,7 +316,7 @@ data::Split validation_split(const data::Dataset& train_set, double fraction, st
   data::Split s = data::stratified_split(train_set, fraction, derive_seed(seed, kSeedValidation));
   const auto count = [](int n) { return std::to_string(n) + " sample" + (n == 1 ? "" : "s"); };
   if (s.test.size() == 0 || s.train.size() == 0)
-    throw Error("validation split: " + std::to_string(fraction) + " of " + train_set.source + " (" +
+    throw Error("validation split: " + shortest_float(float(fraction)) + " of " + train_set.source + " (" +
                 count(train_set.size()) + ") leaves " + count(s.train.size()) +
                 " to train on and " + count(s.test.size()) +
                 " to validate on; both need at least one");
@@ -355,6 +355,12 @@ MemoryEstimate training_estimate(const Network& net, const data::Dataset& train_
   e.data = dataset_bytes(train_set) + dataset_bytes(test_set) +
            std::uint64_t(std::min(opt.batch, train_set.size())) *
                (std::uint64_t(train_set.sample_size()) * 4 + 4);
+  return e;
+}
+
+// The estimate with the validation set's bytes, which the caller holds too.
+MemoryEstimate with_validation(MemoryEstimate e, const Validation& v) {
+  if (v.set) e.data += dataset_bytes(*v.set);
   return e;
 }
 
@@ -465,7 +471,7 @@ std::vector<EpochMetrics> train(Network& net, const data::Dataset& train_set,
                 " but the network was built with " + conv_algo_name(net.options().conv) +
                 " (make_network's NetworkOptions); they must agree, since checkpoints record it");
   if (opt.max_memory > 0 && known_path(net))
-    check_memory(training_estimate(net, train_set, test_set, opt), opt.max_memory,
+    check_memory(with_validation(training_estimate(net, train_set, test_set, opt), validation), opt.max_memory,
                  "training on the " + net.name() + " path with batch " + std::to_string(opt.batch),
                  "TrainOptions::max_memory");
   // A batch never holds more than the training set (a batch above n is one full batch).

@@ -36,7 +36,10 @@ class FastNetwork final : public scratchcnn::Network {
   const ModelSpec& spec() const override { return spec_; }
   std::string name() const override { return "fast"; }
   std::string describe() const override;
-  StepResult sgd_step(const Batch& batch, const Sgd& sgd) override { return run(batch, sgd, true); }
+  StepResult sgd_step(const Batch& batch, const Sgd& sgd) override {
+    check_step(sgd);
+    return run(batch, sgd, true);
+  }
   Parameters gradients(const Batch& batch, StepResult* result) override;
   Parameters parameters() const override { return flat_.layout.unpack(spec_, flat_.values.data()); }
   Parameters velocity() const override { return flat_.layout.unpack(spec_, flat_.velocity.data()); }

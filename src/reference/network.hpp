@@ -100,6 +100,7 @@ class Network : public scratchcnn::Network {
   Model<T>& model() { return model_; }
 
   StepResult sgd_step(const Batch& batch, const Sgd& sgd) override {
+    check_step(sgd);
     const StepResult r = accumulate(batch, DropoutKey{sgd.seed, sgd.step});
     model_.update(SgdStep<T>::of(sgd));
     return r;
