@@ -48,8 +48,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string again = scratchcnn::serialize_checkpoint(c.spec, c.params, c.state);
     std::uint32_t version = 0;
     std::memcpy(&version, bytes.data() + 8, 4);
-    // Versions 2 to 4 come back byte for byte (3 holds a convolution algorithm, 2 is auto's, 4 a
-    // learning-rate schedule, warm-up or optimizer besides);
+    // Versions 2 to 6 come back byte for byte (3 holds a convolution algorithm, 2 is auto's, 4 a
+    // learning-rate schedule, warm-up or optimizer besides, 5 Adam's moments, 6 a validation
+    // split);
     // version 1 is written as version 2, which reads back to the same state.
     if (version >= 2) {
       if (again != bytes) __builtin_trap();

@@ -154,6 +154,14 @@ TEST(ValidationCheckpoint, Version6CarriesTheFractionAndTheMetrics) {
   std::memcpy(&bad[bad.size() - 16], &two, 8);
   EXPECT_TRUE(has(error_of([&] { (void)deserialize_checkpoint(resealed(bad), "v.ckpt"); }),
                   "validation accuracy 2"));
+  // Under sgd the second moments are the writer's +0, bit for bit: a -0 would not come back as
+  // written (found by fuzz_checkpoint_sealed).
+  std::string negzero = bytes;
+  const std::size_t count = std::size_t(s.params.count());
+  const std::size_t second_at = 8 + 4 + 4 + s.spec.full_text().size() + 8 + 2 * count * 4;
+  negzero[second_at + 3] = char(0x80);
+  EXPECT_TRUE(has(error_of([&] { (void)deserialize_checkpoint(resealed(negzero), "v.ckpt"); }),
+                  "second moments under the sgd optimizer"));
   // The writer refuses epochs without validation metrics in a run with a split.
   s.state.history.back().val_loss = std::nan("");
   EXPECT_TRUE(has(error_of([&] { (void)serialize_checkpoint(s.spec, s.params, s.state); }),

@@ -338,9 +338,14 @@ Checkpoint deserialize_checkpoint(const std::string& bytes, const std::string& w
             throw Error(where + ": the checkpoint holds a negative or non-finite second moment");
   }
   c.state.epoch = read_state(r, version, c.state);
-  if (version >= 5 && !is_adam(c.state.options.optimizer) && c.state.second != Parameters::zeros(c.spec))
-    throw Error(where + ": corrupted checkpoint (second moments under the " +
-                optimizer_name(c.state.options.optimizer) + " optimizer, which keeps none)");
+  // Under the optimizers that keep none, the writer's +0 (bit for bit: -0 would not round-trip).
+  if (version >= 5 && !is_adam(c.state.options.optimizer))
+    for (const LayerParams& lp : c.state.second.layers)
+      for (const auto* v : {&lp.weights, &lp.bias})
+        for (const float x : *v)
+          if (x != 0 || std::signbit(x))
+            throw Error(where + ": corrupted checkpoint (second moments under the " +
+                        optimizer_name(c.state.options.optimizer) + " optimizer, which keeps none)");
   c.state.history = read_history(r, c.state.epoch, version >= 6);
   return c;
 }
