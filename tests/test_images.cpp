@@ -476,5 +476,30 @@ TEST(Cifar, FoldersAreDetectedWithTheirClassNames) {
   EXPECT_EQ(files.size(), 3u);
 }
 
+// ---- Many classes ----------------------------------------------------------------------------------
+
+TEST(Fingerprint, LabelsBelow256HashAsBeforeAndAboveAsTwoBytes) {
+  data::Split s;
+  s.train.labels = {0, 1, 9, 255};
+  s.test.labels = {3};
+  // The bytes every version before hashed: one per label.
+  const std::string old_bytes = {0, 1, 9, static_cast<char>(255), 3};
+  EXPECT_EQ(fingerprint(s).labels, fnv1a64(old_bytes.data(), old_bytes.size()));
+  s.train.labels = {256, 1};
+  const std::string two = {0, 1, 1, 3};
+  EXPECT_EQ(fingerprint(s).labels, fnv1a64(two.data(), two.size()));
+  // 256 and 0 no longer collide, nor 257 and 1.
+  data::Split a, b;
+  a.train.labels = {256};
+  b.train.labels = {0};
+  EXPECT_NE(fingerprint(a).labels, fingerprint(b).labels);
+  a.train.labels = {257};
+  b.train.labels = {1};
+  EXPECT_NE(fingerprint(a).labels, fingerprint(b).labels);
+  a.train.labels = {65535};
+  const std::string top = {static_cast<char>(255), static_cast<char>(255)};
+  EXPECT_EQ(fingerprint(a).labels, fnv1a64(top.data(), top.size()));
+}
+
 }  // namespace
 }  // namespace scratchcnn::test
