@@ -108,6 +108,21 @@ TEST(Png, InterlacedMatchesPlain) {
   const Picture plain = decode(png_bytes(s));
   s.interlaced = true;
   EXPECT_EQ(decode(png_bytes(s)).pixels, plain.pixels);
+  // 16-bit gray + alpha, interlaced, and a palette with transparency.
+  PngSpec g = spec(5, 6, 4, 16, {});
+  for (int i = 0; i < 5 * 6 * 2; ++i) g.samples.push_back(unsigned(i * 1031 % 65536));
+  const Picture g_plain = decode(png_bytes(g));
+  g.interlaced = true;
+  EXPECT_EQ(decode(png_bytes(g)).pixels, g_plain.pixels);
+  EXPECT_EQ(g_plain.pixels[1], 2062 / 65535.0f);
+  PngSpec pal = spec(6, 5, 3, 8, {});
+  for (int i = 0; i < 30; ++i) pal.samples.push_back(unsigned(i % 3));
+  pal.palette = {{{10, 20, 30}}, {{40, 50, 60}}, {{70, 80, 90}}};
+  pal.trns = {0, 128, 255};
+  const Picture pal_plain = decode(png_bytes(pal));
+  pal.interlaced = true;
+  EXPECT_EQ(decode(png_bytes(pal)).pixels, pal_plain.pixels);
+  EXPECT_EQ(pal_plain.pixels[30 + 2], 80 / 255.0f);  // green plane, pixel 2 (index 2)
 }
 
 TEST(Png, BadFilesAreErrorsNamingTheFile) {

@@ -1,8 +1,10 @@
-// PNG files through libpng (dataset.hpp): the header parsed here, the data decoded by libpng's
-// progressive-free reader from the bytes in memory, errors turned into scratchcnn::Error.
+// PNG files through libpng (dataset.hpp): the header parsed here, the rows decoded by libpng from
+// the file's bytes in memory, one at a time, libpng's errors turned into scratchcnn::Error.
 #include <png.h>
 
+#include <algorithm>
 #include <csetjmp>
+#include <new>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -59,11 +61,52 @@ void on_read(png_structp png, png_bytep out, png_size_t n) {
   r->pos += n;
 }
 
-// Decodes into `out` (room for h rows of `row_room` bytes, `rows` pointing at them): 8 or 16 bits
-// per sample, gray or RGB with or without alpha. Returns false with r.message set on a libpng
-// error. Only plain C objects live in this frame: libpng leaves it by longjmp.
-bool decode(Reader& r, const PngHeader& h, std::size_t row_room, png_bytep* rows, int* channels,
-            int* depth) {
+// The samples per pixel and bytes per sample libpng hands over after the transformations below
+// (palettes to RGB, with alpha when a tRNS chunk is there; gray below 8 bits to 8; gray's tRNS is
+// not expanded), at most: a row buffer of this layout always suffices.
+std::size_t row_room(const PngHeader& h) {
+  const int samples = h.color_type == 0 ? 1 : h.color_type == 4 ? 2 : h.color_type == 2 ? 3 : 4;
+  return std::size_t(h.width) * samples * (h.bit_depth == 16 ? 2 : 1);
+}
+
+// Where decoded rows go: each converted to floats and appended, interleaved, to `pixels`, which
+// grows with the rows that arrive (never with the header's promise alone).
+struct Sink {
+  std::vector<float>* pixels = nullptr;
+  int c = 0, w = 0;
+};
+
+// Appends one decoded row; false when memory runs out.
+bool take_row(Sink& s, const unsigned char* row, int channels, int depth) {
+  try {
+    const int bytes_per = depth == 16 ? 2 : 1;
+    const float scale = depth == 16 ? 65535.0f : 255.0f;
+    std::vector<float>& out = *s.pixels;
+    const std::size_t at = out.size();
+    const std::size_t n = std::size_t(s.w) * s.c;
+    if (at + n > out.capacity()) out.reserve(std::max(at + n, 2 * out.capacity()));
+    out.resize(at + n);
+    // Gray (1 sample, 2 with alpha) gives c = 1, RGB (3, 4 with alpha) c = 3: the alpha sample,
+    // last, is skipped.
+    for (int x = 0; x < s.w; ++x) {
+      const unsigned char* px = row + std::size_t(x) * channels * bytes_per;
+      for (int ch = 0; ch < s.c; ++ch) {
+        const unsigned char* b = px + std::size_t(ch) * bytes_per;
+        const unsigned v = bytes_per == 2 ? (unsigned(b[0]) << 8) | b[1] : b[0];
+        out[at + std::size_t(x) * s.c + ch] = float(v) / scale;
+      }
+    }
+    return true;
+  } catch (const std::bad_alloc&) {
+    return false;
+  }
+}
+
+// Decodes the image of `h` row by row into `sink`. `rows`: room for all rows (row_room(h) bytes
+// each) for an interlaced image, whose passes revisit every row; one row otherwise. Returns false
+// with r.message set on a libpng error. Only plain C objects live in this frame: libpng leaves it
+// by longjmp.
+bool decode(Reader& r, const PngHeader& h, unsigned char* rows, Sink& sink) {
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &r, on_error, on_warning);
   if (png == nullptr) {
     std::snprintf(r.message, sizeof r.message, "out of memory");
@@ -84,21 +127,33 @@ bool decode(Reader& r, const PngHeader& h, std::size_t row_room, png_bytep* rows
   png_set_chunk_malloc_max(png, kPngSlack);
   png_read_info(png, info);
   png_uint_32 width = 0, height = 0;
-  int bit_depth = 0, color_type = 0;
-  png_get_IHDR(png, info, &width, &height, &bit_depth, &color_type, nullptr, nullptr, nullptr);
+  int bit_depth = 0, color_type = 0, interlace = 0;
+  png_get_IHDR(png, info, &width, &height, &bit_depth, &color_type, &interlace, nullptr, nullptr);
   if (int(width) != h.width || int(height) != h.height || bit_depth != h.bit_depth ||
-      color_type != h.color_type)
+      color_type != h.color_type || (interlace != PNG_INTERLACE_NONE) != h.interlaced)
     png_error(png, "the header changed while the file was read");
   if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
   if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
-  (void)png_set_interlace_handling(png);
+  const int passes = png_set_interlace_handling(png);
   png_read_update_info(png, info);
-  *channels = png_get_channels(png, info);
-  *depth = png_get_bit_depth(png, info);
-  if (png_get_rowbytes(png, info) > row_room || (*depth != 8 && *depth != 16) || *channels < 1 ||
-      *channels > 4)
+  const int channels = png_get_channels(png, info);
+  const int depth = png_get_bit_depth(png, info);
+  const std::size_t room = row_room(h);
+  if (png_get_rowbytes(png, info) > room || (depth != 8 && depth != 16) || channels < 1 ||
+      channels > 4)
     png_error(png, "unexpected decoded row layout");
-  png_read_image(png, rows);
+  if (h.interlaced) {
+    for (int pass = 0; pass < passes; ++pass)
+      for (int y = 0; y < h.height; ++y) png_read_row(png, rows + std::size_t(y) * room, nullptr);
+    for (int y = 0; y < h.height; ++y)
+      if (!take_row(sink, rows + std::size_t(y) * room, channels, depth))
+        png_error(png, "out of memory");
+  } else {
+    for (int y = 0; y < h.height; ++y) {
+      png_read_row(png, rows, nullptr);
+      if (!take_row(sink, rows, channels, depth)) png_error(png, "out of memory");
+    }
+  }
   png_read_end(png, nullptr);
   png_destroy_read_struct(&png, &info, nullptr);
   return true;
@@ -148,54 +203,50 @@ Picture load_png(const std::string& path) {
 Picture load_png(InputFile& in) {
   const PngHeader h = read_png_header(in);
   const std::string& name = in.name();
-  // Decoded: at most 4 samples (RGB and alpha) of at most 2 bytes per pixel, one filter byte per
-  // row. A file larger than that plus kPngSlack (room for metadata) is no sensible PNG.
-  const std::size_t row_room = std::size_t(h.width) * 4 * (h.bit_depth == 16 ? 2 : 1) + 1;
-  const std::uint64_t decoded = std::uint64_t(row_room) * std::uint64_t(h.height);
+  // A file larger than the decoded rows (with a filter byte each) plus 1/8 and kPngSlack (room for
+  // metadata chunks) is no sensible PNG.
+  const std::size_t room = row_room(h);
+  const std::uint64_t decoded = std::uint64_t(room + 1) * std::uint64_t(h.height);
   const std::uint64_t max_file = decoded + decoded / 8 + kPngSlack;
   const std::uint64_t floats = std::uint64_t(h.channels()) * h.height * h.width;
-  check_input_size(name, "a PNG image of " + std::to_string(h.width) + "x" +
-                             std::to_string(h.height) + " pixels (decoded, and as floats)",
-                   decoded + floats * sizeof(float));
+  check_input_size(name, "the decoded pixels of a " + std::to_string(h.width) + "x" +
+                             std::to_string(h.height) + " PNG image",
+                   2 * floats * sizeof(float) + (h.interlaced ? decoded : room));
   if (const auto left = in.remaining(); left && *left > max_file)
     throw Error(name + ": " + std::to_string(*left) + " bytes, more than a PNG image of " +
                 std::to_string(h.width) + "x" + std::to_string(h.height) + " pixels needs (" +
                 std::to_string(max_file) + " at most, metadata included)");
   const std::string bytes = in.read(static_cast<std::size_t>(max_file) + 1);
   if (bytes.size() > max_file)
-    throw Error(name + ": more than " + std::to_string(max_file) + " bytes, more than a PNG image of " +
-                std::to_string(h.width) + "x" + std::to_string(h.height) + " pixels needs");
+    throw Error(name + ": more than " + std::to_string(max_file) +
+                " bytes, more than a PNG image of " + std::to_string(h.width) + "x" +
+                std::to_string(h.height) + " pixels needs");
 
-  std::vector<unsigned char> buffer(static_cast<std::size_t>(decoded));
-  std::vector<png_bytep> rows(static_cast<std::size_t>(h.height));
-  for (std::size_t y = 0; y < rows.size(); ++y) rows[y] = buffer.data() + y * row_room;
+  // Row memory: one row, or every row of an interlaced image (its passes revisit them).
+  std::vector<unsigned char> rows(h.interlaced ? static_cast<std::size_t>(decoded) : room);
+  std::vector<float> interleaved;
+  Sink sink{&interleaved, h.channels(), h.width};
   Reader r;
   r.data = reinterpret_cast<const unsigned char*>(bytes.data());
   r.size = bytes.size();
-  int channels = 0, depth = 0;
-  if (!decode(r, h, row_room, rows.data(), &channels, &depth))
+  if (!decode(r, h, rows.data(), sink))
     throw Error(name + ": corrupted PNG file (libpng: " + std::string(r.message) + ")");
 
   Picture p;
   p.c = h.channels();
   p.h = h.height;
   p.w = h.width;
-  p.pixels.resize(std::size_t(p.c) * p.h * p.w);
   const std::size_t plane = std::size_t(p.h) * p.w;
-  const int bytes_per = depth == 16 ? 2 : 1;
-  const float scale = depth == 16 ? 65535.0f : 255.0f;
-  // Gray (1 or 2 samples with alpha) gives c = 1, RGB (3, or 4 with alpha) c = 3: the alpha
-  // sample, last, is skipped.
-  for (int y = 0; y < p.h; ++y) {
-    const unsigned char* row = rows[std::size_t(y)];
-    for (int x = 0; x < p.w; ++x) {
-      const unsigned char* px = row + std::size_t(x) * channels * bytes_per;
-      for (int ch = 0; ch < p.c; ++ch) {
-        const unsigned char* s = px + std::size_t(ch) * bytes_per;
-        const unsigned v = bytes_per == 2 ? (unsigned(s[0]) << 8) | s[1] : s[0];
-        p.pixels[std::size_t(ch) * plane + std::size_t(y) * p.w + x] = float(v) / scale;
-      }
-    }
+  if (interleaved.size() != plane * p.c)
+    throw Error(name + ": corrupted PNG file (" + std::to_string(interleaved.size()) +
+                " values decoded, " + std::to_string(plane * p.c) + " expected)");
+  if (p.c == 1) {
+    p.pixels = std::move(interleaved);
+  } else {
+    p.pixels.resize(plane * p.c);
+    for (std::size_t i = 0; i < plane; ++i)
+      for (int ch = 0; ch < p.c; ++ch)
+        p.pixels[std::size_t(ch) * plane + i] = interleaved[i * std::size_t(p.c) + ch];
   }
   return p;
 }
