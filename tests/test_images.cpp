@@ -472,8 +472,9 @@ TEST(Cifar, FoldersAreDetectedWithTheirClassNames) {
   data::LoadOptions gray;
   gray.channels = 1;
   EXPECT_EQ(data::load_data_dir(ten, 1, gray).train.c, 1);
-  // A missing batch is reported.
+  // A missing batch is reported, also when there are sub-folders (not read as an image folder).
   fs::remove(ten + "/data_batch_4.bin");
+  fs::create_directories(ten + "/extracted");
   EXPECT_TRUE(has(error_of([&] { data::load_data_dir(ten, 1); }),
                   "found some CIFAR-10 files but not data_batch_4.bin"));
 

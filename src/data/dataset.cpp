@@ -336,7 +336,9 @@ Split find_and_load(const std::string& dir, std::uint64_t seed, const LoadOption
   const Present cifar10 = present(d, kCifar10Files);
   if (cifar10.missing.empty()) return load_cifar10(d);
   if (present(d, kCifar100Files).missing.empty()) return load_cifar100(d);
-  if (has_sub_folders(d)) {
+  // A folder with part of another format's files is reported as that, not read as images.
+  const bool partial = half || idx.missing.size() < 4 || !cifar10.there.empty();
+  if (!partial && has_sub_folders(d)) {
     shaped = true;
     return load_images(d, seed, options);
   }
