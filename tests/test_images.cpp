@@ -1,7 +1,11 @@
 // PNG files, image folders, --channels and --resize, CIFAR binary files and the data fingerprint
 // of many classes (dataset.hpp, docs/file-formats.md).
+#include <sys/stat.h>
+
 #include <filesystem>
+#include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -443,6 +447,33 @@ TEST(Cifar, BadFilesAreErrorsNamingTheFile) {
                     data::load_cifar(f, data::Cifar::Ten);
                   }),
                   "pipe: 5000 bytes is not a whole number"));
+}
+
+TEST(Cifar, StreamsAreReadInRecordsAndBounded) {
+  // /dev/zero is endless all-zero records (label 0): the memory limit stops it after a chunk.
+  const std::uint64_t old = input_memory_limit();
+  set_input_memory_limit(std::uint64_t(1) << 20, "--max-memory");
+  const std::string e = error_of([] { data::load_cifar("/dev/zero", data::Cifar::Ten); });
+  set_input_memory_limit(old, "test");
+  EXPECT_TRUE(has(e, "/dev/zero: 256 records of 3x32x32 pixels (as floats) need")) << e;
+  // A FIFO (no size known up front): whole records load, a partial one is refused at the end.
+  const std::string dir = temp_dir("cifar_fifo");
+  const std::string three = cifar_record({1}, 0) + cifar_record({2}, 1) + cifar_record({3}, 2);
+  for (const bool cut : {false, true}) {
+    const std::string fifo = dir + (cut ? "/cut" : "/whole");
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    const std::string bytes = cut ? three.substr(0, three.size() - 10) : three;
+    std::thread writer([&] {
+      std::ofstream(fifo, std::ios::binary) << bytes;
+    });
+    if (cut) {
+      EXPECT_TRUE(has(error_of([&] { data::load_cifar(fifo, data::Cifar::Ten); }),
+                      fifo + ": 9209 bytes is not a whole number of 3073-byte CIFAR-10 records"));
+    } else {
+      EXPECT_EQ(data::load_cifar(fifo, data::Cifar::Ten).labels, (std::vector<int>{1, 2, 3}));
+    }
+    writer.join();
+  }
 }
 
 TEST(Cifar, FoldersAreDetectedWithTheirClassNames) {
