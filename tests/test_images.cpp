@@ -135,7 +135,14 @@ TEST(Png, BadFilesAreErrorsNamingTheFile) {
                   "a.png: not a PNG file"));
   EXPECT_TRUE(has(error_of([&] { decode(good.substr(0, 20), "b.png"); }), "b.png: truncated PNG"));
   const std::string cut = error_of([&] { decode(good.substr(0, good.size() - 30), "c.png"); });
-  EXPECT_TRUE(has(cut, "c.png: corrupted PNG file (libpng: ")) << cut;
+  EXPECT_TRUE(has(cut, "c.png: corrupted PNG file (chunk 'IDAT' at byte 33 claims ")) << cut;
+  const std::string no_end = error_of([&] { decode(good.substr(0, good.size() - 12), "c.png"); });
+  EXPECT_TRUE(has(no_end, "c.png: truncated PNG file (no IEND chunk")) << no_end;
+  // A chunk claiming far more than the file holds is refused before libpng allocates it (found
+  // by fuzz_png: a tEXt chunk of 0x64000000 bytes).
+  std::string claim = good.substr(0, 33) + std::string("\x64\0\0\0tEXt", 8) + "Comment";
+  EXPECT_TRUE(has(error_of([&] { decode(claim, "t.png"); }),
+                  "t.png: corrupted PNG file (chunk 'tEXt' at byte 33 claims 1677721600 bytes"));
   // Random bytes after a valid header.
   std::string garbled = good.substr(0, 33);
   Rng rng(7);
@@ -162,6 +169,17 @@ TEST(Png, BadFilesAreErrorsNamingTheFile) {
   big[22] = 0x40;
   big[23] = 0;
   EXPECT_TRUE(has(error_of([&] { decode(big, "h.png"); }), "h.png: PNG image of 16384x16384x3 values"));
+  // A header promising more than the compressed bytes can hold (deflate: at most 1032:1).
+  std::string promise = simple_png(8, 8, 1, 0);
+  promise[18] = 0x10;  // width 4096
+  promise[19] = 0;
+  promise[22] = 0x10;  // height 4096
+  promise[23] = 0;
+  const std::string promised = error_of([&] { decode(promise, "i.png"); });
+  EXPECT_TRUE(has(promised,
+                  "i.png: corrupted PNG file (" + std::to_string(promise.size()) +
+                      " bytes cannot hold the 4096x4096 image its header promises)"))
+      << promised;
 }
 
 TEST(Png, ReadsAFileFromDisk) {
@@ -362,8 +380,9 @@ TEST(ImageFolder, ErrorsNameTheFolderOrFile) {
                   "no .png images (PNG only: 1 other entry skipped, e.g. photo.jpg)"));
   // A corrupt file.
   write_file(dir + "/empty/bad.png", simple_png(2, 2, 1, 0).substr(0, 40));
-  EXPECT_TRUE(has(error_of([&] { data::load_data_dir(dir, 1); }),
-                  dir + "/empty/bad.png: corrupted PNG file"));
+  const std::string corrupt = error_of([&] { data::load_data_dir(dir, 1); });
+  EXPECT_TRUE(has(corrupt, dir + "/empty/bad.png: truncated PNG file (no IEND chunk"))
+      << corrupt;
   write_file(dir + "/empty/bad.png", "random bytes, no signature");
   EXPECT_TRUE(has(error_of([&] { data::load_data_dir(dir, 1); }),
                   dir + "/empty/bad.png: not a PNG file"));

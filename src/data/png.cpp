@@ -22,12 +22,20 @@ namespace {
 
 constexpr unsigned char kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 constexpr std::size_t kHeaderBytes = 33;  // signature, IHDR length, type, 13 bytes, CRC
+constexpr std::uint64_t kDeflateRatio = 1032;  // the most deflate expands (zlib's bound)
 
 std::uint32_t be32(std::string_view b, std::size_t at) {
   return (std::uint32_t(static_cast<unsigned char>(b[at])) << 24) |
          (std::uint32_t(static_cast<unsigned char>(b[at + 1])) << 16) |
          (std::uint32_t(static_cast<unsigned char>(b[at + 2])) << 8) |
          std::uint32_t(static_cast<unsigned char>(b[at + 3]));
+}
+
+// A chunk type for messages: its letters, other bytes as '?'.
+std::string printable(std::string type) {
+  for (char& ch : type)
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'))) ch = '?';
+  return type;
 }
 
 bool valid_depth(int color_type, int depth) {
@@ -221,6 +229,32 @@ Picture load_png(InputFile& in) {
     throw Error(name + ": more than " + std::to_string(max_file) +
                 " bytes, more than a PNG image of " + std::to_string(h.width) + "x" +
                 std::to_string(h.height) + " pixels needs");
+
+  // Every chunk up to IEND must fit in the file: libpng would allocate a chunk's claimed length
+  // (an ancillary chunk of 1.6 GB in a 130-byte file) before finding the data missing.
+  for (std::uint64_t at = 8;;) {
+    if (at + 8 > bytes.size())
+      throw Error(name + ": truncated PNG file (no IEND chunk: the file ends at byte " +
+                  std::to_string(bytes.size()) + ")");
+    const std::uint64_t length = be32(bytes, static_cast<std::size_t>(at));
+    const std::string type = bytes.substr(static_cast<std::size_t>(at) + 4, 4);
+    if (length > 0x7fffffffU || at + 12 + length > bytes.size())
+      throw Error(name + ": corrupted PNG file (chunk '" + printable(type) + "' at byte " +
+                  std::to_string(at) + " claims " + std::to_string(length) +
+                  " bytes, the file holds " + std::to_string(bytes.size() - at - 8) + " more)");
+    at += 12 + length;
+    if (type == "IEND") break;
+  }
+
+  // deflate expands by at most 1032:1 (zlib's bound), so a file whose bytes cannot hold the image
+  // data its header promises is truncated or corrupted: refused before any row memory is taken.
+  static constexpr int kFileSamples[7] = {1, 0, 3, 1, 2, 0, 4};
+  const std::uint64_t least_data =
+      (std::uint64_t(h.width) * h.height * kFileSamples[h.color_type] * h.bit_depth + 7) / 8;
+  if (least_data > std::uint64_t(bytes.size()) * kDeflateRatio + 1024)
+    throw Error(name + ": corrupted PNG file (" + std::to_string(bytes.size()) +
+                " bytes cannot hold the " + std::to_string(h.width) + "x" +
+                std::to_string(h.height) + " image its header promises)");
 
   // Row memory: one row, or every row of an interlaced image (its passes revisit them).
   std::vector<unsigned char> rows(h.interlaced ? static_cast<std::size_t>(decoded) : room);
