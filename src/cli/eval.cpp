@@ -200,6 +200,9 @@ std::string top_confusions(const EvalReport& r, std::size_t most) {
 std::string class_label(const EvalReport& r, std::size_t c) {
   std::string name = c < r.class_names.size() ? r.class_names[c] : std::string();
   if (name.empty()) return std::to_string(c);
+  // A folder name may hold any byte but '/': control characters would garble the table.
+  for (char& ch : name)
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = '?';
   // Long names are cut so that tables stay readable.
   if (name.size() > kMaxNameWidth) name = name.substr(0, kMaxNameWidth - 3) + "...";
   // The numbers right-aligned to the widest one, so the names start in one column.

@@ -243,6 +243,9 @@ Split load_images(const fs::path& d, std::uint64_t seed, const LoadOptions& opti
   } else {
     const Dataset all = load_image_folder(d.string(), options, &skipped_train);
     s = stratified_split(all, 0.2, seed);
+    s.note = "no train/ and test/ sub-folders in " + d.string() + ": a seeded stratified 80/20 " +
+             "split of its " + with_commas(all.size()) + " images (seed " + std::to_string(seed) +
+             "): " + with_commas(s.train.size()) + " train, " + with_commas(s.test.size()) + " test";
     s.train.class_names = all.class_names;
     s.test.class_names = all.class_names;
   }
