@@ -3,25 +3,27 @@
 #   scripts/setup.sh          build + test + plot dependencies
 #   scripts/setup.sh --bench  also the benchmark baselines (OpenBLAS, oneDNN, PyTorch, compare.py)
 #   scripts/setup.sh --cross-aarch64
-#                             also the aarch64 cross compiler and Debian's arm64 zlib and xsimd
+#                             also the aarch64 cross compiler and Debian's arm64 zlib, libpng and
+#                             xsimd
 #                             (adds the arm64 architecture to dpkg), for scripts/test-aarch64.sh
 # Needs root or sudo only when something is missing.
 set -euo pipefail
 
+# libpng-dev decodes the PNG files of image folders (src/data/png.cpp).
 # clang, its OpenMP runtime and compiler-rt are for the fuzzers that scripts/test.sh runs;
 # qemu-user for its runs on emulated older CPUs (scripts/test-old-cpus.sh); OpenMPI for training
 # on several processes (mpirun -np N scratchcnn train, scripts/test-mpi.sh); OpenCV's dnn module
 # and python3-onnx for the tests only: they read what 'scratchcnn export' writes (ONNX), the
 # library and the tool never link them (tests/CMakeLists.txt, SCRATCHCNN_ONNX_TESTS).
-packages=(g++ make cmake pkg-config libxsimd-dev libgtest-dev libbenchmark-dev zlib1g-dev
+packages=(g++ make cmake pkg-config libxsimd-dev libgtest-dev libbenchmark-dev zlib1g-dev libpng-dev
           python3 python3-matplotlib ca-certificates clang libomp-dev libclang-rt-14-dev qemu-user
           libopenmpi-dev openmpi-bin libopencv-dnn-dev python3-onnx)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(libopenblas-dev libdnnl-dev libbenchmark-tools python3-torch linux-perf)
 elif [[ "${1:-}" == "--cross-aarch64" ]]; then
-  # g++ for aarch64 (with its libgomp and libstdc++); zlib and xsimd's CMake package for arm64;
+  # g++ for aarch64 (with its libgomp and libstdc++); zlib, libpng and xsimd's CMake package for arm64;
   # googletest's sources, which scripts/test-aarch64.sh builds with the cross compiler.
-  packages+=(g++-aarch64-linux-gnu googletest zlib1g-dev:arm64 libxsimd-dev:arm64)
+  packages+=(g++-aarch64-linux-gnu googletest zlib1g-dev:arm64 libpng-dev:arm64 libxsimd-dev:arm64)
   arch_added=()
   if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     arch_added=(arm64)

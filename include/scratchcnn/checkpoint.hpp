@@ -17,7 +17,8 @@ namespace scratchcnn {
 // another data set (sample counts and the labels in file order), not a proof of identity.
 struct DataFingerprint {
   std::uint32_t train = 0, test = 0;  // samples
-  // fnv1a64 of the training labels, then the test labels, one byte each.
+  // fnv1a64 of the training labels, then the test labels, one byte each (two, little-endian, for
+  // a label from 256 on).
   std::uint64_t labels = 0;
   bool operator==(const DataFingerprint&) const = default;
 };

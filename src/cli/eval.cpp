@@ -20,19 +20,24 @@ const char* const kEvalUsage = R"TXT(usage: scratchcnn eval --checkpoint FILE [f
 
 Evaluates the parameters of a checkpoint or parameter file (the model is read from the file) on
 the test part of a data folder: accuracy, per-class precision and recall, and the confusion
-matrix (rows: true class, columns: predicted class). For a checkpoint that records it, the header
-also gives the instruction-set level it was trained at and the one this evaluation runs at, and
-a line gives the convolution algorithm when it is not auto.
+matrix (rows: true class, columns: predicted class); above 20 classes, instead of the matrix, the
+most frequent confusions (--csv and --json keep the whole matrix). Classes are named by the
+data's class names where it has them (image folders, CIFAR name files). For a checkpoint that
+records it, the header also gives the instruction-set level it was trained at and the one this
+evaluation runs at, and a line gives the convolution algorithm when it is not auto.
 
   --checkpoint FILE  a checkpoint or parameter file written by train --save (required; - reads
                      standard input)
   --data DIR         data folder, as for train (default: data, or /usr/share/datasets/fashion-mnist
                      for lenet5 and lenet5-1998)
   --split S          test (default) or train
-  --seed N           seed of the 80/20 split of a digits.csv folder (default: the checkpoint's
-                     seed, else 1)
+  --seed N           seed of the 80/20 split of a digits.csv or image folder (default: the
+                     checkpoint's seed, else 1)
+  --channels N       1 or 3, --resize HxW: shape the images as train does; give the values the
+  --resize HxW       model was trained with (the checkpoint does not record them)
   --batch N          evaluation batch size (default 256)
-%s  --json FILE        write accuracy, precision, recall, support and the matrix as JSON
+%s  --json FILE        write accuracy, precision, recall, support, the matrix and the class names
+                     (when the data has them) as JSON
   --csv FILE         write the confusion matrix as CSV: header true,0,1,...; one row per true class
   --quiet            print nothing on stdout and no notes; --json and --csv are written as
                      without it
@@ -62,6 +67,7 @@ EvalFlags read_eval_flags(const Args& a) {
     throw UsageError("--split: '" + f.split + "' is not test or train");
   f.path = read_path(a);
   (void)read_conv_algo(a);  // a bad value is a usage error before any file is read
+  (void)read_load_options(a);
   f.batch = read_batch(a, 256);
   f.threads = read_threads(a);
   f.max_memory = read_max_memory(a);
@@ -82,9 +88,9 @@ EvalReport run_eval(const Args& a, const EvalFlags& f) {
   auto inputs = data_inputs(data_dir);
   inputs.push_back({"--checkpoint", file});
   check_aliases({{"--json", f.json}, {"--csv", f.csv}}, inputs);
-  const data::Split split = data::load_data_dir(data_dir, seed);
+  const data::Split split = data::load_data_dir(data_dir, seed, read_load_options(a));
   const data::Dataset& d = f.split == "test" ? split.test : split.train;
-  check_data_fits(l.spec, d);
+  check_fits(l.spec, d, "eval needs the --channels and --resize the model was trained with");
   const NetworkOptions options{read_conv_algo(a, l.network_options().conv)};
   check_command_memory(a, f.max_memory, l.spec, {f.path}, std::min(f.batch, d.size()), f.threads,
                        MemoryUse::Inference,
@@ -101,6 +107,7 @@ EvalReport run_eval(const Args& a, const EvalFlags& f) {
   r.source = d.source;
   r.split = f.split;
   r.note = split.note;
+  r.class_names = d.class_names;
   count_predictions(r, l.spec.classes(), d.labels, predict_classes(*net, d.images, f.batch));
   return r;
 }
@@ -157,7 +164,52 @@ std::string confusion_table(const std::vector<std::vector<long>>& cm) {
   return o.str();
 }
 
+// The most frequent confusions (true class, predicted class, count), largest first, at most `most`.
+std::string top_confusions(const EvalReport& r, std::size_t most) {
+  struct Pair {
+    std::size_t t, p;
+    long n;
+  };
+  std::vector<Pair> pairs;
+  for (std::size_t t = 0; t < r.confusion.size(); ++t)
+    for (std::size_t p = 0; p < r.confusion[t].size(); ++p)
+      if (t != p && r.confusion[t][p] > 0) pairs.push_back({t, p, r.confusion[t][p]});
+  std::stable_sort(pairs.begin(), pairs.end(),
+                   [](const Pair& x, const Pair& y) { return x.n > y.n; });
+  std::ostringstream o;
+  o << "\nmost frequent confusions (" << std::min(most, pairs.size()) << " of " << pairs.size()
+    << " pairs; --csv and --json hold the whole " << r.confusion.size() << "x"
+    << r.confusion.size() << " matrix)\n";
+  if (pairs.empty()) return o.str();
+  std::size_t width = 4;
+  for (std::size_t i = 0; i < std::min(most, pairs.size()); ++i)
+    width = std::max(width, class_label(r, pairs[i].t).size());
+  o << "true" << std::string(width - 4, ' ') << "  predicted as" << "\n";
+  for (std::size_t i = 0; i < std::min(most, pairs.size()); ++i) {
+    const Pair& q = pairs[i];
+    const std::string t = class_label(r, q.t);
+    const double share = r.support[q.t] ? double(q.n) / double(r.support[q.t]) : 0;
+    o << t << std::string(width - t.size(), ' ') << "  " << class_label(r, q.p) << ": " << q.n
+      << " (" << fixed(share * 100, 1) << "% of " << r.support[q.t] << ")\n";
+  }
+  return o.str();
+}
+
 }  // namespace
+
+std::string class_label(const EvalReport& r, std::size_t c) {
+  std::string name = c < r.class_names.size() ? r.class_names[c] : std::string();
+  if (name.empty()) return std::to_string(c);
+  // A folder name may hold any byte but '/': control characters would garble the table.
+  for (char& ch : name)
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = '?';
+  // Long names are cut so that tables stay readable.
+  if (name.size() > kMaxNameWidth) name = name.substr(0, kMaxNameWidth - 3) + "...";
+  // The numbers right-aligned to the widest one, so the names start in one column.
+  const std::string number = std::to_string(c);
+  const std::size_t digits = std::to_string(r.class_names.size() - 1).size();
+  return std::string(digits > number.size() ? digits - number.size() : 0, ' ') + number + " " + name;
+}
 
 std::string eval_text(const EvalReport& r) {
   auto ratio = [](double v) { return std::isnan(v) ? std::string("     -") : fixed(v, 4); };
@@ -174,13 +226,23 @@ std::string eval_text(const EvalReport& r) {
   o << "data      " << r.source << " (" << r.split << "): " << r.samples << " samples\n";
   if (!r.note.empty()) o << "note      " << r.note << "\n";
   o << "accuracy  " << fixed(r.accuracy, 4) << " (" << r.correct << " of " << r.samples << ")\n\n"
-    << "class  precision  recall  support\n";
+    ;
+  std::size_t width = 5;
+  for (std::size_t c = 0; c < r.support.size(); ++c) width = std::max(width, class_label(r, c).size());
+  o << (r.class_names.empty() ? std::string(width - 5, ' ') + "class"
+                              : "class" + std::string(width - 5, ' '))
+    << "  precision  recall  support\n";
   for (std::size_t c = 0; c < r.support.size(); ++c) {
+    const std::string label = class_label(r, c);
     char line[128];
-    std::snprintf(line, sizeof line, "%5zu  %9s  %6s  %7ld\n", c, ratio(r.precision[c]).c_str(),
+    std::snprintf(line, sizeof line, "  %9s  %6s  %7ld\n", ratio(r.precision[c]).c_str(),
                   ratio(r.recall[c]).c_str(), r.support[c]);
-    o << line;
+    // Names left-aligned, bare numbers right-aligned as before.
+    o << (r.class_names.empty() ? std::string(width - label.size(), ' ') + label
+                                : label + std::string(width - label.size(), ' '))
+      << line;
   }
+  if (r.confusion.size() > kMaxMatrixClasses) return o.str() + top_confusions(r, kTopConfusions);
   return o.str() + confusion_table(r.confusion);
 }
 
@@ -188,8 +250,8 @@ std::string eval_json(const EvalReport& r) {
   const auto ratio = [](double v) { return json::number(v, 9); };
   std::vector<std::string> rows;
   for (const auto& row : r.confusion) rows.push_back(json::array(row, json::integer));
-  return json::Object()
-      .add("model", json::quote(r.model_text))
+  json::Object o;
+  o.add("model", json::quote(r.model_text))
       .add("split", json::quote(r.split))
       .add("samples", json::integer(r.samples))
       .add("classes", json::integer(static_cast<long long>(r.support.size())))
@@ -197,8 +259,12 @@ std::string eval_json(const EvalReport& r) {
       .add("precision", json::array(r.precision, ratio))
       .add("recall", json::array(r.recall, ratio))
       .add("support", json::array(r.support, json::integer))
-      .add("confusion", json::rows(rows))
-      .str();
+      .add("confusion", json::rows(rows));
+  // Only where the data names its classes: the JSON of numbered classes stays as it was.
+  if (!r.class_names.empty())
+    o.add("class_names",
+          json::array(r.class_names, [](const std::string& n) { return json::quote(n); }));
+  return o.str();
 }
 
 std::string eval_csv(const EvalReport& r) {
@@ -217,7 +283,7 @@ std::string eval_csv(const EvalReport& r) {
 int cmd_eval(const std::vector<std::string>& argv) {
   const Args a(argv,
                {"--checkpoint", "--data", "--split", "--seed", "--batch", "--path", "--threads",
-                "--json", "--csv", "--max-memory", "--conv-algo"},
+                "--json", "--csv", "--max-memory", "--conv-algo", "--channels", "--resize"},
                {"--help", "--quiet"});
   if (a.has("--help")) {
     std::cout << usage_with(kEvalUsage, kModelFileFlags);

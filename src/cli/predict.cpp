@@ -25,6 +25,8 @@ name for standard input such as /dev/stdin counts as -).
   --probs            append the class probabilities (%.6f, space-separated) to each line
   --quiet            no accuracy line on stderr and no notes (the predictions still go to stdout)
   --batch N          batch size (default 256)
+  --channels N       1 or 3, --resize HxW: shape the images as train does; give the values the
+  --resize HxW       model was trained with (the checkpoint does not record them)
 %s)TXT";
 
 namespace {
@@ -33,6 +35,9 @@ namespace {
 // reopened). `labelled`: whether its labels are known (optdigits, or IDX with --labels).
 data::Dataset read_input_file(InputFile& in, const std::string& labels_file, bool& labelled) {
   labelled = true;
+  if (data::is_png_signature(in.peek(8)))
+    throw UsageError(in.name() + " is a PNG file: predict does not read PNG images yet; put them "
+                     "in class folders and run eval --data on the folder");
   if (!data::is_idx(in)) {
     if (!labels_file.empty())
       throw UsageError("--labels is for IDX input; " + in.name() + " is not an IDX file");
@@ -87,7 +92,7 @@ void write_predictions(const PredictReport& r, std::ostream& out) {
 int cmd_predict(const std::vector<std::string>& argv) {
   const Args a(argv,
                {"--checkpoint", "--labels", "--batch", "--path", "--threads", "--max-memory",
-                "--conv-algo"},
+                "--conv-algo", "--channels", "--resize"},
                {"--help", "--probs", "--quiet"});
   if (a.has("--help")) {
     std::cout << usage_with(kPredictUsage, kModelFileFlags);
@@ -98,6 +103,7 @@ int cmd_predict(const std::vector<std::string>& argv) {
   if (a.positional().size() > 1) throw UsageError("unexpected argument '" + a.positional()[1] + "'");
   const PathKind path = read_path(a);
   (void)read_conv_algo(a);  // a bad value is a usage error before any file is read
+  const data::LoadOptions shape = read_load_options(a);
   const int batch = read_batch(a, 256);
   const int threads = read_threads(a);
   const std::uint64_t max_memory = read_max_memory(a);
@@ -113,8 +119,10 @@ int cmd_predict(const std::vector<std::string>& argv) {
   const LoadedModel l = load_model(checkpoint);
   InputFile in(input, InputFile::Gzip::Auto);
   PredictReport r;
-  const data::Dataset d = read_input_file(in, labels_file, r.labelled);
-  check_data_fits(l.spec, d);
+  data::Dataset d = read_input_file(in, labels_file, r.labelled);
+  data::apply_load_options(d, shape);
+  if (!r.labelled) d.classes = l.spec.classes();  // no labels: any class count fits
+  check_fits(l.spec, d, "predict needs the --channels and --resize the model was trained with");
   const NetworkOptions options{read_conv_algo(a, l.network_options().conv)};
   check_command_memory(a, max_memory, l.spec, {path}, std::min(batch, d.size()), threads,
                        MemoryUse::Inference,

@@ -49,7 +49,16 @@ struct EvalReport {
   std::vector<double> precision, recall;
   std::vector<long> support;
   std::vector<std::vector<long>> confusion;  // [true class][predicted class]
+  std::vector<std::string> class_names;      // the data's (empty: classes are numbers)
 };
+// Up to this many classes the text shows the confusion matrix; above, the kTopConfusions most
+// frequent confusions instead (the CSV and JSON always hold the matrix).
+inline constexpr std::size_t kMaxMatrixClasses = 20;
+inline constexpr std::size_t kTopConfusions = 20;
+// The longest class name the tables show (longer ones are cut, ending in "...").
+inline constexpr std::size_t kMaxNameWidth = 32;
+// Class c as the text tables show it: "c" or "c name".
+std::string class_label(const EvalReport& r, std::size_t c);
 // Fills the counts, accuracy, precision and recall of `labels` against `predicted` (same size).
 void count_predictions(EvalReport& r, int classes, const std::vector<int>& labels,
                        const std::vector<int>& predicted);

@@ -34,10 +34,20 @@ data:
   --data DIR       a folder with optdigits.tra + optdigits.tes; or the four MNIST-style IDX files
                    train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
                    t10k-labels-idx1-ubyte (each may be .gz; Fashion-MNIST, 28x28); or
-                   digits.csv[.gz] (1,797 rows, then split 80/20, stratified and seeded).
+                   digits.csv[.gz] (1,797 rows, then split 80/20, stratified and seeded); or
+                   CIFAR-10 (data_batch_1..5.bin + test_batch.bin) or CIFAR-100 (train.bin +
+                   test.bin) binary files; or your own PNG images: DIR/train/<class>/*.png and
+                   DIR/test/<class>/*.png, or DIR/<class>/*.png (split 80/20 like digits.csv);
+                   classes are the sub-folders, sorted (README.md, "Your own data").
                    Default: data for seed and model text (see scripts/fetch-data.sh),
                    /usr/share/datasets/fashion-mnist for lenet5 and lenet5-1998
                    (scripts/fetch-data.sh fashion-mnist)
+  --channels N     1 or 3: convert every image (gray to RGB copies the value; RGB to gray is
+                   0.299 R + 0.587 G + 0.114 B, ITU-R BT.601). Default: as the data has them
+  --resize HxW     resize every image to H x W pixels, bilinear (half-pixel centres, no
+                   antialiasing, as OpenCV's INTER_LINEAR). Default: as they are (an image folder's
+                   images must then share one size). eval needs the --channels and --resize the
+                   model was trained with
 training (defaults per model: seed and model text | lenet5, lenet5-1998):
   --epochs N       epochs, counted from the run's start (default 10 | 5)
   --batch N        minibatch size (default 128 | 32; the last partial batch is used)
@@ -107,7 +117,7 @@ const std::set<std::string> kTrainValued = {"--model",    "--input",        "--i
                                             "--max-loss", "--max-memory", "--conv-algo",
                                             "--lr-schedule", "--warmup", "--optimizer",
                                             "--betas", "--eps", "--val-fraction", "--early-stop",
-                                            "--normalize"};
+                                            "--normalize", "--channels", "--resize"};
 
 Defaults defaults_for(const std::string& model_name) {
   if (model_name == "lenet5" || model_name == "lenet5-1998")
@@ -188,6 +198,39 @@ ModelSpec read_model(const Args& a, const std::string& value) {
   } catch (const Error& e) {
     const std::string file = model_file(a);
     throw Error("--model" + (file.empty() ? std::string() : " " + file) + ": " + e.what());
+  }
+}
+
+data::LoadOptions read_load_options(const Args& a) {
+  data::LoadOptions o;
+  if (a.has("--channels")) {
+    const std::string v = a.str("--channels", "");
+    if (v != "1" && v != "3") throw UsageError("--channels: '" + v + "' is not 1 or 3");
+    o.channels = v == "1" ? 1 : 3;
+  }
+  if (a.has("--resize")) {
+    try {
+      data::parse_resize(a.str("--resize", ""), o, "--resize");
+    } catch (const Error& e) {
+      throw UsageError(e.what());
+    }
+  }
+  return o;
+}
+
+void check_fits(const ModelSpec& spec, const data::Dataset& d, const std::string& advice) {
+  try {
+    check_data_fits(spec, d);
+  } catch (const Error& e) {
+    const Shape data_shape{d.c, d.h, d.w, false};
+    std::string hint;
+    if (!(data_shape == spec.input))
+      hint = " (the data's images are " + data_shape.str() + ": " + advice +
+             "; --channels 1|3 and --resize HxW reshape the data)";
+    else if (spec.classes() != d.classes)
+      hint = " (the data has " + std::to_string(d.classes) +
+             " classes: the model's last layer must output " + std::to_string(d.classes) + ")";
+    throw Error(std::string(e.what()) + hint);
   }
 }
 
@@ -419,13 +462,13 @@ void setup_new(Setup& s, const Args& a, const OptionFlags& f) {
 // The data of --data (or the model's default folder), checked against the model and, for a
 // resumed run, against the data the checkpoint was trained on.
 void load_split(Setup& s, const Args& a, const Checkpoint* resume, const std::string& resume_path) {
-  s.split = data::load_data_dir(a.str("--data", defaults_for(s.model_name).data), s.opt.seed);
-  try {
-    check_data_fits(s.spec, s.split.train);
-    check_data_fits(s.spec, s.split.test);
-  } catch (const Error& e) {
-    throw Error(std::string(e.what()) + " (set --input or choose another --model)");
-  }
+  s.split = data::load_data_dir(a.str("--data", defaults_for(s.model_name).data), s.opt.seed,
+                                read_load_options(a));
+  const std::string advice = "give --input " + std::to_string(s.split.train.c) + "x" +
+                             std::to_string(s.split.train.h) + "x" +
+                             std::to_string(s.split.train.w) + " or choose another --model";
+  check_fits(s.spec, s.split.train, advice);
+  check_fits(s.spec, s.split.test, advice);
   const DataFingerprint f = fingerprint(s.split);
   const DataFingerprint* r = resume ? &resume->state.data : nullptr;
   if (r && !(f == *r))
@@ -487,6 +530,7 @@ Setup read_setup(const Args& a, std::uint64_t max_memory, const std::vector<Path
   Setup s;
   s.quiet = a.has("--quiet");
   if (a.has("--input")) (void)read_input(a);  // a malformed shape is a usage error, checked first
+  (void)read_load_options(a);                 // so are --channels and --resize
   const OptionFlags f = read_option_flags(a);
   bool fixed = false;
   s.threads = read_threads(a, &fixed);

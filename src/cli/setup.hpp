@@ -52,6 +52,11 @@ Shape read_input(const Args& a);
 // The model of `value` (model_value) with --input; errors name --model.
 ModelSpec read_model(const Args& a, const std::string& value);
 PathKind read_path(const Args& a);
+// --channels and --resize (usage errors for bad values): how the data's images are shaped.
+data::LoadOptions read_load_options(const Args& a);
+// check_data_fits with a hint: the data's shape and `advice` when the input shape differs (e.g.
+// "give --input 3x32x32 or choose another --model"), the class count when that differs.
+void check_fits(const ModelSpec& spec, const data::Dataset& d, const std::string& advice);
 // --batch of eval, predict and info, in the range training batches have (option_range).
 int read_batch(const Args& a, int fallback);
 // --conv-algo, else `fallback`; a bad value is a UsageError.

@@ -71,8 +71,13 @@ DataFingerprint fingerprint(const data::Split& split) {
   f.test = static_cast<std::uint32_t>(split.test.size());
   std::string labels;
   labels.reserve(split.train.labels.size() + split.test.labels.size());
+  // One byte per label below 256 (the bytes every earlier version hashed), two (little-endian)
+  // from 256 on, so that up to 65535 classes never collide.
   for (const auto* d : {&split.train, &split.test})
-    for (int l : d->labels) labels.push_back(static_cast<char>(static_cast<unsigned char>(l)));
+    for (int l : d->labels) {
+      labels.push_back(static_cast<char>(static_cast<unsigned char>(l)));
+      if (l >= 256) labels.push_back(static_cast<char>(static_cast<unsigned char>(l >> 8)));
+    }
   f.labels = fnv1a64(labels.data(), labels.size());
   return f;
 }
