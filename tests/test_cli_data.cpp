@@ -2,11 +2,15 @@
 // and predict, --channels and --resize, many classes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 #include <string>
 
+#include "checkpoint_bytes.hpp"
 #include "png_files.hpp"
+#include "scratchcnn/checkpoint.hpp"
+#include "scratchcnn/network.hpp"
 #include "scratchcnn/data/dataset.hpp"
 #include "test_support.hpp"
 
@@ -72,10 +76,38 @@ TEST(CliData, TrainEvalAndPredictOnAPngFolder) {
   EXPECT_TRUE(has(slurp(json), "\"class_names\": [\"circle\", \"square\", \"triangle\"]"))
       << slurp(json);
 
-  // predict reads no PNG yet, and says so.
-  r = cli("predict --checkpoint " + ckpt + " " + dir + "/test/circle/0.png");
-  EXPECT_EQ(r.code, 2);
-  EXPECT_TRUE(has(r.err, "is a PNG file: predict does not read PNG images yet")) << r.err;
+  // The checkpoint records the class names (version 7).
+  const Checkpoint c = load_checkpoint(ckpt);
+  EXPECT_EQ(c.state.class_names, (std::vector<std::string>{"circle", "square", "triangle"}));
+  EXPECT_EQ(version_of(slurp(ckpt)), 7u);
+  // predict on PNG files, a folder of them and standard input: "FILE CLASS", by name. Each
+  // line's class is the one the library's predict gives the same image.
+  r = cli("predict --checkpoint " + ckpt + " " + dir + "/test/circle/0.png " + dir + "/test/square");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 7);
+  EXPECT_EQ(r.out.rfind(dir + "/test/circle/0.png ", 0), 0u) << r.out;
+  EXPECT_TRUE(has(r.out, dir + "/test/square/5.png ")) << r.out;
+  {
+    auto net = make_network(PathKind::Fast, c.spec, c.params);
+    const data::Picture p = data::load_png(dir + "/test/square/5.png");
+    const std::vector<float> logits = net->predict_one(p.pixels);
+    const auto best = std::max_element(logits.begin(), logits.end()) - logits.begin();
+    EXPECT_TRUE(has(r.out, dir + "/test/square/5.png " + c.state.class_names[std::size_t(best)] + "\n"))
+        << r.out;
+  }
+  r = run_command("(cat " + dir + "/test/circle/1.png | '" + SCRATCHCNN_CLI_PATH +
+                  "' predict --checkpoint " + ckpt + " -)");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("- ", 0), 0u) << r.out;
+  // A folder without PNG files, an image of another shape: errors naming them.
+  fs::create_directories(dir + "/empty");
+  r = cli("predict --checkpoint " + ckpt + " " + dir + "/empty");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r.err, dir + "/empty: a folder without any .png file")) << r.err;
+  write_file(dir + "/big.png", simple_png(5, 5, 3, 1));
+  r = cli("predict --checkpoint " + ckpt + " " + dir + "/big.png");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r.err, dir + "/big.png: a 3x5x5 image; the model takes 3x8x8")) << r.err;
   // It takes --channels and --resize for its IDX input: 28x28 gray to 3x8x8.
   const std::string idx = temp_dir("cli_png_idx") + "/images";
   write_file(idx, idx_images_bytes(5, 28, 28, [](std::uint32_t i, std::uint32_t y, std::uint32_t) {
@@ -97,16 +129,23 @@ TEST(CliData, ShapeAndClassMismatchesSayWhatToGive) {
   r = cli("train --data " + dir + " --model 'flatten dense(60,5)' --input 1x6x10 --epochs 1");
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(has(r.err, "the data has 2 classes: the model's last layer must output 2")) << r.err;
-  // Resized and made RGB, the same folder fits another model; eval without the flags says why not.
+  // Resized and made RGB, the same folder fits another model; the checkpoint records the flags,
+  // so eval applies them without being told, and refuses other values.
   const std::string ckpt = temp_dir("cli_shape_out") + "/r.ckpt";
   r = cli("train --data " + dir + " --channels 3 --resize 4x4 --model 'flatten dense(48,2)' "
           "--input 3x4x4 --epochs 1 --save " + ckpt);
   ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(load_checkpoint(ckpt).state.load, (data::LoadOptions{3, 4, 4}));
   r = cli("eval --checkpoint " + ckpt + " --data " + dir);
-  EXPECT_EQ(r.code, 1);
-  EXPECT_TRUE(has(r.err, "eval needs the --channels and --resize the model was trained with"))
-      << r.err;
+  EXPECT_EQ(r.code, 0) << r.err;
   r = cli("eval --checkpoint " + ckpt + " --data " + dir + " --channels 3 --resize 4x4");
+  EXPECT_EQ(r.code, 0) << r.err;
+  r = cli("eval --checkpoint " + ckpt + " --data " + dir + " --resize 5x5");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r.err, "--resize 5x5 differs from the 4x4 that " + ckpt + " was trained with"))
+      << r.err;
+  // A resume keeps them too.
+  r = cli("train --data " + dir + " --resume " + ckpt + " --epochs 2");
   EXPECT_EQ(r.code, 0) << r.err;
   // Bad values are usage errors.
   for (const char* bad : {"--channels 2", "--channels rgb", "--resize 0x4", "--resize 4"}) {

@@ -15,6 +15,7 @@
 
 #include "checkpoint_bytes.hpp"
 #include "scratchcnn/checkpoint.hpp"
+#include "scratchcnn/data/dataset.hpp"
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/network.hpp"
 #include "scratchcnn/trainer.hpp"
@@ -254,4 +255,46 @@ TEST(DropoutRun, ResumesBitForBitAndDependsOnTheSeed) {
   EXPECT_EQ(slurp(dir + "/part.ckpt"), slurp(dir + "/full.ckpt"));
   ASSERT_EQ(cli(common + "--epochs 3 --threads 1 --save " + dir + "/one.ckpt").code, 0);
   EXPECT_EQ(slurp(dir + "/one.ckpt"), slurp(dir + "/full.ckpt"));
+}
+
+// Version 7: the data's class names and load options, written only when there are some; a
+// validation split may come with them or not.
+TEST(DataCheckpoint, Version7CarriesClassNamesAndLoadOptions) {
+  CheckpointSample s(13, EpochMetrics{.loss = 1.0, .train_accuracy = 0.5, .test_accuracy = 0.5, .seconds = 1});
+  for (int c = 0; c < 10; ++c) s.state.class_names.push_back("class " + std::to_string(c));
+  s.state.load = data::LoadOptions{3, 8, 8};
+  const std::string bytes = serialize_checkpoint(s.spec, s.params, s.state);
+  EXPECT_EQ(version_of(bytes), 7u);
+  const Checkpoint c = deserialize_checkpoint(bytes, "n.ckpt");
+  EXPECT_EQ(c.state.class_names, s.state.class_names);
+  EXPECT_EQ(c.state.load, s.state.load);
+  EXPECT_EQ(c.state.options.val_fraction, 0.0f);
+  EXPECT_EQ(serialize_checkpoint(c.spec, c.params, c.state), bytes);
+  // With a validation split as well: its metrics come back.
+  CheckpointSample v = s;
+  v.state.options.val_fraction = 0.5f;
+  for (EpochMetrics& m : v.state.history) {
+    m.val_loss = 0.5;
+    m.val_accuracy = 0.25;
+  }
+  const std::string with_val = serialize_checkpoint(v.spec, v.params, v.state);
+  EXPECT_EQ(version_of(with_val), 7u);
+  EXPECT_EQ(deserialize_checkpoint(with_val, "v.ckpt").state.history.back().val_accuracy, 0.25);
+  // Refused by the writer: a name count other than the classes, a repeated or empty name, a
+  // control character, a bad load option.
+  const auto refused = [&](auto change, const std::string& text) {
+    CheckpointSample b = s;
+    change(b.state);
+    const std::string msg = error_of([&] { (void)serialize_checkpoint(b.spec, b.params, b.state); });
+    EXPECT_TRUE(has(msg, text)) << msg;
+  };
+  refused([](TrainingState& t) { t.class_names.pop_back(); }, "9 class names for a model of 10 classes");
+  refused([](TrainingState& t) { t.class_names[3] = t.class_names[2]; }, "class name 3 repeats");
+  refused([](TrainingState& t) { t.class_names[1].clear(); }, "class name 1 has 0 bytes");
+  refused([](TrainingState& t) { t.class_names[0] = "a\nb"; }, "control character");
+  refused([](TrainingState& t) { t.load.channels = 2; }, "channels 2 is not 0, 1 or 3");
+  refused([](TrainingState& t) { t.load.resize_w = 0; }, "resize 8x0");
+  // Without names or options: not version 7.
+  CheckpointSample plain(14, EpochMetrics{.loss = 1.0, .train_accuracy = 0.5, .test_accuracy = 0.5, .seconds = 1});
+  EXPECT_LT(version_of(serialize_checkpoint(plain.spec, plain.params, plain.state)), 7u);
 }

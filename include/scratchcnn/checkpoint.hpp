@@ -44,12 +44,19 @@ struct TrainingState {
   // Network::second_moment() under Adam and AdamW (the model's sizes); ignored (may be empty)
   // under the other optimizers, and read back as zeros.
   Parameters second;
+  // The data's class names (data::Dataset::class_names: an image folder's, CIFAR's meta files),
+  // one per class of the model, or none; and how its images were shaped on loading (--channels,
+  // --resize), which eval, predict and a resume apply unless told otherwise. Version 7 records
+  // them; older files read with none and default options.
+  std::vector<std::string> class_names;
+  data::LoadOptions load;
   // One entry per completed epoch. Seconds are not training state: they are not stored and read
   // back as NaN.
   std::vector<EpochMetrics> history;
 };
 
 inline constexpr std::size_t kMaxIsaLength = 32;
+inline constexpr std::size_t kMaxClassName = 255;
 
 struct Checkpoint {
   ModelSpec spec;
@@ -60,7 +67,8 @@ struct Checkpoint {
 // The checkpoint file, little-endian: version 2 for default options, 3 when options.conv is not
 // auto, 4 with a learning-rate schedule, warm-up or the nesterov optimizer, 5 with adam or adamw,
 // 6 with a validation split (options.val_fraction > 0; every field of version 5, the second
-// moments zero under sgd and nesterov) (kCheckpointFileVersion, parameters.hpp):
+// moments zero under sgd and nesterov), 7 with class names or load options (every field of
+// version 6) (kCheckpointFileVersion, parameters.hpp):
 //   "SCNNCKPT" | u32 version | u32 text length | model full text | u64 value count |
 //   parameters (floats, as in a parameter file) | velocities (floats, same layout and count) |
 //   second moments (version 5 on; floats, same layout and count) |
@@ -72,9 +80,12 @@ struct Checkpoint {
 //   version 4 on: u32 schedule (LrSchedule) | u32 step every | f32 step gamma | u32 warm-up |
 //   u32 optimizer (Optimizer) |
 //   version 5 on: f32 beta1 | f32 beta2 | f32 eps |
-//   version 6: f32 validation fraction |
+//   version 6 on: f32 validation fraction (above 0 in version 6; 0 or above from version 7) |
+//   version 7: u32 channels (0, 1, 3) | u32 resize height | u32 resize width (both 0, or both
+//   1..kMaxImageSide) | u32 class name count (0 or the model's classes) | per name: u32 length
+//   (1..kMaxClassName) | bytes (no control characters; the names distinct) |
 //   u32 history count (= epoch) | per epoch: f64 loss, f64 train_accuracy, f64 test_accuracy
-//   (version 6: then f64 val_loss, f64 val_accuracy) |
+//   (with a validation fraction above 0: then f64 val_loss, f64 val_accuracy) |
 //   u64 fnv1a64 of all bytes before it
 // Its bytes depend only on the training state: no time, path, host or seconds.
 // Both functions check the options with the rules of the flags (check_option, trainer.hpp).

@@ -51,8 +51,9 @@ inline constexpr std::uint32_t kParameterFileVersion = 1;
 // version 2; version 4 the learning-rate schedule, warm-up and optimizer, written only by a run
 // that uses one; version 5 Adam's second moments and hyper-parameters, written only by a run with
 // adam or adamw; version 6 the validation split and each epoch's validation metrics, written only
-// by a run with one. The newest version read; versions 1 to 5 are still read.
-inline constexpr std::uint32_t kCheckpointFileVersion = 6;
+// by a run with one; version 7 the data's class names and load options (--channels, --resize),
+// written only when there are some. The newest version read; versions 1 to 6 are still read.
+inline constexpr std::uint32_t kCheckpointFileVersion = 7;
 std::string serialize_parameters(const ModelSpec& spec, const Parameters& p);
 // Reads a parameter file or a checkpoint. Throws Error naming `where` (a file name) if the bytes
 // are truncated, corrupted, from a newer version, or made for a different model than `spec`.

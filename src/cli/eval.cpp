@@ -33,8 +33,8 @@ evaluation runs at, and a line gives the convolution algorithm when it is not au
   --split S          test (default) or train
   --seed N           seed of the 80/20 split of a digits.csv or image folder (default: the
                      checkpoint's seed, else 1)
-  --channels N       1 or 3, --resize HxW: shape the images as train does; give the values the
-  --resize HxW       model was trained with (the checkpoint does not record them)
+  --channels N       1 or 3, --resize HxW: shape the images as train does (default: what the
+  --resize HxW       checkpoint records, as the run was trained; a different value is an error)
   --batch N          evaluation batch size (default 256)
 %s  --json FILE        write accuracy, precision, recall, support, the matrix and the class names
                      (when the data has them) as JSON
@@ -88,9 +88,18 @@ EvalReport run_eval(const Args& a, const EvalFlags& f) {
   auto inputs = data_inputs(data_dir);
   inputs.push_back({"--checkpoint", file});
   check_aliases({{"--json", f.json}, {"--csv", f.csv}}, inputs);
-  const data::Split split = data::load_data_dir(data_dir, seed, read_load_options(a));
+  const data::LoadOptions recorded = l.state ? l.state->load : data::LoadOptions{};
+  const data::Split split = data::load_data_dir(data_dir, seed, load_options_for(a, recorded, file));
   const data::Dataset& d = f.split == "test" ? split.test : split.train;
   check_fits(l.spec, d, "eval needs the --channels and --resize the model was trained with");
+  // The data's class names against the ones the model was trained with.
+  if (l.state && !l.state->class_names.empty() && !d.class_names.empty() &&
+      d.class_names != l.state->class_names)
+    throw Error(data_dir + " names its classes otherwise than the data " + file +
+                " was trained on (class " + std::to_string(std::mismatch(d.class_names.begin(), d.class_names.end(),
+                                                                  l.state->class_names.begin()).first -
+                                                    d.class_names.begin()) +
+                " differs)");
   const NetworkOptions options{read_conv_algo(a, l.network_options().conv)};
   check_command_memory(a, f.max_memory, l.spec, {f.path}, std::min(f.batch, d.size()), f.threads,
                        MemoryUse::Inference,
@@ -107,7 +116,7 @@ EvalReport run_eval(const Args& a, const EvalFlags& f) {
   r.source = d.source;
   r.split = f.split;
   r.note = split.note;
-  r.class_names = d.class_names;
+  r.class_names = !d.class_names.empty() || !l.state ? d.class_names : l.state->class_names;
   count_predictions(r, l.spec.classes(), d.labels, predict_classes(*net, d.images, f.batch));
   return r;
 }

@@ -73,9 +73,14 @@ struct PredictReport {
   std::vector<float> logits;  // samples x classes; empty without --probs
   bool labelled = false;      // the labels are known: correct counts against them
   long correct = 0;
+  // PNG input: each line starts with its file; the class is printed as its name when the
+  // checkpoint records class names.
+  std::vector<std::string> files;
+  std::vector<std::string> class_names;
 };
-// One line per sample: the class, then with logits the softmax probability of every class
-// (" %.6f" each, computed in double after subtracting the largest logit), in chunks to `out`.
+// One line per sample: the class (for PNG input "FILE CLASS", CLASS the class name when known,
+// else its number), then with logits the softmax probability of every class (" %.6f" each,
+// computed in double after subtracting the largest logit), in chunks to `out`.
 void write_predictions(const PredictReport& r, std::ostream& out);
 
 }  // namespace scratchcnn::cli

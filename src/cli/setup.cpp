@@ -46,8 +46,8 @@ data:
                    0.299 R + 0.587 G + 0.114 B, ITU-R BT.601). Default: as the data has them
   --resize HxW     resize every image to H x W pixels, bilinear (half-pixel centres, no
                    antialiasing, as OpenCV's INTER_LINEAR). Default: as they are (an image folder's
-                   images must then share one size). eval needs the --channels and --resize the
-                   model was trained with
+                   images must then share one size). Checkpoints record both (and the class
+                   names): eval, predict and --resume apply them
 training (defaults per model: seed and model text | lenet5, lenet5-1998):
   --epochs N       epochs, counted from the run's start (default 10 | 5)
   --batch N        minibatch size (default 128 | 32; the last partial batch is used)
@@ -199,6 +199,27 @@ ModelSpec read_model(const Args& a, const std::string& value) {
     const std::string file = model_file(a);
     throw Error("--model" + (file.empty() ? std::string() : " " + file) + ": " + e.what());
   }
+}
+
+data::LoadOptions load_options_for(const Args& a, const data::LoadOptions& recorded,
+                                   const std::string& file) {
+  data::LoadOptions o = read_load_options(a);
+  const auto text = [](int c, int h, int w, bool channels) {
+    return channels ? std::to_string(c) : std::to_string(h) + "x" + std::to_string(w);
+  };
+  if (!a.has("--channels")) o.channels = recorded.channels;
+  else if (recorded.channels != 0 && o.channels != recorded.channels)
+    throw Error("--channels " + text(o.channels, 0, 0, true) + " differs from the " +
+                text(recorded.channels, 0, 0, true) + " that " + file + " was trained with");
+  if (!a.has("--resize")) {
+    o.resize_h = recorded.resize_h;
+    o.resize_w = recorded.resize_w;
+  } else if (recorded.resize_h != 0 && (o.resize_h != recorded.resize_h || o.resize_w != recorded.resize_w)) {
+    throw Error("--resize " + text(0, o.resize_h, o.resize_w, false) + " differs from the " +
+                text(0, recorded.resize_h, recorded.resize_w, false) + " that " + file +
+                " was trained with");
+  }
+  return o;
 }
 
 data::LoadOptions read_load_options(const Args& a) {
@@ -462,8 +483,8 @@ void setup_new(Setup& s, const Args& a, const OptionFlags& f) {
 // The data of --data (or the model's default folder), checked against the model and, for a
 // resumed run, against the data the checkpoint was trained on.
 void load_split(Setup& s, const Args& a, const Checkpoint* resume, const std::string& resume_path) {
-  s.split = data::load_data_dir(a.str("--data", defaults_for(s.model_name).data), s.opt.seed,
-                                read_load_options(a));
+  s.load = resume ? load_options_for(a, resume->state.load, resume_path) : read_load_options(a);
+  s.split = data::load_data_dir(a.str("--data", defaults_for(s.model_name).data), s.opt.seed, s.load);
   const std::string advice = "give --input " + std::to_string(s.split.train.c) + "x" +
                              std::to_string(s.split.train.h) + "x" +
                              std::to_string(s.split.train.w) + " or choose another --model";

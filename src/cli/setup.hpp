@@ -54,6 +54,12 @@ ModelSpec read_model(const Args& a, const std::string& value);
 PathKind read_path(const Args& a);
 // --channels and --resize (usage errors for bad values): how the data's images are shaped.
 data::LoadOptions read_load_options(const Args& a);
+// The load options of a command that reads data for a model whose checkpoint recorded `recorded`
+// (train --resume, eval, predict): the recorded ones unless --channels or --resize is given; a
+// given one that differs from a recorded one (other than 0, "as the data has them") is an Error
+// naming both.
+data::LoadOptions load_options_for(const Args& a, const data::LoadOptions& recorded,
+                                   const std::string& file);
 // check_data_fits with a hint: the data's shape and `advice` when the input shape differs (e.g.
 // "give --input 3x32x32 or choose another --model"), the class count when that differs.
 void check_fits(const ModelSpec& spec, const data::Dataset& d, const std::string& advice);
@@ -67,6 +73,7 @@ struct Setup {
   std::string model_name;  // a built-in's name for those, else the model text
   data::Split split;  // with --val-fraction, .train is what is trained on (validation_split)
   data::Dataset val;  // the validation part of the training set (empty without --val-fraction)
+  data::LoadOptions load;  // --channels and --resize (a resumed run: the checkpoint's by default)
   TrainOptions opt;
   Parameters init;
   int threads = 1;     // the most a step runs on (all of them with opt.thread_policy Fixed)

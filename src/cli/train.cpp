@@ -298,6 +298,8 @@ int cmd_train(const std::vector<std::string>& argv) {
   net->set_velocity(state.velocity);
   net->set_second_moment(state.second);
   state.options = s.opt;
+  state.class_names = s.split.train.class_names;
+  state.load = s.load;
   if (writer && !f.resume.empty() && s.opt.first_epoch <= s.opt.epochs)
     warn_level_change(f.resume, s.resumed.isa, level);
   if (f.resume.empty()) state.isa = bits;

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <set>
 #include <utility>
 
 #include "io/binary_io.hpp"
@@ -23,6 +24,39 @@ void check_adam(double beta1, double beta2, double eps, const std::string& label
   check_option(TrainOption::Beta1, beta1, label + "beta1");
   check_option(TrainOption::Beta2, beta2, label + "beta2");
   check_option(TrainOption::Eps, eps, label + "eps");
+}
+
+// Class names: none, or one per class of the model, each 1..kMaxClassName bytes without control
+// characters, all distinct.
+void check_class_names(const std::vector<std::string>& names, const ModelSpec& spec,
+                       const std::string& label) {
+  if (names.empty()) return;
+  if (names.size() != std::size_t(spec.classes()))
+    throw Error(label + std::to_string(names.size()) + " class names for a model of " +
+                std::to_string(spec.classes()) + " classes");
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const std::string& n = names[i];
+    if (n.empty() || n.size() > kMaxClassName)
+      throw Error(label + "class name " + std::to_string(i) + " has " + std::to_string(n.size()) +
+                  " bytes (1.." + std::to_string(kMaxClassName) + ")");
+    for (const char ch : n)
+      if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f)
+        throw Error(label + "class name " + std::to_string(i) + " holds a control character");
+    if (!seen.insert(n).second)
+      throw Error(label + "class name " + std::to_string(i) + " repeats an earlier one");
+  }
+}
+
+// --channels and --resize as a run records them.
+void check_load(const data::LoadOptions& l, const std::string& label) {
+  if (l.channels != 0 && l.channels != 1 && l.channels != 3)
+    throw Error(label + "channels " + std::to_string(l.channels) + " is not 0, 1 or 3");
+  const bool none = l.resize_h == 0 && l.resize_w == 0;
+  const auto side = [](int v) { return v >= 1 && v <= data::kMaxImageSide; };
+  if (!none && !(side(l.resize_h) && side(l.resize_w)))
+    throw Error(label + "resize " + std::to_string(l.resize_h) + "x" + std::to_string(l.resize_w) +
+                " is not HxW with each side 1.." + std::to_string(data::kMaxImageSide));
 }
 
 // The schedule fields of `o` (written from version 4 on), checked as validate() checks them.
@@ -109,7 +143,11 @@ std::string serialize_checkpoint(const ModelSpec& spec, const Parameters& params
   const bool with_val = o.val_fraction > 0;
   const bool with_schedule =
       o.schedule != LrSchedule::Constant || o.warmup > 0 || o.optimizer != Optimizer::Sgd;
-  const std::uint32_t version = with_val    ? 6
+  check_class_names(state.class_names, spec, "checkpoint: ");
+  check_load(state.load, "checkpoint: ");
+  const bool with_data = !state.class_names.empty() || !(state.load == data::LoadOptions{});
+  const std::uint32_t version = with_data   ? 7
+                                : with_val  ? 6
                                 : with_adam ? 5
                                 : with_schedule           ? 4
                                 : o.conv != ConvAlgo::Auto ? 3
@@ -147,12 +185,22 @@ std::string serialize_checkpoint(const ModelSpec& spec, const Parameters& params
     put<float>(out, o.eps);
   }
   if (version >= 6) put<float>(out, o.val_fraction);
+  if (version >= 7) {
+    put<std::uint32_t>(out, static_cast<std::uint32_t>(state.load.channels));
+    put<std::uint32_t>(out, static_cast<std::uint32_t>(state.load.resize_h));
+    put<std::uint32_t>(out, static_cast<std::uint32_t>(state.load.resize_w));
+    put<std::uint32_t>(out, static_cast<std::uint32_t>(state.class_names.size()));
+    for (const std::string& n : state.class_names) {
+      put<std::uint32_t>(out, static_cast<std::uint32_t>(n.size()));
+      out += n;
+    }
+  }
   put<std::uint32_t>(out, static_cast<std::uint32_t>(state.history.size()));
   for (const auto& m : state.history) {
     put<double>(out, m.loss);
     put<double>(out, m.train_accuracy);
     put<double>(out, m.test_accuracy);
-    if (version >= 6) {
+    if (with_val) {
       put<double>(out, m.val_loss);
       put<double>(out, m.val_accuracy);
     }
@@ -257,7 +305,7 @@ int read_state(detail::Reader& r, std::uint32_t version, TrainingState& state) {
   if (version >= 6) {
     o.val_fraction = r.get<float>("validation fraction");
     check_option(TrainOption::ValFraction, o.val_fraction, r.where + ": validation fraction");
-    if (!(o.val_fraction > 0))
+    if (version == 6 && !(o.val_fraction > 0))
       throw Error(r.where + ": corrupted checkpoint (version 6 without a validation split)");
   }
   // The options as the flags take them: a checksum is no authentication, and a value out of
@@ -351,7 +399,34 @@ Checkpoint deserialize_checkpoint(const std::string& bytes, const std::string& w
           if (x != 0 || std::signbit(x))
             throw Error(where + ": corrupted checkpoint (second moments under the " +
                         optimizer_name(c.state.options.optimizer) + " optimizer, which keeps none)");
-  c.state.history = read_history(r, c.state.epoch, version >= 6);
+  if (version >= 7) {
+    data::LoadOptions& l = c.state.load;
+    l.channels = static_cast<int>(std::min<std::uint32_t>(r.get<std::uint32_t>("channels"), 1u << 30));
+    l.resize_h = static_cast<int>(std::min<std::uint32_t>(r.get<std::uint32_t>("resize height"), 1u << 30));
+    l.resize_w = static_cast<int>(std::min<std::uint32_t>(r.get<std::uint32_t>("resize width"), 1u << 30));
+    const auto names = r.get<std::uint32_t>("class name count");
+    if (names != 0 && names != std::uint32_t(c.spec.classes()))
+      throw Error(where + ": corrupted checkpoint (" + std::to_string(names) +
+                  " class names for a model of " + std::to_string(c.spec.classes()) + " classes)");
+    for (std::uint32_t i = 0; i < names; ++i) {
+      const auto length = r.get<std::uint32_t>("class name length");
+      if (length == 0 || length > kMaxClassName || length > r.end - r.pos)
+        throw Error(where + ": corrupted checkpoint (class name " + std::to_string(i) + " of " +
+                    std::to_string(length) + " bytes)");
+      c.state.class_names.push_back(bytes.substr(r.pos, length));
+      r.pos += length;
+    }
+    try {
+      check_class_names(c.state.class_names, c.spec, "");
+      check_load(l, "");
+    } catch (const Error& e) {
+      throw Error(where + ": corrupted checkpoint (" + e.what() + ")");
+    }
+    // Only a run with names or load options writes version 7.
+    if (c.state.class_names.empty() && l == data::LoadOptions{})
+      throw Error(where + ": corrupted checkpoint (version 7 without class names or load options)");
+  }
+  c.state.history = read_history(r, c.state.epoch, version >= 6 && c.state.options.val_fraction > 0);
   return c;
 }
 
