@@ -2,7 +2,8 @@
 // we did not write: every exported model must give the logits of our fast path's predict for a
 // few hundred inputs, within 1e-4 relative (|a - b| <= 1e-4 * max(1, |b|)).
 // Inputs: the seed model (1x8x8) gets real optdigits images (the test data the other tests use,
-// test_support.hpp: optdigits_dir()); the 28x28 models, the every-layer model and random models
+// test_support.hpp: optdigits_dir()), the LeNets the same digits resized to 28x28 as well; the
+// 28x28 models, the every-layer model and random models
 // get deterministic pseudo-random images with pixels uniform in [0, 1) (no MNIST-sized data is
 // part of the tests).
 #include <gtest/gtest.h>
@@ -134,6 +135,31 @@ TEST_F(OnnxOpenCv, SeedModelOnOptdigits) {
   expect_opencv_matches("seed-17-probs", spec, net->parameters(), images, kSamples, o);
   o.softmax = false;
   expect_opencv_matches("seed-17", spec, net->parameters(), images, kSamples, o);
+}
+
+// The 28x28 built-ins on real images: optdigits test digits resized to 28x28 (bilinear, as
+// --resize 28x28 does), each model also with a per-model normalize layer first, as
+// train --normalize meanstd writes it.
+TEST_F(OnnxOpenCv, LeNetsOnRealDigitsResizedTo28x28) {
+  data::Split split = data::load_data_dir(optdigits_dir(), 1);
+  data::Dataset& d = split.test;
+  ASSERT_GE(d.size(), kSamples);
+  data::apply_load_options(d, data::LoadOptions{0, 28, 28});
+  ASSERT_EQ(d.h, 28);
+  const std::vector<float> images(d.images.begin(), d.images.begin() + kSamples * 28 * 28);
+  const data::ChannelStats st = data::channel_stats(d);
+  std::uint64_t seed = 40;
+  for (const char* name : {"lenet5", "lenet5-1998"}) {
+    const ModelSpec plain = model_from_name(name);
+    expect_opencv_matches(std::string(name) + "-digits", plain, export_test_parameters(plain, ++seed),
+                          images, kSamples);
+    const ModelSpec normalized =
+        parse_model("normalize(mean=" + std::to_string(st.mean[0]) + ",std=" + std::to_string(st.stdev[0]) +
+                        ") " + plain.text(),
+                    plain.input);
+    expect_opencv_matches(std::string(name) + "-norm", normalized,
+                          export_test_parameters(normalized, ++seed), images, kSamples);
+  }
 }
 
 TEST_F(OnnxOpenCv, BuiltinAndEveryLayerModels) {
