@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -17,6 +16,7 @@
 #include "scratchcnn/rng.hpp"
 #include "scratchcnn/trainer.hpp"
 #include "compare.hpp"
+#include "test_support.hpp"
 
 using namespace scratchcnn;
 
@@ -210,16 +210,6 @@ void adam_by_hand(std::vector<float>& w, std::vector<float>& v, std::vector<floa
   }
 }
 
-std::string error_text(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-bool has_text(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
 Sgd adam_step(Optimizer o, float lr, float weight_decay, std::int64_t step) {
   Sgd s;
   s.lr = lr;
@@ -367,7 +357,7 @@ TEST(AdamOptions, RangesAndNamesAreChecked) {
   for (PathKind path : kPaths) {
     auto net = make(path, spec, Parameters::he_uniform(spec, 31));
     const Parameters before = net->parameters();
-    EXPECT_TRUE(has_text(error_text([&] { net->sgd_step(d.batch(0, 16), adam_step(Optimizer::Adam, 0.01f, 0, 0)); }),
+    EXPECT_TRUE(test::has(test::error_of([&] { net->sgd_step(d.batch(0, 16), adam_step(Optimizer::Adam, 0.01f, 0, 0)); }),
                          "adam: step 0 is not a step count"));
     EXPECT_EQ(net->parameters(), before);
   }
