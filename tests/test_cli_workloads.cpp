@@ -81,7 +81,7 @@ TEST(CliWorkloads, BadCommandLinesExitWithTwo) {
   const std::string cases[] = {"eval",
                                "eval --checkpoint x --split val",
                                "predict --checkpoint x",
-                               "predict --checkpoint x a b",
+                               "predict --checkpoint x --labels y a b",
                                "predict in.idx",
                                "train --resume a --init b",
                                "train --momentum 1.5",

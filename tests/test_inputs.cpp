@@ -429,9 +429,10 @@ TEST(CliInputs, FoldersAreNamedAsFolders) {
   test::CliResult r = test::cli("train --data " + t.dir + " --resume " + folder + " --epochs 2");
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(has(r.err, folder + ": is a folder")) << r.err;  // was "bad magic"
+  // predict takes a folder of PNG files: this one holds none.
   r = test::cli("predict --checkpoint " + t.ckpt + " " + folder);
   EXPECT_EQ(r.code, 1);
-  EXPECT_TRUE(has(r.err, folder + ": is a folder")) << r.err;
+  EXPECT_TRUE(has(r.err, folder + ": a folder without any .png file")) << r.err;
   fs::create_directory(folder + "/optdigits.tra");
   write(folder + "/optdigits.tes", optdigits_rows(10));
   r = test::cli("train --data " + folder + " --epochs 1");

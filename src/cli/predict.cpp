@@ -170,6 +170,8 @@ int cmd_predict(const std::vector<std::string>& argv) {
   if (!a.has("--checkpoint")) throw UsageError("--checkpoint FILE is required");
   if (a.positional().empty())
     throw UsageError("INPUT (an IDX images or optdigits file, PNG files or a folder of them) is required");
+  if (a.positional().size() > 1 && a.has("--labels"))
+    throw UsageError("--labels is for one IDX INPUT; several INPUTs are PNG files or folders");
   const PathKind path = read_path(a);
   (void)read_conv_algo(a);  // a bad value is a usage error before any file is read
   (void)read_load_options(a);
