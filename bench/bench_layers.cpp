@@ -54,6 +54,7 @@ const char* kind_name(LayerKind k) {
     case LayerKind::Flatten: return "flatten";
     case LayerKind::Dropout: return "dropout";
     case LayerKind::Normalize: return "normalize";
+    case LayerKind::BatchNorm: return "batchnorm";
   }
   return "?";
 }
@@ -83,6 +84,10 @@ std::vector<Case> cases() {
   const ModelSpec norm = parse_model("normalize(mean=0.5:0.4:0.3,std=0.2:0.25:0.3) flatten dense(2352,10)",
                                      Shape{3, 28, 28});
   c.push_back({"normalize3x28", norm.layers[0], norm.info[0], 128, 16, {1}});
+  // Batch norm in training mode: batch statistics over the whole batch, per channel and per feature.
+  const ModelSpec bn = parse_model("batchnorm flatten dense(3136,120) batchnorm dense(120,10)", Shape{16, 14, 14});
+  c.push_back({"batchnorm16x14", bn.layers[0], bn.info[0], 128, 16, {1}});
+  c.push_back({"batchnorm120", bn.layers[3], bn.info[3], 128, 128, {1}});
   const ModelSpec avg = parse_model("avgpool(2) gap flatten dense(6,10)", Shape{6, 28, 28});
   c.push_back({"avgpool6x28", avg.layers[0], avg.info[0], 128, 16, {1}});
   c.push_back({"gap6x14", avg.layers[1], avg.info[1], 128, 16, {1}});
@@ -134,7 +139,7 @@ bench::Work work(const benchmark::State& state, const Case& c, Pass pass, int n,
   return {.flop = pass_flops(c, pass) * double(samples),
           .items = samples,
           .threads = threads,
-          .peak_fraction = c.spec.has_params()};
+          .peak_fraction = c.spec.kind == LayerKind::Conv || c.spec.kind == LayerKind::Dense};
 }
 
 void run_fast(benchmark::State& state, const Case& c, Pass pass, fast::ConvAlgo algo, int threads) {
@@ -169,7 +174,42 @@ void run_fast(benchmark::State& state, const Case& c, Pass pass, fast::ConvAlgo 
 // The reference keeps what backward needs from the last forward of each module, so backward is
 // timed on one module per sample, each after one untimed forward; gradient lists are dropped
 // outside the timed region.
+// Batch norm's module sees the whole batch (the batch-level hook of reference/module.hpp): one
+// module, its statistics then each sample's forward; its gradient totals then each backward.
+void run_reference_batchnorm(benchmark::State& state, const Case& c, Pass pass) {
+  Rng rng(1);
+  const LayerParams p = random_params(c, rng);
+  const int n = c.ref_batch;
+  std::vector<reference::Tensor<float>> xs, gs;
+  for (int s = 0; s < n; ++s) {
+    reference::Tensor<float> x(c.info.in), g(c.info.out);
+    x.data = random_vec(x.data.size(), rng);
+    g.data = random_vec(g.data.size(), rng);
+    xs.push_back(std::move(x));
+    gs.push_back(std::move(g));
+  }
+  auto m = reference::make_module<float>(c.spec, c.info, p);
+  m->begin_batch(xs);
+  for (auto _ : state) {
+    if (pass == Pass::Forward) {
+      m->begin_batch(xs);
+      for (int s = 0; s < n; ++s) benchmark::DoNotOptimize(m->forward(xs[s]));
+    } else {
+      m->batch_gradients(gs);
+      for (int s = 0; s < n; ++s) {
+        m->set_sample(nullptr, 0, std::uint64_t(s));
+        benchmark::DoNotOptimize(m->backward(gs[s]));
+      }
+      state.PauseTiming();
+      m->discard_gradients();
+      state.ResumeTiming();
+    }
+  }
+  bench::set_counters(state, work(state, c, pass, n, 1));
+}
+
 void run_reference(benchmark::State& state, const Case& c, Pass pass) {
+  if (c.spec.kind == LayerKind::BatchNorm) return run_reference_batchnorm(state, c, pass);
   Rng rng(1);
   const LayerParams p = random_params(c, rng);
   const int n = c.ref_batch;

@@ -22,6 +22,8 @@ bool finite(const scratchcnn::Parameters& p) {
       if (!std::isfinite(v)) return false;
     for (float v : l.bias)
       if (!std::isfinite(v)) return false;
+    for (float v : l.running)
+      if (!std::isfinite(v)) return false;
   }
   return true;
 }
@@ -50,7 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::memcpy(&version, bytes.data() + 8, 4);
     // Versions 2 to 6 come back byte for byte (3 holds a convolution algorithm, 2 is auto's, 4 a
     // learning-rate schedule, warm-up or optimizer besides, 5 Adam's moments, 6 a validation
-    // split);
+    // split, 7 class names or load options, 8 batch norm's running statistics);
     // version 1 is written as version 2, which reads back to the same state.
     if (version >= 2) {
       if (again != bytes) __builtin_trap();

@@ -9,6 +9,7 @@ the header, the metadata, the graph's input and output, every node with its attr
 initializer (its values as the hex of their little-endian float32 bytes), and the shape that
 onnx's shape inference gives each intermediate value. Exits 1 at the first file it refuses.
 """
+import struct
 import sys
 
 import onnx
@@ -33,6 +34,8 @@ def elem(type_proto):
 def value(v):
     if isinstance(v, list):
         return "[" + ",".join(str(x) for x in v) + "]"
+    if isinstance(v, float):  # a float attribute: its 32 bits, little-endian, in hex
+        return "f32:" + struct.pack("<f", v).hex()
     return str(v)
 
 

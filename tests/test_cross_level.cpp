@@ -193,6 +193,9 @@ std::vector<StepCase> step_cases() {
   const ModelSpec softmax = parse_model("flatten dense(64,10)");
   const ModelSpec dropout = parse_model(
       "conv(1,4,k=3,pad=1) relu dropout(0.25) maxpool(2) flatten dense(64,16) relu dropout(0.5) dense(16,10)");
+  // Batch norm per channel and per feature: its statistics and gradient sums are scalar code.
+  const ModelSpec batchnorm = parse_model(
+      "conv(1,4,k=3,pad=1) batchnorm relu maxpool(2) flatten dense(64,16) batchnorm tanh dense(16,10)");
   // Strided convolutions (im2col: direct runs stride 1 only), with and without padding.
   const ModelSpec strided = parse_model(
       "conv(1,4,k=3,stride=2,pad=1) relu conv(4,8,k=3,stride=2) relu flatten dense(72,10)",
@@ -202,7 +205,7 @@ std::vector<StepCase> step_cases() {
           {"seed, direct", seed, ConvAlgo::Direct},     {"seed, im2col", seed, ConvAlgo::Im2col},
           {"lenet5, direct", lenet5, ConvAlgo::Direct}, {"lenet5, im2col", lenet5, ConvAlgo::Im2col},
           {"sigmoid model", sigmoid, ConvAlgo::Auto},     {"tanh model", tanh_model, ConvAlgo::Auto},
-          {"strided model", strided, ConvAlgo::Auto}};
+          {"strided model", strided, ConvAlgo::Auto},     {"batch norm model", batchnorm, ConvAlgo::Auto}};
 }
 
 TEST_F(CrossLevel, WholeSteps) {

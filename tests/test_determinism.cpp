@@ -117,6 +117,21 @@ TEST_P(Determinism, DropoutModelStepsAnyThreadCount) {
   for (int t : {2, 3, 4}) EXPECT_TRUE(train(spec, p0, images, labels, 48, 4, t) == one) << t << " threads";
 }
 
+// Batch norm's statistics are added in the chunk tree, whichever thread ran a chunk: the same bits
+// (parameters, running statistics, losses) at any thread count.
+TEST_P(Determinism, BatchNormModelStepsAnyThreadCount) {
+  const ModelSpec spec = parse_model(
+      "conv(1,4,k=3,pad=1) batchnorm relu maxpool(2) flatten dense(64,32) batchnorm relu dropout(0.25) "
+      "dense(32,10)");
+  const Parameters p0 = Parameters::he_uniform(spec, 5);
+  Rng rng(6);
+  const int n = 3 * 48 + 21;
+  const std::vector<float> images = test::random_images(rng, n, spec.input);
+  const std::vector<int> labels = test::random_labels(rng, n, 10);
+  const Outcome one = train(spec, p0, images, labels, 48, 4, 1);
+  for (int t : {2, 3, 4}) EXPECT_TRUE(train(spec, p0, images, labels, 48, 4, t) == one) << t << " threads";
+}
+
 TEST_P(Determinism, StridedModelStepsAnyThreadCount) {
   // Strided convolutions (stride 2 padded, stride 3 with a row and column in no window) run on
   // im2col; their weight gradients and scattered input gradients must not depend on threads.

@@ -34,6 +34,9 @@ std::string hex_of(const std::vector<float>& v) {
   return hex;
 }
 
+// A float attribute as onnx_check.py prints it: its bits.
+std::string python_float(float f) { return "f32:" + hex_of({f}); }
+
 std::string shape_of(const Shape& s) {
   return s.flat ? "[batch," + std::to_string(s.c) + "]"
                 : "[batch," + std::to_string(s.c) + "," + std::to_string(s.h) + "," +
@@ -61,7 +64,8 @@ std::string expected_summary(const ModelSpec& spec, const Parameters& p,
       {LayerKind::Conv, "conv"},       {LayerKind::Dense, "dense"},     {LayerKind::ReLU, "relu"},
       {LayerKind::Sigmoid, "sigmoid"}, {LayerKind::MaxPool, "maxpool"}, {LayerKind::Flatten, "flatten"},
       {LayerKind::Tanh, "tanh"},       {LayerKind::AvgPool, "avgpool"}, {LayerKind::GlobalAvgPool, "gap"},
-      {LayerKind::Dropout, "dropout"}, {LayerKind::Normalize, "normalize"}};
+      {LayerKind::Dropout, "dropout"}, {LayerKind::Normalize, "normalize"},
+      {LayerKind::BatchNorm, "batchnorm"}};
   for (std::size_t i = 0; i < spec.layers.size(); ++i) {
     const LayerSpec& l = spec.layers[i];
     const std::string name = "layer" + std::to_string(i + 1) + "_" + suffix.at(l.kind);
@@ -120,6 +124,20 @@ std::string expected_summary(const ModelSpec& spec, const Parameters& p,
         inits += "initializer " + name + ".mean float " + dims + " " + hex_of(mean) + "\n";
         inits += "initializer " + name + ".std float " + dims + " " + hex_of(stdev) + "\n";
         values += "value " + name + "_sub float " + shape_of(x) + "\n";
+        break;
+      }
+      case LayerKind::BatchNorm: {
+        const std::vector<float>& r = p.layers[i].running;
+        const std::size_t c = std::size_t(l.out);
+        s << "node BatchNormalization" << io << "," << name << ".weight," << name << ".bias," << name
+          << ".running_mean," << name << ".running_var) -> (" << out << ") epsilon="
+          << python_float(1e-5f) << "\n";
+        inits += "initializer " + name + ".weight float " + ints({l.out}) + " " + hex_of(p.layers[i].weights) + "\n";
+        inits += "initializer " + name + ".bias float " + ints({l.out}) + " " + hex_of(p.layers[i].bias) + "\n";
+        inits += "initializer " + name + ".running_mean float " + ints({l.out}) + " " +
+                 hex_of(std::vector<float>(r.begin(), r.begin() + std::ptrdiff_t(c))) + "\n";
+        inits += "initializer " + name + ".running_var float " + ints({l.out}) + " " +
+                 hex_of(std::vector<float>(r.begin() + std::ptrdiff_t(c), r.end())) + "\n";
         break;
       }
     }

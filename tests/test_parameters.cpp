@@ -116,14 +116,22 @@ TEST(ParameterFile, RefusesTruncatedCorruptedForeignAndNewer) {
   const std::string foreign = error_of([&] { deserialize_parameters(bytes, other, "p.bin"); });
   EXPECT_NE(foreign.find("made for model '1x8x8: conv(1,2,k=3,pad=1)"), std::string::npos) << foreign;
 
-  // A version-2 file with a valid checksum: refused as newer, not as corrupted.
+  // A version-3 file with a valid checksum: refused as newer, not as corrupted.
   std::string newer = bytes.substr(0, bytes.size() - 8);
-  newer[8] = 2;
+  newer[8] = 3;
   std::uint64_t h = 0xcbf29ce484222325ULL;
   for (unsigned char ch : newer) h = (h ^ ch) * 0x100000001b3ULL;
   newer.append(reinterpret_cast<const char*>(&h), 8);
   const std::string msg = error_of([&] { deserialize_parameters(newer, spec, "p.bin"); });
-  EXPECT_NE(msg.find("version 2 is newer"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("version 3 is newer"), std::string::npos) << msg;
+  // Version 2 holds batch norm's running statistics; for a model without batch norm it is corrupt.
+  newer = bytes.substr(0, bytes.size() - 8);
+  newer[8] = 2;
+  h = 0xcbf29ce484222325ULL;
+  for (unsigned char ch : newer) h = (h ^ ch) * 0x100000001b3ULL;
+  newer.append(reinterpret_cast<const char*>(&h), 8);
+  EXPECT_TRUE(test::has(error_of([&] { deserialize_parameters(newer, spec, "p.bin"); }),
+                  "p.bin: corrupted parameter file (version 2 for a model without batch norm)"));
 
   EXPECT_NE(error_of([&] { deserialize_parameters("not a parameter file at all", spec, "x"); })
                 .find("bad magic"),

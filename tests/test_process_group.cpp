@@ -159,6 +159,19 @@ TEST(ProcessGroup, DropoutMasksAreTheSameOnEveryRank) {
     for (int threads : {1, 2}) expect_like_one_process(spec, data, ranks, threads, single, "dropout", rule);
 }
 
+TEST(ProcessGroup, BatchNormStatisticsAreTheSameOnEveryRank) {
+  // A rank computes only its chunks: the batch statistics, in forward and backward, are added in
+  // the same tree across the ranks, and every rank updates the same running statistics.
+  Sgd rule = kSgd;
+  rule.seed = 22;
+  const ModelSpec spec = parse_model(
+      "conv(1,4,k=3,pad=1) batchnorm relu maxpool(2) flatten dense(64,16) batchnorm relu dense(16,10)");
+  const Data data = make_data(spec, 14, {100, 37, 40});
+  const Outcome single = train(spec, Parameters::he_uniform(spec, 7), data, nullptr, 2, {}, rule);
+  for (int ranks : {2, 3, 5})
+    for (int threads : {1, 2}) expect_like_one_process(spec, data, ranks, threads, single, "batchnorm", rule);
+}
+
 TEST(ProcessGroup, RanksBeyondTheChunksComputeNothingAndStillAgree) {
   // 40 samples are 3 chunks: of 5 ranks, ranks 0 and 2 hold none; of 7, four hold none.
   const ModelSpec spec = model_from_name("seed");

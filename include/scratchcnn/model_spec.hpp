@@ -40,7 +40,8 @@ struct Shape {
 // ("normalize(mean=M,std=S)", per channel "mean=M1:M2:M3,std=S1:S2:S3"): (x - mean[c]) / std[c],
 // constants of the model, not parameters (training and inference alike).
 enum class LayerKind {
-  Conv, Dense, ReLU, Sigmoid, MaxPool, Flatten, Tanh, AvgPool, GlobalAvgPool, Dropout, Normalize
+  Conv, Dense, ReLU, Sigmoid, MaxPool, Flatten, Tanh, AvgPool, GlobalAvgPool, Dropout, Normalize,
+  BatchNorm
 };
 
 struct LayerSpec {
@@ -57,16 +58,23 @@ struct LayerSpec {
   std::string text() const;  // canonical text, e.g. "conv(1,2,k=3,pad=1)", "conv(1,2,k=3,stride=2)"
   // A convolution's stride: 1 unless stride > 1.
   int conv_stride() const { return stride > 1 ? stride : 1; }
-  bool has_params() const { return kind == LayerKind::Conv || kind == LayerKind::Dense; }
+  bool has_params() const {
+    return kind == LayerKind::Conv || kind == LayerKind::Dense || kind == LayerKind::BatchNorm;
+  }
   // The one place the parameter counts are written (for a spec that passed shape inference):
   // inputs per output (He init's fan-in) in * k * k for conv and in for dense; out * fan_in()
-  // weights and out biases; 0 for layers without parameters.
+  // weights and out biases; 0 for layers without parameters. Batch norm (whose in and out shape
+  // inference sets to the channels, or features, of its input) has one scale (its "weight") and
+  // one shift (its "bias") per channel, and keeps 2 x out running statistics beside them
+  // (running_count; parameters.hpp).
   std::int64_t fan_in() const {
     if (kind == LayerKind::Conv) return std::int64_t(in) * k * k;
+    if (kind == LayerKind::BatchNorm) return 1;
     return kind == LayerKind::Dense ? in : 0;
   }
   std::int64_t weight_count() const { return std::int64_t(out) * fan_in(); }
   std::int64_t bias_count() const { return has_params() ? out : 0; }
+  std::int64_t running_count() const { return kind == LayerKind::BatchNorm ? 2 * std::int64_t(out) : 0; }
 };
 
 // What shape inference says about one layer, per sample.
@@ -74,7 +82,7 @@ struct LayerInfo {
   Shape in, out;
   std::int64_t params = 0;
   // Forward FLOPs per sample: 2 per multiply-add of conv and dense (bias adds not counted),
-  // 1 per output element for relu, sigmoid, tanh and dropout, 2 for normalize, 1 per window
+  // 1 per output element for relu, sigmoid, tanh and dropout, 2 for normalize and batch norm, 1 per window
   // element of each output for
   // average pooling (k * k, or H * W for gap), 1 per input element (a compare) for max-pool,
   // 0 for flatten.
@@ -92,7 +100,8 @@ struct ModelSpec {
   std::string text() const;       // canonical layer text, e.g. "conv(1,2,k=3,pad=1) relu ..."
   std::string full_text() const;  // "1x8x8: " + text(): what a parameter file records
   int classes() const;            // size of the last layer's output
-  std::int64_t param_count() const;
+  std::int64_t param_count() const;    // learned values (weights and biases)
+  std::int64_t running_count() const;  // batch norm's running statistics (not learned)
   std::int64_t forward_flops() const;   // per sample
   // Forward + backward-data + backward-weights FLOPs of one training sample (3x for conv and dense,
   // 2x for the pointwise layers).
@@ -119,10 +128,18 @@ struct BuiltinModel {
   const char* text;
   Shape input;
 };
+// A small modern network for Fashion-MNIST: 3x3 convolutions with batch norm, strided
+// convolutions (stride 2, padded) in place of pooling, a global average pool and dropout before
+// the one dense layer.
+inline constexpr const char* kFashionCnnModelText =
+    "conv(1,32,k=3,pad=1) batchnorm relu conv(32,32,k=3,stride=2,pad=1) batchnorm relu "
+    "conv(32,64,k=3,pad=1) batchnorm relu conv(64,64,k=3,stride=2,pad=1) batchnorm relu "
+    "conv(64,128,k=3,pad=1) batchnorm relu gap flatten dropout(0.2) dense(128,10)";
 inline constexpr BuiltinModel kBuiltinModels[] = {
     {"seed", kSeedModelText, Shape{1, 8, 8, false}},
     {"lenet5", kLenet5ModelText, Shape{1, 28, 28, false}},
     {"lenet5-1998", kLenet5_1998ModelText, Shape{1, 28, 28, false}},
+    {"fashion-cnn", kFashionCnnModelText, Shape{1, 28, 28, false}},
 };
 // The built-in model called `name`, or null.
 const BuiltinModel* find_builtin(const std::string& name);

@@ -102,7 +102,8 @@ class Network {
 };
 
 // Throws Error naming the sample unless every label is in [0, classes) and every input value is
-// finite. Both paths call it before a training step touches anything.
+// finite, or naming the layer when a batch norm layer would see one value per channel (a flat
+// input and one sample). Both paths call it before a training step touches anything.
 void check_batch(const ModelSpec& spec, const Batch& batch);
 
 

@@ -58,11 +58,16 @@ MemoryEstimate estimate_fast(const ModelSpec& spec, int batch, int threads, Memo
   e.parameters = bytes_of(flat);
   e.gradients = bytes_of(flat);  // mean_: allocated for inference too
   e.velocities = bytes_of(2 * flat);  // velocities and Adam's second moments (flat_params.hpp)
+  // A model with batch norm trains with one workspace per chunk (its activations live until the
+  // batch statistics of backward are known) and one batch of per-chunk statistics.
+  const bool staged = spec.running_count() > 0 && use == MemoryUse::Training;
+  const double workspaces = staged ? std::max(used_threads, chunks) : used_threads;
   if (use == MemoryUse::Training) {
-    e.partials = bytes_of(aligned(chunks * double(f.parameter_floats)));
+    e.partials = bytes_of(aligned(chunks * double(f.parameter_floats)) +
+                          (staged ? aligned(chunks * double(spec.running_count())) : 0.0));
     e.other = bytes_of(alloc(double(batch) * 8) + alloc(double(batch)));  // losses, correct flags
   }
-  e.workspaces = bytes_of(used_threads * aligned(double(f.workspace_floats)) + alloc(used_threads * 16));
+  e.workspaces = bytes_of(workspaces * aligned(double(f.workspace_floats)) + alloc(workspaces * 16));
   e.other += bytes_of(double(spec.layers.size()) * 1024 + 65536);  // kernels, offsets, the spec
   return e;
 }
@@ -134,6 +139,15 @@ MemoryEstimate estimate_reference(const ModelSpec& spec, int batch, MemoryUse us
       case LayerKind::Tanh: r.work += alloc(fout * t); break;  // the output it remembers
       case LayerKind::Dropout: r.work += alloc(fout * t); break;  // the factors of its mask
       case LayerKind::MaxPool: r.work += alloc(fout * sizeof(std::size_t)); break;  // argmax
+      case LayerKind::BatchNorm:
+        // Per channel a node of two Params; in training the batch's inputs (the module's copy and
+        // the network's list of a segment's inputs) and its list of values between modules.
+        r.params += fout / std::max(1.0, double(li.out.h) * li.out.w) * 2 * sizeof(reference::Param<RefT>);
+        if (train) {
+          r.work += 3 * b * alloc(fin * t);
+          r.grads += 2 * double(ls.out) * grown(b, t);
+        }
+        break;
       case LayerKind::Flatten:
       case LayerKind::AvgPool:
       case LayerKind::GlobalAvgPool:

@@ -47,6 +47,7 @@ std::string LayerSpec::text() const {
       };
       return "normalize(mean=" + list(mean) + ",std=" + list(stdev) + ")";
     }
+    case LayerKind::BatchNorm: return "batchnorm";
   }
   return "?";
 }
@@ -67,6 +68,12 @@ int ModelSpec::classes() const { return info.empty() ? input.c : info.back().out
 std::int64_t ModelSpec::param_count() const {
   std::int64_t n = 0;
   for (const auto& i : info) n += i.params;
+  return n;
+}
+
+std::int64_t ModelSpec::running_count() const {
+  std::int64_t n = 0;
+  for (const auto& l : layers) n += l.running_count();
   return n;
 }
 
@@ -249,6 +256,10 @@ LayerSpec parse_layer(const std::string& token, int index) {
     };
     l.mean = values(args[0], "mean", false);
     l.stdev = values(args[1], "std", true);
+  } else if (name == "batchnorm") {
+    if (open != std::string::npos)
+      throw Error(where + ": takes no arguments (its channels are its input's), write 'batchnorm'");
+    l.kind = LayerKind::BatchNorm;
   } else if (name == "gap") {
     if (open != std::string::npos) throw Error(where + ": takes no arguments, write 'gap'");
     l.kind = LayerKind::GlobalAvgPool;
@@ -261,7 +272,7 @@ LayerSpec parse_layer(const std::string& token, int index) {
   } else {
     throw Error(where + ": unknown layer kind " + excerpt(name) +
                 " (known: conv, dense, relu, sigmoid, tanh, maxpool, avgpool, gap, dropout, "
-                "normalize, flatten)");
+                "normalize, batchnorm, flatten)");
   }
   return l;
 }
@@ -390,6 +401,11 @@ LayerInfo infer_parameterless(const LayerSpec& l, Shape s, const std::string& wh
                     "): give one for all or one per " + (s.flat ? "feature" : "channel"));
     info.out = s;
     info.flops = 2 * s.size();
+  } else if (l.kind == LayerKind::BatchNorm) {
+    // One scale and shift per channel (CxHxW) or per feature (flat); l.in and l.out are s.c.
+    info.out = s;
+    info.params = l.weight_count() + l.bias_count();
+    info.flops = 2 * s.size();
   } else {  // ReLU, Sigmoid, Tanh, Dropout
     info.out = s;
     info.flops = s.size();
@@ -416,6 +432,7 @@ void infer_shapes(ModelSpec& spec) {
   Shape s = spec.input;
   within(s.size(), kMaxSampleValues, "model input " + s.str(), "values per sample", kWhyValues);
   for (std::size_t i = 0; i < spec.layers.size(); ++i) {
+    if (spec.layers[i].kind == LayerKind::BatchNorm) spec.layers[i].in = spec.layers[i].out = s.c;
     spec.info.push_back(infer_layer(spec, i, s));
     s = spec.info.back().out;
   }

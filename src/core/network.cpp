@@ -18,6 +18,12 @@ void check_batch(const ModelSpec& spec, const Batch& batch) {
   const int classes = spec.classes();
   const std::int64_t size = spec.input.size();
   if (batch.n < 1) throw Error("empty batch");
+  // Batch statistics of one value per channel: a variance of 0 and no unbiased estimate.
+  for (std::size_t l = 0; l < spec.layers.size(); ++l)
+    if (spec.layers[l].kind == LayerKind::BatchNorm && batch.n * spec.info[l].in.h * spec.info[l].in.w < 2)
+      throw Error("layer " + std::to_string(l + 1) + " 'batchnorm' sees 1 value per channel in "
+                  "a batch of 1 sample; training needs at least 2 (a --batch that leaves no last "
+                  "batch of 1 sample)");
   // The common case first, in one pass the compiler vectorises: every label in range and no
   // input with an all-ones exponent (an infinity or a NaN). Only a batch that fails it is walked
   // again below, to name the sample and the index.

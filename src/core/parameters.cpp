@@ -1,5 +1,6 @@
 #include "scratchcnn/parameters.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <new>
 
@@ -35,9 +36,24 @@ Parameters Parameters::he_uniform(const ModelSpec& spec, std::uint64_t seed) {
   Rng rng(derive_seed(seed, kSeedInit));
   for (std::size_t i = 0; i < spec.layers.size(); ++i) {
     const LayerSpec& l = spec.layers[i];
+    if (l.kind == LayerKind::BatchNorm) {
+      p.layers[i].weights.assign(p.layers[i].weights.size(), 1.0f);
+      continue;
+    }
     if (!l.has_params()) continue;
     const double bound = std::sqrt(6.0 / double(l.fan_in()));
     for (float& w : p.layers[i].weights) w = static_cast<float>((2.0 * rng.uniform() - 1.0) * bound);
+  }
+  return p.with_running(spec);
+}
+
+Parameters Parameters::with_running(const ModelSpec& spec) const {
+  Parameters p = *this;
+  for (std::size_t i = 0; i < spec.layers.size() && i < p.layers.size(); ++i) {
+    const LayerSpec& l = spec.layers[i];
+    if (l.kind != LayerKind::BatchNorm || !p.layers[i].running.empty()) continue;
+    p.layers[i].running.assign(std::size_t(l.running_count()), 0.0f);
+    std::fill(p.layers[i].running.begin() + l.out, p.layers[i].running.end(), 1.0f);
   }
   return p;
 }
@@ -61,6 +77,19 @@ void check_parameters(const ModelSpec& spec, const Parameters& p) {
                   std::to_string(want.layers[i].bias.size()) + " biases, got " +
                   std::to_string(p.layers[i].weights.size()) + " and " +
                   std::to_string(p.layers[i].bias.size()));
+    const std::vector<float>& r = p.layers[i].running;
+    const LayerSpec& l = spec.layers[i];
+    if (!r.empty() && r.size() != std::size_t(l.running_count()))
+      throw Error("parameters of layer " + std::to_string(i + 1) + " '" + l.text() + "': expected " +
+                  (l.running_count() ? std::to_string(l.running_count()) + " running statistics or none"
+                                     : std::string("no running statistics")) +
+                  ", got " + std::to_string(r.size()));
+    for (std::size_t j = 0; j < r.size(); ++j)
+      if (!std::isfinite(r[j]) || (j >= std::size_t(l.out) && !(r[j] >= 0)))
+        throw Error("parameters of layer " + std::to_string(i + 1) + " '" + l.text() +
+                    "': running " + (j < std::size_t(l.out) ? "mean " : "variance ") +
+                    std::to_string(j % std::size_t(l.out) + 1) + " is " + std::to_string(r[j]) +
+                    (j < std::size_t(l.out) ? " (not finite)" : " (must be finite and >= 0)"));
   }
 }
 

@@ -3,6 +3,7 @@
 
 #include <memory>
 
+#include "fast/batchnorm.hpp"
 #include "fast/conv_list.hpp"
 #include "fast/ops/ops.hpp"
 #include "scratchcnn/error.hpp"
@@ -40,6 +41,7 @@ KernelMaker maker(const LayerSpec& spec, const LayerInfo& info, const KernelOpti
     case LayerKind::Flatten: return make_flatten;
     case LayerKind::Dropout: return make_dropout;
     case LayerKind::Normalize: return make_normalize;
+    case LayerKind::BatchNorm: return make_batchnorm;
   }
   throw Error("fast: unknown layer kind in " + spec.text());
 }
@@ -49,7 +51,7 @@ KernelMaker maker(const LayerSpec& spec, const LayerInfo& info, const KernelOpti
 std::unique_ptr<LayerKernel> make_kernel(const ops::Table& table, const LayerSpec& spec,
                                          const LayerInfo& info, const float* weights,
                                          const float* bias, const KernelOptions& options) {
-  if (options.fuse_relu && !spec.has_params())
+  if (options.fuse_relu && spec.kind != LayerKind::Conv && spec.kind != LayerKind::Dense)
     throw Error("fast: a ReLU can only be fused into a conv or dense layer, not " + spec.text());
   return maker(spec, info, options)(table, spec, info, weights, bias, options.fuse_relu);
 }

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <string>
 
+#include "core/batchnorm.hpp"
+#include "fast/batchnorm.hpp"
 #include "fast/reduce.hpp"
 #include "scratchcnn/error.hpp"
 #include "scratchcnn/memory.hpp"
@@ -44,6 +46,10 @@ const float* Layer::forward_chunked(const float* in, int n) {
   float* out = out_buf_.data();
   float* scratch = scratch_.data();
   const LayerKernel& k = *kernel_;
+  if (k.spec().kind == LayerKind::BatchNorm) {
+    forward_batchnorm(in, out);
+    return out;
+  }
   const bool dropout = k.spec().kind == LayerKind::Dropout;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(std::min(max_threads(), nc))
   for (int q = 0; q < nc; ++q) {
@@ -72,6 +78,10 @@ const float* Layer::backward_chunked(const float* grad_out, bool with_grad_in,
   const std::size_t boff = align_floats(params_.weights.size());
   const std::size_t ps = partial_stride_;
   const LayerKernel& k = *kernel_;
+  if (k.spec().kind == LayerKind::BatchNorm) {
+    backward_batchnorm(grad_out, gin, params);
+    return gin;
+  }
   // The kernel writes grad_out only with a fused ReLU, which a Layer never has.
   float* g = const_cast<float*>(grad_out);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(std::min(max_threads(), nc))
@@ -84,6 +94,56 @@ const float* Layer::backward_chunked(const float* grad_out, bool with_grad_in,
     reduce_chunks(partial + boff, ps, nc, grad_sum_.bias.size(), grad_sum_.bias.data());
   }
   return gin;
+}
+
+// Batch norm in training (fast/batchnorm.hpp), with the phases and chunk tree a network uses.
+void Layer::forward_batchnorm(const float* in, float* out) {
+  const auto& k = static_cast<const BatchNormKernel&>(*kernel_);
+  const int n = n_, nc = chunk_count(n), c = k.channels();
+  const std::size_t fi = k.in_floats();
+  const float values = float(n) * float(k.plane());
+  stats_.assign(5 * std::size_t(c), 0.0f);
+  float* mean = stats_.data();
+  float* var = mean + c;
+  float* inv = var + c;
+  std::vector<float> part(std::size_t(nc) * 2 * std::size_t(c));
+  const auto valid = [n](int q) { return std::min(kChunk, n - q * kChunk); };
+  for (int q = 0; q < nc; ++q) k.channel_sums(in + q * fi, valid(q), part.data() + std::size_t(q) * c);
+  reduce_chunks(part.data(), std::size_t(c), nc, std::size_t(c), mean);
+  for (int i = 0; i < c; ++i) mean[i] = mean[i] / values;
+  for (int q = 0; q < nc; ++q)
+    k.square_deviations(in + q * fi, valid(q), mean, part.data() + std::size_t(q) * c);
+  reduce_chunks(part.data(), std::size_t(c), nc, std::size_t(c), var);
+  for (int i = 0; i < c; ++i) {
+    var[i] = var[i] / values;
+    inv[i] = batchnorm::inv_std(var[i]);
+  }
+  for (int q = 0; q < nc; ++q) k.forward_train(in + q * fi, out + q * fi, mean, inv, valid(q));
+}
+
+void Layer::backward_batchnorm(const float* grad_out, float* gin, bool params) {
+  const auto& k = static_cast<const BatchNormKernel&>(*kernel_);
+  const int n = n_, nc = chunk_count(n), c = k.channels();
+  const std::size_t fi = k.in_floats();
+  const float values = float(n) * float(k.plane());
+  const float* mean = stats_.data();
+  const float* inv = mean + 2 * c;
+  float* sums = stats_.data() + 3 * c;  // sum of g x xhat, then sum of g
+  std::vector<float> part(std::size_t(nc) * 2 * std::size_t(c));
+  const auto valid = [n](int q) { return std::min(kChunk, n - q * kChunk); };
+  for (int q = 0; q < nc; ++q) {
+    float* p = part.data() + std::size_t(q) * 2 * c;
+    k.gradient_sums(in_ + q * fi, grad_out + q * fi, mean, inv, valid(q), p, p + c);
+  }
+  reduce_chunks(part.data(), 2 * std::size_t(c), nc, 2 * std::size_t(c), sums);
+  if (params) {
+    std::copy(sums, sums + c, grad_sum_.weights.begin());
+    std::copy(sums + c, sums + 2 * c, grad_sum_.bias.begin());
+  }
+  if (gin)
+    for (int q = 0; q < nc; ++q)
+      k.backward_train(in_ + q * fi, grad_out + q * fi, gin + q * fi, mean, inv, sums, sums + c,
+                       values, valid(q));
 }
 
 std::vector<float> Layer::forward(const float* in, int n) {

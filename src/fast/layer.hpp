@@ -16,7 +16,7 @@ namespace scratchcnn::fast {
 // One layer over a batch, with its own copy of the parameters. Chunks run in parallel (OpenMP);
 // parameter gradients are per-chunk sums added in one tree over chunk indices (reduce.hpp), so
 // every result is bitwise the same at any thread count. No ReLU fusion: each layer is exactly its
-// LayerSpec.
+// LayerSpec. Batch norm runs in training mode (batch statistics) with its phases on one thread.
 class Layer {
  public:
   Layer(const LayerSpec& spec, const LayerInfo& info, const LayerParams& params,
@@ -65,6 +65,10 @@ class Layer {
   LayerParams grad_sum_;
   const DropoutKey* key_ = nullptr;
   std::uint64_t layer_ = 0;
+  // Batch norm: training mode, over the whole batch (fast/batchnorm.hpp).
+  void forward_batchnorm(const float* in, float* out);
+  void backward_batchnorm(const float* grad_out, float* grad_in, bool params);
+  std::vector<float> stats_;  // mean, var, inv, then the backward totals (C each)
 };
 
 }  // namespace scratchcnn::fast

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "core/batchnorm.hpp"
+#include "fast/batchnorm.hpp"
 #include "fast/flat_params.hpp"
 #include "fast/layout.hpp"
 #include "fast/ops/ops.hpp"
@@ -41,7 +43,7 @@ class FastNetwork final : public scratchcnn::Network {
     return run(batch, sgd, true);
   }
   Parameters gradients(const Batch& batch, StepResult* result) override;
-  Parameters parameters() const override { return flat_.layout.unpack(spec_, flat_.values.data()); }
+  Parameters parameters() const override;
   Parameters velocity() const override { return flat_.layout.unpack(spec_, flat_.velocity.data()); }
   Parameters second_moment() const override { return flat_.layout.unpack(spec_, flat_.second.data()); }
   void set_velocity(const Parameters& v) override;
@@ -82,6 +84,34 @@ class FastNetwork final : public scratchcnn::Network {
   void update_block(std::int64_t b, int n, const UpdateRule<float>& rule, bool apply);
   StepResult loss_of(int n) const;  // throws Error when the loss is not finite
 
+  // ---- Models with batch norm (fast/batchnorm.hpp) ----
+  // A training step of a model with batch norm: every phase runs over all chunks of this rank
+  // (one workspace per chunk), with the batch statistics added in the chunk tree between them.
+  StepResult run_staged(const Batch& batch, const Sgd& sgd, bool update);
+  // Layers [first, last) of chunk q forward; [first, last) backward (layers before first_param
+  // skipped), writing parameter-gradient partials of the chunk.
+  void forward_layers(float* ws, int q, int valid, std::size_t first, std::size_t last,
+                      const DropoutKey* key) const;
+  void backward_layers(float* ws, float* partial, std::size_t first, std::size_t last) const;
+  // The chunk tree over `count` floats per chunk of bn_part_ (stride `count`) into sum: on this
+  // process, or across the group's ranks.
+  void reduce_stats(int nc, std::size_t count, float* sum, int threads);
+  // After the partials of every chunk are written: the losses, the reduction and the update.
+  StepResult finish_step(int n, const Sgd& sgd, bool update);
+  void update_running(int n);
+
+  struct BatchNormLayer {
+    std::size_t layer = 0;
+    const BatchNormKernel* kernel = nullptr;
+    std::size_t running = 0;  // offset in running_ (2 x C floats)
+    // Of the last training step: mean, var, inv (C each), then the backward totals sum_gx, sum_g.
+    std::vector<float> stats;
+  };
+  std::vector<BatchNormLayer> bn_;
+  std::vector<float> running_;   // every batch norm layer's running mean then variance
+  AlignedBuffer bn_part_;        // chunk_count(n) x 2 x the most channels of a batch norm layer
+  std::vector<float> bn_sum_;
+
   ModelSpec spec_;
   const ops::Table& k_ = ops::active();  // the level of every kernel of this network
   double flops_per_thread_ = 0;
@@ -106,6 +136,29 @@ FastNetwork::FastNetwork(const ModelSpec& spec, const Parameters& p, const Optio
       plan_(k_, spec_, options),
       group_(options.group) {
   kernels_ = make_kernels(k_, spec_, plan_, flat_.layout, flat_.values.data());
+  const Parameters values = p.with_running(spec_);
+  for (std::size_t l = 0; l < layers_; ++l) {
+    if (spec_.layers[l].kind != LayerKind::BatchNorm) continue;
+    BatchNormLayer b;
+    b.layer = l;
+    b.running = running_.size();
+    b.stats.assign(5 * std::size_t(spec_.layers[l].out), 0.0f);
+    running_.insert(running_.end(), values.layers[l].running.begin(), values.layers[l].running.end());
+    bn_.push_back(std::move(b));
+  }
+  for (BatchNormLayer& b : bn_) {  // running_ no longer moves
+    auto* k = static_cast<BatchNormKernel*>(kernels_[b.layer].get());
+    k->set_running(running_.data() + b.running);
+    b.kernel = k;
+  }
+}
+
+Parameters FastNetwork::parameters() const {
+  Parameters p = flat_.layout.unpack(spec_, flat_.values.data());
+  for (const BatchNormLayer& b : bn_)
+    p.layers[b.layer].running.assign(running_.begin() + std::ptrdiff_t(b.running),
+                                     running_.begin() + std::ptrdiff_t(b.running + 2 * std::size_t(b.kernel->channels())));
+  return p;
 }
 
 int FastNetwork::threads_for(int nc, double flops) const {
@@ -190,6 +243,7 @@ void FastNetwork::update_block(std::int64_t b, int n, const UpdateRule<float>& r
 }
 
 StepResult FastNetwork::run(const Batch& batch, const Sgd& sgd, bool update) {
+  if (!bn_.empty()) return run_staged(batch, sgd, update);
   const int n = batch.n;
   // Labels in range and finite inputs, before anything changes: a NaN pixel would otherwise be
   // flattened to 0 by a ReLU while the weight gradients turn NaN.
@@ -289,8 +343,6 @@ StepResult FastNetwork::run_group(const Batch& batch, const Sgd& sgd, bool updat
   const std::pair<int, int> share = chunk_share(nc, ranks, me);
   const int first = share.first, last = share.second;
   const DropoutKey key{sgd.seed, sgd.step};
-  const std::size_t flat = flat_.layout.floats();
-  const std::int64_t blocks = std::int64_t((flat + kReduceBlock - 1) / kReduceBlock);
   if (last > first) {
     const int samples = std::min(n, last * kChunk) - first * kChunk;
     const int threads = threads_for(last - first, double(spec_.train_flops()) * samples);
@@ -301,18 +353,179 @@ StepResult FastNetwork::run_group(const Batch& batch, const Sgd& sgd, bool updat
       for (int q = first; q < last; ++q) train_chunk(ws, batch, q, key);
     }
   }
-  gather_losses(n);
-  // Every rank sums the same losses in the same order, so all agree on whether to update.
+  return finish_step(n, sgd, update);
+}
+
+StepResult FastNetwork::finish_step(int n, const Sgd& sgd, bool update) {
+  const int nc = chunk_count(n);
+  const bool grouped = group_ && group_->size() > 1;
+  if (grouped) gather_losses(n);
+  // Every rank (thread) sums the same losses in the same order, so all agree on whether to update.
   double total = 0;
   for (int s = 0; s < n; ++s) total += losses_[std::size_t(s)];
   const bool apply = update && std::isfinite(total);
-
-  const int reduce_threads = threads_for(nc, double(spec_.train_flops()) * n);
-  reduce_across(g, partials_.data(), flat, nc, flat, flat_.mean.data(), reduce_threads);
+  const std::size_t flat = flat_.layout.floats();
+  const std::int64_t blocks = std::int64_t((flat + kReduceBlock - 1) / kReduceBlock);
+  const int threads = threads_for(nc, double(spec_.train_flops()) * n);
   const UpdateRule<float> rule = UpdateRule<float>::of(sgd);
-#pragma omp parallel for schedule(static) num_threads(reduce_threads)
-  for (std::int64_t b = 0; b < blocks; ++b) update_block(b, n, rule, apply);
+  if (grouped) {
+    reduce_across(*group_, partials_.data(), flat, nc, flat, flat_.mean.data(), threads);
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (std::int64_t b = 0; b < blocks; ++b) update_block(b, n, rule, apply);
+  } else {
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      reduce_block(b, n);
+      update_block(b, n, rule, apply);
+    }
+  }
+  if (apply) update_running(n);
   return loss_of(n);
+}
+
+void FastNetwork::update_running(int n) {
+  for (BatchNormLayer& b : bn_) {
+    const int c = b.kernel->channels();
+    const float values = float(n) * float(b.kernel->plane());
+    float* rm = running_.data() + b.running;
+    for (int i = 0; i < c; ++i)
+      batchnorm::update_running(rm[i], rm[c + i], b.stats[std::size_t(i)],
+                                b.stats[std::size_t(c + i)], values);
+  }
+}
+
+void FastNetwork::forward_layers(float* ws, int q, int valid, std::size_t first, std::size_t last,
+                                 const DropoutKey* key) const {
+  for (std::size_t l = first; l < last; ++l) {
+    if (plan_.alias[l]) continue;
+    if (spec_.layers[l].kind == LayerKind::Dropout)
+      fill_dropout_mask(spec_.layers[l], spec_.info[l], key, l, std::int64_t(q) * kChunk, valid,
+                        ws + plan_.scratch[l]);
+    kernels_[l]->forward(ws + plan_.act[l], ws + plan_.act[l + 1], ws + plan_.scratch[l]);
+  }
+}
+
+void FastNetwork::backward_layers(float* ws, float* partial, std::size_t first,
+                                  std::size_t last) const {
+  const FlatLayout& fl = flat_.layout;
+  for (std::size_t l = last; l-- > std::max(first, plan_.first_param);) {
+    if (plan_.alias[l]) continue;
+    const bool hp = spec_.layers[l].has_params();
+    kernels_[l]->backward(ws + plan_.act[l], ws + plan_.act[l + 1], ws + plan_.grad[l + 1],
+                          l > plan_.first_param ? ws + plan_.grad[l] : nullptr,
+                          ws + plan_.scratch[l], hp ? partial + fl.weights(l) : nullptr,
+                          hp ? partial + fl.bias(l) : nullptr);
+  }
+}
+
+void FastNetwork::reduce_stats(int nc, std::size_t count, float* sum, int threads) {
+  if (group_ && group_->size() > 1)
+    reduce_across(*group_, bn_part_.data(), count, nc, count, sum, threads);
+  else
+    reduce_chunks(bn_part_.data(), count, nc, count, sum);
+}
+
+StepResult FastNetwork::run_staged(const Batch& batch, const Sgd& sgd, bool update) {
+  const bool grouped = group_ && group_->size() > 1;
+  if (grouped) agree_on_batch(batch);
+  else check_batch(spec_, batch);
+  const int n = batch.n, nc = chunk_count(n);
+  reserve(n, true);
+  const std::pair<int, int> share = grouped ? chunk_share(nc, group_->size(), group_->rank())
+                                            : std::pair<int, int>(0, nc);
+  const int first = share.first, last = share.second;
+  const int mine = last - first;
+  // One workspace per chunk of this rank: every chunk's activations live until its backward.
+  if (ws_.size() < std::size_t(mine)) ws_.resize(std::size_t(mine));
+  for (int i = 0; i < mine; ++i) ws_[std::size_t(i)].reserve(plan_.workspace_floats);
+  std::size_t most = 0;
+  for (const BatchNormLayer& b : bn_) most = std::max(most, 2 * std::size_t(b.kernel->channels()));
+  bn_part_.reserve(std::size_t(nc) * most);
+  bn_sum_.resize(most);
+  const int samples = mine > 0 ? std::min(n, last * kChunk) - first * kChunk : 0;
+  const int threads = threads_for(std::max(1, mine), double(spec_.train_flops()) * samples);
+  const DropoutKey key{sgd.seed, sgd.step};
+  const auto valid = [n](int q) { return std::min(kChunk, n - q * kChunk); };
+  const auto ws = [this, first](int q) { return ws_[std::size_t(q - first)].data(); };
+  const auto partial = [this](int q) {
+    return partials_.data() + std::size_t(q) * flat_.layout.floats();
+  };
+  // f(q) for every chunk of this rank, on `threads` threads.
+  const auto each_chunk = [&](const auto& f) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (int q = first; q < last; ++q) f(q);
+  };
+  const std::int64_t f0 = spec_.input.size();
+  each_chunk([&](int q) {
+    pack_chunk(batch.images + std::int64_t(q) * kChunk * f0, valid(q), f0, ws(q) + plan_.act[0]);
+  });
+  float* part = bn_part_.data();
+  std::size_t from = 0;
+  for (BatchNormLayer& b : bn_) {
+    const std::size_t l = b.layer;
+    const BatchNormKernel& k = *b.kernel;
+    const int c = k.channels();
+    const float values = float(n) * float(k.plane());
+    float* mean = b.stats.data();
+    float* var = mean + c;
+    float* inv = var + c;
+    each_chunk([&](int q) { forward_layers(ws(q), q, valid(q), from, l, &key); });
+    each_chunk([&](int q) { k.channel_sums(ws(q) + plan_.act[l], valid(q), part + std::size_t(q) * c); });
+    reduce_stats(nc, std::size_t(c), mean, threads);
+    for (int i = 0; i < c; ++i) mean[i] = mean[i] / values;
+    each_chunk([&](int q) {
+      k.square_deviations(ws(q) + plan_.act[l], valid(q), mean, part + std::size_t(q) * c);
+    });
+    reduce_stats(nc, std::size_t(c), var, threads);
+    for (int i = 0; i < c; ++i) {
+      var[i] = var[i] / values;
+      inv[i] = batchnorm::inv_std(var[i]);
+    }
+    each_chunk([&](int q) {
+      k.forward_train(ws(q) + plan_.act[l], ws(q) + plan_.act[l + 1], mean, inv, valid(q));
+    });
+    from = l + 1;
+  }
+  each_chunk([&](int q) {
+    float* w = ws(q);
+    forward_layers(w, q, valid(q), from, layers_, &key);
+    k_.softmax_cross_entropy(w + plan_.act[layers_], spec_.classes(), batch.labels + q * kChunk,
+                             valid(q), w + plan_.grad[layers_], losses_.data() + q * kChunk,
+                             correct_.data() + q * kChunk);
+  });
+  std::size_t to = layers_;
+  const FlatLayout& fl = flat_.layout;
+  for (std::size_t j = bn_.size(); j-- > 0;) {
+    BatchNormLayer& b = bn_[j];
+    const std::size_t l = b.layer;
+    const BatchNormKernel& k = *b.kernel;
+    const int c = k.channels();
+    const float values = float(n) * float(k.plane());
+    const float* mean = b.stats.data();
+    const float* inv = mean + 2 * c;
+    float* sum_gx = b.stats.data() + 3 * c;
+    float* sum_g = sum_gx + c;
+    each_chunk([&](int q) {
+      float* w = ws(q);
+      backward_layers(w, partial(q), l + 1, to);
+      float* dscale = partial(q) + fl.weights(l);
+      float* dshift = partial(q) + fl.bias(l);
+      k.gradient_sums(w + plan_.act[l], w + plan_.grad[l + 1], mean, inv, valid(q), dscale, dshift);
+      float* p = part + std::size_t(q) * 2 * c;
+      std::copy(dscale, dscale + c, p);
+      std::copy(dshift, dshift + c, p + c);
+    });
+    reduce_stats(nc, 2 * std::size_t(c), sum_gx, threads);  // sum_gx then sum_g
+    if (l > plan_.first_param)
+      each_chunk([&](int q) {
+        float* w = ws(q);
+        k.backward_train(w + plan_.act[l], w + plan_.grad[l + 1], w + plan_.grad[l], mean, inv,
+                         sum_gx, sum_g, values, valid(q));
+      });
+    to = l;
+  }
+  each_chunk([&](int q) { backward_layers(ws(q), partial(q), 0, to); });
+  return finish_step(n, sgd, update);
 }
 
 StepResult FastNetwork::loss_of(int n) const {

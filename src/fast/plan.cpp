@@ -37,12 +37,15 @@ Plan::Plan(const ops::Table& table, const ModelSpec& spec, const Options& option
   kernel.assign(layers, KernelOptions{options.conv, false});
   scratch.assign(layers, 0);  // the sizes, until lay_out_workspace turns them into offsets
   first_param = layers;
+  // A ReLU fuses into the conv or dense layer before it (not into batch norm).
+  const auto fuses = [&](std::size_t l) {
+    return spec.layers[l].kind == LayerKind::Conv || spec.layers[l].kind == LayerKind::Dense;
+  };
   for (std::size_t l = 0; l < layers; ++l) {
     const LayerSpec& s = spec.layers[l];
-    fused[l] = s.kind == LayerKind::ReLU && l > 0 && options.fuse_relu &&
-               spec.layers[l - 1].has_params();
+    fused[l] = s.kind == LayerKind::ReLU && l > 0 && options.fuse_relu && fuses(l - 1);
     alias[l] = s.kind == LayerKind::Flatten || fused[l];
-    kernel[l].fuse_relu = options.fuse_relu && s.has_params() && l + 1 < layers &&
+    kernel[l].fuse_relu = options.fuse_relu && fuses(l) && l + 1 < layers &&
                           spec.layers[l + 1].kind == LayerKind::ReLU;
     if (s.has_params() && first_param == layers) first_param = l;
     if (!alias[l]) scratch[l] = scratch_floats(table, s, spec.info[l], kernel[l]);

@@ -28,11 +28,13 @@ void put(std::string& out, T v) {
   out.append(b, sizeof(T));
 }
 
-// Each layer's weights, then its biases, as floats.
+// Each layer's weights, then its biases (then, in a set of values, batch norm's running mean and
+// variance), as floats.
 inline void put_values(std::string& out, const Parameters& p) {
   for (const auto& l : p.layers) {
     for (float v : l.weights) put<float>(out, v);
     for (float v : l.bias) put<float>(out, v);
+    for (float v : l.running) put<float>(out, v);
   }
 }
 
@@ -45,7 +47,7 @@ inline std::string start_file(const char (&magic)[8], std::uint32_t version, con
   put<std::uint32_t>(out, static_cast<std::uint32_t>(text.size()));
   out += text;
   put<std::uint64_t>(out, static_cast<std::uint64_t>(p.count()));
-  put_values(out, p);
+  put_values(out, p.with_running(spec));
   return out;
 }
 
@@ -70,11 +72,13 @@ struct Reader {
     pos += sizeof(T);
     return v;
   }
-  // Fills p, already sized for its model, in put_values' layout.
+  // Fills p, already sized for its model (running statistics included where it has them), in
+  // put_values' layout.
   void get_values(Parameters& p, const char* what) {
     for (auto& l : p.layers) {
       for (float& v : l.weights) v = get<float>(what);
       for (float& v : l.bias) v = get<float>(what);
+      for (float& v : l.running) v = get<float>(what);
     }
   }
 };
@@ -82,7 +86,7 @@ struct Reader {
 // The index of the first layer holding a NaN or an infinity; p.layers.size() when none does.
 inline std::size_t first_non_finite_layer(const Parameters& p) {
   for (std::size_t i = 0; i < p.layers.size(); ++i)
-    for (const auto* vec : {&p.layers[i].weights, &p.layers[i].bias})
+    for (const auto* vec : {&p.layers[i].weights, &p.layers[i].bias, &p.layers[i].running})
       for (float v : *vec)
         if (!std::isfinite(v)) return i;
   return p.layers.size();

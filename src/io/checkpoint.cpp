@@ -146,7 +146,10 @@ std::string serialize_checkpoint(const ModelSpec& spec, const Parameters& params
   check_class_names(state.class_names, spec, "checkpoint: ");
   check_load(state.load, "checkpoint: ");
   const bool with_data = !state.class_names.empty() || !(state.load == data::LoadOptions{});
-  const std::uint32_t version = with_data   ? 7
+  // Version 8 (batch norm's running statistics after the values) holds every field of version 7.
+  const bool with_running = spec.running_count() > 0;
+  const std::uint32_t version = with_running ? 8
+                                : with_data   ? 7
                                 : with_val  ? 6
                                 : with_adam ? 5
                                 : with_schedule           ? 4
@@ -368,7 +371,8 @@ Checkpoint deserialize_checkpoint(const std::string& bytes, const std::string& w
   c.params = deserialize_parameters(bytes, c.spec, where);
 
   const std::string text = c.spec.full_text();
-  const std::uint64_t count = static_cast<std::uint64_t>(c.params.count());
+  const std::uint64_t count =
+      static_cast<std::uint64_t>(c.params.count() + c.spec.running_count());
   // The part after the parameters, up to the checksum (already verified).
   detail::Reader r{bytes, where,
                    sizeof(kCheckpointMagic) + 4 + 4 + text.size() + 8 + count * sizeof(float),
@@ -423,7 +427,7 @@ Checkpoint deserialize_checkpoint(const std::string& bytes, const std::string& w
       throw Error(where + ": corrupted checkpoint (" + e.what() + ")");
     }
     // Only a run with names or load options writes version 7.
-    if (c.state.class_names.empty() && l == data::LoadOptions{})
+    if (version == 7 && c.state.class_names.empty() && l == data::LoadOptions{})
       throw Error(where + ": corrupted checkpoint (version 7 without class names or load options)");
   }
   c.state.history = read_history(r, c.state.epoch, version >= 6 && c.state.options.val_fraction > 0);

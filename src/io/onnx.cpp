@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/batchnorm.hpp"
 #include "io/protobuf.hpp"
 #include "scratchcnn/error.hpp"
 
@@ -35,8 +36,8 @@ namespace node {
 constexpr std::uint32_t kInput = 1, kOutput = 2, kName = 3, kOpType = 4, kAttribute = 5;
 }
 namespace attribute {
-constexpr std::uint32_t kName = 1, kI = 3, kInts = 8, kType = 20;
-constexpr std::int64_t kInt = 2, kIntsType = 7;  // AttributeProto.AttributeType
+constexpr std::uint32_t kName = 1, kF = 2, kI = 3, kInts = 8, kType = 20;
+constexpr std::int64_t kFloatType = 1, kInt = 2, kIntsType = 7;  // AttributeProto.AttributeType
 }
 namespace tensor {
 constexpr std::uint32_t kDims = 1, kDataType = 2, kName = 8, kRawData = 9;
@@ -55,6 +56,12 @@ constexpr std::uint32_t kDimValue = 1, kDimParam = 2;  // TensorShapeProto.Dimen
 Message int_attribute(const std::string& name, std::int64_t v) {
   Message a;
   a.bytes(attribute::kName, name).varint(attribute::kI, v).varint(attribute::kType, attribute::kInt);
+  return a;
+}
+
+Message float_attribute(const std::string& name, float v) {
+  Message a;
+  a.bytes(attribute::kName, name).fixed32(attribute::kF, v).varint(attribute::kType, attribute::kFloatType);
   return a;
 }
 
@@ -128,6 +135,7 @@ const char* op_suffix(LayerKind k) {
     case LayerKind::GlobalAvgPool: return "gap";
     case LayerKind::Dropout: return "dropout";
     case LayerKind::Normalize: return "normalize";
+    case LayerKind::BatchNorm: return "batchnorm";
   }
   return "layer";
 }
@@ -221,6 +229,21 @@ std::string export_model(const ModelSpec& spec, const Parameters& p, const Expor
         initializers.push_back(float_tensor(name + ".std", dims, stdev));
         g.message(graph::kNode, make_node("Sub", name + "_sub", {current, name + ".mean"}, name + "_sub"));
         g.message(graph::kNode, make_node("Div", name, {name + "_sub", name + ".std"}, out));
+        break;
+      }
+      case LayerKind::BatchNorm: {
+        // Inference form: the running statistics, epsilon 1e-5 (batchnorm.hpp).
+        const std::vector<float> values = p.with_running(spec).layers[i].running;
+        const auto half = values.begin() + l.out;
+        initializers.push_back(float_tensor(name + ".weight", {l.out}, p.layers[i].weights));
+        initializers.push_back(float_tensor(name + ".bias", {l.out}, p.layers[i].bias));
+        initializers.push_back(float_tensor(name + ".running_mean", {l.out}, {values.begin(), half}));
+        initializers.push_back(float_tensor(name + ".running_var", {l.out}, {half, values.end()}));
+        g.message(graph::kNode,
+                  make_node("BatchNormalization", name,
+                            {current, name + ".weight", name + ".bias", name + ".running_mean",
+                             name + ".running_var"},
+                            out, {float_attribute("epsilon", float(batchnorm::kEps))}));
         break;
       }
     }

@@ -87,7 +87,8 @@ bool is_checkpoint(const std::string& bytes) {
 
 std::string serialize_parameters(const ModelSpec& spec, const Parameters& p) {
   check_parameters(spec, p);
-  std::string out = detail::start_file(kParameterMagic, kParameterFileVersion, spec, p);
+  // Version 2 only where it is needed: a model without batch norm keeps version 1's bytes.
+  std::string out = detail::start_file(kParameterMagic, spec.running_count() > 0 ? 2 : 1, spec, p);
   detail::seal(out);
   return out;
 }
@@ -116,14 +117,31 @@ Parameters deserialize_parameters(const std::string& bytes, const ModelSpec& spe
     throw Error(where + ": holds " + std::to_string(count) + " values, the model needs " +
                 std::to_string(spec.param_count()));
   // A checkpoint goes on after the values (velocities, training state); a parameter file ends.
+  // Batch norm's running statistics follow the values; only the versions that hold them (2 and
+  // 8) may record a model with batch norm.
+  const std::uint64_t running = std::uint64_t(spec.running_count());
+  std::uint32_t version;
+  std::memcpy(&version, bytes.data() + sizeof(kParameterMagic), sizeof version);
+  if (running > 0 && version < (h.kind == "checkpoint" ? 8u : 2u))
+    throw Error(where + ": corrupted " + h.kind + " (version " + std::to_string(version) +
+                " records a model with batch norm, which only later versions hold)");
+  if (running == 0 && version >= (h.kind == "checkpoint" ? 8u : 2u))
+    throw Error(where + ": corrupted " + h.kind + " (version " + std::to_string(version) +
+                " for a model without batch norm)");
+  const std::uint64_t values = (count + running) * sizeof(float);
   const std::uint64_t rest = bytes.size() - r.pos;
-  if (h.kind == "checkpoint" ? rest < count * sizeof(float) + 8 : rest != count * sizeof(float) + 8)
+  if (h.kind == "checkpoint" ? rest < values + 8 : rest != values + 8)
     throw Error(where + ": corrupted " + h.kind + " (size does not match its value count)");
-  Parameters p = Parameters::zeros(spec);
+  Parameters p = Parameters::zeros(spec).with_running(spec);
   r.get_values(p, "values");
   if (const std::size_t i = detail::first_non_finite_layer(p); i < p.layers.size())
     throw Error(where + ": layer " + std::to_string(i + 1) + " '" + spec.layers[i].text() +
                 "' holds a non-finite value");
+  try {
+    check_parameters(spec, p);  // running variances >= 0
+  } catch (const Error& e) {
+    throw Error(where + ": " + e.what());
+  }
   return p;
 }
 
@@ -166,14 +184,17 @@ std::string read_model_file(InputFile& in) {
   if (count > (std::uint64_t(1) << 56))
     throw Error(where + ": corrupted " + kind + " (value count " + std::to_string(count) + ")");
   const std::uint64_t values = count * sizeof(float);
+  // Batch norm's running statistics, once, after the values.
+  const std::uint64_t running = std::uint64_t(spec.running_count()) * sizeof(float);
   // A checkpoint holds the values and velocities, from version 5 on also second moments.
   const std::uint64_t arrays = !checkpoint ? 1 : get_at<std::uint32_t>(b, 8) >= 5 ? 3 : 2;
   check_input_size(where, "the " + std::to_string(count) + " values" +
                               (arrays == 3 ? ", velocities and second moments"
                                : arrays == 2 ? " and velocities" : "") +
                               " of model " + excerpt(spec.full_text(), 60),
-                   arrays * values);
-  const std::uint64_t rest = checkpoint ? arrays * values + kMaxCheckpointTail : values + 8;
+                   arrays * values + running);
+  const std::uint64_t rest =
+      checkpoint ? arrays * values + running + kMaxCheckpointTail : values + running + 8;
   // Read in place (one copy of the values in memory, within the size just checked), one byte
   // more than a checkpoint may hold to tell "at most" from "more than".
   const std::size_t head = b.size();

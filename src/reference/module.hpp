@@ -59,6 +59,17 @@ class Module {
   // uses it.
   virtual void set_sample(const DropoutKey* /*key*/, std::uint64_t /*layer*/,
                           std::uint64_t /*sample*/) {}
+  // The batch-level hook, for the one layer whose forward needs the whole batch (batch norm,
+  // batchnorm.hpp); every other module keeps the defaults. In a training step of a model with
+  // such a module the network runs the batch in segments cut at it: every sample's forward up to
+  // it, then begin_batch with all their inputs (the batch statistics), then each sample's forward
+  // through it and on; after every sample's backward has come back to it, batch_gradients with
+  // all their output gradients, then each sample's backward through it (after set_sample names
+  // the sample) and on. end_batch returns it to evaluation.
+  virtual bool batch_level() const { return false; }
+  virtual void begin_batch(const std::vector<Tensor<T>>& /*inputs*/) {}
+  virtual void batch_gradients(const std::vector<Tensor<T>>& /*grad_outs*/) {}
+  virtual void end_batch() {}
   // Every parameter: the Sgd rule with the mean of its gradient list, then the list is cleared.
   // No-op without parameters.
   virtual void update(const SgdStep<T>& /*step*/) {}

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "reference/batchnorm.hpp"
 #include "reference/conv.hpp"
 #include "reference/dense.hpp"
 #include "reference/flatten.hpp"
@@ -47,6 +48,7 @@ std::unique_ptr<Module<T>> make_module(const LayerSpec& l, const LayerInfo& info
     case LayerKind::Flatten: return std::make_unique<Flatten<T>>();
     case LayerKind::Dropout: return std::make_unique<Dropout<T>>(l.rate);
     case LayerKind::Normalize: return std::make_unique<Normalize<T>>(l, info.in);
+    case LayerKind::BatchNorm: return std::make_unique<BatchNorm<T>>(info.in, p);
   }
   (void)info;
   throw Error("unknown layer kind");
@@ -70,6 +72,24 @@ class Model : public Module<T> {
     Tensor<T> v = g;
     for (auto it = modules_.rbegin(); it != modules_.rend(); ++it) v = (*it)->backward(v);
     return v;
+  }
+  // Modules [first, last) only.
+  Tensor<T> forward_range(std::size_t first, std::size_t last, const Tensor<T>& x) {
+    Tensor<T> v = x;
+    for (std::size_t i = first; i < last; ++i) v = modules_[i]->forward(v);
+    return v;
+  }
+  Tensor<T> backward_range(std::size_t first, std::size_t last, const Tensor<T>& g) {
+    Tensor<T> v = g;
+    for (std::size_t i = last; i-- > first;) v = modules_[i]->backward(v);
+    return v;
+  }
+  // The indices of the batch-level modules (module.hpp), in order.
+  std::vector<std::size_t> batch_level_modules() const {
+    std::vector<std::size_t> cuts;
+    for (std::size_t i = 0; i < modules_.size(); ++i)
+      if (modules_[i]->batch_level()) cuts.push_back(i);
+    return cuts;
   }
   using Module<T>::update;
   void update(const SgdStep<T>& s) override {
@@ -179,9 +199,14 @@ class Network : public scratchcnn::Network {
     // The modules hold the key only while this step runs: afterwards they evaluate.
     struct Forget {
       Model<T>& m;
-      ~Forget() { m.set_sample(nullptr, 0, 0); }
+      ~Forget() {
+        m.set_sample(nullptr, 0, 0);
+        for (auto& mod : m.modules()) mod->end_batch();
+      }
     } forget{model_};
-    for (int s = 0; s < batch.n; ++s) {
+    if (!model_.batch_level_modules().empty()) {
+      loss_sum = accumulate_in_segments(batch, key, r);
+    } else for (int s = 0; s < batch.n; ++s) {
       const int label = batch.labels[s];
       model_.set_sample(&key, 0, std::uint64_t(s));
       const Tensor<T> logits = model_.forward(sample(batch.images, s));
@@ -198,6 +223,61 @@ class Network : public scratchcnn::Network {
                   "; parameters left unchanged");
     }
     return r;
+  }
+
+  // accumulate's flow for a model with batch-level modules (module.hpp): segments cut at them.
+  // Each sample's forward through a segment is run again right before its backward, so every
+  // module's backward sees its own forward's state, as in the one-sample flow; the gradient lists
+  // fill in sample order. Returns the sum of the losses.
+  T accumulate_in_segments(const Batch& batch, const DropoutKey& key, StepResult& r) {
+    const std::size_t n = std::size_t(batch.n);
+    std::vector<std::size_t> cuts = model_.batch_level_modules();
+    cuts.push_back(model_.modules().size());  // the last segment ends at the loss
+    std::vector<std::vector<Tensor<T>>> inputs;  // per segment, per sample
+    std::vector<Tensor<T>> v(n);
+    for (std::size_t s = 0; s < n; ++s) v[s] = sample(batch.images, int(s));
+    std::size_t first = 0;
+    for (const std::size_t cut : cuts) {
+      inputs.push_back(v);
+      for (std::size_t s = 0; s < n; ++s) {
+        model_.set_sample(&key, 0, s);
+        v[s] = model_.forward_range(first, cut, v[s]);
+      }
+      if (cut == model_.modules().size()) break;
+      Module<T>& bn = *model_.modules()[cut];
+      bn.begin_batch(v);
+      for (std::size_t s = 0; s < n; ++s) {
+        model_.set_sample(&key, 0, s);
+        v[s] = bn.forward(v[s]);
+      }
+      first = cut + 1;
+    }
+    T loss_sum = 0;
+    for (std::size_t s = 0; s < n; ++s) {
+      const int label = batch.labels[s];
+      Tensor<T> grad;
+      loss_sum += softmax_cross_entropy(v[s], label, &grad);
+      const auto best = std::max_element(v[s].data.begin(), v[s].data.end());
+      if (best - v[s].data.begin() == label) ++r.correct;
+      v[s] = std::move(grad);
+    }
+    for (std::size_t k = cuts.size(); k-- > 0;) {
+      const std::size_t begin = k == 0 ? 0 : cuts[k - 1] + 1, end = cuts[k];
+      if (end < model_.modules().size()) {
+        Module<T>& bn = *model_.modules()[end];
+        bn.batch_gradients(v);
+        for (std::size_t s = 0; s < n; ++s) {
+          model_.set_sample(&key, 0, s);
+          v[s] = bn.backward(v[s]);
+        }
+      }
+      for (std::size_t s = 0; s < n; ++s) {
+        model_.set_sample(&key, 0, s);
+        model_.forward_range(begin, end, inputs[k][s]);
+        v[s] = model_.backward_range(begin, end, v[s]);
+      }
+    }
+    return loss_sum;
   }
 
   ModelSpec spec_;

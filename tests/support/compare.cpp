@@ -67,6 +67,7 @@ std::vector<float> flat(const Parameters& p) {
   for (const auto& l : p.layers) {
     v.insert(v.end(), l.weights.begin(), l.weights.end());
     v.insert(v.end(), l.bias.begin(), l.bias.end());
+    v.insert(v.end(), l.running.begin(), l.running.end());  // batch norm's, in a set of values
   }
   return v;
 }

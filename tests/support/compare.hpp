@@ -45,6 +45,6 @@ std::string show(float f);
                                      const std::string& lb);
 
 // Every layer's weights then bias, in layer order: the order of the parameter files.
-std::vector<float> flat(const Parameters& p);
+std::vector<float> flat(const Parameters& p);  // weights, biases and running statistics, layer by layer
 
 }  // namespace scratchcnn::test

@@ -24,7 +24,7 @@ std::string random_model_text(Rng& rng, Shape& in) {
   in.w = rng.below(2) ? in.h : pick(4, 16);
   std::string text = rng.below(2) ? "normalize(mean=0.5,std=0.25) " : "";
   int c = in.c, h = in.h, w = in.w;
-  const char* pointwise[] = {"relu", "sigmoid", "tanh", "dropout(0.25)"};
+  const char* pointwise[] = {"relu", "sigmoid", "tanh", "dropout(0.25)", "batchnorm"};
   for (int n = pick(1, 5); n > 0; --n) {
     switch (rng.below(5)) {
       case 0:
@@ -54,7 +54,7 @@ std::string random_model_text(Rng& rng, Shape& in) {
         }
         break;
       }
-      case 3: text += std::string(pointwise[rng.below(4)]) + " "; break;
+      case 3: text += std::string(pointwise[rng.below(5)]) + " "; break;
       default:
         if (rng.below(3) == 0) {
           text += "gap ";
@@ -69,7 +69,7 @@ std::string random_model_text(Rng& rng, Shape& in) {
   for (int n = pick(0, 2); n > 0; --n) {
     const int out = pick(1, 20);
     text += "dense(" + std::to_string(features) + "," + std::to_string(out) + ") ";
-    if (rng.below(2)) text += std::string(pointwise[rng.below(4)]) + " ";
+    if (rng.below(2)) text += std::string(pointwise[rng.below(5)]) + " ";
     features = out;
   }
   text += "dense(" + std::to_string(features) + "," + std::to_string(pick(2, 10)) + ")";
@@ -97,8 +97,18 @@ std::vector<ModelSpec> random_valid_models(std::uint64_t seed, int count) {
 Parameters export_test_parameters(const ModelSpec& spec, std::uint64_t seed) {
   Parameters p = Parameters::he_uniform(spec, seed);
   Rng rng(seed ^ 0x9e3779b97f4a7c15ull);
-  for (LayerParams& l : p.layers)
+  for (std::size_t i = 0; i < p.layers.size(); ++i) {
+    LayerParams& l = p.layers[i];
     for (float& b : l.bias) b = float(rng.uniform() - 0.5);
+    if (spec.layers[i].kind != LayerKind::BatchNorm) continue;
+    // Batch norm: scales, running means and variances away from the identity's 1, 0 and 1.
+    for (float& w : l.weights) w = float(0.5 + rng.uniform());
+    const std::size_t c = l.weights.size();
+    for (std::size_t j = 0; j < c; ++j) {
+      l.running[j] = float(rng.uniform() - 0.5);
+      l.running[c + j] = float(0.25 + rng.uniform());
+    }
+  }
   return p;
 }
 

@@ -9,12 +9,12 @@
 
 namespace scratchcnn::test {
 
-// Every layer kind: a per-channel normalize, conv with padding, tanh, avgpool with a stride below its window, a strided
-// conv, sigmoid, maxpool, conv, relu, dropout, gap, flatten, dense, sigmoid, dense; for a 2x13x13
-// input.
+// Every layer kind: a per-channel normalize, conv with padding, batch norm, tanh, avgpool with a
+// stride below its window, a strided conv, sigmoid, maxpool, conv, relu, dropout, gap, flatten,
+// dense, batch norm per feature, sigmoid, dense; for a 2x13x13 input.
 inline constexpr const char* kEveryLayerModelText =
-    "normalize(mean=0.25:0.5,std=0.5:2) conv(2,4,k=3,pad=1) tanh avgpool(3,stride=2) conv(4,6,k=3,stride=2,pad=2) sigmoid maxpool(2) "
-    "conv(6,8,k=2) relu dropout(0.5) gap flatten dense(8,12) sigmoid dense(12,5)";
+    "normalize(mean=0.25:0.5,std=0.5:2) conv(2,4,k=3,pad=1) batchnorm tanh avgpool(3,stride=2) conv(4,6,k=3,stride=2,pad=2) sigmoid maxpool(2) "
+    "conv(6,8,k=2) relu dropout(0.5) gap flatten dense(8,12) batchnorm sigmoid dense(12,5)";
 inline constexpr Shape kEveryLayerInput{2, 13, 13, false};
 
 // A named model for the export tests: the built-in ones, the every-layer model.
