@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "core/text.hpp"
 #include "scratchcnn/error.hpp"
 
 namespace scratchcnn::cli {
@@ -134,10 +135,9 @@ double Args::real(const std::string& flag, double fallback, double lo, double hi
   const auto it = values_.find(flag);
   if (it == values_.end()) return fallback;
   const std::string& s = it->second;
-  char* end = nullptr;
-  const double v = std::strtod(s.c_str(), &end);
-  if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v))
-    throw UsageError(flag + ": " + excerpt(s) + " is not a finite number");
+  const std::optional<double> parsed = parse_finite(s);
+  if (!parsed) throw UsageError(flag + ": " + excerpt(s) + " is not a finite number");
+  const double v = *parsed;
   if (v < lo || v > hi)
     throw UsageError(flag + ": " + readable(v) + " is outside " + readable(lo) + ".." +
                      readable(hi));

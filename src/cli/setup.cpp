@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "budget.hpp"
+#include "core/text.hpp"
 #include "fast/layout.hpp"
 #include "fast/reduce.hpp"
 #include "format.hpp"
@@ -526,10 +527,8 @@ void apply_normalize(Setup& s, const Args& a) {
     }
   } else if (how.rfind("scale:", 0) == 0) {
     const std::string x = how.substr(6);
-    char* end = nullptr;
-    const double v = std::strtod(x.c_str(), &end);
-    if (x.empty() || *end != '\0' || !std::isfinite(v) || !(v > 0) || !std::isfinite(float(1.0 / v)) ||
-        !(float(1.0 / v) >= 1e-30f))
+    const double v = parse_finite(x).value_or(0.0);
+    if (!(v > 0) || !std::isfinite(float(1.0 / v)) || !(float(1.0 / v) >= 1e-30f))
       throw UsageError("--normalize " + excerpt(how) +
                        ": X must be a finite number above 0 whose inverse is a float of at "
                        "least 1e-30 (scale:X multiplies the input by X)");

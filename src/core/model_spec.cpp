@@ -217,11 +217,9 @@ LayerSpec parse_layer(const std::string& token, int index) {
     want_args(1, 1, "dropout(P)");
     l.kind = LayerKind::Dropout;
     const std::string& text = args[0];
-    char* end = nullptr;
-    const double p = std::strtod(text.c_str(), &end);
-    if (text.empty() || *end != '\0' || !std::isfinite(p))
-      throw Error(where + ": probability " + excerpt(text) + " is not a number, expects dropout(P)");
-    l.rate = static_cast<float>(p) + 0.0f;  // -0 is 0
+    const std::optional<double> p = parse_finite(text);
+    if (!p) throw Error(where + ": probability " + excerpt(text) + " is not a number, expects dropout(P)");
+    l.rate = static_cast<float>(*p) + 0.0f;  // -0 is 0
     if (!(l.rate >= 0 && l.rate < 1))
       throw Error(where + ": probability " + excerpt(text) + " is outside 0 <= P < 1");
   } else if (name == "normalize") {
@@ -239,11 +237,10 @@ LayerSpec parse_layer(const std::string& token, int index) {
       std::stringstream list{all};
       std::string item;
       while (std::getline(list, item, ':')) {
-        char* end = nullptr;
         const std::string t(trim(item));
-        const double v = std::strtod(t.c_str(), &end);
-        const float f = static_cast<float>(v);
-        if (t.empty() || *end != '\0' || !std::isfinite(v) || !std::isfinite(f))
+        const std::optional<double> v = parse_finite(t);
+        const float f = v ? static_cast<float>(*v) : 0.0f;
+        if (!v || !std::isfinite(f))
           throw Error(where + ": " + key + " value " + excerpt(t) + " is not a finite number");
         if (positive && !(f >= 1e-30f))
           throw Error(where + ": std value " + excerpt(t) + " must be above 0 (at least 1e-30)");

@@ -1,6 +1,8 @@
 #include "core/text.hpp"
 
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
 
 namespace scratchcnn {
 
@@ -17,6 +19,13 @@ std::string with_commas(long long v) {
   std::string s = std::to_string(m);
   for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
   return v < 0 ? "-" + s : s;
+}
+
+std::optional<double> parse_finite(const std::string& s) {
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v)) return std::nullopt;
+  return v;
 }
 
 std::string_view trim(std::string_view s, std::string_view chars) {

@@ -3,7 +3,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -186,18 +185,14 @@ void parse_lr_schedule(const std::string& text, TrainOptions& opt, const std::st
   const auto colon = rest.find(':');
   if (colon == std::string::npos) throw bad("missing :GAMMA");
   const std::string every = rest.substr(0, colon), gamma = rest.substr(colon + 1);
-  char* end = nullptr;
-  errno = 0;
-  const double e = std::strtod(every.c_str(), &end);
-  if (every.empty() || *end != '\0' || errno) throw bad("EVERY " + excerpt(every) + " is not a number");
-  errno = 0;
-  const double g = std::strtod(gamma.c_str(), &end);
-  if (gamma.empty() || *end != '\0' || errno) throw bad("GAMMA " + excerpt(gamma) + " is not a number");
-  check_option(TrainOption::StepEvery, e, flag + " step EVERY");
-  check_option(TrainOption::StepGamma, g, flag + " step GAMMA");
+  const std::optional<double> e = parse_finite(every), g = parse_finite(gamma);
+  if (!e) throw bad("EVERY " + excerpt(every) + " is not a number");
+  if (!g) throw bad("GAMMA " + excerpt(gamma) + " is not a number");
+  check_option(TrainOption::StepEvery, *e, flag + " step EVERY");
+  check_option(TrainOption::StepGamma, *g, flag + " step GAMMA");
   opt.schedule = LrSchedule::Step;
-  opt.step_every = static_cast<int>(e);
-  opt.step_gamma = static_cast<float>(g);
+  opt.step_every = static_cast<int>(*e);
+  opt.step_gamma = static_cast<float>(*g);
 }
 
 void parse_betas(const std::string& text, TrainOptions& opt, const std::string& flag) {
@@ -207,10 +202,9 @@ void parse_betas(const std::string& text, TrainOptions& opt, const std::string& 
   double b[2];
   const std::string part[2] = {text.substr(0, comma), text.substr(comma + 1)};
   for (int i = 0; i < 2; ++i) {
-    char* end = nullptr;
-    errno = 0;
-    b[i] = std::strtod(part[i].c_str(), &end);
-    if (part[i].empty() || *end != '\0' || errno)
+    const std::optional<double> v = parse_finite(part[i]);
+    if (v) b[i] = *v;
+    else
       throw Error(flag + " " + excerpt(text) + ": B" + std::to_string(i + 1) + " " +
                   excerpt(part[i]) + " is not a number (expects B1,B2 such as 0.9,0.999)");
   }
