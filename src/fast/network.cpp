@@ -182,25 +182,11 @@ void FastNetwork::forward_chunk(float* ws, const float* images, int q, int valid
                                 const DropoutKey* key) const {
   const std::int64_t f0 = spec_.input.size();
   pack_chunk(images + std::int64_t(q) * kChunk * f0, valid, f0, ws + plan_.act[0]);
-  for (std::size_t l = 0; l < layers_; ++l) {
-    if (plan_.alias[l]) continue;
-    if (spec_.layers[l].kind == LayerKind::Dropout)
-      fill_dropout_mask(spec_.layers[l], spec_.info[l], key, l, std::int64_t(q) * kChunk, valid,
-                        ws + plan_.scratch[l]);
-    kernels_[l]->forward(ws + plan_.act[l], ws + plan_.act[l + 1], ws + plan_.scratch[l]);
-  }
+  forward_layers(ws, q, valid, 0, layers_, key);
 }
 
 void FastNetwork::backward_chunk(float* ws, float* partial) const {
-  const FlatLayout& fl = flat_.layout;
-  for (std::size_t l = layers_; l-- > plan_.first_param;) {
-    if (plan_.alias[l]) continue;
-    const bool hp = spec_.layers[l].has_params();
-    kernels_[l]->backward(ws + plan_.act[l], ws + plan_.act[l + 1], ws + plan_.grad[l + 1],
-                          l > plan_.first_param ? ws + plan_.grad[l] : nullptr,
-                          ws + plan_.scratch[l], hp ? partial + fl.weights(l) : nullptr,
-                          hp ? partial + fl.bias(l) : nullptr);
-  }
+  backward_layers(ws, partial, 0, layers_);
 }
 
 void FastNetwork::set_velocity(const Parameters& v) {
