@@ -380,3 +380,27 @@ TEST(BatchNormRun, ReproducibleAndResumableBitForBit) {
   const CliResult eval = cli("eval --data " + data + " --checkpoint " + dir + "/full.ckpt");
   EXPECT_EQ(eval.code, 0) << eval.err;
 }
+
+// The last batch of an epoch would be 1 sample: refused before the first epoch, not after it.
+TEST(BatchNormErrors, ALastBatchOfOneSampleIsRefusedBeforeTraining) {
+  const std::string data = learnable_optdigits("bn-last-one", 16, 33, 10);
+  const CliResult r = cli(std::string("train --data ") + data + " --batch 16 --model \"" + kModel + "\"");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(has(r.err, "layer 7 'batchnorm' sees 1 value per channel, and the 33 training samples in "
+                         "batches of 16 leave a last batch of 1 sample"))
+      << r.err;
+  EXPECT_FALSE(has(r.out, "    1 ")) << r.out;  // no epoch ran
+  // A conv layer's batch norm has a plane of values per sample: the same data trains.
+  const CliResult conv = cli(std::string("train --data ") + data +
+                             " --batch 16 --epochs 1 --model \"conv(1,2,k=3,pad=1) batchnorm relu flatten dense(128,10)\"");
+  EXPECT_EQ(conv.code, 0) << conv.err;
+}
+
+// A checkpoint's velocity and second-moment sets never carry running statistics.
+TEST(BatchNormErrors, OptimizerStateWithRunningStatisticsIsNotWritten) {
+  const ModelSpec s = parse_model(kModel);
+  TrainingState st;
+  st.velocity = Parameters::zeros(s).with_running(s);
+  EXPECT_TRUE(has(error_of([&] { (void)serialize_checkpoint(s, Parameters::he_uniform(s, 1), st); }),
+                  "a velocity or second-moment set holds running statistics"));
+}

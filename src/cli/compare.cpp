@@ -73,6 +73,8 @@ double max_abs_diff(const Parameters& a, const Parameters& b) {
       m = std::max(m, double(std::abs(a.layers[l].weights[i] - b.layers[l].weights[i])));
     for (std::size_t i = 0; i < a.layers[l].bias.size(); ++i)
       m = std::max(m, double(std::abs(a.layers[l].bias[i] - b.layers[l].bias[i])));
+    for (std::size_t i = 0; i < a.layers[l].running.size() && i < b.layers[l].running.size(); ++i)
+      m = std::max(m, double(std::abs(a.layers[l].running[i] - b.layers[l].running[i])));
   }
   return m;
 }

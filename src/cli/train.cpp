@@ -227,6 +227,7 @@ std::string run_digest(const Setup& s, const TrainingState& state) {
     for (const LayerParams& l : p->layers) {
       floats(l.weights);
       floats(l.bias);
+      floats(l.running);  // batch norm's, which evaluation (and so early stopping) reads
     }
   for (const data::Dataset* d : {&s.split.train, &s.split.test}) {
     floats(d->images);

@@ -124,6 +124,7 @@ MemoryEstimate estimate_reference(const ModelSpec& spec, int batch, MemoryUse us
   const bool train = use == MemoryUse::Training;
   ReferenceBytes r;
   double transient = 0;  // per-sample tensors alive at once, the largest over the layers
+  double widest = 0;     // the most values per sample at any layer
   for (std::size_t l = 0; l < spec.layers.size(); ++l) {
     const LayerSpec& ls = spec.layers[l];
     const LayerInfo& li = spec.info[l];
@@ -154,7 +155,12 @@ MemoryEstimate estimate_reference(const ModelSpec& spec, int batch, MemoryUse us
       case LayerKind::Normalize: break;
     }
     transient = std::max(transient, r.temp);
+    widest = std::max(widest, std::max(fin, fout));
   }
+  // A model with batch norm trains in segments (reference/network.hpp): the batch's images as the
+  // first segment's inputs and the list of every sample's value between modules besides.
+  if (train && spec.running_count() > 0)
+    r.work += b * (alloc(double(spec.input.size()) * t) + alloc(widest * t));
   r.other += double(spec.layers.size()) * 256;  // module objects
   MemoryEstimate e;
   e.parameters = bytes_of(r.params - r.vel);  // the optimizer state lives inside the Params

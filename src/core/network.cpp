@@ -20,7 +20,8 @@ void check_batch(const ModelSpec& spec, const Batch& batch) {
   if (batch.n < 1) throw Error("empty batch");
   // Batch statistics of one value per channel: a variance of 0 and no unbiased estimate.
   for (std::size_t l = 0; l < spec.layers.size(); ++l)
-    if (spec.layers[l].kind == LayerKind::BatchNorm && batch.n * spec.info[l].in.h * spec.info[l].in.w < 2)
+    if (spec.layers[l].kind == LayerKind::BatchNorm &&
+        std::int64_t(batch.n) * spec.info[l].in.h * spec.info[l].in.w < 2)
       throw Error("layer " + std::to_string(l + 1) + " 'batchnorm' sees 1 value per channel in "
                   "a batch of 1 sample; training needs at least 2 (a --batch that leaves no last "
                   "batch of 1 sample)");

@@ -456,6 +456,16 @@ std::vector<EpochMetrics> train(Network& net, const data::Dataset& train_set,
   check_data_fits(net.spec(), test_set);
   if (validation.set) check_data_fits(net.spec(), *validation.set);
   validate(opt);
+  // Batch norm on one value per channel cannot train on a batch of 1 sample (check_batch refuses
+  // it at that step): refused here, before the first epoch, when the last batch would be one.
+  if (train_set.size() > opt.batch && train_set.size() % opt.batch == 1)
+    for (std::size_t l = 0; l < net.spec().layers.size(); ++l)
+      if (net.spec().layers[l].kind == LayerKind::BatchNorm &&
+          net.spec().info[l].in.h * net.spec().info[l].in.w == 1)
+        throw Error("layer " + std::to_string(l + 1) + " 'batchnorm' sees 1 value per channel, and the " +
+                    std::to_string(train_set.size()) + " training samples in batches of " +
+                    std::to_string(opt.batch) + " leave a last batch of 1 sample, which it cannot "
+                    "normalise: choose another batch size");
   if (opt.early_stop > 0 && !validation.set)
     throw Error("training options: early stopping (early_stop " + std::to_string(opt.early_stop) +
                 ") needs a validation set");

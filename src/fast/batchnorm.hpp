@@ -19,8 +19,8 @@ namespace scratchcnn::fast {
 
 class BatchNormKernel final : public IsaKernel {
  public:
-  // scale, shift: the layer's weights and biases (C each); running: its running mean and variance
-  // (2 x C), read by forward.
+  // scale, shift: the layer's weights and biases (C each). set_running gives it the running mean
+  // and variance (2 x C) forward reads.
   BatchNormKernel(const ops::Table& table, const LayerSpec& s, const LayerInfo& i,
                   const float* scale, const float* shift);
   int channels() const { return channels_; }

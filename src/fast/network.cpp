@@ -110,7 +110,6 @@ class FastNetwork final : public scratchcnn::Network {
   std::vector<BatchNormLayer> bn_;
   std::vector<float> running_;   // every batch norm layer's running mean then variance
   AlignedBuffer bn_part_;        // chunk_count(n) x 2 x the most channels of a batch norm layer
-  std::vector<float> bn_sum_;
 
   ModelSpec spec_;
   const ops::Table& k_ = ops::active();  // the level of every kernel of this network
@@ -427,7 +426,6 @@ StepResult FastNetwork::run_staged(const Batch& batch, const Sgd& sgd, bool upda
   std::size_t most = 0;
   for (const BatchNormLayer& b : bn_) most = std::max(most, 2 * std::size_t(b.kernel->channels()));
   bn_part_.reserve(std::size_t(nc) * most);
-  bn_sum_.resize(most);
   const int samples = mine > 0 ? std::min(n, last * kChunk) - first * kChunk : 0;
   const int threads = threads_for(std::max(1, mine), double(spec_.train_flops()) * samples);
   const DropoutKey key{sgd.seed, sgd.step};

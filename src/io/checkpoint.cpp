@@ -120,6 +120,11 @@ std::string serialize_checkpoint(const ModelSpec& spec, const Parameters& params
                                  const TrainingState& state) {
   check_parameters(spec, params);
   check_parameters(spec, state.velocity);
+  // Running statistics belong to the values only (put_values would write them again).
+  for (const Parameters* set : {&state.velocity, &state.second})
+    for (const LayerParams& l : set->layers)
+      if (!l.running.empty())
+        throw Error("checkpoint: a velocity or second-moment set holds running statistics");
   if (state.history.size() != std::size_t(state.epoch))
     throw Error("checkpoint: " + std::to_string(state.history.size()) +
                 " epochs of metrics for " + std::to_string(state.epoch) + " completed epochs");
