@@ -4,7 +4,9 @@
 //   BM_<path>/seed/epoch[/threads:<t>]          one epoch of 3,823 samples (the optdigits training
 //                                               set's size) in batches of 128, the last one 111
 //   BM_<path>/<model>/predict[/threads:<t>]     Network::predict on 128 samples
-// models: seed (1x8x8) and lenet5 (1x28x28). The fast path runs at 1 and 2 OpenMP threads (other
+// models: seed (1x8x8), lenet5, lenet5-1998 and fashion-cnn (1x28x28; fashion-cnn on the fast path
+// only: its reference step, 128 images of 67 MFLOP through per-neuron Nodes, takes tens of seconds
+// and is timed per layer in bench_layers instead). The fast path runs at 1 and 2 OpenMP threads (other
 // counts and the batch size: bench_env.hpp)
 // (omp_set_num_threads before the network is built), so every benchmark uses real time.
 // Counters: items_per_second (images), GFLOP/s (ModelSpec::train_flops or forward_flops per image,
@@ -152,11 +154,12 @@ void bm_predict(benchmark::State& state, Path path, const std::string& model, in
 
 using BenchFn = void (*)(benchmark::State&, Path, const std::string&, int);
 
-void add(const std::string& what, BenchFn fn, const std::string& model) {
-  benchmark::RegisterBenchmark(("BM_Reference/" + model + "/" + what).c_str(),
-                               [fn, model](benchmark::State& s) { fn(s, Path::Reference, model, 1); })
-      ->Unit(benchmark::kMillisecond)
-      ->UseRealTime();
+void add(const std::string& what, BenchFn fn, const std::string& model, bool reference = true) {
+  if (reference)
+    benchmark::RegisterBenchmark(("BM_Reference/" + model + "/" + what).c_str(),
+                                 [fn, model](benchmark::State& s) { fn(s, Path::Reference, model, 1); })
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
   for (int t : bench::env_threads({1, 2}))
     benchmark::RegisterBenchmark(("BM_Fast/" + model + "/" + what + "/threads:" + std::to_string(t)).c_str(),
                                  [fn, model, t](benchmark::State& s) { fn(s, Path::Fast, model, t); })
@@ -169,14 +172,16 @@ void add(const std::string& what, BenchFn fn, const std::string& model) {
 int main(int argc, char** argv) {
   g_batch = bench::env_int("SCRATCHCNN_BENCH_BATCH", 128, 1, 1 << 16);
   const auto register_all = [] {
-    for (const char* model : {"seed", "lenet5"}) {
-      add("train_step", bm_train_step, model);
-      add("predict", bm_predict, model);
+    for (const char* model : {"seed", "lenet5", "lenet5-1998", "fashion-cnn"}) {
+      const bool reference = std::string(model) != "fashion-cnn";
+      add("train_step", bm_train_step, model, reference);
+      add("predict", bm_predict, model, reference);
     }
     add("epoch", bm_epoch, "seed");
   };
   return bench::run_main(argc, argv, /*measure_peak=*/true, register_all,
                          {{"batch", std::to_string(g_batch)},
                           {"seed_train_flops_per_image", std::to_string(model_from_name("seed").train_flops())},
-                          {"lenet5_train_flops_per_image", std::to_string(model_from_name("lenet5").train_flops())}});
+                          {"lenet5_train_flops_per_image", std::to_string(model_from_name("lenet5").train_flops())},
+                          {"fashion-cnn_train_flops_per_image", std::to_string(model_from_name("fashion-cnn").train_flops())}});
 }

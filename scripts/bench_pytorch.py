@@ -1,12 +1,16 @@
 #!/usr/bin/python3
-"""PyTorch baseline for docs/benchmarks.md: the seed model and LeNet-5, defined exactly as
-scratchcnn's built-ins, timed at 1 and 2 threads on synthetic data made with a fixed seed.
+"""PyTorch baseline for docs/benchmarks.md: the seed model, LeNet-5, LeNet-5 (1998) and fashion-cnn,
+defined exactly as scratchcnn's built-ins, timed at 1 and 2 threads on synthetic data made with a
+fixed seed.
 
   training step   batch 128, SGD lr 0.1, softmax cross-entropy (mean over the batch)
   inference       forward of 128 samples under torch.no_grad()
   seed 10 epochs  3,823 samples, batch 128 (last batch 111), reshuffled every epoch
 
-Weights are He-uniform (bound sqrt(6 / fan_in)) with zero biases, as Parameters::he_uniform.
+Weights are He-uniform (bound sqrt(6 / fan_in)) with zero biases, as Parameters::he_uniform; batch
+norm starts at scale 1, shift 0, running mean 0 and variance 1 (both libraries' defaults). The
+models train in training mode (batch statistics, dropout) and infer in evaluation mode (running
+statistics, no dropout), as scratchcnn's train_step and predict do.
 Each figure is the median of --repeats runs; min and max are kept as the spread. Writes JSON.
 
 Run with Debian's python3 (python3-torch 1.13), OPENBLAS_NUM_THREADS=1 and OPENBLAS_CORETYPE /
@@ -51,8 +55,30 @@ def lenet5_model():
         nn.ReLU(), nn.Linear(84, 10))
 
 
+def lenet5_1998_model():
+    # conv(1,6,k=5,pad=2) tanh avgpool(2) conv(6,16,k=5) tanh avgpool(2) flatten dense(400,120)
+    # tanh dense(120,84) tanh dense(84,10) on 1x28x28
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.Tanh(), nn.AvgPool2d(2), nn.Conv2d(6, 16, 5), nn.Tanh(),
+        nn.AvgPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.Tanh(), nn.Linear(120, 84),
+        nn.Tanh(), nn.Linear(84, 10))
+
+
+def fashion_cnn_model():
+    # conv(1,32,k=3,pad=1) batchnorm relu conv(32,64,k=3,stride=2,pad=1) batchnorm relu
+    # conv(64,64,k=3,pad=1) batchnorm relu conv(64,128,k=3,stride=2,pad=1) batchnorm relu
+    # conv(128,128,k=3,pad=1) batchnorm relu gap flatten dropout(0.2) dense(128,10) on 1x28x28
+    def block(cin, cout, stride):
+        return [nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
+    return nn.Sequential(
+        *block(1, 32, 1), *block(32, 64, 2), *block(64, 64, 1), *block(64, 128, 2), *block(128, 128, 1),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(128, 10))
+
+
 MODELS = {"seed": (seed_model, (1, 8, 8), SEED_SAMPLES),
-          "lenet5": (lenet5_model, (1, 28, 28), LENET_SAMPLES)}
+          "lenet5": (lenet5_model, (1, 28, 28), LENET_SAMPLES),
+          "lenet5-1998": (lenet5_1998_model, (1, 28, 28), LENET_SAMPLES),
+          "fashion-cnn": (fashion_cnn_model, (1, 28, 28), LENET_SAMPLES)}
 
 
 def he_uniform_(model, gen):
@@ -112,6 +138,7 @@ def bench_model(name, repeats, min_seconds):
     state = {"pos": 0}
 
     def step():
+        model.train()
         i = state["pos"]
         x, y = images[i:i + BATCH], labels[i:i + BATCH]
         state["pos"] = (i + BATCH) % (n - BATCH)
@@ -125,6 +152,7 @@ def bench_model(name, repeats, min_seconds):
     x = images[:BATCH]
 
     def predict():
+        model.eval()
         with torch.no_grad():
             model(x)
 
@@ -183,6 +211,7 @@ def main():
         print(f"pytorch: {t} thread(s): seed step {r['seed']['train_step']['seconds_median'] * 1e3:.3f} ms, "
               f"lenet5 step {r['lenet5']['train_step']['seconds_median'] * 1e3:.3f} ms, "
               f"lenet5 predict {r['lenet5']['predict']['images_per_second']:.0f} img/s, "
+              f"fashion-cnn step {r['fashion-cnn']['train_step']['seconds_median'] * 1e3:.3f} ms, "
               f"seed 10 epochs {r['seed']['ten_epochs']['seconds_median']:.3f} s", file=sys.stderr)
     text = json.dumps(result, indent=2)
     if args.out == "-":

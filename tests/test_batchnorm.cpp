@@ -404,3 +404,28 @@ TEST(BatchNormErrors, OptimizerStateWithRunningStatisticsIsNotWritten) {
   EXPECT_TRUE(has(error_of([&] { (void)serialize_checkpoint(s, Parameters::he_uniform(s, 1), st); }),
                   "a velocity or second-moment set holds running statistics"));
 }
+
+// The fashion-cnn built-in: its shapes (strided convolutions halve 28 -> 14 -> 7, gap), its
+// parameters and running statistics, and its training defaults (momentum, weight decay, cosine),
+// each giving way to its flag.
+TEST(FashionCnn, ShapesParametersAndDefaults) {
+  const ModelSpec s = model_from_name("fashion-cnn");
+  EXPECT_EQ(s.input.str(), "1x28x28");
+  std::vector<std::string> outs;
+  for (std::size_t i = 0; i < s.layers.size(); ++i)
+    if (s.layers[i].kind == LayerKind::BatchNorm || s.layers[i].kind == LayerKind::GlobalAvgPool)
+      outs.push_back(s.info[i].out.str());
+  EXPECT_EQ(outs, (std::vector<std::string>{"32x28x28", "64x14x14", "64x14x14", "128x7x7", "128x7x7",
+                                            "128x1x1"}));
+  EXPECT_EQ(s.param_count(), 279306);
+  EXPECT_EQ(s.running_count(), 2 * (32 + 64 + 64 + 128 + 128));
+  const std::string data = learnable_optdigits("fashion-cnn-data", 17, 40, 10);
+  const CliResult r = cli("train --model fashion-cnn --data " + data + " --resize 28x28 --epochs 1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "1 epochs, batch 128, lr 0.05 (cosine), momentum 0.9, weight decay 0.0005")) << r.out;
+  const CliResult adam = cli("train --model fashion-cnn --data " + data +
+                             " --resize 28x28 --epochs 1 --optimizer adam --lr-schedule constant");
+  ASSERT_EQ(adam.code, 0) << adam.err;
+  EXPECT_TRUE(has(adam.out, "1 epochs, batch 128, lr 0.001, adam (betas")) << adam.out;
+  EXPECT_FALSE(has(adam.out, "weight decay")) << adam.out;
+}

@@ -72,7 +72,7 @@ TEST(CliWorkloads, HelpForEvalAndPredictAndNewTrainFlags) {
     EXPECT_TRUE(has(r.out, std::string("usage: scratchcnn ") + cmd)) << r.out;
   }
   const std::string train = cli("train --help").out;
-  for (const char* flag : {"--resume FILE", "--momentum X", "--weight-decay X", "(default 10 | 5)"})
+  for (const char* flag : {"--resume FILE", "--momentum X", "--weight-decay X", "(default 10 | 5 | 10)"})
     EXPECT_TRUE(has(train, flag)) << flag;
   EXPECT_TRUE(has(cli("--help").out, "predict"));
 }

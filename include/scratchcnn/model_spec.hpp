@@ -103,8 +103,8 @@ struct ModelSpec {
   std::int64_t param_count() const;    // learned values (weights and biases)
   std::int64_t running_count() const;  // batch norm's running statistics (not learned)
   std::int64_t forward_flops() const;   // per sample
-  // Forward + backward-data + backward-weights FLOPs of one training sample (3x for conv and dense,
-  // 2x for the pointwise layers).
+  // Forward + backward-data + backward-weights FLOPs of one training sample (3x for the layers with
+  // parameters: conv, dense and batch norm; 2x for the others).
   std::int64_t train_flops() const;
 };
 
@@ -128,13 +128,13 @@ struct BuiltinModel {
   const char* text;
   Shape input;
 };
-// A small modern network for Fashion-MNIST: 3x3 convolutions with batch norm, strided
-// convolutions (stride 2, padded) in place of pooling, a global average pool and dropout before
-// the one dense layer.
+// A small modern network for Fashion-MNIST: five 3x3 convolutions with batch norm, two of them
+// with stride 2 (padded) in place of pooling (28x28 -> 14x14 -> 7x7), a global average pool and
+// dropout before the one dense layer.
 inline constexpr const char* kFashionCnnModelText =
-    "conv(1,32,k=3,pad=1) batchnorm relu conv(32,32,k=3,stride=2,pad=1) batchnorm relu "
-    "conv(32,64,k=3,pad=1) batchnorm relu conv(64,64,k=3,stride=2,pad=1) batchnorm relu "
-    "conv(64,128,k=3,pad=1) batchnorm relu gap flatten dropout(0.2) dense(128,10)";
+    "conv(1,32,k=3,pad=1) batchnorm relu conv(32,64,k=3,stride=2,pad=1) batchnorm relu "
+    "conv(64,64,k=3,pad=1) batchnorm relu conv(64,128,k=3,stride=2,pad=1) batchnorm relu "
+    "conv(128,128,k=3,pad=1) batchnorm relu gap flatten dropout(0.2) dense(128,10)";
 inline constexpr BuiltinModel kBuiltinModels[] = {
     {"seed", kSeedModelText, Shape{1, 8, 8, false}},
     {"lenet5", kLenet5ModelText, Shape{1, 28, 28, false}},

@@ -43,6 +43,8 @@ FLOOR_TABLE = (
     ("the same at 2 threads", (Floor("conv_two_threads", 1.8, "{}x", " the one-thread rate each"),)),
     ("vs PyTorch: LeNet-5 training at 1 and 2 threads, seed training (10 epochs) and LeNet-5 inference at 2",
      (Floor("torch_lenet5_train", 5), Floor("torch_seed_train", 20), Floor("torch_lenet5_infer", 2))),
+    ("vs PyTorch: fashion-cnn (batch norm, strided convolutions, gap, dropout) training and inference at 1 "
+     "and 2 threads", (Floor("torch_fashion_train", 2), Floor("torch_fashion_infer", 2))),
     ("vs oneDNN at 1 and 2 threads (its time / ours): conv 32->64 3x3 28x28 batch 64, every pass",
      (Floor("onednn_conv32x64", 1.0, "{}x", " each"),)),
     ("the same: conv 6->16 5x5 14x14 batch 128 (LeNet-5's second), forward; backward data and weights",
@@ -227,6 +229,20 @@ def torch_checks(r):
         torch_check(FLOORS["torch_lenet5_infer"], "vs PyTorch, 2 threads: LeNet-5 inference, batch 128",
                     train.get("BM_Fast/lenet5/predict/threads:2"), pt2["lenet5"]["predict"]),
     ]
+    # fashion-cnn (and LeNet-5 of 1998, for reference) at both thread counts, when the baseline has them.
+    for t, pt in (("1", pt1), ("2", pt2)):
+        if not pt:
+            continue
+        for key, name, what, floor, judged in (
+                ("fashion-cnn", "fashion-cnn", "train_step", "torch_fashion_train", True),
+                ("fashion-cnn", "fashion-cnn", "predict", "torch_fashion_infer", True),
+                ("lenet5-1998", "LeNet-5 (1998)", "train_step", "torch_lenet5_train", False)):
+            if key in pt:
+                label = (f"vs PyTorch, {t} thread{'s' if t != '1' else ''}: {name} "
+                         f"{'training step' if what == 'train_step' else 'inference'}, batch 128"
+                         + ("" if judged else " (for reference)"))
+                checks.append(torch_check(FLOORS[floor], label,
+                                          train.get(f"BM_Fast/{key}/{what}/threads:{t}"), pt[key][what], judged))
     return [c for c in checks if c]
 
 

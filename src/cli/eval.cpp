@@ -29,7 +29,7 @@ evaluation runs at, and a line gives the convolution algorithm when it is not au
   --checkpoint FILE  a checkpoint or parameter file written by train --save (required; - reads
                      standard input)
   --data DIR         data folder, as for train (default: data, or /usr/share/datasets/fashion-mnist
-                     for lenet5 and lenet5-1998)
+                     for lenet5, lenet5-1998 and fashion-cnn)
   --split S          test (default) or train
   --seed N           seed of the 80/20 split of a digits.csv or image folder (default: the
                      checkpoint's seed, else 1)

@@ -61,8 +61,8 @@ supports; also the levels compiled in and those this CPU runs), the kernel the f
 each layer (convolution algorithm, fused ReLU, level), and the OpenMP thread count.
 Then the estimated memory of training and of predicting with --batch samples (default 128) on each
 path, at the thread count OpenMP would use (OMP_NUM_THREADS, capped at 1024).
---model takes what train's does: seed (default), lenet5, lenet5-1998, model text, or @FILE (a
-FILE that exists also works without the @ unless it is a built-in name or has a '(').
+--model takes what train's does: seed (default), lenet5, lenet5-1998, fashion-cnn, model text,
+or @FILE (a FILE that exists also works without the @ unless it is a built-in name or has a '(').
 With --isa-levels, prints only the instruction-set levels this CPU runs, best first, one per line
 (the values SCRATCHCNN_ISA accepts here, besides auto).
 )TXT";

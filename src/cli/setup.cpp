@@ -23,11 +23,12 @@ namespace scratchcnn::cli {
 
 const char* const kTrainFlags = R"TXT(model:
   --model M        seed (default), lenet5, lenet5-1998 (tanh and average pooling, as published),
-                   or model text such as
+                   fashion-cnn (batch norm, strided convolutions, gap, dropout), or model text
+                   such as
                    "conv(1,2,k=3,pad=1) relu maxpool(2) flatten dense(32,10)"; @FILE reads the
                    model text from FILE, and so does a FILE that exists when M is neither a
                    built-in name nor model text (which always has a '(')
-  --input CxHxW    input shape (default: 1x8x8 for seed and model text, 1x28x28 for the lenet5s)
+  --input CxHxW    input shape (default: 1x8x8 for seed and model text, 1x28x28 for the others)
   --init FILE      start from the parameters of a file written by --save (a checkpoint or a
                    parameter file; its optimizer state is not used). Default: He-uniform from
                    --seed
@@ -41,7 +42,7 @@ data:
                    DIR/test/<class>/*.png, or DIR/<class>/*.png (split 80/20 like digits.csv);
                    classes are the sub-folders, sorted (README.md, "Your own data").
                    Default: data for seed and model text (see scripts/fetch-data.sh),
-                   /usr/share/datasets/fashion-mnist for lenet5 and lenet5-1998
+                   /usr/share/datasets/fashion-mnist for lenet5, lenet5-1998 and fashion-cnn
                    (scripts/fetch-data.sh fashion-mnist)
   --channels N     1 or 3: convert every image (gray to RGB copies the value; RGB to gray is
                    0.299 R + 0.587 G + 0.114 B, ITU-R BT.601). Default: as the data has them
@@ -49,23 +50,24 @@ data:
                    antialiasing, as OpenCV's INTER_LINEAR). Default: as they are (an image folder's
                    images must then share one size). Checkpoints record both (and the class
                    names): eval, predict and --resume apply them
-training (defaults per model: seed and model text | lenet5, lenet5-1998):
-  --epochs N       epochs, counted from the run's start (default 10 | 5)
-  --batch N        minibatch size (default 128 | 32; the last partial batch is used)
-  --lr X           SGD learning rate (default 0.1 | 0.05)
-  --momentum X     SGD momentum, 0 = plain SGD (default 0)
+training (defaults per model: seed and model text | lenet5, lenet5-1998 | fashion-cnn):
+  --epochs N       epochs, counted from the run's start (default 10 | 5 | 10)
+  --batch N        minibatch size (default 128 | 32 | 128; the last partial batch is used)
+  --lr X           SGD learning rate (default 0.1 | 0.05 | 0.05)
+  --momentum X     SGD momentum, 0 = plain SGD (default 0 | 0 | 0.9)
   --optimizer O    sgd (default), nesterov (Nesterov's momentum: w = w - lr * (g + momentum * v);
                    needs --momentum above 0), adam or adamw (PyTorch's Adam and AdamW; their
                    defaults: --lr 0.001, and for adamw --weight-decay 0.01; no --momentum)
-  --weight-decay X weight decay (default 0): sgd, nesterov and adam add X * w to the gradient,
-                   adamw first multiplies w by 1 - lr * X (decoupled)
+  --weight-decay X weight decay (default 0 | 0 | 5e-4): sgd, nesterov and adam add X * w to the
+                   gradient, adamw first multiplies w by 1 - lr * X (decoupled)
                    The SGD update per parameter: g = mean gradient + X * w; v = momentum * v + g;
                    w = w - lr * v (w = w - lr * g when momentum is 0)
   --betas B1,B2    adam and adamw: decay rates of the moments, each 0..0.9999999 (default
                    0.9,0.999)
   --eps X          adam and adamw: added to the root of the second moment (default 1e-08)
-  --lr-schedule S  the learning rate per epoch: constant (default), step:EVERY:GAMMA (times GAMMA,
-                   0..1, every EVERY epochs) or cosine (to 0 over the epochs after the warm-up)
+  --lr-schedule S  the learning rate per epoch: constant (default; cosine for fashion-cnn),
+                   step:EVERY:GAMMA (times GAMMA, 0..1, every EVERY epochs) or cosine (to 0 over
+                   the epochs after the warm-up)
   --warmup N       epochs of linear warm-up first: epoch e of N at lr * e / (N + 1) (default 0)
   --seed N         seed for initial weights, shuffling and the data splits (default 1)
   --normalize N    put the input's scaling into the model as its first layer, so eval, predict,
@@ -123,6 +125,8 @@ const std::set<std::string> kTrainValued = {"--model",    "--input",        "--i
 Defaults defaults_for(const std::string& model_name) {
   if (model_name == "lenet5" || model_name == "lenet5-1998")
     return Defaults{5, 32, 0.05, 0, "/usr/share/datasets/fashion-mnist"};
+  if (model_name == "fashion-cnn")
+    return Defaults{10, 128, 0.05, 0.9, "/usr/share/datasets/fashion-mnist", 5e-4, LrSchedule::Cosine};
   return Defaults{};
 }
 
@@ -459,11 +463,13 @@ void setup_new(Setup& s, const Args& a, const OptionFlags& f) {
   // Adam and AdamW take PyTorch's defaults for them, whatever the model's for SGD.
   s.opt.lr = a.has("--lr") ? f.lr : adam ? 0.001f : static_cast<float>(d.lr);
   s.opt.momentum = a.has("--momentum") ? f.momentum : adam ? 0.0f : static_cast<float>(d.momentum);
-  s.opt.weight_decay =
-      a.has("--weight-decay") || f.schedule.optimizer != Optimizer::AdamW ? f.decay : 0.01f;
+  s.opt.weight_decay = a.has("--weight-decay")                   ? f.decay
+                       : f.schedule.optimizer == Optimizer::AdamW ? 0.01f
+                       : adam                                     ? 0.0f
+                                                                  : static_cast<float>(d.weight_decay);
   s.opt.seed = f.seed;
   s.opt.conv = f.conv;
-  s.opt.schedule = f.schedule.schedule;
+  s.opt.schedule = a.has("--lr-schedule") ? f.schedule.schedule : d.schedule;
   s.opt.step_every = f.schedule.step_every;
   s.opt.step_gamma = f.schedule.step_gamma;
   s.opt.warmup = f.schedule.warmup;
