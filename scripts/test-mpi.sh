@@ -101,6 +101,20 @@ for model in seed lenet5; do
   echo "identical to the uninterrupted single-process run"
 done
 
+# Batch norm (per channel and per feature) with dropout and a validation split: its batch
+# statistics are added across the ranks in forward and backward, its running statistics (which
+# the validation and test figures read) updated alike on every rank.
+bn="conv(1,4,k=3,pad=1) batchnorm relu maxpool(2) flatten dense(64,32) batchnorm relu dropout(0.25) dense(32,10)"
+echo "== batch norm model, 2 epochs, --batch 100: one process against 2 and 3 ranks"
+train "batch norm plain" 0 --model "$bn" --data "$data" --epochs 2 --batch 100 --val-fraction 0.1 \
+  --save "$tmp/bn.ckpt"
+for np in 2 3; do
+  train "batch norm $np ranks" "$np" --model "$bn" --data "$data" --epochs 2 --batch 100 \
+    --val-fraction 0.1 --threads 2 --save "$tmp/bn-$np.ckpt"
+  same "batch norm, $np ranks" "$tmp/bn.ckpt" "$tmp/bn-$np.ckpt"
+done
+echo "identical"
+
 # The whole of Fashion-MNIST, LeNet-5's default data, when the machine has it (scripts/test.sh
 # installs it with scripts/fetch-data.sh): the command of the documentation, on 3 ranks.
 if [[ -d /usr/share/datasets/fashion-mnist ]]; then
