@@ -429,3 +429,53 @@ TEST(FashionCnn, ShapesParametersAndDefaults) {
   EXPECT_TRUE(has(adam.out, "1 epochs, batch 128, lr 0.001, adam (betas")) << adam.out;
   EXPECT_FALSE(has(adam.out, "weight decay")) << adam.out;
 }
+
+// Evaluation mode is a fixed affine map per channel (the running statistics): its input, scale
+// and shift gradients against central differences of L = sum(r .* forward(x)), in double.
+TEST(BatchNormGradients, EvaluationModeMatchesFiniteDifferences) {
+  for (const Shape in : {Shape{3, 4, 5, false}, Shape{7, 1, 1, true}}) {
+    Rng rng(18);
+    LayerParams p;
+    for (int c = 0; c < in.c; ++c) {
+      p.weights.push_back(float(0.5 + rng.uniform()));
+      p.bias.push_back(float(rng.uniform() - 0.5));
+    }
+    for (int c = 0; c < in.c; ++c) p.running.push_back(float(rng.uniform() - 0.5));
+    for (int c = 0; c < in.c; ++c) p.running.push_back(float(0.25 + rng.uniform()));
+    reference::Tensor<double> x(in), r(in);
+    for (double& v : x.data) v = rng.uniform() * 4 - 2;
+    for (double& v : r.data) v = rng.uniform() * 2 - 1;
+    const auto objective = [&](const reference::Tensor<double>& xx, const LayerParams& pp) {
+      reference::BatchNorm<double> m(in, pp);
+      const reference::Tensor<double> y = m.forward(xx);
+      double s = 0;
+      for (std::size_t i = 0; i < y.data.size(); ++i) s += r.data[i] * y.data[i];
+      return s;
+    };
+    reference::BatchNorm<double> m(in, p);
+    (void)m.forward(x);
+    const reference::Tensor<double> gx = m.backward(r);
+    std::vector<double> gw, gb;
+    ASSERT_TRUE(m.mean_gradients(gw, gb));
+    const double eps = 1e-5;
+    for (std::size_t i = 0; i < x.data.size(); ++i) {
+      reference::Tensor<double> xp = x, xm = x;
+      xp.data[i] += eps;
+      xm.data[i] -= eps;
+      const double numeric = (objective(xp, p) - objective(xm, p)) / (2 * eps);
+      EXPECT_NEAR(gx.data[i], numeric, 1e-6 * std::max(1.0, std::abs(numeric))) << in.str() << " input " << i;
+    }
+    // L is linear in the scale and the shift: the difference quotient is the derivative.
+    for (auto part : {&LayerParams::weights, &LayerParams::bias})
+      for (std::size_t c = 0; c < std::size_t(in.c); ++c) {
+        LayerParams pp = p, pm = p;
+        (pp.*part)[c] += 0.25f;
+        (pm.*part)[c] -= 0.25f;
+        // The step as stored (a sum crossing a power of two rounds).
+        const double numeric = (objective(x, pp) - objective(x, pm)) /
+                               (double((pp.*part)[c]) - double((pm.*part)[c]));
+        const double analytic = part == &LayerParams::weights ? gw[c] : gb[c];
+        EXPECT_NEAR(analytic, numeric, 1e-9 * std::max(1.0, std::abs(numeric))) << in.str() << " channel " << c;
+      }
+  }
+}

@@ -88,6 +88,7 @@ class BatchNorm : public ParamModule<T> {
   }
 
   Tensor<T> forward(const Tensor<T>& x) override {
+    if (!in_batch_) last_ = x;
     Tensor<T> out = x;
     for (std::size_t c = 0; c < nodes_.size(); ++c) {
       const BatchNormNode<T>& n = nodes_[c];
@@ -101,8 +102,11 @@ class BatchNorm : public ParamModule<T> {
     return out;
   }
 
-  // Training only (inside a batch, after batch_gradients): the sample of the last set_sample.
+  // In training (inside a batch, after batch_gradients): the sample of the last set_sample. In
+  // evaluation (no training step runs there; for gradient checks): the sample of the last forward,
+  // through the fixed affine map of the running statistics.
   Tensor<T> backward(const Tensor<T>& g) override {
+    if (!in_batch_) return backward_evaluation(g);
     const Tensor<T>& x = inputs_.at(sample_);
     Tensor<T> grad_in(shape_);
     for (std::size_t c = 0; c < nodes_.size(); ++c) {
@@ -115,6 +119,24 @@ class BatchNorm : public ParamModule<T> {
         dshift += g.data[i];
         grad_in.data[i] = batchnorm::input_grad(g.data[i], xhat, n.scale.value, n.inv, n.sum_g,
                                                 n.sum_gx, values_);
+      }
+      n.scale.grads.push_back(dscale);
+      n.shift.grads.push_back(dshift);
+    }
+    return grad_in;
+  }
+
+  Tensor<T> backward_evaluation(const Tensor<T>& g) {
+    Tensor<T> grad_in(shape_);
+    for (std::size_t c = 0; c < nodes_.size(); ++c) {
+      BatchNormNode<T>& n = nodes_[c];
+      const T inv = batchnorm::inv_std(n.running_var);
+      T dscale = 0, dshift = 0;
+      for (std::size_t p = 0; p < plane_; ++p) {
+        const std::size_t i = c * plane_ + p;
+        dscale += g.data[i] * batchnorm::normalized(last_.data[i], n.running_mean, inv);
+        dshift += g.data[i];
+        grad_in.data[i] = g.data[i] * (n.scale.value * inv);
       }
       n.scale.grads.push_back(dscale);
       n.shift.grads.push_back(dshift);
@@ -156,6 +178,7 @@ class BatchNorm : public ParamModule<T> {
   std::size_t plane_;
   std::vector<BatchNormNode<T>> nodes_;
   std::vector<Tensor<T>> inputs_;  // of the batch in training
+  Tensor<T> last_;                 // the last forward's input in evaluation
   T values_ = 0;                   // N: samples x positions
   std::size_t sample_ = 0;
   bool in_batch_ = false, seen_batch_ = false;
